@@ -1,0 +1,57 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/gomlx/exceptions"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// ScaledDotProductAttention is softmax(q kᵀ · head_dim^-0.5 [+ causal mask]) v over `heads` heads,
+// as torch.nn.functional.scaled_dot_product_attention / diffusers AttnProcessor. Scores and the
+// softmax are computed in float32.
+//
+// q: [B, Sq, H·Dh], k, v: [B, Sk, H·Dh] → [B, Sq, H·Dh].
+// causal masks key positions j > i (CLIP's text encoder), as transformers does with float32 min.
+func ScaledDotProductAttention(q, k, v *Node, heads int, causal bool) *Node {
+	if q.Rank() != 3 || k.Rank() != 3 || v.Rank() != 3 {
+		exceptions.Panicf("nn.ScaledDotProductAttention: want [B, S, C] inputs, got q %s, k %s, v %s", q.Shape(), k.Shape(), v.Shape())
+	}
+	b, sq, c := q.Shape().Dim(0), q.Shape().Dim(1), q.Shape().Dim(2)
+	sk := k.Shape().Dim(1)
+	if heads <= 0 || c%heads != 0 || k.Shape().Dim(2) != c || v.Shape().Dim(2) != c {
+		exceptions.Panicf("nn.ScaledDotProductAttention: %d heads do not fit q %s, k %s, v %s", heads, q.Shape(), k.Shape(), v.Shape())
+	}
+	dh := c / heads
+	dtype := q.DType()
+	qh := Reshape(q, b, sq, heads, dh)          // [B, Sq, H, Dh]
+	kh := Reshape(k, b, sk, heads, dh)          // [B, Sk, H, Dh]
+	vh := Reshape(v, b, sk, heads, dh)          // [B, Sk, H, Dh]
+	scores := Einsum("bqhd,bkhd->bhqk", qh, kh) // [B, H, Sq, Sk]
+	scores = MulScalar(ConvertDType(scores, dtypes.Float32), 1/math.Sqrt(float64(dh)))
+	if causal {
+		g := q.Graph()
+		row := Iota(g, shapesMake(dtypes.Int32, sq, sk), 0)
+		col := Iota(g, shapesMake(dtypes.Int32, sq, sk), 1)
+		minF := Scalar(g, dtypes.Float32, -math.MaxFloat32)
+		zero := ScalarZero(g, dtypes.Float32)
+		mask := Where(GreaterThan(col, row), BroadcastToDims(minF, sq, sk), BroadcastToDims(zero, sq, sk)) // [Sq, Sk]
+		scores = Add(scores, ExpandLeftToRank(mask, 4))
+	}
+	probs := ConvertDType(Softmax(scores, -1), dtype) // [B, H, Sq, Sk]
+	out := Einsum("bhqk,bkhd->bqhd", probs, vh)       // [B, Sq, H, Dh]
+	return Reshape(out, b, sq, c)                     // [B, Sq, H·Dh]
+}
+
+// GEGLU ports diffusers GEGLU: proj = Linear(in, 2·out); hidden, gate = proj(x).chunk(2, -1);
+// hidden · gelu(gate) with exact erf GELU. ctx is the GEGLU module's scope (its child is "proj").
+// x: [..., in] → [..., out].
+func GEGLU(ctx *context.Context, x *Node, out int) *Node {
+	h := Linear(ctx.In("proj"), x, 2*out, true) // [..., 2·out]
+	last := h.Rank() - 1
+	hidden := SliceAxis(h, last, AxisRange(0, out))
+	gate := SliceAxis(h, last, AxisRange(out, 2*out))
+	return Mul(hidden, GELU(gate)) // [..., out]
+}

@@ -1,0 +1,24 @@
+package nn
+
+import (
+	"github.com/gomlx/exceptions"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// Linear ports torch.nn.Linear: y = x Wᵀ + b, with weight [out, in] and bias [out] declared in ctx.
+// x: [..., in] → [..., out].
+func Linear(ctx *context.Context, x *Node, out int, bias bool) *Node {
+	in := x.Shape().Dim(-1)
+	if out <= 0 || in <= 0 {
+		exceptions.Panicf("nn.Linear at %q: bad sizes in=%d out=%d (x: %s)", ctx.Scope(), in, out, x.Shape())
+	}
+	w := ctx.VariableWithShape("weight", shapes.Make(x.DType(), out, in)).ValueGraph(x.Graph())
+	y := EinsumAxes(x, w, [][2]int{{x.Rank() - 1, 1}}, nil) // [..., out]
+	if bias {
+		b := ctx.VariableWithShape("bias", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
+		y = Add(y, ExpandLeftToRank(b, y.Rank()))
+	}
+	return y
+}
