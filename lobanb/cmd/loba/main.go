@@ -1,0 +1,46 @@
+// Command loba is LOBA's headless CLI: the same API the notebooks use, from a shell.
+//
+//	loba inspect [--json] [--variant fp16] MODEL   per-component parameter counts (and every weight key
+//	                                              with --json); validates weight files when present
+//
+// MODEL is a diffusers folder (model_index.json + component subfolders), one component folder, a folder
+// holding only config files (built shape-only, no weights allocated), or a hub id "org/repo[@revision]".
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, `usage: loba <command> [flags] [args]
+
+commands:
+  inspect   list a model's components, parameter counts and weight keys; validate its weight files
+
+Run "loba <command> -h" for the flags of a command.`)
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one CLI invocation and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
+	}
+	switch args[0] {
+	case "inspect":
+		return runInspect(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "loba: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+}

@@ -1,0 +1,178 @@
+package sd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/loba-dev/loba/models/safetensors"
+	"github.com/loba-dev/loba/models/weights"
+)
+
+// TensorEntry is one weight of an inspection report, in the manifest format of
+// fixtures/real/manifests/diffusers: {"shape": [...], "dtype": "F32"}.
+type TensorEntry struct {
+	Shape []int  `json:"shape"`
+	DType string `json:"dtype"`
+}
+
+// ComponentReport is what Inspect tells of one component.
+type ComponentReport struct {
+	Component
+	Params  int64                  // number of parameters of the model LOBA builds
+	Tensors map[string]TensorEntry // every weight key
+	Files   []string               // weight files found (none for a config-only folder)
+	Problem error                  // what is wrong with the weight files, nil when they fit
+}
+
+// Report is the result of Inspect.
+type Report struct {
+	Dir        string
+	Components []ComponentReport
+	Skipped    []Component // components without LOBA-built networks (scheduler, tokenizer, ...)
+}
+
+// InspectOptions tunes Inspect.
+type InspectOptions struct {
+	// Variant prefers weight files like diffusion_pytorch_model.<variant>.safetensors ("fp16").
+	Variant string
+}
+
+// Inspect builds every network component of a model folder shape-only (no weight is allocated) and,
+// where weight files are present, validates them against the model: headers, offsets and dtype sizes
+// (safetensors.Open), and every key, shape and dtype. Problems with the files are recorded per
+// component (Report.Err joins them); the error return is for folders that cannot be read at all.
+func Inspect(dir string, opts InspectOptions) (*Report, error) {
+	comps, err := ReadComponents(dir)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Dir: dir}
+	for _, c := range comps {
+		if !ModelKinds[c.Class] {
+			rep.Skipped = append(rep.Skipped, c)
+			continue
+		}
+		cm, err := declareComponent(c)
+		if err != nil {
+			return nil, err
+		}
+		cr := ComponentReport{Component: c, Params: weights.ParamCount(cm.declared), Tensors: map[string]TensorEntry{}}
+		for key, s := range cm.declared {
+			cr.Tensors[key] = TensorEntry{Shape: append([]int{}, s.Dimensions...), DType: "F32"}
+		}
+		files, ferr := weights.FindWeightFiles(c.Dir, opts.Variant)
+		switch {
+		case ferr == nil:
+			cr.Files = files
+			cr.Problem = weights.Check(cm.declared, files, cm.opts)
+			if cr.Problem == nil {
+				fileDTypes(&cr, cm)
+			}
+		case hasWeightLikeFiles(c.Dir):
+			cr.Problem = ferr // e.g. a pickle checkpoint
+		}
+		rep.Components = append(rep.Components, cr)
+	}
+	if len(rep.Components) == 0 {
+		return nil, fmt.Errorf("%s: no UNet, VAE or text-encoder component found", dir)
+	}
+	return rep, nil
+}
+
+// fileDTypes reports the dtype the weight files store (e.g. F16 for an fp16 variant).
+func fileDTypes(cr *ComponentReport, cm *componentModel) {
+	for _, path := range cr.Files {
+		f, err := safetensors.Open(path)
+		if err != nil {
+			continue
+		}
+		for _, name := range f.Names() {
+			key := name
+			if cm.opts.Rename != nil {
+				key = cm.opts.Rename(name)
+			}
+			if e, ok := cr.Tensors[key]; ok {
+				info, _ := f.Info(name)
+				e.DType = string(info.DType)
+				cr.Tensors[key] = e
+			}
+		}
+		_ = f.Close()
+	}
+}
+
+// hasWeightLikeFiles tells whether a folder holds anything that looks like weights.
+func hasWeightLikeFiles(dir string) bool {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasSuffix(n, ".safetensors") || weights.RefusePickle(n) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Err joins the problems of every component (nil when all weight files fit).
+func (r *Report) Err() error {
+	var errs []error
+	for _, c := range r.Components {
+		if c.Problem != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Name, c.Problem))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// WriteJSON writes {"<component>": {"<key>": {"shape": [...], "dtype": "F32"}}}, keys sorted.
+func (r *Report) WriteJSON(w io.Writer) error {
+	out := map[string]map[string]TensorEntry{}
+	for _, c := range r.Components {
+		out[c.Name] = c.Tensors
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+// WriteText writes one line per component: name, class, parameter count, weight files and status.
+func (r *Report) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "%s\n", r.Dir)
+	var total int64
+	for _, c := range r.Components {
+		total += c.Params
+		status := "config only (shape-only build, no weights)"
+		if len(c.Files) > 0 {
+			names := make([]string, len(c.Files))
+			for i, f := range c.Files {
+				names[i] = filepath.Base(f)
+			}
+			status = "weights OK: " + strings.Join(names, ", ")
+		}
+		if c.Problem != nil {
+			status = "WEIGHTS DO NOT FIT (see below)"
+		}
+		fmt.Fprintf(w, "  %-15s %-28s %15s params  %5d tensors  %s\n", c.Name, c.Class, humanCount(c.Params), len(c.Tensors), status)
+	}
+	for _, c := range r.Skipped {
+		fmt.Fprintf(w, "  %-15s %-28s (no network weights)\n", c.Name, c.Class)
+	}
+	fmt.Fprintf(w, "  %-15s %-28s %15s params\n", "total", "", humanCount(total))
+}
+
+func humanCount(n int64) string {
+	s := fmt.Sprintf("%d", n)
+	var b strings.Builder
+	for i, ch := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(ch)
+	}
+	return b.String()
+}
