@@ -8,6 +8,7 @@ require (
 	github.com/gomlx/gomlx v0.26.0
 	github.com/stretchr/testify v1.12.1
 	github.com/x448/float16 v0.8.4
+	golang.org/x/text v0.28.0
 )
 
 require (

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 
+	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/vae"
 	"github.com/loba-dev/loba/models/weights"
 )
@@ -37,6 +38,17 @@ func declareComponent(c Component) (*componentModel, error) {
 		}
 		decl, err = m.Declared()
 		opts.Rename = func(key string) string { k, _ := vae.RenameLegacyKey(key); return k }
+	case "CLIPTextModel", "CLIPTextModelWithProjection":
+		var cfg *clip.Config
+		if cfg, err = clip.LoadConfig(configPath); err != nil {
+			return nil, err
+		}
+		var m *clip.TextModel
+		if m, err = clip.New(cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", configPath, err)
+		}
+		decl, err = m.Declared()
+		opts.Ignore = clip.IgnoredKey
 	default:
 		return nil, fmt.Errorf("%s: LOBA has no network for class %q", configPath, c.Class)
 	}
