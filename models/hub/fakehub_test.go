@@ -1,0 +1,330 @@
+package hub
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/loba-dev/loba/internal/testutil"
+)
+
+// fakeHub is a loopback HTTP server speaking the Hub protocol used by this package:
+//
+//	GET  /api/models/{org}/{name}/revision/{rev}   → {"id", "sha", "siblings": [{"rfilename"}]}
+//	HEAD/GET /{org}/{name}/resolve/{rev}/{path}    → regular files: 200 + ETag (git blob sha1);
+//	     LFS files (*.safetensors, *.bin, *.ckpt): 302 to /cdn/{sha256} + X-Linked-Etag/X-Linked-Size
+//	GET  /cdn/{sha256}                              → the LFS content
+//
+// Unknown or private repositories answer 401 (X-Error-Code RepoNotFound) as the real Hub does,
+// unknown revisions 404 RevisionNotFound, unknown files 404 EntryNotFound.
+type fakeHub struct {
+	t     *testing.T
+	srv   *httptest.Server
+	token string // required by private repos
+
+	mu       sync.Mutex
+	repos    map[string]*fakeRepo
+	cdn      map[string][]byte // sha256 → content
+	requests []string          // "METHOD path"
+	auth     []string          // Authorization header of every request
+	truncate map[string]bool   // sha256 → serve only half of the content
+	corrupt  map[string]bool   // sha256 → serve flipped bytes
+}
+
+type fakeRepo struct {
+	private bool
+	refs    map[string]string            // branch/tag → commit
+	commits map[string]map[string][]byte // commit → path → content
+}
+
+func newFakeHub(t *testing.T) *fakeHub {
+	h := &fakeHub{t: t, token: "hf_private_token", repos: map[string]*fakeRepo{}, cdn: map[string][]byte{},
+		truncate: map[string]bool{}, corrupt: map[string]bool{}}
+	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// addCommit adds (or extends) repo with commit holding files, and points refs at it.
+func (h *fakeHub) addCommit(repo, commit string, files map[string][]byte, refs ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.repos[repo]
+	if r == nil {
+		r = &fakeRepo{refs: map[string]string{}, commits: map[string]map[string][]byte{}}
+		h.repos[repo] = r
+	}
+	r.commits[commit] = files
+	for _, ref := range refs {
+		r.refs[ref] = commit
+	}
+	for p, b := range files {
+		if isLFS(p) {
+			h.cdn[sha256Hex(b)] = b
+		}
+	}
+}
+
+func isLFS(p string) bool {
+	switch filepath.Ext(p) {
+	case ".safetensors", ".bin", ".ckpt":
+		return true
+	}
+	return false
+}
+
+func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func gitBlobSHA1(b []byte) string {
+	h := sha1.New()
+	fmt.Fprintf(h, "blob %d\x00", len(b))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// count returns how many recorded requests start with prefix ("GET /api/", "HEAD ", "GET /cdn/"…).
+func (h *fakeHub) count(prefix string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, r := range h.requests {
+		if strings.HasPrefix(r, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (h *fakeHub) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.requests, h.auth = nil, nil
+}
+
+func (h *fakeHub) requested(substr string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range h.requests {
+		if strings.Contains(r, substr) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	h.requests = append(h.requests, r.Method+" "+r.URL.EscapedPath())
+	h.auth = append(h.auth, r.Header.Get("Authorization"))
+	h.mu.Unlock()
+
+	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	for i, s := range segs {
+		if u, err := url.PathUnescape(s); err == nil {
+			segs[i] = u
+		}
+	}
+	switch {
+	case len(segs) == 2 && segs[0] == "cdn" && r.Method == http.MethodGet:
+		h.serveCDN(w, segs[1])
+	case len(segs) == 6 && segs[0] == "api" && segs[1] == "models" && segs[4] == "revision" && r.Method == http.MethodGet:
+		h.serveAPI(w, r, segs[2]+"/"+segs[3], segs[5])
+	case len(segs) >= 5 && segs[2] == "resolve" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		h.serveResolve(w, r, segs[0]+"/"+segs[1], segs[3], strings.Join(segs[4:], "/"))
+	default:
+		http.Error(w, "bad request", http.StatusBadRequest)
+	}
+}
+
+// lookup finds repo@rev, writing the Hub's error answer when it fails.
+func (h *fakeHub) lookup(w http.ResponseWriter, r *http.Request, repo, rev string) (commit string, files map[string][]byte, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	fr := h.repos[repo]
+	if fr == nil || (fr.private && r.Header.Get("Authorization") != "Bearer "+h.token) {
+		w.Header().Set("X-Error-Code", "RepoNotFound")
+		w.Header().Set("X-Error-Message", "Repository not found")
+		w.WriteHeader(http.StatusUnauthorized)
+		return "", nil, false
+	}
+	commit = rev
+	if c, ok := fr.refs[rev]; ok {
+		commit = c
+	}
+	files, ok = fr.commits[commit]
+	if !ok {
+		w.Header().Set("X-Error-Code", "RevisionNotFound")
+		w.Header().Set("X-Error-Message", "Invalid rev id: "+rev)
+		w.WriteHeader(http.StatusNotFound)
+		return "", nil, false
+	}
+	return commit, files, true
+}
+
+func (h *fakeHub) serveAPI(w http.ResponseWriter, r *http.Request, repo, rev string) {
+	commit, files, ok := h.lookup(w, r, repo, rev)
+	if !ok {
+		return
+	}
+	type sib struct {
+		Name string `json:"rfilename"`
+	}
+	var sibs []sib
+	for p := range files {
+		sibs = append(sibs, sib{p})
+	}
+	sort.Slice(sibs, func(i, j int) bool { return sibs[i].Name < sibs[j].Name })
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"id": repo, "sha": commit, "siblings": sibs})
+}
+
+func (h *fakeHub) serveResolve(w http.ResponseWriter, r *http.Request, repo, rev, file string) {
+	commit, files, ok := h.lookup(w, r, repo, rev)
+	if !ok {
+		return
+	}
+	b, ok := files[file]
+	w.Header().Set("X-Repo-Commit", commit)
+	if !ok {
+		w.Header().Set("X-Error-Code", "EntryNotFound")
+		w.Header().Set("X-Error-Message", "Entry not found")
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if isLFS(file) {
+		sum := sha256Hex(b)
+		w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
+		w.Header().Set("X-Linked-Size", strconv.Itoa(len(b)))
+		w.Header().Set("ETag", `"`+gitBlobSHA1([]byte(sum))+`"`) // the pointer file's etag, unused
+		w.Header().Set("Location", h.srv.URL+"/cdn/"+sum)
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	w.Header().Set("ETag", `"`+gitBlobSHA1(b)+`"`)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = w.Write(b)
+	}
+}
+
+func (h *fakeHub) serveCDN(w http.ResponseWriter, sum string) {
+	h.mu.Lock()
+	b, ok := h.cdn[sum]
+	trunc, corrupt := h.truncate[sum], h.corrupt[sum]
+	h.mu.Unlock()
+	if !ok {
+		http.NotFound(w, nil)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	switch {
+	case trunc:
+		_, _ = w.Write(b[:len(b)/2]) // the server then closes the connection: unexpected EOF
+	case corrupt:
+		c := append([]byte(nil), b...)
+		for i := range c {
+			c[i] ^= 0x5a
+		}
+		_, _ = w.Write(c)
+	default:
+		_, _ = w.Write(b)
+	}
+}
+
+// isolateEnv points every Hugging Face variable at a fresh temporary home and the fake hub, so
+// the test never sees the machine's cache or token. It returns the hub cache folder.
+func isolateEnv(t *testing.T, h *fakeHub) string {
+	home := t.TempDir()
+	for _, k := range []string{EnvHubCache, envLegacyHub, EnvToken, envLegacyTok, EnvTokenPath, EnvHubOffline, envXDGCache} {
+		t.Setenv(k, "")
+	}
+	t.Setenv(EnvHome, home)
+	endpoint := "http://127.0.0.1:1" // nothing listens there
+	if h != nil {
+		endpoint = h.srv.URL
+	}
+	t.Setenv(EnvEndpoint, endpoint)
+	return filepath.Join(home, "hub")
+}
+
+// tinySafetensors builds a valid one-tensor safetensors file: F16 [n] holding i (as bits).
+func tinySafetensors(t *testing.T, name string, n int) []byte {
+	hdr, err := json.Marshal(map[string]any{name: map[string]any{"dtype": "F16", "shape": []int{n}, "data_offsets": []int{0, 2 * n}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(hdr)%8 != 0 {
+		hdr = append(hdr, ' ')
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(hdr)))
+	out = append(out, hdr...)
+	for i := 0; i < n; i++ {
+		out = binary.LittleEndian.AppendUint16(out, uint16(0x3c00+i))
+	}
+	return out
+}
+
+func readFixture(t *testing.T, parts ...string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(append([]string{testutil.Fixtures(t)}, parts...)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// tinyPipeline is a hub-shaped SD1.5-style repository built from the golden fixtures: real
+// configs and safetensors of the tiny UNet, VAE and CLIP, plus files that must never be fetched
+// (pickles, a root single-file .ckpt, README, an unused component).
+func tinyPipeline(t *testing.T) map[string][]byte {
+	modelIndex := []byte(`{
+  "_class_name": "StableDiffusionPipeline",
+  "_diffusers_version": "0.6.0",
+  "feature_extractor": ["transformers", "CLIPImageProcessor"],
+  "requires_safety_checker": false,
+  "safety_checker": [null, null],
+  "scheduler": ["diffusers", "DDIMScheduler"],
+  "text_encoder": ["transformers", "CLIPTextModel"],
+  "tokenizer": ["transformers", "CLIPTokenizer"],
+  "unet": ["diffusers", "UNet2DConditionModel"],
+  "vae": ["diffusers", "AutoencoderKL"]
+}
+`)
+	return map[string][]byte{
+		".gitattributes":           []byte("*.safetensors filter=lfs diff=lfs merge=lfs -text\n"),
+		"README.md":                []byte("# tiny\n"),
+		"model_index.json":         modelIndex,
+		"v1-5-pruned-emaonly.ckpt": []byte("PK\x03\x04 not really a pickle"),
+		"feature_extractor/preprocessor_config.json":       []byte(`{"crop_size": 224}`),
+		"scheduler/scheduler_config.json":                  readFixture(t, "scheduler", "ddim_sd15_eps", "config.json"),
+		"text_encoder/config.json":                         readFixture(t, "clip_text", "sd15_clip_l_tiny", "config.json"),
+		"text_encoder/model.safetensors":                   readFixture(t, "clip_text", "sd15_clip_l_tiny", "model.safetensors"),
+		"text_encoder/pytorch_model.bin":                   []byte("PK\x03\x04 pickle"),
+		"tokenizer/merges.txt":                             []byte("#version: 0.2\na b\n"),
+		"tokenizer/special_tokens_map.json":                []byte(`{"bos_token": "<|startoftext|>"}`),
+		"tokenizer/tokenizer_config.json":                  []byte(`{"model_max_length": 77}`),
+		"tokenizer/vocab.json":                             []byte(`{"a": 0, "b": 1}`),
+		"unet/config.json":                                 readFixture(t, "unet", "sd15_tiny", "config.json"),
+		"unet/diffusion_pytorch_model.safetensors":         readFixture(t, "unet", "sd15_tiny", "model.safetensors"),
+		"unet/diffusion_pytorch_model.fp16.safetensors":    tinySafetensors(t, "conv_in.bias", 32),
+		"unet/diffusion_pytorch_model.bin":                 []byte("PK\x03\x04 pickle"),
+		"unet/diffusion_pytorch_model.non_ema.safetensors": tinySafetensors(t, "conv_in.bias", 31),
+		"vae/config.json":                                  readFixture(t, "vae", "sd_vae_tiny", "config.json"),
+		"vae/diffusion_pytorch_model.safetensors":          readFixture(t, "vae", "sd_vae_tiny", "model.safetensors"),
+	}
+}
