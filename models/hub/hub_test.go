@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loba-dev/loba/models/hub/hubtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -40,18 +41,18 @@ var wantDefault = []string{
 
 // setupTiny serves tinyPipeline at commitMain ("main") and an older commitOld (tag "v1.0") whose
 // unet/config.json differs; everything else is shared, so blobs are shared too.
-func setupTiny(t *testing.T) (*fakeHub, string, map[string][]byte, map[string][]byte) {
-	h := newFakeHub(t)
+func setupTiny(t *testing.T) (*hubtest.Hub, string, map[string][]byte, map[string][]byte) {
+	h := hubtest.New(t)
 	cache := isolateEnv(t, h)
-	main := tinyPipeline(t)
+	main := hubtest.TinyPipeline(t)
 	old := map[string][]byte{}
 	for k, v := range main {
 		old[k] = v
 	}
 	old["unet/config.json"] = bytes.Replace(main["unet/config.json"], []byte(`"sample_size"`), []byte(`"_old_marker": 1, "sample_size"`), 1)
 	require.NotEqual(t, old["unet/config.json"], main["unet/config.json"])
-	h.addCommit(repoTiny, commitOld, old, "v1.0")
-	h.addCommit(repoTiny, commitMain, main, "main")
+	h.AddCommit(repoTiny, commitOld, old, "v1.0")
+	h.AddCommit(repoTiny, commitMain, main, "main")
 	return h, cache, main, old
 }
 
@@ -71,10 +72,10 @@ func checkSnapshot(t *testing.T, cache, repo, commit, dir string, want []string,
 		require.False(t, filepath.IsAbs(link), "symlink %s -> %s must be relative", f, link)
 		blob := filepath.Clean(filepath.Join(filepath.Dir(p), link))
 		require.Equal(t, filepath.Join(RepoFolder(cache, repo), "blobs"), filepath.Dir(blob))
-		if isLFS(f) {
-			require.Equal(t, sha256Hex(content[f]), filepath.Base(blob), "LFS blob of %s is named by its sha256", f)
+		if hubtest.IsLFS(f) {
+			require.Equal(t, hubtest.SHA256Hex(content[f]), filepath.Base(blob), "LFS blob of %s is named by its sha256", f)
 		} else {
-			require.Equal(t, gitBlobSHA1(content[f]), filepath.Base(blob), "blob of %s is named by its ETag", f)
+			require.Equal(t, hubtest.GitBlobSHA1(content[f]), filepath.Base(blob), "blob of %s is named by its ETag", f)
 		}
 		b, err := os.ReadFile(p)
 		require.NoError(t, err)
@@ -105,12 +106,12 @@ func TestResolveDownloadsIntoCacheLayout(t *testing.T) {
 
 	// Never asked for: pickles, the root checkpoint, variants, unused components.
 	for _, f := range []string{".bin", ".ckpt", "fp16", "non_ema", "README", "feature_extractor", "gitattributes"} {
-		require.False(t, h.requested(f), "requested a file matching %q", f)
+		require.False(t, h.Requested(f), "requested a file matching %q", f)
 	}
 	// 1 API call, then HEAD + GET per file (LFS GETs go to the CDN).
-	require.Equal(t, 1, h.count("GET /api/"))
-	require.Equal(t, len(wantDefault), h.count("HEAD /"+repoTiny+"/resolve/"+commitMain+"/"))
-	require.Equal(t, 3, h.count("GET /cdn/"))
+	require.Equal(t, 1, h.Count("GET /api/"))
+	require.Equal(t, len(wantDefault), h.Count("HEAD /"+repoTiny+"/resolve/"+commitMain+"/"))
+	require.Equal(t, 3, h.Count("GET /cdn/"))
 }
 
 func TestResolveSecondCallHitsCache(t *testing.T) {
@@ -119,20 +120,20 @@ func TestResolveSecondCallHitsCache(t *testing.T) {
 	require.NoError(t, err)
 
 	// A branch revision asks the API for the current commit, and downloads nothing.
-	h.reset()
+	h.Reset()
 	second, err := Resolve(context.Background(), repoTiny+"@main", Options{})
 	require.NoError(t, err)
 	require.Equal(t, first, second)
-	require.Equal(t, 1, h.count("GET /api/"))
-	require.Equal(t, 1, h.count(""), "only the API request")
+	require.Equal(t, 1, h.Count("GET /api/"))
+	require.Equal(t, 1, h.Count(""), "only the API request")
 	checkSnapshot(t, cache, repoTiny, commitMain, second, wantDefault, main)
 
 	// A commit revision with a complete snapshot needs no request at all.
-	h.reset()
+	h.Reset()
 	third, err := Resolve(context.Background(), repoTiny+"@"+commitMain, Options{})
 	require.NoError(t, err)
 	require.Equal(t, first, third)
-	require.Equal(t, 0, h.count(""))
+	require.Equal(t, 0, h.Count(""))
 }
 
 func TestResolveRevisionPinning(t *testing.T) {
@@ -143,12 +144,12 @@ func TestResolveRevisionPinning(t *testing.T) {
 
 	// Pinned by commit: its own snapshot with the old unet config; the shared LFS blobs are not
 	// downloaded again (HEAD only).
-	h.reset()
+	h.Reset()
 	dirOld, err := Resolve(context.Background(), repoTiny+"@"+commitOld, Options{})
 	require.NoError(t, err)
 	checkSnapshot(t, cache, repoTiny, commitOld, dirOld, wantDefault, old)
-	require.Equal(t, 0, h.count("GET /cdn/"), "shared blobs are reused")
-	require.Equal(t, 1, h.count("GET /"+repoTiny+"/resolve/"+commitOld+"/unet/config.json"))
+	require.Equal(t, 0, h.Count("GET /cdn/"), "shared blobs are reused")
+	require.Equal(t, 1, h.Count("GET /"+repoTiny+"/resolve/"+commitOld+"/unet/config.json"))
 	require.NoFileExists(t, filepath.Join(RepoFolder(cache, repoTiny), "refs", commitOld), "no ref for a commit")
 
 	// Pinned by tag through Options.Revision: refs/v1.0 records the commit.
@@ -176,12 +177,12 @@ func TestResolveVariant(t *testing.T) {
 	}
 	sort.Strings(want)
 	checkSnapshot(t, cache, repoTiny, commitMain, dir, want, main)
-	require.False(t, h.requested("/unet/diffusion_pytorch_model.safetensors"))
+	require.False(t, h.Requested("/unet/diffusion_pytorch_model.safetensors"))
 
 	// Components restricts the fetch; unknown components are named.
-	h2 := newFakeHub(t)
+	h2 := hubtest.New(t)
 	cache2 := isolateEnv(t, h2)
-	h2.addCommit(repoTiny, commitMain, main, "main")
+	h2.AddCommit(repoTiny, commitMain, main, "main")
 	dir, err = Resolve(context.Background(), repoTiny, Options{Components: []string{"vae"}})
 	require.NoError(t, err)
 	checkSnapshot(t, cache2, repoTiny, commitMain, dir,
@@ -195,16 +196,16 @@ func TestResolveSendsToken(t *testing.T) {
 	t.Setenv(EnvToken, "hf_from_env")
 	_, err := Resolve(context.Background(), repoTiny, Options{})
 	require.NoError(t, err)
-	require.NotEmpty(t, h.auth)
-	for i, a := range h.auth {
-		require.Equal(t, "Bearer hf_from_env", a, "request %s", h.requests[i])
+	require.NotEmpty(t, h.Auth)
+	for i, a := range h.Auth {
+		require.Equal(t, "Bearer hf_from_env", a, "request %s", h.Requests[i])
 	}
 
 	// Options.Token overrides the environment; a private repo needs the right token.
-	h.addCommit("loba-test/private", commitMain, main, "main")
-	h.mu.Lock()
-	h.repos["loba-test/private"].private = true
-	h.mu.Unlock()
+	h.AddCommit("loba-test/private", commitMain, main, "main")
+	h.Mu.Lock()
+	h.Repos["loba-test/private"].Private = true
+	h.Mu.Unlock()
 	_, err = Resolve(context.Background(), "loba-test/private", Options{})
 	require.ErrorIs(t, err, ErrUnauthorized)
 	require.ErrorContains(t, err, `"loba-test/private"`)
@@ -215,20 +216,20 @@ func TestResolveSendsToken(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnauthorized)
 	require.ErrorContains(t, err, "HF_TOKEN")
 
-	h.reset()
-	_, err = Resolve(context.Background(), "loba-test/private", Options{Token: h.token})
+	h.Reset()
+	_, err = Resolve(context.Background(), "loba-test/private", Options{Token: h.Token})
 	require.NoError(t, err)
-	for _, a := range h.auth {
-		require.Equal(t, "Bearer "+h.token, a)
+	for _, a := range h.Auth {
+		require.Equal(t, "Bearer "+h.Token, a)
 	}
 
 	// The token file under HF_HOME is the last fallback.
-	require.NoError(t, os.WriteFile(filepath.Join(os.Getenv(EnvHome), "token"), []byte(h.token+"\n"), 0o600))
-	require.Equal(t, h.token, TokenFromEnv())
-	h.reset()
+	require.NoError(t, os.WriteFile(filepath.Join(os.Getenv(EnvHome), "token"), []byte(h.Token+"\n"), 0o600))
+	require.Equal(t, h.Token, TokenFromEnv())
+	h.Reset()
 	_, err = Resolve(context.Background(), "loba-test/private@main", Options{})
 	require.NoError(t, err)
-	require.Equal(t, "Bearer "+h.token, h.auth[0])
+	require.Equal(t, "Bearer "+h.Token, h.Auth[0])
 }
 
 func TestResolveOffline(t *testing.T) {
@@ -236,7 +237,7 @@ func TestResolveOffline(t *testing.T) {
 	dir, err := Resolve(context.Background(), repoTiny, Options{})
 	require.NoError(t, err)
 
-	h.reset()
+	h.Reset()
 	t.Setenv(EnvHubOffline, "1")
 	got, err := Resolve(context.Background(), repoTiny, Options{})
 	require.NoError(t, err)
@@ -259,7 +260,7 @@ func TestResolveOffline(t *testing.T) {
 	p, err := ResolveFile(context.Background(), repoTiny, "unet/config.json", Options{})
 	require.NoError(t, err)
 	require.Equal(t, filepath.Join(dir, "unet", "config.json"), p)
-	require.Equal(t, 0, h.count(""), "offline mode made requests")
+	require.Equal(t, 0, h.Count(""), "offline mode made requests")
 
 	// Options.Offline works without the variable; a half-removed snapshot is reported.
 	t.Setenv(EnvHubOffline, "")
@@ -267,7 +268,7 @@ func TestResolveOffline(t *testing.T) {
 	_, err = Resolve(context.Background(), repoTiny, Options{Offline: true})
 	require.ErrorIs(t, err, ErrNotCached)
 	require.ErrorContains(t, err, `component "vae"`)
-	require.Equal(t, 0, h.count(""))
+	require.Equal(t, 0, h.Count(""))
 
 	// Online again, the missing file is fetched back.
 	_, err = Resolve(context.Background(), repoTiny, Options{})
@@ -279,7 +280,7 @@ func TestResolveNetworkDownUsesCache(t *testing.T) {
 	h, _, _, _ := setupTiny(t)
 	dir, err := Resolve(context.Background(), repoTiny, Options{})
 	require.NoError(t, err)
-	h.srv.Close()
+	h.Srv.Close()
 	got, err := Resolve(context.Background(), repoTiny, Options{})
 	require.NoError(t, err, "a cached snapshot is used when the Hub cannot be reached")
 	require.Equal(t, dir, got)
@@ -309,13 +310,13 @@ func TestResolveNotFound(t *testing.T) {
 	require.ErrorIs(t, err, ErrUnauthorized)
 	require.ErrorContains(t, err, `"loba-test/does-not-exist"`)
 	require.ErrorContains(t, err, "does not exist")
-	require.Equal(t, 0, h.count("GET /cdn/"))
+	require.Equal(t, 0, h.Count("GET /cdn/"))
 }
 
 func TestResolvePickleOnlyRepo(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	isolateEnv(t, h)
-	h.addCommit("loba-test/pickle-only", commitMain, map[string][]byte{
+	h.AddCommit("loba-test/pickle-only", commitMain, map[string][]byte{
 		"model_index.json":                 []byte(`{"_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"], "scheduler": ["diffusers", "DDIMScheduler"]}`),
 		"scheduler/scheduler_config.json":  []byte(`{}`),
 		"unet/config.json":                 []byte(`{}`),
@@ -326,10 +327,10 @@ func TestResolvePickleOnlyRepo(t *testing.T) {
 	require.ErrorContains(t, err, `component "unet"`)
 	require.ErrorContains(t, err, "unet/diffusion_pytorch_model.bin")
 	require.ErrorContains(t, err, ".safetensors")
-	require.False(t, h.requested(".bin"), "the pickle file was requested")
+	require.False(t, h.Requested(".bin"), "the pickle file was requested")
 
 	// A single-component repository with only a pickle.
-	h.addCommit("loba-test/pickle-vae", commitMain, map[string][]byte{
+	h.AddCommit("loba-test/pickle-vae", commitMain, map[string][]byte{
 		"config.json":                 []byte(`{}`),
 		"diffusion_pytorch_model.bin": []byte("PK\x03\x04 pickle"),
 	}, "main")
@@ -337,31 +338,31 @@ func TestResolvePickleOnlyRepo(t *testing.T) {
 	require.ErrorIs(t, err, ErrPickle)
 
 	// Single pickle files are refused before any request.
-	h.reset()
+	h.Reset()
 	for _, f := range []string{"v1-5-pruned-emaonly.ckpt", "model.pt", "weights.pth", "pytorch_model.bin"} {
 		_, err = ResolveFile(context.Background(), "loba-test/pickle-only", f, Options{})
 		require.ErrorIs(t, err, ErrPickle, f)
 	}
-	require.Equal(t, 0, h.count(""))
+	require.Equal(t, 0, h.Count(""))
 }
 
 func TestResolveSingleComponentRepo(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	cache := isolateEnv(t, h)
 	files := map[string][]byte{
 		"README.md":                              []byte("vae"),
-		"config.json":                            readFixture(t, "vae", "sd_vae_tiny", "config.json"),
-		"diffusion_pytorch_model.safetensors":    readFixture(t, "vae", "sd_vae_tiny", "model.safetensors"),
+		"config.json":                            hubtest.ReadFixture(t, "vae", "sd_vae_tiny", "config.json"),
+		"diffusion_pytorch_model.safetensors":    hubtest.ReadFixture(t, "vae", "sd_vae_tiny", "model.safetensors"),
 		"diffusion_pytorch_model.bin":            []byte("PK pickle"),
 		"sdxl_vae.safetensors.not-a-weight.json": []byte(`{}`),
 	}
-	h.addCommit("loba-test/vae-only", commitMain, files, "main")
+	h.AddCommit("loba-test/vae-only", commitMain, files, "main")
 	dir, err := Resolve(context.Background(), "loba-test/vae-only", Options{})
 	require.NoError(t, err)
 	checkSnapshot(t, cache, "loba-test/vae-only", commitMain, dir,
 		[]string{"config.json", "diffusion_pytorch_model.safetensors", "sdxl_vae.safetensors.not-a-weight.json"}, files)
 
-	h.addCommit("loba-test/not-diffusers", commitMain, map[string][]byte{"README.md": []byte("x")}, "main")
+	h.AddCommit("loba-test/not-diffusers", commitMain, map[string][]byte{"README.md": []byte("x")}, "main")
 	_, err = Resolve(context.Background(), "loba-test/not-diffusers", Options{})
 	require.ErrorContains(t, err, "not a diffusers repository")
 }
@@ -379,15 +380,15 @@ func TestResolveFile(t *testing.T) {
 	require.Equal(t, commitMain, string(ref))
 
 	// Cached: a branch revision costs one HEAD (for the commit), a commit revision nothing.
-	h.reset()
+	h.Reset()
 	p2, err := ResolveFile(context.Background(), repoTiny, "unet/diffusion_pytorch_model.safetensors", Options{})
 	require.NoError(t, err)
 	require.Equal(t, p, p2)
-	require.Equal(t, 1, h.count(""))
-	h.reset()
+	require.Equal(t, 1, h.Count(""))
+	h.Reset()
 	_, err = ResolveFile(context.Background(), repoTiny+"@"+commitMain, "unet/diffusion_pytorch_model.safetensors", Options{})
 	require.NoError(t, err)
-	require.Equal(t, 0, h.count(""))
+	require.Equal(t, 0, h.Count(""))
 
 	_, err = ResolveFile(context.Background(), repoTiny, "../etc/passwd", Options{})
 	require.ErrorContains(t, err, "invalid repository file path")
@@ -397,14 +398,14 @@ func TestDownloadIsAtomic(t *testing.T) {
 	for _, mode := range []string{"truncate", "corrupt"} {
 		t.Run(mode, func(t *testing.T) {
 			h, cache, main, _ := setupTiny(t)
-			sum := sha256Hex(main["unet/diffusion_pytorch_model.safetensors"])
-			h.mu.Lock()
+			sum := hubtest.SHA256Hex(main["unet/diffusion_pytorch_model.safetensors"])
+			h.Mu.Lock()
 			if mode == "truncate" {
-				h.truncate[sum] = true
+				h.Truncate[sum] = true
 			} else {
-				h.corrupt[sum] = true
+				h.Corrupt[sum] = true
 			}
-			h.mu.Unlock()
+			h.Mu.Unlock()
 			_, err := Resolve(context.Background(), repoTiny, Options{})
 			require.Error(t, err)
 			require.ErrorContains(t, err, "unet/diffusion_pytorch_model.safetensors")
@@ -422,9 +423,9 @@ func TestDownloadIsAtomic(t *testing.T) {
 			require.ErrorIs(t, err, ErrNotCached)
 
 			// Once the server is fixed, a new Resolve completes the snapshot.
-			h.mu.Lock()
-			h.truncate, h.corrupt = map[string]bool{}, map[string]bool{}
-			h.mu.Unlock()
+			h.Mu.Lock()
+			h.Truncate, h.Corrupt = map[string]bool{}, map[string]bool{}
+			h.Mu.Unlock()
 			dir, err := Resolve(context.Background(), repoTiny, Options{})
 			require.NoError(t, err)
 			checkSnapshot(t, cache, repoTiny, commitMain, dir, wantDefault, main)
@@ -433,12 +434,12 @@ func TestDownloadIsAtomic(t *testing.T) {
 }
 
 func TestEndpointOption(t *testing.T) {
-	h := newFakeHub(t)
+	h := hubtest.New(t)
 	isolateEnv(t, nil) // HF_ENDPOINT points to a closed port
-	h.addCommit(repoTiny, commitMain, tinyPipeline(t), "main")
+	h.AddCommit(repoTiny, commitMain, hubtest.TinyPipeline(t), "main")
 	_, err := Resolve(context.Background(), repoTiny, Options{})
 	require.Error(t, err, "HF_ENDPOINT must be used")
-	_, err = Resolve(context.Background(), repoTiny, Options{Endpoint: h.srv.URL + "/"})
+	_, err = Resolve(context.Background(), repoTiny, Options{Endpoint: h.Srv.URL + "/"})
 	require.NoError(t, err)
 	_, err = Resolve(context.Background(), repoTiny, Options{Endpoint: "ftp://x"})
 	require.ErrorContains(t, err, "invalid endpoint")

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/loba-dev/loba/models/hub/hubtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -16,7 +17,7 @@ func TestSelectRealRepos(t *testing.T) {
 		Revision string                     `json:"revision"`
 		Files    map[string]json.RawMessage `json:"files"`
 	}
-	require.NoError(t, json.Unmarshal(readFixture(t, "real", "configs", "hub_files.json"), &hubFiles))
+	require.NoError(t, json.Unmarshal(hubtest.ReadFixture(t, "real", "configs", "hub_files.json"), &hubFiles))
 
 	tokenizer := func(dir string) []string {
 		return []string{dir + "/merges.txt", dir + "/special_tokens_map.json", dir + "/tokenizer_config.json", dir + "/vocab.json"}
@@ -57,7 +58,7 @@ func TestSelectRealRepos(t *testing.T) {
 			for n := range entry.Files {
 				names = append(names, n)
 			}
-			idx := readFixture(t, "real", "configs", tc.configs, "model_index.json")
+			idx := hubtest.ReadFixture(t, "real", "configs", tc.configs, "model_index.json")
 			got, err := selectPipelineFiles(tc.repo, names, idx, selection{variant: tc.variant, components: tc.components})
 			require.NoError(t, err)
 			sort.Strings(tc.want)

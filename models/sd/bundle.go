@@ -11,7 +11,8 @@ import (
 )
 
 // Component is one entry of a model folder: its name (the subfolder, e.g. "unet"), the library and
-// class model_index.json names (e.g. "diffusers", "UNet2DConditionModel"), and its folder.
+// class model_index.json names (e.g. "diffusers", "UNet2DConditionModel"), and its folder ("" for a
+// component without LOBA-built network whose folder is absent).
 type Component struct {
 	Name, Library, Class string
 	Dir                  string
@@ -54,7 +55,10 @@ func ReadComponents(dir string) ([]Component, error) {
 			}
 			sub := filepath.Join(dir, name)
 			if st, err := os.Stat(sub); err != nil || !st.IsDir() {
-				return nil, fmt.Errorf("%s: component %q (%s) has no folder %s", indexPath, name, *pair[1], sub)
+				if ModelKinds[*pair[1]] {
+					return nil, fmt.Errorf("%s: component %q (%s) has no folder %s", indexPath, name, *pair[1], sub)
+				}
+				sub = "" // e.g. a feature extractor or safety checker not downloaded: nothing LOBA needs
 			}
 			comps = append(comps, Component{Name: name, Library: *pair[0], Class: *pair[1], Dir: sub})
 		}

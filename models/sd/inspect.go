@@ -65,6 +65,13 @@ func Inspect(dir string, opts InspectOptions) (*Report, error) {
 		for key, s := range cm.declared {
 			cr.Tensors[key] = TensorEntry{Shape: append([]int{}, s.Dimensions...), DType: "F32"}
 		}
+		for key, s := range cm.buffers {
+			dtype, err := safetensors.FromGoMLX(s.DType)
+			if err != nil {
+				return nil, err
+			}
+			cr.Tensors[key] = TensorEntry{Shape: append([]int{}, s.Dimensions...), DType: string(dtype)}
+		}
 		files, ferr := weights.FindWeightFiles(c.Dir, opts.Variant)
 		switch {
 		case ferr == nil:
@@ -160,7 +167,11 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  %-15s %-28s %15s params  %5d tensors  %s\n", c.Name, c.Class, humanCount(c.Params), len(c.Tensors), status)
 	}
 	for _, c := range r.Skipped {
-		fmt.Fprintf(w, "  %-15s %-28s (no network weights)\n", c.Name, c.Class)
+		note := "(no network weights)"
+		if c.Dir == "" {
+			note = "(not present; not needed)"
+		}
+		fmt.Fprintf(w, "  %-15s %-28s %s\n", c.Name, c.Class, note)
 	}
 	fmt.Fprintf(w, "  %-15s %-28s %15s params\n", "total", "", humanCount(total))
 }

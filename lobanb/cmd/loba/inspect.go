@@ -27,7 +27,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	dir, err := resolveModel(fs.Arg(0))
+	dir, err := resolveModel(fs.Arg(0), *variant, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "loba inspect: %v\n", err)
 		return 2

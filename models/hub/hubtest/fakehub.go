@@ -1,4 +1,6 @@
-package hub
+// Package hubtest is a loopback HTTP server that speaks the Hugging Face Hub protocol LOBA uses, for
+// tests of code that resolves "org/repo[@revision]" ids. It serves repositories built in memory.
+package hubtest
 
 import (
 	"crypto/sha1"
@@ -21,7 +23,7 @@ import (
 	"github.com/loba-dev/loba/internal/testutil"
 )
 
-// fakeHub is a loopback HTTP server speaking the Hub protocol used by this package:
+// Hub is a loopback HTTP server speaking the Hub protocol used by models/hub:
 //
 //	GET  /api/models/{org}/{name}/revision/{rev}   → {"id", "sha", "siblings": [{"rfilename"}]}
 //	HEAD/GET /{org}/{name}/resolve/{rev}/{path}    → regular files: 200 + ETag (git blob sha1);
@@ -30,55 +32,58 @@ import (
 //
 // Unknown or private repositories answer 401 (X-Error-Code RepoNotFound) as the real Hub does,
 // unknown revisions 404 RevisionNotFound, unknown files 404 EntryNotFound.
-type fakeHub struct {
-	t     *testing.T
-	srv   *httptest.Server
-	token string // required by private repos
+type Hub struct {
+	t     testing.TB
+	Srv   *httptest.Server
+	Token string // required by private repos
 
-	mu       sync.Mutex
-	repos    map[string]*fakeRepo
-	cdn      map[string][]byte // sha256 → content
-	requests []string          // "METHOD path"
-	auth     []string          // Authorization header of every request
-	truncate map[string]bool   // sha256 → serve only half of the content
-	corrupt  map[string]bool   // sha256 → serve flipped bytes
+	Mu       sync.Mutex
+	Repos    map[string]*Repo
+	CDN      map[string][]byte // sha256 → content
+	Requests []string          // "METHOD path"
+	Auth     []string          // Authorization header of every request
+	Truncate map[string]bool   // sha256 → serve only half of the content
+	Corrupt  map[string]bool   // sha256 → serve flipped bytes
 }
 
-type fakeRepo struct {
-	private bool
-	refs    map[string]string            // branch/tag → commit
-	commits map[string]map[string][]byte // commit → path → content
+// Repo is one repository of the fake hub.
+type Repo struct {
+	Private bool
+	Refs    map[string]string            // branch/tag → commit
+	Commits map[string]map[string][]byte // commit → path → content
 }
 
-func newFakeHub(t *testing.T) *fakeHub {
-	h := &fakeHub{t: t, token: "hf_private_token", repos: map[string]*fakeRepo{}, cdn: map[string][]byte{},
-		truncate: map[string]bool{}, corrupt: map[string]bool{}}
-	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
-	t.Cleanup(h.srv.Close)
+// New starts a fake hub on loopback, closed when the test ends. Private repos need Token.
+func New(t testing.TB) *Hub {
+	h := &Hub{t: t, Token: "hf_private_token", Repos: map[string]*Repo{}, CDN: map[string][]byte{},
+		Truncate: map[string]bool{}, Corrupt: map[string]bool{}}
+	h.Srv = httptest.NewServer(http.HandlerFunc(h.serve))
+	t.Cleanup(h.Srv.Close)
 	return h
 }
 
-// addCommit adds (or extends) repo with commit holding files, and points refs at it.
-func (h *fakeHub) addCommit(repo, commit string, files map[string][]byte, refs ...string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := h.repos[repo]
+// AddCommit adds (or extends) repo with commit holding files, and points refs at it.
+func (h *Hub) AddCommit(repo, commit string, files map[string][]byte, refs ...string) {
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
+	r := h.Repos[repo]
 	if r == nil {
-		r = &fakeRepo{refs: map[string]string{}, commits: map[string]map[string][]byte{}}
-		h.repos[repo] = r
+		r = &Repo{Refs: map[string]string{}, Commits: map[string]map[string][]byte{}}
+		h.Repos[repo] = r
 	}
-	r.commits[commit] = files
+	r.Commits[commit] = files
 	for _, ref := range refs {
-		r.refs[ref] = commit
+		r.Refs[ref] = commit
 	}
 	for p, b := range files {
-		if isLFS(p) {
-			h.cdn[sha256Hex(b)] = b
+		if IsLFS(p) {
+			h.CDN[SHA256Hex(b)] = b
 		}
 	}
 }
 
-func isLFS(p string) bool {
+// IsLFS tells whether the Hub stores a file through LFS (weights), as the fake hub serves it.
+func IsLFS(p string) bool {
 	switch filepath.Ext(p) {
 	case ".safetensors", ".bin", ".ckpt":
 		return true
@@ -86,21 +91,23 @@ func isLFS(p string) bool {
 	return false
 }
 
-func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+// SHA256Hex is the hex sha256 of b (an LFS object id).
+func SHA256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
-func gitBlobSHA1(b []byte) string {
+// GitBlobSHA1 is git's blob id of b (a regular file's ETag on the Hub).
+func GitBlobSHA1(b []byte) string {
 	h := sha1.New()
 	fmt.Fprintf(h, "blob %d\x00", len(b))
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// count returns how many recorded requests start with prefix ("GET /api/", "HEAD ", "GET /cdn/"…).
-func (h *fakeHub) count(prefix string) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+// Count returns how many recorded requests start with prefix ("GET /api/", "HEAD ", "GET /cdn/"…).
+func (h *Hub) Count(prefix string) int {
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
 	n := 0
-	for _, r := range h.requests {
+	for _, r := range h.Requests {
 		if strings.HasPrefix(r, prefix) {
 			n++
 		}
@@ -108,16 +115,18 @@ func (h *fakeHub) count(prefix string) int {
 	return n
 }
 
-func (h *fakeHub) reset() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.requests, h.auth = nil, nil
+// Reset forgets the recorded requests.
+func (h *Hub) Reset() {
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
+	h.Requests, h.Auth = nil, nil
 }
 
-func (h *fakeHub) requested(substr string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, r := range h.requests {
+// Requested tells whether any recorded request contains substr.
+func (h *Hub) Requested(substr string) bool {
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
+	for _, r := range h.Requests {
 		if strings.Contains(r, substr) {
 			return true
 		}
@@ -125,11 +134,11 @@ func (h *fakeHub) requested(substr string) bool {
 	return false
 }
 
-func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
-	h.mu.Lock()
-	h.requests = append(h.requests, r.Method+" "+r.URL.EscapedPath())
-	h.auth = append(h.auth, r.Header.Get("Authorization"))
-	h.mu.Unlock()
+func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
+	h.Mu.Lock()
+	h.Requests = append(h.Requests, r.Method+" "+r.URL.EscapedPath())
+	h.Auth = append(h.Auth, r.Header.Get("Authorization"))
+	h.Mu.Unlock()
 
 	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
 	for i, s := range segs {
@@ -150,21 +159,21 @@ func (h *fakeHub) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // lookup finds repo@rev, writing the Hub's error answer when it fails.
-func (h *fakeHub) lookup(w http.ResponseWriter, r *http.Request, repo, rev string) (commit string, files map[string][]byte, ok bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	fr := h.repos[repo]
-	if fr == nil || (fr.private && r.Header.Get("Authorization") != "Bearer "+h.token) {
+func (h *Hub) lookup(w http.ResponseWriter, r *http.Request, repo, rev string) (commit string, files map[string][]byte, ok bool) {
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
+	fr := h.Repos[repo]
+	if fr == nil || (fr.Private && r.Header.Get("Authorization") != "Bearer "+h.Token) {
 		w.Header().Set("X-Error-Code", "RepoNotFound")
 		w.Header().Set("X-Error-Message", "Repository not found")
 		w.WriteHeader(http.StatusUnauthorized)
 		return "", nil, false
 	}
 	commit = rev
-	if c, ok := fr.refs[rev]; ok {
+	if c, ok := fr.Refs[rev]; ok {
 		commit = c
 	}
-	files, ok = fr.commits[commit]
+	files, ok = fr.Commits[commit]
 	if !ok {
 		w.Header().Set("X-Error-Code", "RevisionNotFound")
 		w.Header().Set("X-Error-Message", "Invalid rev id: "+rev)
@@ -174,7 +183,7 @@ func (h *fakeHub) lookup(w http.ResponseWriter, r *http.Request, repo, rev strin
 	return commit, files, true
 }
 
-func (h *fakeHub) serveAPI(w http.ResponseWriter, r *http.Request, repo, rev string) {
+func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, repo, rev string) {
 	commit, files, ok := h.lookup(w, r, repo, rev)
 	if !ok {
 		return
@@ -191,7 +200,7 @@ func (h *fakeHub) serveAPI(w http.ResponseWriter, r *http.Request, repo, rev str
 	_ = json.NewEncoder(w).Encode(map[string]any{"id": repo, "sha": commit, "siblings": sibs})
 }
 
-func (h *fakeHub) serveResolve(w http.ResponseWriter, r *http.Request, repo, rev, file string) {
+func (h *Hub) serveResolve(w http.ResponseWriter, r *http.Request, repo, rev, file string) {
 	commit, files, ok := h.lookup(w, r, repo, rev)
 	if !ok {
 		return
@@ -204,16 +213,16 @@ func (h *fakeHub) serveResolve(w http.ResponseWriter, r *http.Request, repo, rev
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
-	if isLFS(file) {
-		sum := sha256Hex(b)
+	if IsLFS(file) {
+		sum := SHA256Hex(b)
 		w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
 		w.Header().Set("X-Linked-Size", strconv.Itoa(len(b)))
-		w.Header().Set("ETag", `"`+gitBlobSHA1([]byte(sum))+`"`) // the pointer file's etag, unused
-		w.Header().Set("Location", h.srv.URL+"/cdn/"+sum)
+		w.Header().Set("ETag", `"`+GitBlobSHA1([]byte(sum))+`"`) // the pointer file's etag, unused
+		w.Header().Set("Location", h.Srv.URL+"/cdn/"+sum)
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	w.Header().Set("ETag", `"`+gitBlobSHA1(b)+`"`)
+	w.Header().Set("ETag", `"`+GitBlobSHA1(b)+`"`)
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
@@ -221,11 +230,11 @@ func (h *fakeHub) serveResolve(w http.ResponseWriter, r *http.Request, repo, rev
 	}
 }
 
-func (h *fakeHub) serveCDN(w http.ResponseWriter, sum string) {
-	h.mu.Lock()
-	b, ok := h.cdn[sum]
-	trunc, corrupt := h.truncate[sum], h.corrupt[sum]
-	h.mu.Unlock()
+func (h *Hub) serveCDN(w http.ResponseWriter, sum string) {
+	h.Mu.Lock()
+	b, ok := h.CDN[sum]
+	trunc, corrupt := h.Truncate[sum], h.Corrupt[sum]
+	h.Mu.Unlock()
 	if !ok {
 		http.NotFound(w, nil)
 		return
@@ -246,24 +255,8 @@ func (h *fakeHub) serveCDN(w http.ResponseWriter, sum string) {
 	}
 }
 
-// isolateEnv points every Hugging Face variable at a fresh temporary home and the fake hub, so
-// the test never sees the machine's cache or token. It returns the hub cache folder.
-func isolateEnv(t *testing.T, h *fakeHub) string {
-	home := t.TempDir()
-	for _, k := range []string{EnvHubCache, envLegacyHub, EnvToken, envLegacyTok, EnvTokenPath, EnvHubOffline, envXDGCache} {
-		t.Setenv(k, "")
-	}
-	t.Setenv(EnvHome, home)
-	endpoint := "http://127.0.0.1:1" // nothing listens there
-	if h != nil {
-		endpoint = h.srv.URL
-	}
-	t.Setenv(EnvEndpoint, endpoint)
-	return filepath.Join(home, "hub")
-}
-
-// tinySafetensors builds a valid one-tensor safetensors file: F16 [n] holding i (as bits).
-func tinySafetensors(t *testing.T, name string, n int) []byte {
+// TinySafetensors builds a valid one-tensor safetensors file: F16 [n] holding i (as bits).
+func TinySafetensors(t testing.TB, name string, n int) []byte {
 	hdr, err := json.Marshal(map[string]any{name: map[string]any{"dtype": "F16", "shape": []int{n}, "data_offsets": []int{0, 2 * n}}})
 	if err != nil {
 		t.Fatal(err)
@@ -279,7 +272,8 @@ func tinySafetensors(t *testing.T, name string, n int) []byte {
 	return out
 }
 
-func readFixture(t *testing.T, parts ...string) []byte {
+// ReadFixture reads a file under the fixture root (testutil.Fixtures).
+func ReadFixture(t testing.TB, parts ...string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(append([]string{testutil.Fixtures(t)}, parts...)...))
 	if err != nil {
@@ -288,10 +282,10 @@ func readFixture(t *testing.T, parts ...string) []byte {
 	return b
 }
 
-// tinyPipeline is a hub-shaped SD1.5-style repository built from the golden fixtures: real
+// TinyPipeline is a hub-shaped SD1.5-style repository built from the golden fixtures: real
 // configs and safetensors of the tiny UNet, VAE and CLIP, plus files that must never be fetched
 // (pickles, a root single-file .ckpt, README, an unused component).
-func tinyPipeline(t *testing.T) map[string][]byte {
+func TinyPipeline(t testing.TB) map[string][]byte {
 	modelIndex := []byte(`{
   "_class_name": "StableDiffusionPipeline",
   "_diffusers_version": "0.6.0",
@@ -311,20 +305,23 @@ func tinyPipeline(t *testing.T) map[string][]byte {
 		"model_index.json":         modelIndex,
 		"v1-5-pruned-emaonly.ckpt": []byte("PK\x03\x04 not really a pickle"),
 		"feature_extractor/preprocessor_config.json":       []byte(`{"crop_size": 224}`),
-		"scheduler/scheduler_config.json":                  readFixture(t, "scheduler", "ddim_sd15_eps", "config.json"),
-		"text_encoder/config.json":                         readFixture(t, "clip_text", "sd15_clip_l_tiny", "config.json"),
-		"text_encoder/model.safetensors":                   readFixture(t, "clip_text", "sd15_clip_l_tiny", "model.safetensors"),
+		"scheduler/scheduler_config.json":                  ReadFixture(t, "scheduler", "ddim_sd15_eps", "config.json"),
+		"text_encoder/config.json":                         ReadFixture(t, "clip_text", "sd15_clip_l_tiny", "config.json"),
+		"text_encoder/model.safetensors":                   ReadFixture(t, "clip_text", "sd15_clip_l_tiny", "model.safetensors"),
 		"text_encoder/pytorch_model.bin":                   []byte("PK\x03\x04 pickle"),
 		"tokenizer/merges.txt":                             []byte("#version: 0.2\na b\n"),
 		"tokenizer/special_tokens_map.json":                []byte(`{"bos_token": "<|startoftext|>"}`),
 		"tokenizer/tokenizer_config.json":                  []byte(`{"model_max_length": 77}`),
 		"tokenizer/vocab.json":                             []byte(`{"a": 0, "b": 1}`),
-		"unet/config.json":                                 readFixture(t, "unet", "sd15_tiny", "config.json"),
-		"unet/diffusion_pytorch_model.safetensors":         readFixture(t, "unet", "sd15_tiny", "model.safetensors"),
-		"unet/diffusion_pytorch_model.fp16.safetensors":    tinySafetensors(t, "conv_in.bias", 32),
+		"unet/config.json":                                 ReadFixture(t, "unet", "sd15_tiny", "config.json"),
+		"unet/diffusion_pytorch_model.safetensors":         ReadFixture(t, "unet", "sd15_tiny", "model.safetensors"),
+		"unet/diffusion_pytorch_model.fp16.safetensors":    TinySafetensors(t, "conv_in.bias", 32),
 		"unet/diffusion_pytorch_model.bin":                 []byte("PK\x03\x04 pickle"),
-		"unet/diffusion_pytorch_model.non_ema.safetensors": tinySafetensors(t, "conv_in.bias", 31),
-		"vae/config.json":                                  readFixture(t, "vae", "sd_vae_tiny", "config.json"),
-		"vae/diffusion_pytorch_model.safetensors":          readFixture(t, "vae", "sd_vae_tiny", "model.safetensors"),
+		"unet/diffusion_pytorch_model.non_ema.safetensors": TinySafetensors(t, "conv_in.bias", 31),
+		"vae/config.json":                                  ReadFixture(t, "vae", "sd_vae_tiny", "config.json"),
+		"vae/diffusion_pytorch_model.safetensors":          ReadFixture(t, "vae", "sd_vae_tiny", "model.safetensors"),
 	}
 }
+
+// URL is the hub's endpoint (set it as HF_ENDPOINT).
+func (h *Hub) URL() string { return h.Srv.URL }
