@@ -100,3 +100,27 @@ func TestInspectBadWeights(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr.String(), "model_index.json")
 }
+
+// TestInspectBadConfig: an unknown block type or a malformed config.json gives exit code 2 and an
+// error naming the file and the value.
+func TestInspectBadConfig(t *testing.T) {
+	testutil.Backend(t)
+	src, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), "unet", "sd15_tiny", "config.json"))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.json")
+	bad := strings.Replace(string(src), `"CrossAttnDownBlock2D"`, `"SimpleCrossAttnDownBlock2D"`, 1)
+	require.NotEqual(t, string(src), bad)
+	require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"inspect", dir}, &stdout, &stderr)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr.String(), path)
+	require.Contains(t, stderr.String(), "SimpleCrossAttnDownBlock2D")
+
+	require.NoError(t, os.WriteFile(path, src[:len(src)/2], 0o644))
+	stderr.Reset()
+	code = run([]string{"inspect", dir}, &stdout, &stderr)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr.String(), path)
+}
