@@ -70,19 +70,9 @@ func ReadComponents(dir string) ([]Component, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: neither model_index.json nor config.json found", dir)
 	}
-	var head struct {
-		ClassName     string   `json:"_class_name"`
-		Architectures []string `json:"architectures"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("%s: bad JSON: %w", configPath, err)
-	}
-	class, lib := head.ClassName, "diffusers"
-	if class == "" && len(head.Architectures) > 0 {
-		class, lib = head.Architectures[0], "transformers"
-	}
-	if class == "" {
-		return nil, fmt.Errorf("%s: no _class_name or architectures: cannot tell which model it configures", configPath)
+	class, lib, err := configClass(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", configPath, err)
 	}
 	return []Component{{Name: filepath.Base(dir), Library: lib, Class: class, Dir: dir}}, nil
 }

@@ -1,7 +1,9 @@
 package sd
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -22,54 +24,83 @@ type componentModel struct {
 	buffers map[string]shapes.Shape
 }
 
-// declareComponent reads a component's config.json, validates it and lists its weights.
+// declareComponent reads a component folder's config.json, validates it and lists its weights.
+// Errors name the config file.
 func declareComponent(c Component) (*componentModel, error) {
 	configPath := filepath.Join(c.Dir, "config.json")
-	var (
-		decl    map[string]shapes.Shape
-		opts    weights.LoadOptions
-		buffers map[string]shapes.Shape
-		err     error
-	)
-	switch c.Class {
-	case "AutoencoderKL":
-		var cfg *vae.Config
-		if cfg, err = vae.LoadConfig(configPath); err != nil {
-			return nil, err
-		}
-		var m *vae.AutoencoderKL
-		if m, err = vae.New(cfg); err != nil {
-			return nil, fmt.Errorf("%s: %w", configPath, err)
-		}
-		decl, err = m.Declared()
-		opts.Rename = func(key string) string { k, _ := vae.RenameLegacyKey(key); return k }
+	data, err := os.ReadFile(configPath)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := declareConfig(c.Class, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", configPath, err)
+	}
+	return cm, nil
+}
+
+// declareConfig builds the network of a component class from its config.json bytes, shape-only.
+func declareConfig(class string, config []byte) (*componentModel, error) {
+	cm := &componentModel{}
+	var err error
+	switch class {
 	case "UNet2DConditionModel":
 		var cfg *unet.Config
-		if cfg, err = unet.LoadConfig(configPath); err != nil {
+		if cfg, err = unet.ParseConfig(config); err != nil {
 			return nil, err
 		}
 		var m *unet.UNet2DConditionModel
 		if m, err = unet.New(cfg); err != nil {
-			return nil, fmt.Errorf("%s: %w", configPath, err)
+			return nil, err
 		}
-		decl, err = weights.Declared(m.Declare)
+		cm.declared, err = weights.Declared(m.Declare)
+	case "AutoencoderKL":
+		var cfg *vae.Config
+		if cfg, err = vae.ParseConfig(config); err != nil {
+			return nil, err
+		}
+		var m *vae.AutoencoderKL
+		if m, err = vae.New(cfg); err != nil {
+			return nil, err
+		}
+		cm.declared, err = m.Declared()
+		cm.opts.Rename = func(key string) string { k, _ := vae.RenameLegacyKey(key); return k }
 	case "CLIPTextModel", "CLIPTextModelWithProjection":
 		var cfg *clip.Config
-		if cfg, err = clip.LoadConfig(configPath); err != nil {
+		if cfg, err = clip.ParseConfig(config); err != nil {
 			return nil, err
 		}
 		var m *clip.TextModel
 		if m, err = clip.New(cfg); err != nil {
-			return nil, fmt.Errorf("%s: %w", configPath, err)
+			return nil, err
 		}
-		decl, err = m.Declared()
-		opts.Ignore = clip.IgnoredKey
-		buffers = cfg.SavedBuffers()
+		cm.declared, err = m.Declared()
+		cm.opts.Ignore = clip.IgnoredKey
+		cm.buffers = cfg.SavedBuffers()
 	default:
-		return nil, fmt.Errorf("%s: LOBA has no network for class %q", configPath, c.Class)
+		return nil, fmt.Errorf("LOBA has no network for class %q", class)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", configPath, err)
+		return nil, err
 	}
-	return &componentModel{declared: decl, opts: opts, buffers: buffers}, nil
+	return cm, nil
+}
+
+// configClass reads the class a config.json configures: `_class_name` (diffusers) or
+// `architectures[0]` (transformers), with the library it comes from.
+func configClass(config []byte) (class, library string, err error) {
+	var head struct {
+		ClassName     string   `json:"_class_name"`
+		Architectures []string `json:"architectures"`
+	}
+	if err := json.Unmarshal(config, &head); err != nil {
+		return "", "", fmt.Errorf("bad JSON: %w", err)
+	}
+	switch {
+	case head.ClassName != "":
+		return head.ClassName, "diffusers", nil
+	case len(head.Architectures) > 0:
+		return head.Architectures[0], "transformers", nil
+	}
+	return "", "", fmt.Errorf("no _class_name or architectures: cannot tell which model it configures")
 }

@@ -46,7 +46,17 @@ type InspectOptions struct {
 // where weight files are present, validates them against the model: headers, offsets and dtype sizes
 // (safetensors.Open), and every key, shape and dtype. Problems with the files are recorded per
 // component (Report.Err joins them); the error return is for folders that cannot be read at all.
+// A path to a `.safetensors` file is inspected as a single-file checkpoint (InspectSingleFile with
+// the built-in configs of its kind); a pickle file gives the weights.RefusePickle error.
 func Inspect(dir string, opts InspectOptions) (*Report, error) {
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		if err := weights.RefusePickle(dir); err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(filepath.Ext(dir), ".safetensors") {
+			return InspectSingleFile(dir, SingleFileOptions{})
+		}
+	}
 	comps, err := ReadComponents(dir)
 	if err != nil {
 		return nil, err

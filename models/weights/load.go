@@ -240,26 +240,38 @@ var weightStems = []string{"diffusion_pytorch_model", "model"}
 
 // FindWeightFiles lists the safetensors weight files of one component folder: the stems
 // diffusion_pytorch_model / model, with the `.variant` (e.g. "fp16") when given and present,
-// sharded files through their `.safetensors.index.json`. A folder holding only pickle weights gives
-// the RefusePickle error; a folder holding none gives an error naming the folder.
+// sharded files through their index: `<stem>.safetensors.index.json`, and for a variant
+// `<stem>.safetensors.index.<variant>.json` (diffusers/transformers `_add_variant` puts the variant
+// before the last extension), the legacy diffusers `<stem>.safetensors.<variant>.index.json`, or
+// `<stem>.<variant>.safetensors.index.json`. A folder holding only pickle weights gives the
+// RefusePickle error; a folder holding none gives an error naming the folder.
 func FindWeightFiles(dir, variant string) ([]string, error) {
 	var tried []string
 	for _, stem := range weightStems {
-		var names []string
-		if variant != "" {
-			names = append(names, stem+"."+variant+".safetensors")
+		type candidate struct {
+			name  string
+			index bool
 		}
-		names = append(names, stem+".safetensors")
-		for _, n := range names {
-			p := filepath.Join(dir, n)
-			tried = append(tried, n)
-			if st, err := os.Stat(p); err == nil && !st.IsDir() {
-				return []string{p}, nil
+		var names []candidate
+		if variant != "" {
+			names = append(names,
+				candidate{stem + "." + variant + ".safetensors", false},
+				candidate{stem + ".safetensors.index." + variant + ".json", true},
+				candidate{stem + ".safetensors." + variant + ".index.json", true},
+				candidate{stem + "." + variant + ".safetensors.index.json", true})
+		}
+		names = append(names, candidate{stem + ".safetensors", false}, candidate{stem + ".safetensors.index.json", true})
+		for _, c := range names {
+			p := filepath.Join(dir, c.name)
+			tried = append(tried, c.name)
+			st, err := os.Stat(p)
+			if err != nil || st.IsDir() {
+				continue
 			}
-			idx := p + ".index.json"
-			if _, err := os.Stat(idx); err == nil {
-				return shardsFromIndex(idx)
+			if c.index {
+				return shardsFromIndex(p)
 			}
+			return []string{p}, nil
 		}
 	}
 	entries, _ := os.ReadDir(dir)

@@ -17,7 +17,8 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	variant := fs.String("variant", "", `prefer weight files of this variant, e.g. "fp16"`)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: loba inspect [--json] [--variant fp16] MODEL\n\n"+
-			"MODEL: a diffusers folder, a component folder, a config-only folder or a hub id org/repo[@revision].")
+			"MODEL: a diffusers folder, a component folder, a config-only folder, a single-file checkpoint\n"+
+			"(SD1.5 LDM or SDXL SAI .safetensors) or a hub id org/repo[@revision].")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -4,7 +4,8 @@
 //	                                              with --json); validates weight files when present
 //
 // MODEL is a diffusers folder (model_index.json + component subfolders), one component folder, a folder
-// holding only config files (built shape-only, no weights allocated), or a hub id "org/repo[@revision]".
+// holding only config files (built shape-only, no weights allocated), a single-file checkpoint
+// (SD1.5 LDM / SDXL SAI .safetensors), or a hub id "org/repo[@revision]".
 package main
 
 import (
