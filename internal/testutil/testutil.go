@@ -11,7 +11,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
+
+	lobabackend "github.com/loba-dev/loba/models/backend"
 )
 
 // RepoRoot is the folder holding go.mod, found by walking up from the working directory.
@@ -75,14 +76,14 @@ var (
 	backendErr  error
 )
 
-// Backend returns the shared simplego backend; it sets GOMLX_BACKEND=go and GOMLX_NO_AUTO_INSTALL=1
-// so no test ever tries a download.
+// Backend returns the shared simplego backend (sequential op execution, see models/backend); it
+// sets GOMLX_BACKEND=go and GOMLX_NO_AUTO_INSTALL=1 so no test ever tries a download.
 func Backend(t testing.TB) backends.Backend {
 	t.Helper()
 	backendOnce.Do(func() {
 		os.Setenv("GOMLX_BACKEND", "go")
 		os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
-		backend, backendErr = backends.New()
+		backend, backendErr = lobabackend.New()
 	})
 	if backendErr != nil {
 		t.Fatalf("creating the simplego backend: %v", backendErr)

@@ -42,8 +42,17 @@ func Conv2DWith(ctx *context.Context, x *Node, cfg Conv2DConfig) *Node {
 	return y
 }
 
-// conv2D is the plain convolution, NCHW input and OIHW kernel.
+// conv2D is the plain convolution, NCHW input and OIHW kernel: im2col (one gemm) on simplego,
+// whose native convolution is ~10× slower, the backend's native convolution elsewhere (XLA).
 func conv2D(x, w *Node, stride int, padding [2][2]int) *Node {
+	if useIm2col(x.Graph()) {
+		return conv2DIm2col(x, w, stride, padding)
+	}
+	return conv2DNative(x, w, stride, padding)
+}
+
+// conv2DNative is conv2D as one ConvGeneral.
+func conv2DNative(x, w *Node, stride int, padding [2][2]int) *Node {
 	return Convolve(x, w).ChannelsAxis(timage.ChannelsFirst).Strides(stride).
 		PaddingPerDim([][2]int{padding[0], padding[1]}).Dilations(1).Done()
 }

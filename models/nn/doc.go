@@ -12,3 +12,7 @@
 //
 // This package is also the single place where adapters (LoRA/LoCon) hook into Linear and Conv2D.
 package nn
+
+// Every model builds on this package, so importing gradfix here installs the fixed gradients
+// (DotGeneral/Dot as gemms, Rsqrt, ConvGeneral and Slice without Reverse/Pad) everywhere.
+import _ "github.com/loba-dev/loba/models/nn/gradfix"

@@ -3,19 +3,18 @@ package nn
 import (
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+
+	"github.com/loba-dev/loba/internal/testutil"
 )
 
 func TestSmokeLayers(t *testing.T) {
-	t.Setenv("GOMLX_BACKEND", "go")
-	backend := backends.MustNew()
+	backend := testutil.Backend(t)
 	ctx := context.New()
 	ctx = ctx.WithInitializer(initializers.RandomNormalFn(ctx, 0.1))
 	out := context.MustExecOnce(backend, ctx, func(ctx *context.Context, x *Node) *Node {

@@ -1,0 +1,30 @@
+package backend
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfig(t *testing.T) {
+	for in, want := range map[string]string{
+		"go":                      "go:ops_sequential",
+		"go:parallelism=2":        "go:parallelism=2,ops_sequential",
+		"go:ops_parallel":         "go:ops_parallel",
+		"xla:cuda":                "xla:cuda",
+		"xla:/opt/plugin.so,tf32": "xla:/opt/plugin.so,tf32",
+	} {
+		require.Equal(t, want, Config(in), in)
+	}
+}
+
+func TestNewGo(t *testing.T) {
+	t.Setenv(EnvBackend, "go")
+	t.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
+	b, err := New()
+	require.NoError(t, err)
+	require.Contains(t, b.Name(), "(go)")
+	t.Setenv(EnvBackend, "nope")
+	_, err = New()
+	require.ErrorContains(t, err, "nope")
+}

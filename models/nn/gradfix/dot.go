@@ -1,0 +1,125 @@
+package gradfix
+
+import (
+	"slices"
+
+	"github.com/gomlx/exceptions"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+)
+
+// dotGeneralVJP: out = DotGeneral(lhs, lc, lb, rhs, rc, rb), laid out as
+// [batch..., lhs free axes (ascending)..., rhs free axes (ascending)...].
+func dotGeneralVJP(node, v *Node) []*Node {
+	p := params(node, "lhsContractingAxes", "lhsBatchAxes", "rhsContractingAxes", "rhsBatchAxes")
+	inputs := node.Inputs()
+	lhs, rhs := inputs[0], inputs[1]
+	dl, dr := DotGeneralGrads(v, lhs, intsOf(p.FieldByName("lhsContractingAxes")), intsOf(p.FieldByName("lhsBatchAxes")),
+		rhs, intsOf(p.FieldByName("rhsContractingAxes")), intsOf(p.FieldByName("rhsBatchAxes")))
+	return []*Node{dl, dr}
+}
+
+// dotVJP: Dot is DotGeneral contracting lhs's last axis with rhs's first (ranks 1 or 2).
+func dotVJP(node, v *Node) []*Node {
+	inputs := node.Inputs()
+	lhs, rhs := inputs[0], inputs[1]
+	if lhs.Rank() < 1 || lhs.Rank() > 2 || rhs.Rank() < 1 || rhs.Rank() > 2 {
+		exceptions.Panicf("gradfix: Dot of ranks %d and %d not supported: %s, %s", lhs.Rank(), rhs.Rank(), lhs.Shape(), rhs.Shape())
+	}
+	dl, dr := DotGeneralGrads(v, lhs, []int{lhs.Rank() - 1}, nil, rhs, []int{0}, nil)
+	return []*Node{dl, dr}
+}
+
+// DotGeneralGrads returns the gradients w.r.t. lhs and rhs of
+// DotGeneral(lhs, lhsContracting, lhsBatch, rhs, rhsContracting, rhsBatch), given the cotangent v
+// of its output: each is one DotGeneral of v with the other operand (contracting the other
+// operand's free axes, keeping the batch axes), followed by a Transpose back to the operand's axes
+// order when it differs. Negative axes count from the end.
+func DotGeneralGrads(v, lhs *Node, lc, lb []int, rhs *Node, rc, rb []int) (dLhs, dRhs *Node) {
+	lc, lb = nonNegative(lhs.Rank(), lc), nonNegative(lhs.Rank(), lb)
+	rc, rb = nonNegative(rhs.Rank(), rc), nonNegative(rhs.Rank(), rb)
+	nb := len(lb)
+	lFree := freeAxes(lhs.Rank(), lc, lb)
+	rFree := freeAxes(rhs.Rank(), rc, rb)
+	vBatch := iota(0, nb)
+	vLFree := iota(nb, len(lFree))
+	vRFree := iota(nb+len(lFree), len(rFree))
+	if v.Rank() != nb+len(lFree)+len(rFree) {
+		exceptions.Panicf("gradfix: DotGeneral cotangent %s does not match lhs %s, rhs %s", v.Shape(), lhs.Shape(), rhs.Shape())
+	}
+
+	// dLhs: [batch..., lhs free..., rhs contracting axes in ascending rhs order...].
+	dLhs = DotGeneral(v, vRFree, vBatch, rhs, rFree, rb)
+	perm := make([]int, lhs.Rank())
+	for i, axis := range lb {
+		perm[axis] = i
+	}
+	for i, axis := range lFree {
+		perm[axis] = nb + i
+	}
+	for i, rAxis := range sortedCopy(rc) {
+		perm[lc[slices.Index(rc, rAxis)]] = nb + len(lFree) + i
+	}
+	dLhs = transposeIfNeeded(dLhs, perm)
+
+	// dRhs: [batch..., rhs free..., lhs contracting axes in ascending lhs order...].
+	dRhs = DotGeneral(v, vLFree, vBatch, lhs, lFree, lb)
+	perm = make([]int, rhs.Rank())
+	for i, axis := range rb {
+		perm[axis] = i
+	}
+	for i, axis := range rFree {
+		perm[axis] = nb + i
+	}
+	for i, lAxis := range sortedCopy(lc) {
+		perm[rc[slices.Index(lc, lAxis)]] = nb + len(rFree) + i
+	}
+	dRhs = transposeIfNeeded(dRhs, perm)
+	return
+}
+
+// freeAxes lists, ascending, the axes that are neither contracting nor batch.
+func freeAxes(rank int, contracting, batch []int) []int {
+	var free []int
+	for axis := range rank {
+		if !slices.Contains(contracting, axis) && !slices.Contains(batch, axis) {
+			free = append(free, axis)
+		}
+	}
+	return free
+}
+
+func nonNegative(rank int, axes []int) []int {
+	out := make([]int, len(axes))
+	for i, a := range axes {
+		if a < 0 {
+			a += rank
+		}
+		out[i] = a
+	}
+	return out
+}
+
+func iota(start, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = start + i
+	}
+	return out
+}
+
+func sortedCopy(x []int) []int {
+	out := slices.Clone(x)
+	slices.Sort(out)
+	return out
+}
+
+// transposeIfNeeded returns x transposed so that the result's axis a is x's axis perm[a]; an
+// identity permutation adds no node.
+func transposeIfNeeded(x *Node, perm []int) *Node {
+	for i, p := range perm {
+		if i != p {
+			return TransposeAllAxes(x, perm...)
+		}
+	}
+	return x
+}

@@ -1,0 +1,216 @@
+package gradfix_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/models/nn/gradfix"
+	"github.com/loba-dev/loba/models/nn/gradfix/gradcheck"
+)
+
+// testBackend is the tests' simplego backend, executing ops sequentially (see models/backend for
+// the deadlock that avoids).
+func testBackend(t testing.TB) backends.Backend {
+	t.Helper()
+	return testutil.Backend(t)
+}
+
+// checkFn runs gradcheck.Check on a pure function of the inputs.
+func checkFn(t *testing.T, f func(xs []*Node) *Node, inputs []*tensors.Tensor, opts gradcheck.Options) {
+	t.Helper()
+	gradcheck.Check(t, testBackend(t), context.New(), func(_ *context.Context, xs []*Node) *Node { return f(xs) }, inputs, opts)
+}
+
+// withStock runs fn with gomlx's stock VJPs registered.
+func withStock(fn func()) {
+	gradfix.Uninstall()
+	defer gradfix.Install()
+	fn()
+}
+
+func maxRelDiff(a, b []float64) float64 {
+	var num, den float64
+	for i := range a {
+		num += (a[i] - b[i]) * (a[i] - b[i])
+		den += b[i] * b[i]
+	}
+	if den == 0 {
+		return num
+	}
+	return num / den
+}
+
+func TestInstallUninstall(t *testing.T) {
+	if !gradfix.Installed() {
+		t.Fatal("gradfix not installed by init")
+	}
+	fixedDot := fmt.Sprintf("%p", VJPRegistration[NodeTypeDotGeneral])
+	withStock(func() {
+		if fmt.Sprintf("%p", VJPRegistration[NodeTypeDotGeneral]) == fixedDot {
+			t.Error("Uninstall kept the fixed DotGeneral VJP")
+		}
+		if _, ok := VJPRegistration[NodeTypeRsqrt]; ok {
+			t.Error("Uninstall kept an Rsqrt VJP, stock gomlx v0.26.0 has none")
+		}
+	})
+	for _, nt := range gradfix.NodeTypes() {
+		if VJPRegistration[nt] == nil {
+			t.Errorf("%s: no VJP after Install", nt)
+		}
+	}
+}
+
+type dotCase struct {
+	name           string
+	lhs, rhs       []int
+	lc, lb, rc, rb []int
+}
+
+var dotCases = []dotCase{
+	{"matmul", []int{3, 4}, []int{4, 5}, []int{1}, nil, []int{0}, nil},
+	{"linear", []int{2, 3, 4}, []int{5, 4}, []int{2}, nil, []int{1}, nil},
+	{"batched", []int{2, 3, 4}, []int{2, 5, 4}, []int{2}, []int{0}, []int{2}, []int{0}},
+	{"permuted", []int{4, 2, 3}, []int{5, 4, 2}, []int{0}, []int{1}, []int{1}, []int{2}},
+	{"two-contracting-swapped", []int{2, 3, 4, 2}, []int{4, 2, 2, 5, 3}, []int{2, 0}, []int{3}, []int{0, 2}, []int{1}},
+	{"two-batch-swapped", []int{2, 3, 4}, []int{3, 4, 2, 5}, []int{2}, []int{1, 0}, []int{1}, []int{0, 2}},
+	{"attention-scores", []int{2, 5, 2, 3}, []int{2, 4, 2, 3}, []int{3}, []int{0, 2}, []int{3}, []int{0, 2}},
+	{"inner-product", []int{4}, []int{4}, []int{0}, nil, []int{0}, nil},
+	{"outer-product", []int{3}, []int{5}, nil, nil, nil, nil},
+}
+
+func (c dotCase) fn(xs []*Node) *Node { return DotGeneral(xs[0], c.lc, c.lb, xs[1], c.rc, c.rb) }
+
+func TestDotGeneralMatchesStock(t *testing.T) {
+	backend := testBackend(t)
+	for i, c := range dotCases {
+		t.Run(c.name, func(t *testing.T) {
+			inputs := []*tensors.Tensor{gradcheck.Random(uint64(10+i), c.lhs...), gradcheck.Random(uint64(20+i), c.rhs...)}
+			_, fixed, fixedOps := gradcheck.Gradients(backend, c.fn, inputs, 0)
+			var stock [][]float64
+			var stockOps map[NodeType]int
+			withStock(func() { _, stock, stockOps = gradcheck.Gradients(backend, c.fn, inputs, 0) })
+			// Stock: the forward DotGeneral only (gradients are Mul+ReduceSum); fixed: plus 2 gemms.
+			if stockOps[NodeTypeDotGeneral] != 1 || fixedOps[NodeTypeDotGeneral] != 3 {
+				t.Errorf("DotGeneral nodes: stock %d (want 1), fixed %d (want 3)", stockOps[NodeTypeDotGeneral], fixedOps[NodeTypeDotGeneral])
+			}
+			for k := range fixed {
+				if d := maxRelDiff(fixed[k], stock[k]); d > 1e-24 {
+					t.Errorf("operand %d: fixed and stock gradients differ (squared rel. diff %.3g)", k, d)
+				}
+			}
+		})
+	}
+}
+
+func TestDotGeneralFiniteDifferences(t *testing.T) {
+	for i, c := range dotCases {
+		t.Run(c.name, func(t *testing.T) {
+			checkFn(t, c.fn, []*tensors.Tensor{gradcheck.Random(uint64(30+i), c.lhs...), gradcheck.Random(uint64(40+i), c.rhs...)},
+				gradcheck.Options{Tol: 1e-7})
+		})
+	}
+}
+
+func TestDotMatchesStock(t *testing.T) {
+	backend := testBackend(t)
+	for i, dims := range [][2][]int{{{4}, {4}}, {{3, 4}, {4}}, {{3, 4}, {4, 5}}} {
+		t.Run(fmt.Sprint(dims), func(t *testing.T) {
+			fn := func(xs []*Node) *Node { return Dot(xs[0], xs[1]) }
+			inputs := []*tensors.Tensor{gradcheck.Random(uint64(50+i), dims[0]...), gradcheck.Random(uint64(60+i), dims[1]...)}
+			_, fixed, fixedOps := gradcheck.Gradients(backend, fn, inputs, 0)
+			var stock [][]float64
+			withStock(func() { _, stock, _ = gradcheck.Gradients(backend, fn, inputs, 0) })
+			if fixedOps[NodeTypeDotGeneral] != 2 {
+				t.Errorf("fixed Dot gradient has %d DotGeneral nodes, want 2", fixedOps[NodeTypeDotGeneral])
+			}
+			for k := range fixed {
+				if d := maxRelDiff(fixed[k], stock[k]); d > 1e-24 {
+					t.Errorf("operand %d: fixed and stock gradients differ (squared rel. diff %.3g)", k, d)
+				}
+			}
+			checkFn(t, fn, inputs, gradcheck.Options{Tol: 1e-7})
+		})
+	}
+}
+
+func TestRsqrt(t *testing.T) {
+	fn := func(xs []*Node) *Node { return Rsqrt(AddScalar(Square(xs[0]), 0.5)) }
+	checkFn(t, fn, []*tensors.Tensor{gradcheck.Random(70, 3, 5)}, gradcheck.Options{Tol: 1e-7})
+}
+
+func TestSlice(t *testing.T) {
+	cases := []struct {
+		name string
+		dims []int
+		spec []SliceAxisSpec
+	}{
+		{"start-end", []int{5, 6}, []SliceAxisSpec{AxisRange(1, 4), AxisRange(2)}},
+		{"stride2", []int{7, 6}, []SliceAxisSpec{AxisRange().Stride(2), AxisRange(1, 6).Stride(2)}},
+		{"stride3-offset", []int{2, 10}, []SliceAxisSpec{AxisRange(), AxisRange(2, 9).Stride(3)}},
+		{"single", []int{4, 3, 5}, []SliceAxisSpec{AxisElem(2), AxisRange(), AxisRange(4)}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fn := func(xs []*Node) *Node { return Slice(xs[0], c.spec...) }
+			checkFn(t, fn, []*tensors.Tensor{gradcheck.Random(uint64(80+i), c.dims...)}, gradcheck.Options{Tol: 1e-7, MaxElements: -1})
+		})
+	}
+}
+
+func TestConvGeneral(t *testing.T) {
+	nchw := ConvolveAxesConfig{InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
+		KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: []int{2, 3},
+		OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3}}
+	nhwc := ConvolveAxesConfig{InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
+		KernelSpatial: []int{0, 1}, KernelInputChannels: 2, KernelOutputChannels: 3,
+		OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}
+	// Input NCHW, kernel HWIO, output NHWC: three different layouts.
+	mixed := ConvolveAxesConfig{InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
+		KernelSpatial: []int{0, 1}, KernelInputChannels: 2, KernelOutputChannels: 3,
+		OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}
+	type convCase struct {
+		name       string
+		axes       ConvolveAxesConfig
+		x, k       []int
+		strides    []int
+		paddings   [][2]int
+		kDilations []int
+	}
+	cases := []convCase{
+		{"nchw-3x3-s1-p1", nchw, []int{2, 3, 5, 6}, []int{4, 3, 3, 3}, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}, []int{1, 1}},
+		{"nchw-3x3-s2-p1", nchw, []int{2, 3, 7, 6}, []int{4, 3, 3, 3}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}, []int{1, 1}},
+		{"nchw-3x3-s2-asym", nchw, []int{1, 2, 6, 7}, []int{3, 2, 3, 3}, []int{2, 2}, [][2]int{{0, 1}, {1, 0}}, []int{1, 1}},
+		{"nchw-3x3-s2-nopad-remainder", nchw, []int{1, 2, 8, 6}, []int{3, 2, 3, 3}, []int{2, 2}, [][2]int{{0, 0}, {0, 0}}, []int{1, 1}},
+		{"nchw-3x3-s1-asym", nchw, []int{1, 2, 5, 4}, []int{3, 2, 3, 3}, []int{1, 1}, [][2]int{{2, 0}, {0, 1}}, []int{1, 1}},
+		{"nchw-1x1", nchw, []int{2, 3, 4, 5}, []int{4, 3, 1, 1}, []int{1, 1}, [][2]int{{0, 0}, {0, 0}}, []int{1, 1}},
+		{"nchw-1x1-pad1-s2", nchw, []int{1, 3, 4, 5}, []int{2, 3, 1, 1}, []int{2, 2}, [][2]int{{1, 1}, {1, 0}}, []int{1, 1}},
+		{"nchw-3x2-s1x2", nchw, []int{1, 2, 6, 7}, []int{3, 2, 3, 2}, []int{1, 2}, [][2]int{{1, 1}, {0, 1}}, []int{1, 1}},
+		{"nchw-dilation2", nchw, []int{1, 2, 7, 7}, []int{2, 2, 3, 3}, []int{1, 1}, [][2]int{{2, 2}, {1, 1}}, []int{2, 2}},
+		{"nhwc-3x3-s2", nhwc, []int{2, 6, 5, 3}, []int{3, 3, 3, 4}, []int{2, 2}, [][2]int{{1, 1}, {1, 1}}, []int{1, 1}},
+		{"mixed-layouts-s2", mixed, []int{1, 3, 6, 5}, []int{3, 3, 3, 2}, []int{2, 1}, [][2]int{{1, 0}, {1, 1}}, []int{1, 1}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fn := func(xs []*Node) *Node {
+				return ConvGeneral(xs[0], xs[1], c.axes, c.strides, c.paddings, []int{1, 1}, c.kDilations, 1, 1)
+			}
+			checkFn(t, fn, []*tensors.Tensor{gradcheck.Random(uint64(90+i), c.x...), gradcheck.Random(uint64(100+i), c.k...)},
+				gradcheck.Options{Tol: 1e-7})
+		})
+	}
+	t.Run("1d", func(t *testing.T) {
+		axes := ConvolveAxesConfig{InputBatch: 0, InputChannels: 1, InputSpatial: []int{2},
+			KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: []int{2},
+			OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2}}
+		fn := func(xs []*Node) *Node {
+			return ConvGeneral(xs[0], xs[1], axes, []int{2}, [][2]int{{2, 1}}, []int{1}, []int{1}, 1, 1)
+		}
+		checkFn(t, fn, []*tensors.Tensor{gradcheck.Random(120, 2, 3, 9), gradcheck.Random(121, 2, 3, 4)}, gradcheck.Options{Tol: 1e-7})
+	})
+}
