@@ -1,0 +1,88 @@
+package unet
+
+import (
+	"github.com/gomlx/exceptions"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/loba-dev/loba/models/nn"
+)
+
+// Attention ports diffusers models/attention_processor.py Attention as the UNet's transformer blocks
+// build it (bias=False, out_bias=True, no norms, no residual) run by AttnProcessor(2_0):
+//
+//	out = to_out.0(softmax(to_q(x) to_k(c)ᵀ · head_dim^-0.5) to_v(c)),   c = context or x
+//
+// to_q/to_k/to_v have no bias; to_out.0 has one (to_out.1 is dropout). Scores and softmax are
+// float32 (nn.ScaledDotProductAttention), which covers upcast_attention.
+type Attention struct {
+	QueryDim int
+	// CrossAttentionDim is the width of the context (encoder_hidden_states); 0 for self-attention.
+	CrossAttentionDim int
+	Heads, HeadDim    int
+	UpcastAttention   bool
+}
+
+// InnerDim is heads · head_dim, the width of q, k and v.
+func (m *Attention) InnerDim() int { return m.Heads * m.HeadDim }
+
+// Forward attends x to encoder (x itself for self-attention). ctx is the module's scope (attn1 or
+// attn2). x: [B, S, QueryDim], encoder: [B, Sk, CrossAttentionDim] → [B, S, QueryDim].
+func (m *Attention) Forward(ctx *context.Context, x, encoder *Node) *Node {
+	kv := x
+	if m.CrossAttentionDim > 0 {
+		if encoder == nil || encoder.Rank() != 3 || encoder.Shape().Dim(-1) != m.CrossAttentionDim || encoder.Shape().Dim(0) != x.Shape().Dim(0) {
+			exceptions.Panicf("unet.Attention at %q: want encoder_hidden_states [%d, seq, %d], got %v",
+				ctx.Scope(), x.Shape().Dim(0), m.CrossAttentionDim, shapeOf(encoder))
+		}
+		kv = encoder
+	}
+	inner := m.InnerDim()
+	q := nn.Linear(ctx.In("to_q"), x, inner, false)  // [B, S, inner]
+	k := nn.Linear(ctx.In("to_k"), kv, inner, false) // [B, Sk, inner]
+	v := nn.Linear(ctx.In("to_v"), kv, inner, false) // [B, Sk, inner]
+	h := nn.ScaledDotProductAttention(q, k, v, m.Heads, false)
+	return nn.Linear(ctx.In("to_out").In("0"), h, m.QueryDim, true) // [B, S, QueryDim]
+}
+
+func shapeOf(x *Node) any {
+	if x == nil {
+		return "nil"
+	}
+	return x.Shape()
+}
+
+// FeedForward ports diffusers models/attention.py FeedForward(dim, activation_fn="geglu", mult=4):
+// net.0 = GEGLU(dim, 4·dim) (proj to 2·4·dim, hidden · gelu(gate)), net.1 = dropout, net.2 = Linear(4·dim, dim).
+type FeedForward struct {
+	Dim, InnerDim int
+}
+
+// Forward runs the MLP. ctx is the module's scope (ff). x: [B, S, Dim] → [B, S, Dim].
+func (m *FeedForward) Forward(ctx *context.Context, x *Node) *Node {
+	net := ctx.In("net")
+	h := nn.GEGLU(net.In("0"), x, m.InnerDim)     // [B, S, 4·Dim]
+	return nn.Linear(net.In("2"), h, m.Dim, true) // [B, S, Dim]
+}
+
+// BasicTransformerBlock ports diffusers models/attention.py BasicTransformerBlock with
+// norm_type "layer_norm" (eps 1e-5), self-attention attn1, cross-attention attn2 and a GEGLU ff:
+//
+//	x = attn1(norm1(x)) + x;  x = attn2(norm2(x), context) + x;  x = ff(norm3(x)) + x
+type BasicTransformerBlock struct {
+	Dim          int
+	Attn1, Attn2 Attention
+	FF           FeedForward
+	NormEps      float64
+}
+
+// Forward runs the block. ctx is the block's scope (transformer_blocks/N).
+// x: [B, S, Dim], encoder: [B, Sk, cross] → [B, S, Dim].
+func (m *BasicTransformerBlock) Forward(ctx *context.Context, x, encoder *Node) *Node {
+	h := nn.LayerNorm(ctx.In("norm1"), x, m.NormEps)
+	x = Add(m.Attn1.Forward(ctx.In("attn1"), h, nil), x)
+	h = nn.LayerNorm(ctx.In("norm2"), x, m.NormEps)
+	x = Add(m.Attn2.Forward(ctx.In("attn2"), h, encoder), x)
+	h = nn.LayerNorm(ctx.In("norm3"), x, m.NormEps)
+	return Add(m.FF.Forward(ctx.In("ff"), h), x) // [B, S, Dim]
+}

@@ -1,0 +1,131 @@
+package unet
+
+import (
+	"math"
+
+	"github.com/gomlx/exceptions"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/loba-dev/loba/models/nn"
+)
+
+// ResnetBlock2D ports diffusers models/resnet.py ResnetBlock2D with time_embedding_norm "default",
+// pre-norm, no up/down sampling:
+//
+//	h = conv1(act(norm1(x))) + time_emb_proj(act(temb))[:, :, None, None]
+//	h = conv2(act(norm2(h)))                       (dropout: eval mode)
+//	out = (conv_shortcut(x) if In != Out else x + h) / OutputScaleFactor
+type ResnetBlock2D struct {
+	In, Out           int
+	Groups            int
+	Eps               float64
+	Act               string
+	OutputScaleFactor float64
+}
+
+// Forward runs the block. ctx is the block's scope. x: [B, In, H, W], temb: [B, T] → [B, Out, H, W].
+func (m *ResnetBlock2D) Forward(ctx *context.Context, x, temb *Node) *Node {
+	if x.Rank() != 4 || x.Shape().Dim(1) != m.In {
+		exceptions.Panicf("unet.ResnetBlock2D at %q: want x [B, %d, H, W], got %s", ctx.Scope(), m.In, x.Shape())
+	}
+	h := nn.GroupNorm(ctx.In("norm1"), x, m.Groups, m.Eps)
+	h = nn.Activation(m.Act, h)
+	h = nn.Conv2D(ctx.In("conv1"), h, m.Out, 3, 1, 1) // [B, Out, H, W]
+	t := nn.Linear(ctx.In("time_emb_proj"), nn.Activation(m.Act, temb), m.Out, true)
+	h = Add(h, InsertAxes(t, -1, -1)) // + [B, Out, 1, 1]
+	h = nn.GroupNorm(ctx.In("norm2"), h, m.Groups, m.Eps)
+	h = nn.Activation(m.Act, h)
+	h = nn.Conv2D(ctx.In("conv2"), h, m.Out, 3, 1, 1) // [B, Out, H, W]
+	shortcut := x
+	if m.In != m.Out {
+		shortcut = nn.Conv2D(ctx.In("conv_shortcut"), x, m.Out, 1, 1, 0) // [B, Out, H, W]
+	}
+	out := Add(shortcut, h)
+	if m.OutputScaleFactor != 1 {
+		out = DivScalar(out, m.OutputScaleFactor)
+	}
+	return out
+}
+
+// Downsample2D ports diffusers models/downsampling.py Downsample2D(use_conv=True, name="op"): a 3x3
+// stride-2 conv named "conv", padding Padding on every side; Padding 0 pads (0, 1, 0, 1) first, as
+// diffusers does.
+type Downsample2D struct {
+	Channels int
+	Padding  int
+}
+
+// Forward downsamples. ctx is the downsampler's scope (downsamplers/0).
+// x: [B, C, H, W] → [B, C, ⌊(H+2p-3)/2⌋+1, ⌊(W+2p-3)/2⌋+1].
+func (m *Downsample2D) Forward(ctx *context.Context, x *Node) *Node {
+	pad := [2][2]int{{m.Padding, m.Padding}, {m.Padding, m.Padding}}
+	if m.Padding == 0 {
+		pad = [2][2]int{{0, 1}, {0, 1}}
+	}
+	return nn.Conv2DWith(ctx.In("conv"), x, nn.Conv2DConfig{Out: m.Channels, Kernel: 3, Stride: 2, Padding: pad})
+}
+
+// Upsample2D ports diffusers models/upsampling.py Upsample2D(use_conv=True): nearest-neighbour
+// interpolation (2x, or to a forced output size), then a 3x3 conv named "conv".
+type Upsample2D struct {
+	Channels int
+}
+
+// Forward upsamples to outH x outW (2H x 2W unless the UNet forwards the skip's size).
+// ctx is the upsampler's scope (upsamplers/0). x: [B, C, H, W] → [B, C, outH, outW].
+func (m *Upsample2D) Forward(ctx *context.Context, x *Node, outH, outW int) *Node {
+	h := nearestResize(x, outH, outW)                        // [B, C, outH, outW]
+	return nn.Conv2D(ctx.In("conv"), h, m.Channels, 3, 1, 1) // [B, C, outH, outW]
+}
+
+// nearestResize ports F.interpolate(x, size=(outH, outW), mode="nearest") (torch's legacy nearest:
+// src = min(⌊dst·(in/out)⌋, in-1) in float32, dst>>1 for exact 2x). Exact 2x is a reshape+broadcast,
+// whose gradient is a cheap reduce-sum; other sizes contract with a 0/1 selection matrix.
+// x: [B, C, H, W] → [B, C, outH, outW].
+func nearestResize(x *Node, outH, outW int) *Node {
+	x = nearestAxis(x, 2, outH)
+	return nearestAxis(x, 3, outW)
+}
+
+func nearestAxis(x *Node, axis, out int) *Node {
+	dims := x.Shape().Dimensions
+	in := dims[axis]
+	switch {
+	case out == in:
+		return x
+	case out == 2*in:
+		expanded := make([]int, 0, len(dims)+1) // [..., in, 1, ...]
+		expanded = append(expanded, dims[:axis+1]...)
+		expanded = append(expanded, 1)
+		expanded = append(expanded, dims[axis+1:]...)
+		h := Reshape(x, expanded...)
+		expanded[axis+1] = 2
+		h = BroadcastToDims(h, expanded...) // [..., in, 2, ...]
+		merged := append([]int(nil), dims...)
+		merged[axis] = out
+		return Reshape(h, merged...) // [..., 2·in, ...]
+	}
+	if out <= 0 {
+		exceptions.Panicf("unet: nearest upsample of %s axis %d to size %d", x.Shape(), axis, out)
+	}
+	scale := float32(in) / float32(out)
+	sel := make([][]float32, out) // [out, in]
+	for o := range sel {
+		sel[o] = make([]float32, in)
+		src := int(math.Floor(float64(float32(o) * scale))) // float32 product, as torch
+		if src > in-1 {
+			src = in - 1
+		}
+		sel[o][src] = 1
+	}
+	s := ConvertDType(Const(x.Graph(), sel), x.DType())
+	switch axis {
+	case 2:
+		return Einsum("bchw,oh->bcow", x, s) // [B, C, out, W]
+	case 3:
+		return Einsum("bchw,ow->bcho", x, s) // [B, C, H, out]
+	}
+	exceptions.Panicf("unet: nearestAxis supports axes 2 and 3, got %d", axis)
+	return nil
+}

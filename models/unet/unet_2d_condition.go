@@ -1,0 +1,277 @@
+// Package unet ports diffusers' UNet2DConditionModel (models/unets/unet_2d_condition.py and the
+// modules it builds, @ 58eb52c0): the denoiser of Stable Diffusion 1.x, 2.x and SDXL, which differ
+// only by config.json (see SD15, SD2, SDXLBase).
+//
+// Each diffusers module is a struct holding static hyperparameters; its Forward takes a context scoped
+// to the module's path and declares the weights under their checkpoint names, so the scope path of a
+// weight is its diffusers key with "." read as "/" ("down_blocks.0.resnets.1.conv1.weight" ⇄ scope
+// down_blocks/0/resnets/1/conv1, variable "weight"). Layouts are PyTorch's: NCHW activations, OIHW
+// convs, [out, in] linears.
+package unet
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/gomlx/exceptions"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/loba-dev/loba/models/nn"
+	"github.com/loba-dev/loba/models/weights"
+)
+
+// UNet2DConditionModel ports diffusers UNet2DConditionModel: conv_in, time_proj + time_embedding
+// (+ SDXL add_time_proj + add_embedding), down_blocks, mid_block, up_blocks, conv_norm_out, conv_act,
+// conv_out. It holds only the resolved config; the weights live in the context given to Forward.
+type UNet2DConditionModel struct {
+	Config *Config
+
+	TimeProj      Timesteps
+	TimeEmbedding TimestepEmbedding
+	AddTimeProj   *Timesteps         // SDXL only
+	AddEmbedding  *TimestepEmbedding // SDXL only
+	TimeEmbedAct  string             // "" for none
+
+	DownBlocks []DownBlock
+	MidBlock   MidBlock // nil when mid_block_type is null
+	UpBlocks   []UpBlock
+}
+
+// AddedCond is SDXL's added_cond_kwargs: TextEmbeds [B, pooled] (text_encoder_2's projected pooled
+// output) and TimeIDs [B, k] (SDXL base: k = 6, (orig_h, orig_w, crop_top, crop_left, target_h,
+// target_w); any numeric dtype). nil for models without addition_embed_type.
+type AddedCond struct {
+	TextEmbeds, TimeIDs *Node
+}
+
+// New validates cfg and resolves every block's sizes, as diffusers' constructor does.
+func New(cfg *Config) (*UNet2DConditionModel, error) {
+	if cfg == nil {
+		return nil, fmt.Errorf("unet.New: nil config")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	boc := cfg.BlockOutChannels
+	m := &UNet2DConditionModel{
+		Config:        cfg,
+		TimeProj:      Timesteps{NumChannels: boc[0], FlipSinToCos: cfg.FlipSinToCos, DownscaleFreqShift: cfg.FreqShift},
+		TimeEmbedding: TimestepEmbedding{TimeEmbedDim: cfg.TimeEmbedDim(), Act: cfg.ActFn, PostAct: deref(cfg.TimestepPostAct)},
+		TimeEmbedAct:  deref(cfg.TimeEmbeddingActFn),
+		MidBlock:      getMidBlock(cfg),
+	}
+	if cfg.IsSDXL() {
+		m.AddTimeProj = &Timesteps{NumChannels: *cfg.AdditionTimeEmbedDim, FlipSinToCos: cfg.FlipSinToCos, DownscaleFreqShift: cfg.FreqShift}
+		m.AddEmbedding = &TimestepEmbedding{TimeEmbedDim: cfg.TimeEmbedDim(), Act: "silu"} // diffusers' default act, not act_fn
+	}
+	for i := range cfg.DownBlockTypes {
+		m.DownBlocks = append(m.DownBlocks, getDownBlock(cfg, i))
+	}
+	for i := range cfg.UpBlockTypes {
+		m.UpBlocks = append(m.UpBlocks, getUpBlock(cfg, i))
+	}
+	return m, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Forward ports UNet2DConditionModel.forward (eval mode, no masks, no ControlNet residuals) and
+// returns the predicted noise (or v). ctx is the UNet's root scope, holding the weights (use the
+// ctx returned by Load, which is already Reuse()).
+//
+// sample: [B, in_channels, H, W]; timestep: [], [1] or [B], any numeric dtype (int64 or float);
+// encoderHiddenStates: [B, seq, cross_attention_dim]; added: SDXL's TextEmbeds/TimeIDs (nil for SD1.x/2.x)
+// → [B, out_channels, H, W].
+func (m *UNet2DConditionModel) Forward(ctx *context.Context, sample, timestep, encoderHiddenStates *Node, added *AddedCond) *Node {
+	return m.forward(ctx, sample, timestep, encoderHiddenStates, added, func(string, *Node) {})
+}
+
+// ForwardDebug is Forward that also returns the intermediate activations the fixtures record as
+// dbg.*: "time_proj", "time_embedding", "add_time_proj" and "add_embedding" (SDXL), "conv_in",
+// "down_blocks.{i}", "mid_block", "up_blocks.{i}".
+func (m *UNet2DConditionModel) ForwardDebug(ctx *context.Context, sample, timestep, encoderHiddenStates *Node, added *AddedCond) (*Node, map[string]*Node) {
+	dbg := map[string]*Node{}
+	out := m.forward(ctx, sample, timestep, encoderHiddenStates, added, func(name string, x *Node) { dbg[name] = x })
+	return out, dbg
+}
+
+func (m *UNet2DConditionModel) forward(ctx *context.Context, sample, timestep, encoder *Node, added *AddedCond, capture func(string, *Node)) *Node {
+	cfg := m.Config
+	if sample.Rank() != 4 || sample.Shape().Dim(1) != cfg.InChannels {
+		exceptions.Panicf("unet: want sample [B, %d, H, W], got %s", cfg.InChannels, sample.Shape())
+	}
+	b, dtype := sample.Shape().Dim(0), sample.DType()
+	if encoder == nil || encoder.Rank() != 3 || encoder.Shape().Dim(0) != b {
+		exceptions.Panicf("unet: want encoder_hidden_states [%d, seq, %d], got %v", b, cfg.CrossAttentionDim.At(0), shapeOf(encoder))
+	}
+	if cfg.CenterInputSample {
+		sample = AddScalar(MulScalar(sample, 2), -1)
+	}
+
+	// 1. time
+	tEmb := m.TimeProj.Forward(broadcastTimesteps(timestep, b)) // [B, C0] float32
+	capture("time_proj", tEmb)
+	emb := m.TimeEmbedding.Forward(ctx.In("time_embedding"), ConvertDType(tEmb, dtype)) // [B, T]
+	capture("time_embedding", emb)
+	if cfg.IsSDXL() {
+		emb = Add(emb, m.addEmbedding(ctx, added, dtype, capture)) // [B, T]
+	}
+	if m.TimeEmbedAct != "" {
+		emb = nn.Activation(m.TimeEmbedAct, emb)
+	}
+
+	// 2. pre-process
+	k := cfg.ConvInKernel
+	x := nn.Conv2D(ctx.In("conv_in"), sample, cfg.BlockOutChannels[0], k, 1, (k-1)/2) // [B, C0, H, W]
+	capture("conv_in", x)
+
+	// 3. down
+	skips := []*Node{x}
+	for i, blk := range m.DownBlocks {
+		var res []*Node
+		x, res = blk.Forward(ctx.In("down_blocks").Inf("%d", i), x, emb, encoder) // [B, C_i, H/2^i', W/2^i']
+		capture(fmt.Sprintf("down_blocks.%d", i), x)
+		skips = append(skips, res...)
+	}
+
+	// 4. mid
+	if m.MidBlock != nil {
+		x = m.MidBlock.Forward(ctx.In("mid_block"), x, emb, encoder) // [B, C_last, h, w]
+		capture("mid_block", x)
+	}
+
+	// 5. up: each block pops its skips; the upsampler matches the next skip's size (diffusers
+	// forwards upsample_size when H, W are not multiples of 2^num_upsamplers; otherwise it is 2x).
+	for i, blk := range m.UpBlocks {
+		nr := blk.NumResnets()
+		if nr > len(skips) {
+			exceptions.Panicf("unet: up_blocks.%d needs %d skip states, %d left", i, nr, len(skips))
+		}
+		res := skips[len(skips)-nr:]
+		skips = skips[:len(skips)-nr]
+		upH, upW := 2*x.Shape().Dim(2), 2*x.Shape().Dim(3)
+		if len(skips) > 0 {
+			upH, upW = skips[len(skips)-1].Shape().Dim(2), skips[len(skips)-1].Shape().Dim(3)
+		}
+		x = blk.Forward(ctx.In("up_blocks").Inf("%d", i), x, res, emb, encoder, upH, upW)
+		capture(fmt.Sprintf("up_blocks.%d", i), x)
+	}
+
+	// 6. post-process
+	x = nn.GroupNorm(ctx.In("conv_norm_out"), x, cfg.Groups(), cfg.NormEps)
+	x = nn.Activation(cfg.ActFn, x) // conv_act
+	k = cfg.ConvOutKernel
+	return nn.Conv2D(ctx.In("conv_out"), x, cfg.OutChannels, k, 1, (k-1)/2) // [B, out, H, W]
+}
+
+// DummyInputs builds the smallest inputs Forward accepts (batch 1, spatial size 2^(levels-1), a
+// one-token context and, for SDXL, a split of projection_class_embeddings_input_dim into pooled
+// embeds and up to 6 time ids), all float32 zeros.
+func (m *UNet2DConditionModel) DummyInputs(g *Graph) (sample, timestep, encoder *Node, added *AddedCond) {
+	cfg := m.Config
+	f := cfg.DownsampleFactor()
+	sample = Zeros(g, shapes.Make(dtypes.Float32, 1, cfg.InChannels, f, f))            // [1, in, f, f]
+	timestep = Zeros(g, shapes.Make(dtypes.Float32, 1))                                // [1]
+	encoder = Zeros(g, shapes.Make(dtypes.Float32, 1, 1, cfg.CrossAttentionDim.At(0))) // [1, 1, cross]
+	if cfg.IsSDXL() {
+		p, d := *cfg.ProjectionClassEmbeddingsInputDim, *cfg.AdditionTimeEmbedDim
+		k := 6
+		for k > 1 && p-k*d < 1 {
+			k--
+		}
+		added = &AddedCond{
+			TextEmbeds: Zeros(g, shapes.Make(dtypes.Float32, 1, p-k*d)), // [1, pooled]
+			TimeIDs:    Zeros(g, shapes.Make(dtypes.Float32, 1, k)),     // [1, k]
+		}
+	}
+	return
+}
+
+// Declare builds a minimal forward pass (see DummyInputs) so that weights.Declared lists every weight
+// of the model. ctx is the UNet's root scope.
+func (m *UNet2DConditionModel) Declare(ctx *context.Context, g *Graph) {
+	sample, t, enc, added := m.DummyInputs(g)
+	m.Forward(ctx, sample, t, enc, added)
+}
+
+// Load reads a diffusers UNet folder (config.json + diffusion_pytorch_model[.fp16].safetensors,
+// model.safetensors, or a sharded index) into a new context, as float32, and returns the model with
+// that context set to Reuse() (pass it to Forward). Errors name the files; weights that do not fit
+// the config are all listed together.
+func Load(dir string) (*UNet2DConditionModel, *context.Context, error) {
+	ctx := context.New()
+	m, err := LoadInto(ctx, dir, dtypes.Float32)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, ctx.Reuse(), nil
+}
+
+// LoadInto reads a diffusers UNet folder into ctx (the component root, e.g. ctx.In("unet")), with
+// floating-point weights converted to dtype. The variables are frozen (not trainable).
+func LoadInto(ctx *context.Context, dir string, dtype dtypes.DType) (*UNet2DConditionModel, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("unet.Load %s: %w", dir, err)
+	}
+	files, err := weights.FindWeightFiles(dir, "")
+	if err != nil {
+		files, err = weights.FindWeightFiles(dir, "fp16")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("unet.Load: %w", err)
+	}
+	declared, err := weights.Declared(m.Declare)
+	if err != nil {
+		return nil, fmt.Errorf("unet.Load %s: %w", dir, err)
+	}
+	if err := weights.LoadFiles(ctx, declared, files, weights.LoadOptions{DType: dtype}); err != nil {
+		return nil, fmt.Errorf("unet.Load: %w", err)
+	}
+	return m, nil
+}
+
+// AddedCondTensors is AddedCond as concrete tensors, for Predict.
+type AddedCondTensors struct {
+	TextEmbeds, TimeIDs *tensors.Tensor
+}
+
+// Predict builds and runs one forward pass on backend: the model prediction for sample
+// [B, in, H, W], timestep [B] (or scalar) and encoderHiddenStates [B, seq, cross]; added is nil
+// except for SDXL. ctx holds the weights (as returned by Load). Graph-building failures come back as
+// errors.
+func (m *UNet2DConditionModel) Predict(backend backends.Backend, ctx *context.Context,
+	sample, timestep, encoderHiddenStates *tensors.Tensor, added *AddedCondTensors) (out *tensors.Tensor, err error) {
+	inputs := []any{sample, timestep, encoderHiddenStates}
+	if added != nil {
+		inputs = append(inputs, added.TextEmbeds, added.TimeIDs)
+	}
+	err = exceptions.TryCatch[error](func() {
+		exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, in []*Node) *Node {
+			var a *AddedCond
+			if len(in) == 5 {
+				a = &AddedCond{TextEmbeds: in[3], TimeIDs: in[4]}
+			}
+			return m.Forward(ctx, in[0], in[1], in[2], a)
+		})
+		out = exec.MustExec(inputs...)[0]
+	})
+	if err != nil {
+		return nil, fmt.Errorf("unet.Predict: %w", err)
+	}
+	return out, nil
+}
