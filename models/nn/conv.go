@@ -39,6 +39,11 @@ func Conv2DWith(ctx *context.Context, x *Node, cfg Conv2DConfig) *Node {
 		b := ctx.VariableWithShape("bias", shapes.Make(x.DType(), cfg.Out)).ValueGraph(x.Graph())
 		y = Add(y, Reshape(b, 1, cfg.Out, 1, 1))
 	}
+	if a := adapterOf(x.Graph()); a != nil {
+		if d := a.Conv2DDelta(ctx, x, cfg); d != nil {
+			y = Add(y, d) // [B, out, H', W']
+		}
+	}
 	return y
 }
 

@@ -15,10 +15,15 @@ func Linear(ctx *context.Context, x *Node, out int, bias bool) *Node {
 		exceptions.Panicf("nn.Linear at %q: bad sizes in=%d out=%d (x: %s)", ctx.Scope(), in, out, x.Shape())
 	}
 	w := ctx.VariableWithShape("weight", shapes.Make(x.DType(), out, in)).ValueGraph(x.Graph())
-	y := EinsumAxes(x, w, [][2]int{{x.Rank() - 1, 1}}, nil) // [..., out]
+	y := Dense(x, w) // [..., out]
 	if bias {
 		b := ctx.VariableWithShape("bias", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
 		y = Add(y, ExpandLeftToRank(b, y.Rank()))
+	}
+	if a := adapterOf(x.Graph()); a != nil {
+		if d := a.LinearDelta(ctx, x, out); d != nil {
+			y = Add(y, d) // [..., out]
+		}
 	}
 	return y
 }
