@@ -1,0 +1,81 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/gomlx/exceptions"
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/loba-dev/loba/models/nn"
+	"github.com/loba-dev/loba/models/schedulers"
+)
+
+// DenoiseGraph is one step of the partial denoise of ALGORITHMS §1 step 3, compiled once:
+//
+//	ε_u, ε_c = ε_m([x, x], t, [E[unconditional], E[target]])     (one batched call)
+//	x ← scheduler.step(ε_u + g_d·(ε_c − ε_u), t, x)
+//
+// with the adapter at the per-sample multipliers when the run denoises with it (LECO) or off.
+// The host calls it k times; the timestep is a graph input, so the graph is never rebuilt.
+type DenoiseGraph struct {
+	exec *context.Exec
+	sdxl bool
+}
+
+// NewDenoiseGraph prepares the partial-denoise step. sched must have had SetTimesteps(N) called
+// (DDIM's previous timestep depends on N). adapters nil denoises with the frozen base model.
+func NewDenoiseGraph(backend backends.Backend, ctx *context.Context, d *Denoiser, sdxl bool, sched schedulers.Scheduler,
+	guidance float64, adapters AdapterFactory) (*DenoiseGraph, error) {
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*Node) []*Node {
+		x, t := inputs[0], inputs[1] // [B, C, H, W], [] int64
+		rest := inputs[2:]
+		var unc, tgt Cond
+		unc, rest = takeCond(rest, sdxl)
+		tgt, rest = takeCond(rest, sdxl)
+		mult := rest[0] // [B]
+		b := x.Shape().Dim(0)
+		xIn := sched.ScaleModelInputGraph(x, t)
+		x2 := Concatenate([]*Node{xIn, xIn}, 0) // [2B, C, H, W]
+		t2 := BroadcastToDims(t, 2*b)           // [2B]
+		a := adapterFor(adapters, Concatenate([]*Node{mult, mult}, 0))
+		e := d.Predict(x2, t2, concatConds(unc, tgt), a) // [2B, C, H, W]
+		eu := SliceAxis(e, 0, AxisRange(0, b))
+		ec := SliceAxis(e, 0, AxisRange(b, 2*b))
+		guided := Add(eu, MulScalar(Sub(ec, eu), guidance)) // ε_u + g_d·(ε_c − ε_u)
+		prev, _ := sched.StepGraph(guided, t, x, nil, schedulers.StepOptions{})
+		return []*Node{prev}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: building the denoise graph: %w", err)
+	}
+	return &DenoiseGraph{exec: exec, sdxl: sdxl}, nil
+}
+
+func adapterFor(f AdapterFactory, mult *Node) nn.Adapter {
+	if f == nil {
+		return nil
+	}
+	return f(mult)
+}
+
+// Run does one denoise step at timestep t.
+func (dg *DenoiseGraph) Run(x *tensors.Tensor, t int64, unc, tgt CondTensors, multiplier *tensors.Tensor) (*tensors.Tensor, error) {
+	args := []any{x, t}
+	args = append(args, unc.args(dg.sdxl)...)
+	args = append(args, tgt.args(dg.sdxl)...)
+	args = append(args, multiplier)
+	var (
+		results []*tensors.Tensor
+		execErr error
+	)
+	if err := exceptions.TryCatch[error](func() { results, execErr = dg.exec.Exec(args...) }); err != nil {
+		return nil, fmt.Errorf("train: denoise step: %w", err)
+	}
+	if execErr != nil {
+		return nil, fmt.Errorf("train: denoise step: %w", execErr)
+	}
+	return results[0], nil
+}
