@@ -15,8 +15,9 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, `print every weight key as {"<component>": {"<key>": {"shape": [...], "dtype": "F32"}}}`)
 	variant := fs.String("variant", "", `prefer weight files of this variant, e.g. "fp16"`)
+	preset := presetFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: loba inspect [--json] [--variant fp16] MODEL\n\n"+
+		fmt.Fprintln(stderr, "usage: loba inspect [--json] [--variant fp16] [--preset c3lier] MODEL\n\n"+
 			"MODEL: a diffusers folder, a component folder, a config-only folder, a single-file checkpoint\n"+
 			"(SD1.5 LDM or SDXL SAI .safetensors) or a hub id org/repo[@revision].")
 		fs.PrintDefaults()
@@ -37,6 +38,9 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "loba inspect: %v\n", err)
 		return 2
+	}
+	if *preset != "" {
+		return runPreset(rep, *preset, stdout, stderr)
 	}
 	if *asJSON {
 		if err := rep.WriteJSON(stdout); err != nil {

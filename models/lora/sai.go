@@ -1,0 +1,99 @@
+package lora
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+
+	"github.com/loba-dev/loba/models/weights"
+)
+
+// ldmPaths maps every UNet module path (diffusers) to its LDM/SAI module path, through the
+// single-file tables of models/weights (the rows "model.diffusion_model.<ldm>.weight" →
+// "<diffusers>.weight"). The table needs the UNet's block structure, which is read back from the
+// declared keys (levels, resnets and attentions per block, transformer depth, channels, SDXL add
+// embedding), so any UNet2DConditionModel config the tables support is mapped.
+func ldmPaths(declared map[string]shapes.Shape) (map[string]string, error) {
+	u, err := unetLayoutOf(declared)
+	if err != nil {
+		return nil, err
+	}
+	// The table generator always emits VAE rows too: give it the smallest valid VAE and ignore them.
+	layout := &weights.SingleFileLayout{
+		Kind:       weights.SingleFileSDXLBase,
+		UNetPrefix: "model.diffusion_model.",
+		VAEPrefix:  "first_stage_model.",
+		UNet:       u,
+		VAE:        weights.SingleFileVAE{BlockOutChannels: []int{1}, LayersPerBlock: 1},
+	}
+	table, err := layout.Table()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, row := range table.Component(UNet) {
+		to, ok := strings.CutSuffix(row.To, ".weight")
+		if !ok || row.Op != weights.OpCopy {
+			continue
+		}
+		from := strings.TrimSuffix(strings.TrimPrefix(row.From, layout.UNetPrefix), ".weight")
+		out[to] = from
+	}
+	return out, nil
+}
+
+// unetLayoutOf reads the block structure of a diffusers UNet2DConditionModel from its weight keys.
+func unetLayoutOf(declared map[string]shapes.Shape) (weights.SingleFileUNet, error) {
+	var u weights.SingleFileUNet
+	// count[block] = number of distinct indices after the prefix, e.g. "down_blocks.0.resnets." → 2.
+	count := func(prefix string) int {
+		n := 0
+		for key := range declared {
+			rest, ok := strings.CutPrefix(key, prefix)
+			if !ok {
+				continue
+			}
+			i, err := strconv.Atoi(strings.SplitN(rest, ".", 2)[0])
+			if err == nil && i+1 > n {
+				n = i + 1
+			}
+		}
+		return n
+	}
+	levels := count("down_blocks.")
+	if levels == 0 || count("up_blocks.") != levels {
+		return u, fmt.Errorf("lora: not a UNet2DConditionModel layout (%d down blocks, %d up blocks)", levels, count("up_blocks."))
+	}
+	depth := func(prefix string) int { return count(prefix + "transformer_blocks.") }
+	for b := range levels {
+		conv1, ok := declared[fmt.Sprintf("down_blocks.%d.resnets.0.conv1.weight", b)]
+		if !ok || conv1.Rank() != 4 {
+			return u, fmt.Errorf("lora: UNet down_blocks.%d has no resnets.0.conv1", b)
+		}
+		u.BlockOutChannels = append(u.BlockOutChannels, conv1.Dimensions[0])
+		u.LayersPerBlock = append(u.LayersPerBlock, count(fmt.Sprintf("down_blocks.%d.resnets.", b)))
+		down, up := "DownBlock2D", "UpBlock2D"
+		if count(fmt.Sprintf("down_blocks.%d.attentions.", b)) > 0 {
+			down = "CrossAttnDownBlock2D"
+		}
+		if count(fmt.Sprintf("up_blocks.%d.attentions.", b)) > 0 {
+			up = "CrossAttnUpBlock2D"
+		}
+		u.DownBlockTypes = append(u.DownBlockTypes, down)
+		u.UpBlockTypes = append(u.UpBlockTypes, up)
+		// Transformer depth of level b: its down attentions, else the mirrored up block's, else (last
+		// level) the mid block's.
+		d := depth(fmt.Sprintf("down_blocks.%d.attentions.0.", b))
+		if d == 0 {
+			d = depth(fmt.Sprintf("up_blocks.%d.attentions.0.", levels-1-b))
+		}
+		if d == 0 && b == levels-1 {
+			d = depth("mid_block.attentions.0.")
+		}
+		u.TransformerLayersPerBlock = append(u.TransformerLayersPerBlock, max(d, 1))
+	}
+	_, u.TextTimeEmbedding = declared["add_embedding.linear_1.weight"]
+	return u, nil
+}
