@@ -1,0 +1,470 @@
+package sd
+
+// Pipeline glue for Stable Diffusion 1.x/2.x and SDXL: the diffusers folder (model_index.json) is
+// loaded into one context, text → conditioning (conditioning.go), denoising loop and VAE decode
+// (sample.go), images (image.go). Ports the parts of diffusers' StableDiffusionPipeline and
+// StableDiffusionXLPipeline (pipelines/stable_diffusion*/pipeline_stable_diffusion*.py) that LOBA
+// needs: encode_prompt, prepare_latents, the denoising loop with classifier-free guidance and
+// vae.decode.
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/loba-dev/loba/models/backend"
+	"github.com/loba-dev/loba/models/clip"
+	"github.com/loba-dev/loba/models/nn"
+	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/unet"
+	"github.com/loba-dev/loba/models/vae"
+	"github.com/loba-dev/loba/models/weights"
+)
+
+// Pipeline kinds (Pipeline.Kind).
+const (
+	// KindSD15 is a single-text-encoder pipeline (SD1.x, also SD2.x): the UNet has no
+	// addition_embed_type.
+	KindSD15 = "sd15"
+	// KindSDXL is SDXL: two text encoders and addition_embed_type "text_time".
+	KindSDXL = "sdxl"
+)
+
+// Samplers Pipeline.Sample can run (SampleRequest.Sampler, PipelineOptions.Sampler).
+const (
+	SamplerDDIM  = "ddim"
+	SamplerEuler = "euler"
+)
+
+var samplerClasses = map[string]string{SamplerDDIM: schedulers.ClassDDIM, SamplerEuler: schedulers.ClassEulerDiscrete}
+
+// Component scopes: the weights of each component live under ctx.In(scope) of Pipeline.Ctx.
+const (
+	ScopeUNet         = "unet"
+	ScopeVAE          = "vae"
+	ScopeTextEncoder  = "text_encoder"
+	ScopeTextEncoder2 = "text_encoder_2"
+)
+
+// textEncoderScopes are the scopes of Pipeline.TextEncoders, in order.
+var textEncoderScopes = []string{ScopeTextEncoder, ScopeTextEncoder2}
+
+// AdapterFactory builds the adapter (e.g. the trainer's LoRA network) consulted by the UNet's
+// Linear and Conv2D layers of the sampling graph. multiplier is a [B] float32 node, one value per
+// UNet batch item (the slider strength, 0 while the adapter is held off); the adapter scales its
+// deltas by it, broadcast over the other axes. The adapter's variables must already exist in
+// Pipeline.Ctx (the graph is built with Ctx.Reuse()).
+type AdapterFactory func(multiplier *Node) nn.Adapter
+
+// PipelineOptions tunes LoadPipeline. The zero value loads float32 weights on backend.New().
+type PipelineOptions struct {
+	// Backend runs every graph; nil creates one with backend.New() (GOMLX_BACKEND).
+	Backend backends.Backend
+	// DType is the dtype of the UNet and text-encoder weights and activations (default Float32;
+	// simplego has no Float16, use BFloat16). The VAE stays float32 when its config has
+	// force_upcast, as diffusers does.
+	DType dtypes.DType
+	// Variant prefers weight files of that variant for the VAE and text encoders ("fp16"); the UNet
+	// takes the plain files, else the fp16 ones (unet.LoadInto).
+	Variant string
+	// Tokenizer overrides tokenizer/ and tokenizer_2/: a tokenizer folder (vocab.json + merges.txt)
+	// or openai/CLIP's BPE merges file (bpe_simple_vocab_16e6.txt.gz). With a file, text_encoder
+	// pads with <|endoftext|> and text_encoder_2 with "!" (id 0), the SD1.x / SDXL conventions.
+	Tokenizer string
+	// SchedulerConfig overrides scheduler/scheduler_config.json.
+	SchedulerConfig string
+	// Sampler is the default SampleRequest.Sampler: "ddim" or "euler". "" takes the folder's
+	// scheduler when it is one of them (SDXL's EulerDiscreteScheduler), else "ddim" (SD1.5's
+	// PNDMScheduler config read as a DDIMScheduler, as LECO does).
+	Sampler string
+	// SkipVAE does not load the VAE (training without sampling); Sample then fails.
+	SkipVAE bool
+}
+
+// Pipeline is a loaded Stable Diffusion model: the networks, their weights in one context and the
+// compiled graphs reused across calls. Its methods are safe for use by one goroutine at a time
+// (calls are serialised).
+type Pipeline struct {
+	// Kind is KindSD15 or KindSDXL (from the UNet config: addition_embed_type "text_time" → SDXL).
+	Kind string
+	// Dir is the folder the pipeline was loaded from.
+	Dir string
+
+	UNet *unet.UNet2DConditionModel
+	VAE  *vae.AutoencoderKL // nil with PipelineOptions.SkipVAE
+	// TextEncoders are text_encoder (and text_encoder_2 for SDXL); nil after FreeTextEncoders.
+	TextEncoders []*clip.TextModel
+	// Tokenizers are the tokenizers of TextEncoders (the same one may appear twice).
+	Tokenizers []*clip.Tokenizer
+	// PadIDs are the padding ids of TextEncoders' inputs: SD1.x / text_encoder pad with
+	// <|endoftext|>, SDXL's text_encoder_2 with "!" (0).
+	PadIDs []int
+
+	// SchedulerConfig is the scheduler config read as the default sampler's class.
+	SchedulerConfig *schedulers.Config
+	// Sampler is the default sampler ("ddim" or "euler").
+	Sampler string
+
+	Backend backends.Backend
+	// Ctx is the root context: unet weights at Ctx.In("unet"), vae at Ctx.In("vae"), text encoders
+	// at Ctx.In("text_encoder") and Ctx.In("text_encoder_2"). Graphs are built with Ctx.Reuse().
+	Ctx *context.Context
+	// DType is the dtype of the UNet and text-encoder weights; VAEDType the VAE's.
+	DType, VAEDType dtypes.DType
+
+	schedulerJSON []byte
+	adapter       AdapterFactory
+	adapterGen    int
+
+	mu          sync.Mutex
+	encodeExecs map[encodeKey]*context.Exec
+	stepExecs   map[stepKey]*stepEntry
+	decodeExec  *context.Exec
+	stats       Stats
+}
+
+// Stats counts graph builds (one per compiled graph: per shape and configuration) and executions,
+// so callers and tests can check that graphs are reused.
+type Stats struct {
+	EncodeGraphs, EncodeRuns int
+	StepGraphs, StepRuns     int
+	DecodeGraphs, DecodeRuns int
+}
+
+// Stats returns the counts so far.
+func (p *Pipeline) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats
+}
+
+// LoadPipeline loads a diffusers pipeline folder (model_index.json with unet/, vae/, text_encoder/,
+// [text_encoder_2/,] tokenizer/, [tokenizer_2/,] scheduler/) into one context. Errors name the
+// folder or file and, for components that do not fit together, the config keys.
+func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
+	if _, err := os.Stat(filepath.Join(dir, "model_index.json")); err != nil {
+		return nil, fmt.Errorf("sd.LoadPipeline: %s has no model_index.json (want a diffusers pipeline folder)", dir)
+	}
+	comps, err := ReadComponents(dir)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]Component{}
+	for _, c := range comps {
+		byName[c.Name] = c
+	}
+	folder := func(name string) (string, error) {
+		c, ok := byName[name]
+		if !ok || c.Dir == "" {
+			return "", fmt.Errorf("sd.LoadPipeline: %s: model_index.json has no %q component with a folder", dir, name)
+		}
+		return c.Dir, nil
+	}
+	p := &Pipeline{Dir: dir, Ctx: context.New(), DType: opts.DType, Backend: opts.Backend,
+		encodeExecs: map[encodeKey]*context.Exec{}, stepExecs: map[stepKey]*stepEntry{}}
+	if p.DType == dtypes.InvalidDType {
+		p.DType = dtypes.Float32
+	}
+	if p.Backend == nil {
+		if p.Backend, err = backend.New(); err != nil {
+			return nil, fmt.Errorf("sd.LoadPipeline: %w", err)
+		}
+	}
+
+	unetDir, err := folder("unet")
+	if err != nil {
+		return nil, err
+	}
+	if p.UNet, err = unet.LoadInto(p.Ctx.In(ScopeUNet), unetDir, p.DType); err != nil {
+		return nil, err
+	}
+	p.Kind = KindSD15
+	if p.UNet.Config.IsSDXL() {
+		p.Kind = KindSDXL
+	}
+
+	if !opts.SkipVAE {
+		vaeDir, err := folder("vae")
+		if err != nil {
+			return nil, err
+		}
+		if err := p.loadVAE(vaeDir, opts); err != nil {
+			return nil, err
+		}
+	}
+	teNames := textEncoderScopes[:1]
+	if p.Kind == KindSDXL {
+		teNames = textEncoderScopes
+	}
+	for _, name := range teNames {
+		teDir, err := folder(name)
+		if err != nil {
+			return nil, err
+		}
+		te, err := loadTextEncoder(p.Ctx.In(name), teDir, opts.Variant, p.DType)
+		if err != nil {
+			return nil, err
+		}
+		p.TextEncoders = append(p.TextEncoders, te)
+	}
+	if err := p.checkShapes(); err != nil {
+		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
+	}
+	if err := p.loadTokenizers(byName, opts.Tokenizer); err != nil {
+		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
+	}
+	if err := p.loadScheduler(byName, opts); err != nil {
+		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
+	}
+	return p, nil
+}
+
+// loadVAE reads vae/ into Ctx.In("vae"), float32 when force_upcast is set.
+func (p *Pipeline) loadVAE(dir string, opts PipelineOptions) error {
+	cfg, err := vae.LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return err
+	}
+	if p.VAE, err = vae.New(cfg); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	p.VAEDType = p.DType
+	if cfg.ForceUpcast {
+		p.VAEDType = dtypes.Float32
+	}
+	files, err := weights.FindWeightFiles(dir, opts.Variant)
+	if err != nil {
+		return fmt.Errorf("sd.LoadPipeline: %w", err)
+	}
+	return p.VAE.LoadWeights(p.Ctx.In(ScopeVAE), files, p.VAEDType)
+}
+
+// loadTextEncoder reads a text-encoder folder into ctx (the encoder's scope).
+func loadTextEncoder(ctx *context.Context, dir, variant string, dtype dtypes.DType) (*clip.TextModel, error) {
+	cfg, err := clip.LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := clip.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	files, err := weights.FindWeightFiles(dir, variant)
+	if err != nil {
+		return nil, fmt.Errorf("sd.LoadPipeline: %w", err)
+	}
+	if err := m.LoadWeights(ctx, files, dtype); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// checkShapes verifies the components fit together: text hidden sizes against the UNet's
+// cross_attention_dim, SDXL's pooled projection and time ids against
+// projection_class_embeddings_input_dim, and the VAE's latent channels against the UNet's.
+func (p *Pipeline) checkShapes() error {
+	ucfg := p.UNet.Config
+	cross := ucfg.CrossAttentionDim.At(0)
+	for i := 1; i < ucfg.Levels(); i++ {
+		if ucfg.CrossAttentionDim.At(i) != cross {
+			return fmt.Errorf("unet cross_attention_dim %s: per-level sizes are not supported by the pipeline", ucfg.CrossAttentionDim)
+		}
+	}
+	hidden := 0
+	var sizes []string
+	for i, te := range p.TextEncoders {
+		hidden += te.Config.HiddenSize
+		sizes = append(sizes, fmt.Sprintf("%s hidden_size %d", textEncoderScopes[i], te.Config.HiddenSize))
+	}
+	if hidden != cross {
+		return fmt.Errorf("unet cross_attention_dim %d does not match the text encoders (%s)", cross, strings.Join(sizes, " + "))
+	}
+	if p.Kind == KindSDXL {
+		te2 := p.TextEncoders[1]
+		if !te2.Config.WithProjection() {
+			return fmt.Errorf("text_encoder_2 must be a %s (SDXL's pooled text_embeds), got architectures %v",
+				clip.ArchTextModelWithProjection, te2.Config.Architectures)
+		}
+		if ucfg.ProjectionClassEmbeddingsInputDim == nil || ucfg.AdditionTimeEmbedDim == nil {
+			return fmt.Errorf("unet addition_embed_type text_time needs projection_class_embeddings_input_dim and addition_time_embed_dim")
+		}
+		want := te2.Config.ProjectionDim + numTimeIDs*(*ucfg.AdditionTimeEmbedDim)
+		if *ucfg.ProjectionClassEmbeddingsInputDim != want {
+			return fmt.Errorf("unet projection_class_embeddings_input_dim %d != text_encoder_2 projection_dim %d + %d time ids × addition_time_embed_dim %d",
+				*ucfg.ProjectionClassEmbeddingsInputDim, te2.Config.ProjectionDim, numTimeIDs, *ucfg.AdditionTimeEmbedDim)
+		}
+	}
+	if p.VAE != nil && (p.VAE.Config.LatentChannels != ucfg.InChannels || p.VAE.Config.LatentChannels != ucfg.OutChannels) {
+		return fmt.Errorf("vae latent_channels %d does not match unet in_channels %d / out_channels %d",
+			p.VAE.Config.LatentChannels, ucfg.InChannels, ucfg.OutChannels)
+	}
+	return nil
+}
+
+// loadTokenizers reads tokenizer/ (and tokenizer_2/) or the override.
+func (p *Pipeline) loadTokenizers(byName map[string]Component, override string) error {
+	n := len(p.TextEncoders)
+	if override != "" {
+		var tok *clip.Tokenizer
+		var err error
+		if st, serr := os.Stat(override); serr == nil && st.IsDir() {
+			tok, err = clip.LoadTokenizer(override)
+		} else {
+			tok, err = clip.LoadBPE(override)
+		}
+		if err != nil {
+			return err
+		}
+		for i := range n {
+			p.Tokenizers = append(p.Tokenizers, tok)
+			pad := tok.EOS
+			if i == 1 {
+				pad = 0
+				if id, ok := tok.TokenID("!"); ok {
+					pad = id
+				}
+			}
+			p.PadIDs = append(p.PadIDs, pad)
+		}
+		return nil
+	}
+	for _, name := range []string{"tokenizer", "tokenizer_2"}[:n] {
+		c, ok := byName[name]
+		if !ok || c.Dir == "" {
+			return fmt.Errorf("no %s/ folder (set PipelineOptions.Tokenizer to a tokenizer folder or a BPE merges file)", name)
+		}
+		tok, err := clip.LoadTokenizer(c.Dir)
+		if err != nil {
+			return err
+		}
+		p.Tokenizers = append(p.Tokenizers, tok)
+		p.PadIDs = append(p.PadIDs, tok.Pad)
+	}
+	return nil
+}
+
+// loadScheduler reads the scheduler config and picks the default sampler.
+func (p *Pipeline) loadScheduler(byName map[string]Component, opts PipelineOptions) error {
+	path := opts.SchedulerConfig
+	if path == "" {
+		c, ok := byName["scheduler"]
+		if !ok || c.Dir == "" {
+			return fmt.Errorf("no scheduler/ folder (set PipelineOptions.SchedulerConfig)")
+		}
+		path = filepath.Join(c.Dir, "scheduler_config.json")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	p.schedulerJSON = data
+	p.Sampler = opts.Sampler
+	if p.Sampler == "" {
+		var head struct {
+			ClassName string `json:"_class_name"`
+		}
+		if err := json.Unmarshal(data, &head); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		p.Sampler = SamplerDDIM
+		if head.ClassName == schedulers.ClassEulerDiscrete {
+			p.Sampler = SamplerEuler
+		}
+	}
+	if p.SchedulerConfig, err = p.schedulerConfig(p.Sampler); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// schedulerConfig reads the pipeline's scheduler config as the class of sampler.
+func (p *Pipeline) schedulerConfig(sampler string) (*schedulers.Config, error) {
+	class, ok := samplerClasses[sampler]
+	if !ok {
+		return nil, fmt.Errorf("sampler %q is not supported; valid: %s, %s", sampler, SamplerDDIM, SamplerEuler)
+	}
+	return schedulers.ParseConfigAs(p.schedulerJSON, class)
+}
+
+// NewScheduler builds a fresh scheduler of the given sampler ("" = the default) from the
+// pipeline's scheduler config (e.g. SD1.5's PNDMScheduler config as a DDIMScheduler).
+func (p *Pipeline) NewScheduler(sampler string) (schedulers.Scheduler, error) {
+	if sampler == "" {
+		sampler = p.Sampler
+	}
+	cfg, err := p.schedulerConfig(sampler)
+	if err != nil {
+		return nil, err
+	}
+	return schedulers.New(cfg)
+}
+
+// SetAdapter installs the adapter the sampling graphs build into the UNet (nil: none), e.g. the
+// trainer's LoRA network, and drops the step graphs compiled for the previous one. The adapter's
+// weights are read from Ctx at every run, so training updates need no new SetAdapter.
+func (p *Pipeline) SetAdapter(f AdapterFactory) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.adapter = f
+	p.adapterGen++
+	for k, e := range p.stepExecs {
+		e.exec.Finalize()
+		delete(p.stepExecs, k)
+	}
+}
+
+// FreeTextEncoders deletes the text encoders' weights and compiled graphs (the trainer encodes its
+// prompts once, then frees them). EncodePrompts fails afterwards.
+func (p *Pipeline) FreeTextEncoders() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, e := range p.encodeExecs {
+		e.Finalize()
+		delete(p.encodeExecs, k)
+	}
+	for i := range p.TextEncoders {
+		if err := p.Ctx.In(textEncoderScopes[i]).DeleteVariablesInScope(); err != nil {
+			return fmt.Errorf("sd.FreeTextEncoders: %w", err)
+		}
+	}
+	p.TextEncoders = nil
+	return nil
+}
+
+// Close frees the compiled graphs and every weight of Ctx (the adapter's too); the pipeline is
+// unusable afterwards.
+func (p *Pipeline) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, e := range p.encodeExecs {
+		e.Finalize()
+		delete(p.encodeExecs, k)
+	}
+	for k, e := range p.stepExecs {
+		e.exec.Finalize()
+		delete(p.stepExecs, k)
+	}
+	if p.decodeExec != nil {
+		p.decodeExec.Finalize()
+		p.decodeExec = nil
+	}
+	p.Ctx.Finalize()
+	p.TextEncoders, p.UNet, p.VAE = nil, nil, nil
+}
+
+// LatentScale is the ratio between image pixels and latents (the VAE's downsampling factor, 8 for
+// SD), 0 when the VAE was not loaded.
+func (p *Pipeline) LatentScale() int {
+	if p.VAE == nil {
+		return 0
+	}
+	return p.VAE.Config.DownsampleFactor()
+}
