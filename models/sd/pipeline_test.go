@@ -1,7 +1,6 @@
 package sd
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,167 +10,25 @@ import (
 
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
-// tinyPipeline is a diffusers pipeline folder composed from fixture cases (see the fixtures
-// README, "Composing the tiny cases into pipelines").
+// tinyPipeline is a pipeline folder composed from the fixtures (sdtest.Compose).
 type tinyPipeline struct {
 	dir   string
 	sdxl  bool
-	parts map[string]string // component → fixture case folder
+	parts map[string]string
 }
 
-// bpePath is the CLIP BPE merges file of the fixtures (the composed folders have no tokenizer/).
-func bpePath(t *testing.T) string {
-	return filepath.Join(testutil.Fixtures(t), "tokenizer", "bpe_simple_vocab_16e6.txt.gz")
-}
+// bpePath is the fixtures' CLIP BPE merges file.
+func bpePath(t *testing.T) string { return sdtest.BPEPath(t) }
 
-type clipCfg struct {
-	Architectures []string `json:"architectures"`
-	HiddenSize    int      `json:"hidden_size"`
-	ProjectionDim int      `json:"projection_dim"`
-	VocabSize     int      `json:"vocab_size"`
-}
-
-func (c clipCfg) withProjection() bool {
-	return len(c.Architectures) > 0 && c.Architectures[0] == "CLIPTextModelWithProjection"
-}
-
-// composePipelines builds one pipeline folder per UNet fixture case, each with fixture components
-// that fit it (sizes read from the configs): SD1.x-shaped or, for addition_embed_type text_time,
-// SDXL-shaped. At least one of each shape must compose. scheduler picks the scheduler config ("" = a DDIM case for SD1.x, an Euler case for
-// SDXL).
+// composePipelines wraps sdtest.Compose.
 func composePipelines(t *testing.T, scheduler string) []*tinyPipeline {
-	t.Helper()
-	clipDirs, vaeDirs := testutil.Cases(t, "clip_text"), testutil.Cases(t, "vae") // sorted: deterministic picks
-	clips := map[string]clipCfg{}
-	for _, d := range clipDirs {
-		var c clipCfg
-		readJSON(t, filepath.Join(d, "config.json"), &c)
-		clips[d] = c
-	}
-	vaeLatents := map[string]int{}
-	for _, d := range vaeDirs {
-		var c struct {
-			LatentChannels int `json:"latent_channels"`
-		}
-		readJSON(t, filepath.Join(d, "config.json"), &c)
-		vaeLatents[d] = c.LatentChannels
-	}
-	schedulerClass := map[string]string{}
-	for _, d := range testutil.Cases(t, "scheduler") {
-		var c struct {
-			ClassName      string `json:"_class_name"`
-			PredictionType string `json:"prediction_type"`
-		}
-		readJSON(t, filepath.Join(d, "config.json"), &c)
-		if c.PredictionType == "epsilon" {
-			schedulerClass[d] = c.ClassName
-		}
-	}
-	pickScheduler := func(class string) string {
-		for _, d := range testutil.Cases(t, "scheduler") {
-			if schedulerClass[d] == class {
-				return filepath.Join(d, "config.json")
-			}
-		}
-		t.Fatalf("no epsilon-prediction %s scheduler case", class)
-		return ""
-	}
 	var out []*tinyPipeline
-	for _, unetDir := range testutil.Cases(t, "unet") {
-		var u struct {
-			InChannels        int     `json:"in_channels"`
-			CrossAttention    any     `json:"cross_attention_dim"`
-			AdditionEmbedType *string `json:"addition_embed_type"`
-			AddTimeDim        *int    `json:"addition_time_embed_dim"`
-			ProjectionInput   *int    `json:"projection_class_embeddings_input_dim"`
-		}
-		readJSON(t, filepath.Join(unetDir, "config.json"), &u)
-		cross := 0
-		switch v := u.CrossAttention.(type) {
-		case float64:
-			cross = int(v)
-		case []any:
-			cross = int(v[0].(float64))
-		}
-		tp := &tinyPipeline{dir: t.TempDir(), parts: map[string]string{"unet": unetDir},
-			sdxl: u.AdditionEmbedType != nil && *u.AdditionEmbedType == "text_time"}
-		for _, d := range vaeDirs {
-			if vaeLatents[d] == u.InChannels && tp.parts["vae"] == "" {
-				tp.parts["vae"] = d
-			}
-		}
-		usable := func(c clipCfg) bool { return c.VocabSize >= 49408 } // real CLIP BPE ids
-		if tp.sdxl {
-			for _, d2 := range clipDirs {
-				c2 := clips[d2]
-				if tp.parts["text_encoder_2"] != "" || !usable(c2) || !c2.withProjection() || u.AddTimeDim == nil || u.ProjectionInput == nil ||
-					c2.ProjectionDim+6**u.AddTimeDim != *u.ProjectionInput {
-					continue
-				}
-				for _, d1 := range clipDirs {
-					c1 := clips[d1]
-					if d1 != d2 && usable(c1) && c1.HiddenSize+c2.HiddenSize == cross && tp.parts["text_encoder_2"] == "" {
-						tp.parts["text_encoder"], tp.parts["text_encoder_2"] = d1, d2
-					}
-				}
-			}
-		} else {
-			for _, d := range clipDirs {
-				if c := clips[d]; usable(c) && c.HiddenSize == cross && tp.parts["text_encoder"] == "" {
-					tp.parts["text_encoder"] = d
-				}
-			}
-		}
-		want := []string{"unet", "vae", "text_encoder"}
-		if tp.sdxl {
-			want = append(want, "text_encoder_2")
-		}
-		missing := ""
-		for _, comp := range want {
-			if tp.parts[comp] == "" {
-				missing = comp
-			}
-		}
-		if missing != "" {
-			// A fixture set problem, not a code path: the other cases still run, and each kind must compose.
-			t.Logf("unet case %s: no fixture %s fits it; not composed into a pipeline", filepath.Base(unetDir), missing)
-			continue
-		}
-		index := map[string]any{"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.40.0.dev0",
-			"scheduler": []string{"diffusers", "DDIMScheduler"}, "unet": []string{"diffusers", "UNet2DConditionModel"},
-			"vae": []string{"diffusers", "AutoencoderKL"}, "text_encoder": []string{"transformers", "CLIPTextModel"},
-			"tokenizer": []any{nil, nil}}
-		sched := scheduler
-		if tp.sdxl {
-			index["_class_name"] = "StableDiffusionXLPipeline"
-			index["text_encoder_2"] = []string{"transformers", "CLIPTextModelWithProjection"}
-			index["tokenizer_2"] = []any{nil, nil}
-			if sched == "" {
-				sched = pickScheduler(schedulers.ClassEulerDiscrete)
-			}
-		} else if sched == "" {
-			sched = pickScheduler(schedulers.ClassDDIM)
-		}
-		for comp, d := range tp.parts {
-			require.NoError(t, os.Symlink(d, filepath.Join(tp.dir, comp)))
-		}
-		b, err := json.MarshalIndent(index, "", "  ")
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(tp.dir, "model_index.json"), b, 0o644))
-		require.NoError(t, os.MkdirAll(filepath.Join(tp.dir, "scheduler"), 0o755))
-		sb, err := os.ReadFile(sched)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(tp.dir, "scheduler", "scheduler_config.json"), sb, 0o644))
-		out = append(out, tp)
+	for _, p := range sdtest.Compose(t, scheduler) {
+		out = append(out, &tinyPipeline{dir: p.Dir, sdxl: p.SDXL, parts: p.Parts})
 	}
-	kinds := map[bool]int{}
-	for _, tp := range out {
-		kinds[tp.sdxl]++
-	}
-	require.Positive(t, kinds[false], "no SD1.x-shaped pipeline could be composed from the fixtures")
-	require.Positive(t, kinds[true], "no SDXL-shaped pipeline could be composed from the fixtures")
 	return out
 }
 
