@@ -128,15 +128,17 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	return c, nil
 }
 
-// Restore sets vars from the checkpoint; every variable must be present with its shape, and the
-// checkpoint must hold no other variable.
-func (c *Checkpoint) Restore(vars []*context.Variable) error {
+// Restore sets the run's variables from the checkpoint. required are the variables the run has
+// now (the adapter's): each must be in the checkpoint with its shape. The checkpoint's other
+// variables (the optimizer state, created lazily when the step graph is first built) are created
+// in ctx when they do not exist yet, non-trainable; an existing one must match in shape.
+func (c *Checkpoint) Restore(ctx *context.Context, required []*context.Variable) error {
 	seen := map[string]bool{}
-	for _, v := range vars {
+	for _, v := range required {
 		key := variableKey(v)
 		t, ok := c.Variables[key]
 		if !ok {
-			return fmt.Errorf("checkpoint %s: no value for %s", c.Dir, key)
+			return fmt.Errorf("checkpoint %s: no value for %s (was it made by another preset?)", c.Dir, key)
 		}
 		if !t.Shape().Equal(v.Shape()) {
 			return fmt.Errorf("checkpoint %s: %s has shape %s, the run wants %s", c.Dir, key, t.Shape(), v.Shape())
@@ -146,10 +148,26 @@ func (c *Checkpoint) Restore(vars []*context.Variable) error {
 		}
 		seen[key] = true
 	}
-	for key := range c.Variables {
-		if !seen[key] {
-			return fmt.Errorf("checkpoint %s: holds %s, which this run does not have (different preset?)", c.Dir, key)
+	for key, t := range c.Variables {
+		if seen[key] {
+			continue
 		}
+		slash := strings.LastIndex(key, "/")
+		scope, name := key[:slash], key[slash+1:]
+		if scope == "" {
+			scope = "/"
+		}
+		sub := ctx.InAbsPath(scope)
+		if v := sub.GetVariable(name); v != nil {
+			if !t.Shape().Equal(v.Shape()) {
+				return fmt.Errorf("checkpoint %s: %s has shape %s, the run has %s", c.Dir, key, t.Shape(), v.Shape())
+			}
+			if err := v.SetValue(t); err != nil {
+				return fmt.Errorf("checkpoint %s: setting %s: %w", c.Dir, key, err)
+			}
+			continue
+		}
+		sub.Checked(false).VariableWithValue(name, t).SetTrainable(false)
 	}
 	return nil
 }

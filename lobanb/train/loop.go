@@ -25,6 +25,8 @@ type Entry struct {
 	SignedGuidance, Multiplier, Weight       float64
 	BatchSize                                int
 	LatentH, LatentW                         int
+	// TimeIDs are SDXL's added time ids for the entry's resolution (nil for SD1.x).
+	TimeIDs []float32
 }
 
 // ErrNonFinite is returned (wrapped) when a step's loss is NaN or ±Inf.
@@ -54,11 +56,15 @@ type Loop struct {
 
 	Denoise *DenoiseGraph
 	Step    *StepGraph
+	// Eval is the loss-only graph (NewStepGraph with no optimizer), for EvalLoss.
+	Eval *StepGraph
 
-	// State are the variables a checkpoint saves: adapter weights and optimizer state.
-	State []*context.Variable
-	LR    func(step int) float64
-	RNG   *RNG
+	// Adapter are the adapter's variables; OptimizerState lists the optimizer's (created when the
+	// step graph is first built). A checkpoint saves both.
+	Adapter        []*context.Variable
+	OptimizerState func() []*context.Variable
+	LR             func(step int) float64
+	RNG            *RNG
 
 	Steps           int
 	StepDone        int // steps already done (after a resume)
@@ -90,7 +96,7 @@ func (l *Loop) Resume() (int, error) {
 	if c.Preset != l.PresetHash {
 		return 0, fmt.Errorf("checkpoint %s was made by another preset (remove %s or use another --out)", c.Dir, l.CheckpointRoot())
 	}
-	if err := c.Restore(l.State); err != nil {
+	if err := c.Restore(l.Ctx, l.Adapter); err != nil {
 		return 0, err
 	}
 	if err := l.RNG.Restore(c.RNG); err != nil {
@@ -102,7 +108,8 @@ func (l *Loop) Resume() (int, error) {
 
 // Checkpoint saves the state after l.StepDone steps.
 func (l *Loop) Checkpoint() (string, error) {
-	return SaveCheckpoint(l.CheckpointRoot(), l.State, Checkpoint{Step: l.StepDone, RNG: l.RNG.State(), Preset: l.PresetHash}, l.KeepCheckpoints)
+	vars := append(append([]*context.Variable{}, l.Adapter...), l.OptimizerState()...)
+	return SaveCheckpoint(l.CheckpointRoot(), vars, Checkpoint{Step: l.StepDone, RNG: l.RNG.State(), Preset: l.PresetHash}, l.KeepCheckpoints)
 }
 
 // Run trains from l.StepDone to l.Steps, checkpointing every CheckpointEvery steps. A non-finite
@@ -139,8 +146,35 @@ func (l *Loop) Run() error {
 	return nil
 }
 
+// EvalLoss is the objective's mean over n batches drawn from a fresh RNG seeded with seed — the
+// same draws every call, so losses before and after training compare on identical (x_t, t*)
+// pairs up to the adapter's own effect on the partial denoise. It changes no state.
+func (l *Loop) EvalLoss(n int, seed uint64) (float64, error) {
+	if l.Eval == nil {
+		return 0, fmt.Errorf("train: no evaluation graph")
+	}
+	saved := l.RNG
+	defer func() { l.RNG = saved }()
+	l.RNG = NewRNG(seed)
+	var sum float64
+	for i := 0; i < n; i++ {
+		out, _, err := l.runGraph(l.Eval, 1)
+		if err != nil {
+			return 0, err
+		}
+		sum += float64(out.Loss)
+	}
+	return sum / float64(n), nil
+}
+
 // runStep draws the step's randomness, runs the partial denoise and the train step.
 func (l *Loop) runStep(step int) (StepOutputs, float64, error) {
+	return l.runGraph(l.Step, step)
+}
+
+// runGraph draws one batch's randomness, runs the partial denoise and then graph (the train step or
+// the evaluation graph) at optimizer step `step`.
+func (l *Loop) runGraph(graph *StepGraph, step int) (StepOutputs, float64, error) {
 	group := l.Groups[l.RNG.IntN(len(l.Groups))]
 	n := l.MaxDenoisingSteps
 	k := 1 + l.RNG.IntN(n-1) // k ∈ [1, N-1]
@@ -179,7 +213,7 @@ func (l *Loop) runStep(step int) (StepOutputs, float64, error) {
 		ts[i] = tStar
 	}
 	lr := l.LR(step - 1)
-	out, err := l.Step.Run(StepInputs{
+	out, err := graph.Run(StepInputs{
 		X: x, T: tensors.FromValue(ts),
 		Target: batch.target, Positive: batch.positive, Neutral: batch.neutral, Unconditional: batch.unconditional,
 		SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight,
@@ -210,6 +244,9 @@ func (l *Loop) assemble(group []Entry) (*assembled, error) {
 				c, ok := l.Conds[p.prompt]
 				if !ok {
 					return nil, fmt.Errorf("train: prompt %q has no cached conditioning", p.prompt)
+				}
+				if e.TimeIDs != nil {
+					c.TimeIDs = tensors.FromFlatDataAndDimensions(e.TimeIDs, 1, len(e.TimeIDs))
 				}
 				*p.into = append(*p.into, c)
 			}

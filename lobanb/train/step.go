@@ -83,7 +83,8 @@ type StepOutputs struct {
 
 // NewStepGraph prepares the train step. params are the adapter's trainable variables with their
 // learning-rate scales; ctx is the root context holding the UNet (d.Ctx is a scope of it), the
-// adapter's variables and the optimizer state.
+// adapter's variables and the optimizer state. With opt nil the graph only evaluates the loss
+// (GradNorm 0, nothing updated): the evaluation graph.
 func NewStepGraph(backend backends.Backend, ctx *context.Context, d *Denoiser, sdxl bool, adapters AdapterFactory,
 	params []Param, opt Optimizer, lossCfg LossConfig, maxGradNorm float64) (*StepGraph, error) {
 	s := &StepGraph{sdxl: sdxl, params: params}
@@ -97,6 +98,9 @@ func NewStepGraph(backend backends.Backend, ctx *context.Context, d *Denoiser, s
 		in.SignedGuidance, in.Multiplier, in.Weight = rest[0], rest[1], rest[2]
 		lr, step := rest[3], rest[4]
 		loss, _ := Loss(d, in, adapters, lossCfg)
+		if opt == nil { // evaluation: the loss alone, no gradient, no update
+			return []*Node{loss, ZerosLike(loss)}
+		}
 		g := loss.Graph()
 		nodes := make([]*Node, len(params))
 		for i, p := range params {

@@ -100,6 +100,8 @@ type Pipeline struct {
 
 	UNet *unet.UNet2DConditionModel
 	VAE  *vae.AutoencoderKL // nil with PipelineOptions.SkipVAE
+	// VAEConfig is the VAE's config, read even with SkipVAE (latent scale, scaling factor).
+	VAEConfig *vae.Config
 	// TextEncoders are text_encoder (and text_encoder_2 for SDXL); nil after FreeTextEncoders.
 	TextEncoders []*clip.TextModel
 	// Tokenizers are the tokenizers of TextEncoders (the same one may appear twice).
@@ -191,11 +193,14 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 		p.Kind = KindSDXL
 	}
 
+	vaeDir, err := folder("vae")
+	if err != nil {
+		return nil, err
+	}
+	if p.VAEConfig, err = vae.LoadConfig(filepath.Join(vaeDir, "config.json")); err != nil {
+		return nil, err
+	}
 	if !opts.SkipVAE {
-		vaeDir, err := folder("vae")
-		if err != nil {
-			return nil, err
-		}
 		if err := p.loadVAE(vaeDir, opts); err != nil {
 			return nil, err
 		}
@@ -229,10 +234,8 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 
 // loadVAE reads vae/ into Ctx.In("vae"), float32 when force_upcast is set.
 func (p *Pipeline) loadVAE(dir string, opts PipelineOptions) error {
-	cfg, err := vae.LoadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return err
-	}
+	cfg := p.VAEConfig
+	var err error
 	if p.VAE, err = vae.New(cfg); err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
@@ -461,10 +464,7 @@ func (p *Pipeline) Close() {
 }
 
 // LatentScale is the ratio between image pixels and latents (the VAE's downsampling factor, 8 for
-// SD), 0 when the VAE was not loaded.
+// SD), from the VAE config (also with SkipVAE).
 func (p *Pipeline) LatentScale() int {
-	if p.VAE == nil {
-		return 0
-	}
-	return p.VAE.Config.DownsampleFactor()
+	return p.VAEConfig.DownsampleFactor()
 }

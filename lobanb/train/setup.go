@@ -1,0 +1,374 @@
+package train
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/models/hub"
+	"github.com/loba-dev/loba/models/lora"
+	"github.com/loba-dev/loba/models/nn"
+	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/sd"
+	"github.com/loba-dev/loba/models/weights"
+)
+
+// Options tunes Setup.
+type Options struct {
+	// OutDir receives lora.safetensors, checkpoints/, loss.csv and samples/ (default: the preset's
+	// output.dir, else "output/<output.name>").
+	OutDir string
+	// Backend computes everything; nil creates one with backend.New() (GOMLX_BACKEND).
+	Backend backends.Backend
+	// Tokenizer overrides the model folder's tokenizer (a folder or openai's BPE .gz).
+	Tokenizer string
+	// Log receives one-line messages (nil: quiet).
+	Log io.Writer
+}
+
+// Run is a training run set up from a preset: the pipeline, the adapter network, the compiled
+// graphs and the loop.
+type Run struct {
+	*Loop
+	Preset   *slider.Preset
+	Pipeline *sd.Pipeline
+	Net      *lora.Network
+
+	sampleCond, sampleNeg *sd.Conditioning
+	log                   io.Writer
+}
+
+func (r *Run) logf(format string, args ...any) {
+	if r.log != nil {
+		fmt.Fprintf(r.log, format+"\n", args...)
+	}
+}
+
+// Setup loads the model a preset names, caches the text conditioning of every prompt (then frees
+// the text encoders), resolves and initialises the adapter, and compiles nothing yet: the step and
+// denoise graphs compile on their first use, once per shape.
+func Setup(p *slider.Preset, opts Options) (*Run, error) {
+	if err := p.Normalize(); err != nil {
+		return nil, err
+	}
+	groups, err := p.Groups()
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{Preset: p, log: opts.Log}
+	dir, err := modelDir(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	dtype := dtypes.Float32
+	if p.Train.DType == "bfloat16" {
+		dtype = dtypes.BFloat16
+	}
+	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: dtype, Variant: p.Model.Variant,
+		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p)})
+	if err != nil {
+		return nil, err
+	}
+	r.Pipeline = pipe
+	sdxl := pipe.Kind == sd.KindSDXL
+	if k := p.Model.Kind; k != "" && k != "auto" && k != pipe.Kind {
+		return nil, fmt.Errorf("preset %s: model.kind is %s but %s is a %s model", p.File(), k, dir, pipe.Kind)
+	}
+
+	// 1. Text conditioning, once per prompt (ALGORITHMS notation: E[p]).
+	encode := sd.EncodeOptions{}
+	if p.Model.HiddenState == "penultimate" && !sdxl {
+		encode.ClipSkip = 1
+	}
+	if p.Model.HiddenState == "last" && sdxl {
+		return nil, fmt.Errorf("preset %s: model.hidden_state last is not supported for SDXL (diffusers and the anchors use the penultimate layer)", p.File())
+	}
+	prompts := p.UniquePrompts()
+	cond, err := pipe.EncodePrompts(prompts, encode)
+	if err != nil {
+		return nil, err
+	}
+	conds := make(map[string]CondTensors, len(prompts))
+	for i, prompt := range prompts {
+		row, err := cond.Rows(i)
+		if err != nil {
+			return nil, err
+		}
+		conds[prompt] = CondTensors{Hidden: row.Hidden, TextEmbeds: row.Pooled}
+	}
+	if sampling(p) {
+		if r.sampleCond, err = pipe.EncodePrompts(p.Sample.Prompts, encode); err != nil {
+			return nil, err
+		}
+		if r.sampleNeg, err = pipe.EncodePrompts([]string{p.Sample.NegativePrompt}, encode); err != nil {
+			return nil, err
+		}
+	}
+	if err := pipe.FreeTextEncoders(); err != nil {
+		return nil, err
+	}
+
+	// 2. The adapter.
+	decl, err := weights.Declared(pipe.UNet.Declare)
+	if err != nil {
+		return nil, err
+	}
+	targets := lora.Targets{Preset: p.Network.Targets, Rank: p.Network.Rank, ConvRank: p.Network.ConvRank, ConvAlpha: p.Network.ConvAlpha}
+	if p.Network.Alpha != nil {
+		targets.Alpha = *p.Network.Alpha
+	}
+	for _, s := range p.Network.Selectors {
+		sel := lora.Selector{Match: s.Match, Exclude: s.Exclude, Rank: s.Rank}
+		if s.Alpha != nil {
+			sel.Alpha = *s.Alpha
+		}
+		if s.LRScale != nil {
+			sel.LRScale = *s.LRScale
+		}
+		targets.Selectors = append(targets.Selectors, sel)
+	}
+	net, err := lora.Resolve("unet", decl, targets)
+	if err != nil {
+		return nil, fmt.Errorf("preset %s: network: %w", p.File(), err)
+	}
+	r.Net = net
+	upInit := "zero"
+	if p.Network.Init == "orthonormal" {
+		upInit = "orthonormal"
+	}
+	if err := net.Init(pipe.Ctx, lora.InitOptions{Seed: uint64(p.Train.Seed), UpInit: upInit}); err != nil {
+		return nil, err
+	}
+	vars, err := net.Variables(pipe.Ctx)
+	if err != nil {
+		return nil, err
+	}
+	var params []Param
+	for i, v := range vars {
+		if v.Trainable {
+			params = append(params, Param{Var: v, LRScale: net.Modules[i/2].LRScale})
+		}
+	}
+
+	// 3. Optimizer and schedule.
+	optCfg, err := DefaultOptimizerConfig(p.Train.Optimizer)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Train.Betas) == 2 {
+		optCfg.Beta1, optCfg.Beta2 = p.Train.Betas[0], p.Train.Betas[1]
+	}
+	if p.Train.Eps > 0 {
+		optCfg.Eps = p.Train.Eps
+	}
+	if p.Train.WeightDecay != nil {
+		optCfg.WeightDecay = *p.Train.WeightDecay
+	}
+	optCfg.Momentum = p.Train.Momentum
+	opt, err := NewOptimizer(optCfg)
+	if err != nil {
+		return nil, err
+	}
+	lr, err := NewSchedule(ScheduleConfig{Name: p.Train.LRScheduler, BaseLR: p.Train.LR, MinLR: p.Train.MinLR,
+		WarmupSteps: p.Train.WarmupSteps, TotalSteps: p.Train.Steps})
+	if err != nil {
+		return nil, fmt.Errorf("preset %s: train.lr_scheduler: %w", p.File(), err)
+	}
+
+	// 4. The partial-denoise scheduler and t*.
+	sched, tStar, err := denoiseScheduler(p, pipe)
+	if err != nil {
+		return nil, err
+	}
+	cfg := sched.Config()
+
+	// 5. Graphs.
+	d := &Denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.In("unet").Reuse()}
+	adapters := func(m *Node) nn.Adapter { return net.Adapter(pipe.Ctx, "/unet", m) }
+	lossCfg := LossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, MinSNRGamma: p.Train.MinSNRGamma,
+		VPrediction: cfg.PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod()}
+	step, err := NewStepGraph(pipe.Backend, pipe.Ctx, d, sdxl, adapters, params, opt, lossCfg, p.Train.MaxGradNorm)
+	if err != nil {
+		return nil, err
+	}
+	eval, err := NewStepGraph(pipe.Backend, pipe.Ctx, d, sdxl, adapters, nil, nil, lossCfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	var denoiseAdapters AdapterFactory
+	if *p.DenoiseWithAdapter {
+		denoiseAdapters = adapters
+	}
+	denoise, err := NewDenoiseGraph(pipe.Backend, pipe.Ctx, d, sdxl, sched, *p.DenoiseGuidance, denoiseAdapters)
+	if err != nil {
+		return nil, err
+	}
+
+	// 6. The loop.
+	latentScale := pipe.LatentScale()
+	var trainGroups [][]Entry
+	for _, g := range groups {
+		var tg []Entry
+		for _, e := range g {
+			h, w := e.Resolution[0], e.Resolution[1]
+			if h%latentScale != 0 || w%latentScale != 0 {
+				return nil, fmt.Errorf("preset %s: %s: resolution %dx%d is not a multiple of the model's latent scale %d", p.File(), e.Source, h, w, latentScale)
+			}
+			te := Entry{Target: e.Target, Positive: e.Positive, Neutral: e.Neutral, Unconditional: e.Unconditional,
+				SignedGuidance: e.SignedGuidance(), Multiplier: e.Multiplier, Weight: e.Weight, BatchSize: e.BatchSize,
+				LatentH: h / latentScale, LatentW: w / latentScale}
+			if sdxl {
+				te.TimeIDs = sd.TimeIDs(h, w, 0, 0, h, w)
+			}
+			tg = append(tg, te)
+		}
+		trainGroups = append(trainGroups, tg)
+	}
+	outDir := opts.OutDir
+	if outDir == "" {
+		outDir = p.Output.Dir
+	}
+	if outDir == "" {
+		outDir = filepath.Join("output", p.Output.Name)
+	}
+	hash := sha256.Sum256([]byte(p.JSON()))
+	r.Loop = &Loop{
+		Backend: pipe.Backend, Ctx: pipe.Ctx,
+		Groups: trainGroups, Conds: conds, LatentChannels: pipe.UNet.Config.InChannels, SDXL: sdxl,
+		Sched: sched, MaxDenoisingSteps: p.MaxDenoisingSteps, TStar: tStar,
+		DenoiseWithAdapter: *p.DenoiseWithAdapter, NoiseOffset: p.Train.NoiseOffset,
+		Denoise: denoise, Step: step, Eval: eval,
+		Adapter:        vars,
+		OptimizerState: func() []*gctx.Variable { return opt.StateVariables(pipe.Ctx) },
+		LR:             lr, RNG: NewRNG(uint64(p.Train.Seed)),
+		Steps: p.Train.Steps, CheckpointEvery: p.Train.CheckpointEvery, KeepCheckpoints: p.Train.KeepCheckpoints,
+		OutDir: outDir, PresetHash: hex.EncodeToString(hash[:]),
+		SampleEvery: p.Sample.Every,
+	}
+	if sampling(p) {
+		r.OnSample = r.sample
+	}
+	return r, nil
+}
+
+// sampling tells whether the preset samples during training.
+func sampling(p *slider.Preset) bool { return p.Sample.Every > 0 && len(p.Sample.Prompts) > 0 }
+
+// modelDir resolves model.name_or_path: a local folder, or a hub id through the HF cache.
+func modelDir(p *slider.Preset, opts Options) (string, error) {
+	ref := p.Model.NameOrPath
+	if ref == "" {
+		return "", fmt.Errorf("preset %s: model.name_or_path is empty: name a diffusers model folder or a hub id", p.File())
+	}
+	if hub.IsLocal(ref) {
+		if p.File() != "" && !filepath.IsAbs(ref) {
+			if _, err := os.Stat(ref); err != nil {
+				// Relative to the preset's folder, as presets are shared with their files.
+				if alt := filepath.Join(filepath.Dir(p.File()), ref); fileExists(alt) {
+					return alt, nil
+				}
+			}
+		}
+		return ref, nil
+	}
+	return hub.Resolve(context.Background(), ref, hub.Options{Variant: p.Model.Variant, Logf: func(f string, a ...any) {
+		if opts.Log != nil {
+			fmt.Fprintf(opts.Log, f+"\n", a...)
+		}
+	}})
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// denoiseScheduler builds the partial-denoise scheduler (ALGORITHMS §1 steps 1 and 4, §3) with
+// SetTimesteps(N) done, and the map k → t* of the preset's mode.
+func denoiseScheduler(p *slider.Preset, pipe *sd.Pipeline) (schedulers.Scheduler, func(int) int64, error) {
+	class := map[string]string{"ddim": schedulers.ClassDDIM, "ddpm": schedulers.ClassDDPM, "euler": schedulers.ClassEulerDiscrete}[p.DenoiseScheduler]
+	var cfg *schedulers.Config
+	var err error
+	if p.DenoiseSchedulerConfig == "anchor" {
+		// How LECO and sd-scripts build it: SD's betas, diffusers' other defaults.
+		if cfg, err = schedulers.DefaultConfig(class); err != nil {
+			return nil, nil, err
+		}
+		cfg.BetaStart, cfg.BetaEnd, cfg.BetaSchedule, cfg.NumTrainTimesteps = 0.00085, 0.012, "scaled_linear", 1000
+		cfg.ClipSample = false
+		cfg.PredictionType = "epsilon"
+	} else {
+		base := *pipe.SchedulerConfig
+		base.ClassName = class
+		if cfg, err = schedulers.ParseConfigAs(mustJSON(&base), class); err != nil {
+			return nil, nil, err
+		}
+	}
+	if p.Model.PredictionType != "" {
+		cfg.PredictionType = p.Model.PredictionType
+	}
+	if p.Model.RescaleBetasZeroSNR != nil {
+		cfg.RescaleBetasZeroSNR = *p.Model.RescaleBetasZeroSNR
+	}
+	if p.TimestepSpacing != "" {
+		cfg.TimestepSpacing = p.TimestepSpacing
+	}
+	sched, err := schedulers.New(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("preset %s: partial-denoise scheduler: %w", p.File(), err)
+	}
+	n := p.MaxDenoisingSteps
+	if err := sched.SetTimesteps(n); err != nil {
+		return nil, nil, err
+	}
+	stepsN := append([]float64(nil), sched.Timesteps()...)
+	if p.Mode == slider.ModeLECO {
+		// LECO: t* = timesteps_1000[int(k·1000/N)] (off by 19 from where the latents are, reproduced).
+		full, err := schedulers.New(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := full.SetTimesteps(cfg.NumTrainTimesteps); err != nil {
+			return nil, nil, err
+		}
+		ts1000 := full.Timesteps()
+		return sched, func(k int) int64 { return int64(ts1000[k*cfg.NumTrainTimesteps/n]) }, nil
+	}
+	// LOBA: the timestep the latents reached after k steps.
+	return sched, func(k int) int64 { return int64(stepsN[k]) }, nil
+}
+
+// sample writes the sample grid of the current adapter: rows = prompts, columns = strengths.
+func (r *Run) sample(step int) error {
+	p := r.Preset
+	r.Pipeline.SetAdapter(func(m *Node) nn.Adapter { return r.Net.Adapter(r.Pipeline.Ctx, "/unet", m) })
+	res := p.Train.Resolution
+	if res.IsZero() && len(r.Groups) > 0 {
+		e := r.Groups[0][0]
+		res = slider.Resolution{e.LatentH * r.Pipeline.LatentScale(), e.LatentW * r.Pipeline.LatentScale()}
+	}
+	path := filepath.Join(r.OutDir, "samples", fmt.Sprintf("step-%06d.png", step))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return r.Pipeline.SaveGrid(path, sd.SampleRequest{Cond: r.sampleCond, NegativeCond: r.sampleNeg,
+		Height: res[0], Width: res[1], Steps: p.Sample.Steps, GuidanceScale: p.Sample.GuidanceScale,
+		Seed: uint64(p.Sample.Seed), Strengths: p.Sample.Strengths, StartNoise: float64(p.Sample.StartNoise)})
+}
+
+// mustJSON marshals a value that always marshals (a config struct).
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
