@@ -2,6 +2,8 @@
 //
 //	loba inspect [--json] [--variant fp16] MODEL   per-component parameter counts (and every weight key
 //	                                              with --json); validates weight files when present
+//	loba train [--out DIR] PRESET                  trains a slider / LECO adapter: DIR/lora.safetensors,
+//	                                              DIR/checkpoints/, DIR/loss.csv; resumes when re-run
 //
 // MODEL is a diffusers folder (model_index.json + component subfolders), one component folder, a folder
 // holding only config files (built shape-only, no weights allocated), a single-file checkpoint
@@ -19,6 +21,7 @@ func usage(w io.Writer) {
 
 commands:
   inspect   list a model's components, parameter counts and weight keys; validate its weight files
+  train     train a slider / LECO adapter from a preset (progress bar; resumes from checkpoints)
 
 Run "loba <command> -h" for the flags of a command.`)
 }
@@ -36,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "inspect":
 		return runInspect(args[1:], stdout, stderr)
+	case "train":
+		return runTrain(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/lobanb/train"
+)
+
+// runTrain implements `loba train PRESET [--out DIR]`: the preset (LOBA YAML, or a LECO / Concept
+// Sliders / sd-scripts config, imported) trains headless with a progress bar, writing
+// DIR/lora.safetensors, DIR/checkpoints/ and DIR/loss.csv. Re-running the same command resumes from
+// the newest checkpoint. Exit codes: 0 done, 1 training failed (NaN loss, I/O), 2 bad preset or model.
+func runTrain(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "", "output folder (default: the preset's output.dir, else output/<output.name>)")
+	model := fs.String("model", "", "override model.name_or_path (a diffusers folder or a hub id)")
+	steps := fs.Int("steps", 0, "override train.steps")
+	tokenizer := fs.String("tokenizer", "", "override the model's tokenizer (a folder or openai's bpe_simple_vocab_16e6.txt.gz)")
+	quiet := fs.Bool("quiet", false, "no progress bar")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: loba train [--out DIR] [--model M] [--steps N] PRESET\n\n"+
+			"PRESET: a LOBA preset (YAML), a LECO config.yaml, a Concept Sliders prompts.yaml or an sd-scripts LECO .toml.")
+		fs.PrintDefaults()
+	}
+	// Flags may follow the preset (loba train preset.yaml --out DIR), as users type them.
+	var positional []string
+	rest := args
+	for len(rest) > 0 {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(positional) != 1 {
+		fs.Usage()
+		return 2
+	}
+	p, warnings, err := slider.Load(positional[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "loba train: %v\n", err)
+		return 2
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "loba train: warning: %s\n", w)
+	}
+	if *model != "" {
+		p.Model.NameOrPath = *model
+	}
+	if *steps > 0 {
+		p.Train.Steps = *steps
+	}
+	run, err := train.Setup(p, train.Options{OutDir: *out, Tokenizer: *tokenizer, Log: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "loba train: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "training %s: %d modules, %d steps, output %s\n", p.File(), len(run.Net.Modules), p.Train.Steps, run.OutDir)
+	if !*quiet {
+		bar := progressbar.NewOptions64(int64(p.Train.Steps),
+			progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("train"),
+			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond))
+		run.OnStep = func(step int, o train.StepOutputs, lr float64, _ time.Duration) {
+			bar.Describe(fmt.Sprintf("loss %.4g lr %.2g", o.Loss, lr))
+			_ = bar.Set(step)
+		}
+		defer fmt.Fprintln(stderr)
+	}
+	res, err := run.Train()
+	if err != nil {
+		fmt.Fprintf(stderr, "\nloba train: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "done: %d steps, last loss %.5g; wrote %s\n", res.Steps, res.LastLoss, res.LoRAPath)
+	return 0
+}
