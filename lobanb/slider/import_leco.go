@@ -452,10 +452,10 @@ func (imp *importer) mapNetwork(n *lecoNetwork, a anchor, p *Preset) error {
 		}
 	}
 	const (
-		projFF  = `\.(proj_in|proj_out|ff\.net\.0\.proj|ff\.net\.2)$`
-		attn1   = `\.attn1\.`
-		attn2   = `\.attn2\.`
-		convMod = `\.(resnets|downsamplers|upsamplers)\.`
+		projFF  = `re:\.(proj_in|proj_out|ff\.net\.0\.proj|ff\.net\.2)$`
+		attn1   = "attn1"
+		attn2   = "attn2"
+		convMod = `re:\.(resnets|downsamplers|upsamplers)\.`
 	)
 	if a == anchorLECO {
 		// LECO (lora.py) targets every Linear/Conv inside Transformer2DModel (lierla; + ResnetBlock2D,

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/loba-dev/loba/models/lora"
 )
 
 // Normalize fills every default (ALGORITHMS.md §1–2 and SCHEMA.md) and validates every value. It is
@@ -380,9 +381,9 @@ func (p *Preset) validateNetwork(v *validator) {
 	for i, s := range n.Selectors {
 		path := fmt.Sprintf("network.selectors[%d]", i)
 		if s.Match == "" {
-			v.add(path+".match", "empty pattern; want a regular expression matched against module paths")
-		} else if _, err := compileSelector(s.Match); err != nil {
-			v.add(path+".match", "invalid regular expression %q: %v", s.Match, err)
+			v.add(path+".match", "empty selector; want a module type (attn1, attn2, ff, proj, resnet, sampler, ...), a block path (down_blocks.1, up_blocks.*) or re:<regexp>")
+		} else if err := (lora.Selector{Match: s.Match}).Validate(); err != nil {
+			v.add(path+".match", "%v", err)
 		}
 		v.check(s.Rank >= 0, path+".rank", s.Rank, ">= 0 (0 = inherit)")
 		if s.Alpha != nil {
@@ -444,15 +445,3 @@ func (p *Preset) validateTrain(v *validator) {
 }
 
 var selectorCache sync.Map // pattern → *regexp.Regexp
-
-func compileSelector(pattern string) (*regexp.Regexp, error) {
-	if re, ok := selectorCache.Load(pattern); ok {
-		return re.(*regexp.Regexp), nil
-	}
-	re, err := regexp.Compile(pattern)
-	if err != nil {
-		return nil, err
-	}
-	selectorCache.Store(pattern, re)
-	return re, nil
-}

@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/models/lora"
+	"github.com/loba-dev/loba/models/unet"
+	"github.com/loba-dev/loba/models/weights"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -103,18 +107,33 @@ func TestLOBAExample(t *testing.T) {
 		"smiling person", "a photo of a person"}, p.UniquePrompts())
 }
 
+// resolveTiny resolves a preset's network on the tiny SD1.5 fixture UNet.
+func resolveTiny(t *testing.T, n *Network) *lora.Network {
+	t.Helper()
+	cfg, err := unet.LoadConfig(filepath.Join(testutil.Fixtures(t), "unet", "sd15_tiny", "config.json"))
+	require.NoError(t, err)
+	m, err := unet.New(cfg)
+	require.NoError(t, err)
+	decl, err := weights.Declared(m.Declare)
+	require.NoError(t, err)
+	net, err := lora.Resolve("unet", decl, n.LoRATargets())
+	require.NoError(t, err)
+	return net
+}
+
 func TestSelectorsResolve(t *testing.T) {
 	p, err := LoadPreset(td("loba.yaml"))
 	require.NoError(t, err)
-	n := &p.Network
-	s, ok := n.Resolve("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q", false)
-	require.True(t, ok)
-	assert.Equal(t, ModuleSetting{Rank: 2, Alpha: 1, LRScale: 1}, s)
-	s, ok = n.Resolve("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k", false)
-	require.True(t, ok)
-	assert.Equal(t, ModuleSetting{Rank: 4, Alpha: 1, LRScale: 0.5}, s)
-	_, ok = n.Resolve("up_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k", false)
-	assert.False(t, ok, "excluded by ^up_blocks\\.1\\.")
+	net := resolveTiny(t, &p.Network)
+	q := net.Module("down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q")
+	require.NotNil(t, q)
+	assert.Equal(t, 2, q.Rank)
+	assert.Equal(t, 1.0, q.LRScale)
+	k := net.Module("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k")
+	require.NotNil(t, k)
+	assert.Equal(t, 4, k.Rank)
+	assert.Equal(t, 0.5, k.LRScale)
+	assert.Nil(t, net.Module("up_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k"), "excluded by up_blocks.1")
 }
 
 func TestLECOImport(t *testing.T) {
@@ -178,12 +197,10 @@ train: {precision: fp16, noise_scheduler: ddpm, lr: "2e-4", optimizer: Adam, lr_
 	assert.Equal(t, "float16", p.Train.SaveDType)
 	assert.Equal(t, "c3lier", p.Network.Targets)
 	require.Len(t, p.Network.Selectors, 3)
-	_, ok := p.Network.Resolve("mid_block.attentions.0.transformer_blocks.0.attn2.to_v", false)
-	assert.True(t, ok)
-	_, ok = p.Network.Resolve("mid_block.attentions.0.transformer_blocks.0.attn1.to_v", false)
-	assert.False(t, ok)
-	_, ok = p.Network.Resolve("mid_block.resnets.0.conv1", true)
-	assert.False(t, ok)
+	net := resolveTiny(t, &p.Network)
+	assert.NotNil(t, net.Module("mid_block.attentions.0.transformer_blocks.0.attn2.to_v"))
+	assert.Nil(t, net.Module("mid_block.attentions.0.transformer_blocks.0.attn1.to_v"))
+	assert.Nil(t, net.Module("mid_block.resnets.0.conv1"))
 	all := strings.Join(warnings, "\n")
 	assert.Contains(t, all, "clip_skip")
 	assert.Contains(t, all, "selects no module at all in LECO")
@@ -219,20 +236,19 @@ func TestConceptSlidersImport(t *testing.T) {
 	assert.Equal(t, want, stripEntries(es))
 
 	// noxattn + c3lier as Concept Sliders selects: attn1 and the conv blocks, not attn2, ff, proj_in/out.
-	n := &p.Network
+	net := resolveTiny(t, &p.Network)
 	for path, wantOK := range map[string]bool{
-		"down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q":     true,
-		"down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_out.0": true,
-		"down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_k":     false,
-		"down_blocks.1.attentions.0.transformer_blocks.0.ff.net.0.proj":  false,
-		"down_blocks.1.attentions.0.transformer_blocks.0.ff.net.2":       false,
-		"down_blocks.1.attentions.0.proj_in":                             false,
-		"up_blocks.2.attentions.1.proj_out":                              false,
+		"down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q":     true,
+		"down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_out.0": true,
+		"down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k":     false,
+		"down_blocks.0.attentions.0.transformer_blocks.0.ff.net.0.proj":  false,
+		"down_blocks.0.attentions.0.transformer_blocks.0.ff.net.2":       false,
+		"down_blocks.0.attentions.0.proj_in":                             false,
+		"up_blocks.1.attentions.1.proj_out":                              false,
 		"down_blocks.1.resnets.0.conv1":                                  true,
 		"down_blocks.0.downsamplers.0.conv":                              true,
 	} {
-		_, ok := n.Resolve(path, strings.Contains(path, "conv"))
-		assert.Equal(t, wantOK, ok, path)
+		assert.Equal(t, wantOK, net.Module(path) != nil, path)
 	}
 
 	// The bare prompts file is recognised as Concept Sliders' by its guidance key.

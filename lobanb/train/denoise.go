@@ -23,12 +23,16 @@ import (
 type DenoiseGraph struct {
 	exec *context.Exec
 	sdxl bool
+	// NeedsNoise tells that the scheduler's step draws noise (DDPM): Run then takes a standard normal
+	// tensor of x's shape, drawn by the caller's RNG so that runs resume exactly.
+	NeedsNoise bool
 }
 
 // NewDenoiseGraph prepares the partial-denoise step. sched must have had SetTimesteps(N) called
 // (DDIM's previous timestep depends on N). adapters nil denoises with the frozen base model.
 func NewDenoiseGraph(backend backends.Backend, ctx *context.Context, d *Denoiser, sdxl bool, sched schedulers.Scheduler,
 	guidance float64, adapters AdapterFactory) (*DenoiseGraph, error) {
+	needsNoise := sched.Config().ClassName == schedulers.ClassDDPM
 	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*Node) []*Node {
 		x, t := inputs[0], inputs[1] // [B, C, H, W], [] int64
 		rest := inputs[2:]
@@ -36,6 +40,10 @@ func NewDenoiseGraph(backend backends.Backend, ctx *context.Context, d *Denoiser
 		unc, rest = takeCond(rest, sdxl)
 		tgt, rest = takeCond(rest, sdxl)
 		mult := rest[0] // [B]
+		var noise *Node
+		if needsNoise {
+			noise = rest[1] // [B, C, H, W] standard normal
+		}
 		b := x.Shape().Dim(0)
 		xIn := sched.ScaleModelInputGraph(x, t)
 		x2 := Concatenate([]*Node{xIn, xIn}, 0) // [2B, C, H, W]
@@ -45,13 +53,13 @@ func NewDenoiseGraph(backend backends.Backend, ctx *context.Context, d *Denoiser
 		eu := SliceAxis(e, 0, AxisRange(0, b))
 		ec := SliceAxis(e, 0, AxisRange(b, 2*b))
 		guided := Add(eu, MulScalar(Sub(ec, eu), guidance)) // ε_u + g_d·(ε_c − ε_u)
-		prev, _ := sched.StepGraph(guided, t, x, nil, schedulers.StepOptions{})
+		prev, _ := sched.StepGraph(guided, t, x, noise, schedulers.StepOptions{})
 		return []*Node{prev}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("train: building the denoise graph: %w", err)
 	}
-	return &DenoiseGraph{exec: exec, sdxl: sdxl}, nil
+	return &DenoiseGraph{exec: exec, sdxl: sdxl, NeedsNoise: needsNoise}, nil
 }
 
 func adapterFor(f AdapterFactory, mult *Node) nn.Adapter {
@@ -61,12 +69,18 @@ func adapterFor(f AdapterFactory, mult *Node) nn.Adapter {
 	return f(mult)
 }
 
-// Run does one denoise step at timestep t.
-func (dg *DenoiseGraph) Run(x *tensors.Tensor, t int64, unc, tgt CondTensors, multiplier *tensors.Tensor) (*tensors.Tensor, error) {
+// Run does one denoise step at timestep t; noise (x's shape) is used only when NeedsNoise.
+func (dg *DenoiseGraph) Run(x *tensors.Tensor, t int64, unc, tgt CondTensors, multiplier, noise *tensors.Tensor) (*tensors.Tensor, error) {
 	args := []any{x, t}
 	args = append(args, unc.args(dg.sdxl)...)
 	args = append(args, tgt.args(dg.sdxl)...)
 	args = append(args, multiplier)
+	if dg.NeedsNoise {
+		if noise == nil {
+			return nil, fmt.Errorf("train: the %s partial denoise needs noise", schedulers.ClassDDPM)
+		}
+		args = append(args, noise)
+	}
 	var (
 		results []*tensors.Tensor
 		execErr error

@@ -203,7 +203,11 @@ func (l *Loop) runGraph(graph *StepGraph, step int) (StepOutputs, float64, error
 	}
 	timesteps := l.Sched.Timesteps()
 	for i := 0; i < k; i++ {
-		if x, err = l.Denoise.Run(x, int64(timesteps[i]), batch.unconditional, batch.target, mult); err != nil {
+		var stepNoise *tensors.Tensor
+		if l.Denoise.NeedsNoise {
+			stepNoise = tensors.FromFlatDataAndDimensions(l.RNG.Normal(b*l.LatentChannels*h*w), b, l.LatentChannels, h, w)
+		}
+		if x, err = l.Denoise.Run(x, int64(timesteps[i]), batch.unconditional, batch.target, mult, stepNoise); err != nil {
 			return StepOutputs{}, 0, fmt.Errorf("step %d: %w", step, err)
 		}
 	}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"github.com/gomlx/exceptions"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -52,6 +53,9 @@ type Denoiser struct {
 	UNet *unet.UNet2DConditionModel
 	// Ctx is the UNet's root scope (holding its weights), in Reuse mode.
 	Ctx *context.Context
+	// DType is the UNet's compute dtype (its weights'); inputs are converted to it and the
+	// prediction back to float32. InvalidDType (0) converts nothing.
+	DType dtypes.DType
 }
 
 // Predict is ε_m(x, t, c): the UNet with adapter (nil = none) installed for this call only.
@@ -60,7 +64,17 @@ func (d *Denoiser) Predict(x, t *Node, c Cond, adapter nn.Adapter) *Node {
 	g := x.Graph()
 	prev := nn.UseAdapter(g, adapter)
 	defer nn.UseAdapter(g, prev)
-	return d.UNet.Forward(d.Ctx, x, t, c.Hidden, c.added())
+	if d.DType == dtypes.InvalidDType || d.DType == x.DType() {
+		return d.UNet.Forward(d.Ctx, x, t, c.Hidden, c.added())
+	}
+	conv := func(n *Node) *Node {
+		if n == nil || !n.DType().IsFloat() {
+			return n
+		}
+		return ConvertDType(n, d.DType)
+	}
+	out := d.UNet.Forward(d.Ctx, conv(x), t, conv(c.Hidden), Cond{TextEmbeds: conv(c.TextEmbeds), TimeIDs: c.TimeIDs}.added())
+	return ConvertDType(out, x.DType())
 }
 
 // TeacherStudent holds the predictions one LECO/slider step compares.

@@ -124,20 +124,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	targets := lora.Targets{Preset: p.Network.Targets, Rank: p.Network.Rank, ConvRank: p.Network.ConvRank, ConvAlpha: p.Network.ConvAlpha}
-	if p.Network.Alpha != nil {
-		targets.Alpha = *p.Network.Alpha
-	}
-	for _, s := range p.Network.Selectors {
-		sel := lora.Selector{Match: s.Match, Exclude: s.Exclude, Rank: s.Rank}
-		if s.Alpha != nil {
-			sel.Alpha = *s.Alpha
-		}
-		if s.LRScale != nil {
-			sel.LRScale = *s.LRScale
-		}
-		targets.Selectors = append(targets.Selectors, sel)
-	}
+	targets := p.Network.LoRATargets()
 	net, err := lora.Resolve("unet", decl, targets)
 	if err != nil {
 		return nil, fmt.Errorf("preset %s: network: %w", p.File(), err)
@@ -194,7 +181,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	cfg := sched.Config()
 
 	// 5. Graphs.
-	d := &Denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.In("unet").Reuse()}
+	d := &Denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.In("unet").Reuse(), DType: pipe.DType}
 	adapters := func(m *Node) nn.Adapter { return net.Adapter(pipe.Ctx, "/unet", m) }
 	lossCfg := LossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, MinSNRGamma: p.Train.MinSNRGamma,
 		VPrediction: cfg.PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod()}

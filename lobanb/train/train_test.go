@@ -3,6 +3,7 @@ package train
 import (
 	"testing"
 
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -45,3 +46,5 @@ func TestTrainLECOEraseLowersLoss(t *testing.T) {
 	require.Less(t, after, before)
 	require.FileExists(t, res.LoRAPath)
 }
+
+func tensorFloats(x *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32](x) }

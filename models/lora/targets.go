@@ -309,6 +309,13 @@ func (t Targets) validate() error {
 	return nil
 }
 
+// Validate checks the selector's syntax (a module type, a block/module path, or "re:<regexp>"),
+// without a model; the error names the selector and the valid forms.
+func (s Selector) Validate() error {
+	_, _, err := s.matcher()
+	return err
+}
+
 // segmentPattern is what a block/path selector may contain.
 var segmentPattern = regexp.MustCompile(`^[A-Za-z0-9_*]+(\.[A-Za-z0-9_*]+)*$`)
 
