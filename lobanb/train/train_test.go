@@ -1,6 +1,9 @@
 package train
 
 import (
+	"image/png"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -48,3 +51,29 @@ func TestTrainLECOEraseLowersLoss(t *testing.T) {
 }
 
 func tensorFloats(x *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32](x) }
+
+// TestSampleDuringTraining: with sample.every, the run writes a grid of the configured strengths
+// (rows = prompts, columns = strengths) at those steps.
+func TestSampleDuringTraining(t *testing.T) {
+	p := tinyPreset(t, 2)
+	p.Sample.Every = 2
+	p.Sample.Prompts = []string{"a red cube", "a blue ball"}
+	p.Sample.Strengths = []float64{-2, 0, 2}
+	p.Sample.Steps = 3
+	require.NoError(t, p.Normalize())
+	out := t.TempDir()
+	if keep := os.Getenv("LOBA_KEEP_SAMPLES"); keep != "" {
+		out = keep // look at the grid
+	}
+	run, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	_, err = run.Train()
+	require.NoError(t, err)
+	f, err := os.Open(filepath.Join(out, "samples", "step-000002.png"))
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err)
+	require.Equal(t, 3*16, img.Bounds().Dx(), "three strength columns of 16 px")
+	require.Equal(t, 2*16, img.Bounds().Dy(), "two prompt rows of 16 px")
+}
