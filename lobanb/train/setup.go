@@ -108,6 +108,17 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		conds[prompt] = CondTensors{Hidden: row.Hidden, TextEmbeds: row.Pooled}
 	}
 	if sampling(p) {
+		if len(p.Sample.Prompts) == 0 { // default: each entry's target prompt
+			seen := map[string]bool{}
+			for _, g := range groups {
+				for _, e := range g {
+					if !seen[e.Target] {
+						seen[e.Target] = true
+						p.Sample.Prompts = append(p.Sample.Prompts, e.Target)
+					}
+				}
+			}
+		}
 		if r.sampleCond, err = pipe.EncodePrompts(p.Sample.Prompts, encode); err != nil {
 			return nil, err
 		}
@@ -208,6 +219,10 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	for _, g := range groups {
 		var tg []Entry
 		for _, e := range g {
+			if e.DynamicResolution || e.DynamicCrops {
+				return nil, fmt.Errorf("preset %s: %s: dynamic_resolution and dynamic_crops are not supported yet by the trainer; "+
+					"set them to false (or list several resolutions)", p.File(), e.Source)
+			}
 			h, w := e.Resolution[0], e.Resolution[1]
 			if h%latentScale != 0 || w%latentScale != 0 {
 				return nil, fmt.Errorf("preset %s: %s: resolution %dx%d is not a multiple of the model's latent scale %d", p.File(), e.Source, h, w, latentScale)
@@ -224,10 +239,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	}
 	outDir := opts.OutDir
 	if outDir == "" {
-		outDir = p.Output.Dir
-	}
-	if outDir == "" {
-		outDir = filepath.Join("output", p.Output.Name)
+		outDir = filepath.Join(p.Output.Dir, p.Output.Name)
 	}
 	hash := sha256.Sum256([]byte(p.JSON()))
 	r.Loop = &Loop{
@@ -250,7 +262,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 }
 
 // sampling tells whether the preset samples during training.
-func sampling(p *slider.Preset) bool { return p.Sample.Every > 0 && len(p.Sample.Prompts) > 0 }
+func sampling(p *slider.Preset) bool { return p.Sample.Every > 0 }
 
 // modelDir resolves model.name_or_path: a local folder, or a hub id through the HF cache.
 func modelDir(p *slider.Preset, opts Options) (string, error) {
