@@ -92,7 +92,7 @@ func BenchmarkStepParts(b *testing.B) {
 	})
 	tStep := timeIt("train_step", func() {
 		_, err := l.Step.Run(StepInputs{X: x, T: ts, Target: batch.target, Positive: batch.positive, Neutral: batch.neutral,
-			Unconditional: batch.unconditional, SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight, LR: 1e-4, Step: 1})
+			Unconditional: batch.unconditional, SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight, LR: 1e-4, Step: 1, HuberC: 0.1})
 		require.NoError(b, err)
 	})
 	avgK := float64(l.MaxDenoisingSteps) / 2

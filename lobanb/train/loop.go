@@ -53,6 +53,12 @@ type Loop struct {
 	// DenoiseWithAdapter keeps the adapter on (at the entry multipliers) during the partial denoise.
 	DenoiseWithAdapter bool
 	NoiseOffset        float64
+	// MultiresIterations (0 = off) and MultiresDiscount: kohya's pyramid noise on the initial latent.
+	MultiresIterations int
+	MultiresDiscount   float64
+	// HuberSchedule, HuberC and HuberScale give the huber / smooth_l1 parameter at t* (sd-scripts).
+	HuberSchedule      string
+	HuberC, HuberScale float64
 
 	Denoise *DenoiseGraph
 	Step    *StepGraph
@@ -186,11 +192,15 @@ func (l *Loop) runGraph(graph *StepGraph, step int) (StepOutputs, float64, error
 	b := batch.size
 	noise := l.RNG.Normal(b * l.LatentChannels * h * w)
 	sigma := float64(l.Sched.InitNoiseSigma())
-	if l.NoiseOffset != 0 {
-		off := l.RNG.Normal(b * l.LatentChannels)
-		per := h * w
-		for i := range noise {
-			noise[i] += float32(l.NoiseOffset) * off[i/per]
+	if l.NoiseOffset != 0 { // kohya: the offset first, then the pyramid noise
+		if err := NoiseOffsetHost(noise, b, l.LatentChannels, h, w, l.NoiseOffset, l.RNG.Normal(b*l.LatentChannels)); err != nil {
+			return StepOutputs{}, 0, err
+		}
+	}
+	if l.MultiresIterations > 0 {
+		sizes, normals := MultiresInputs(l.RNG, b, l.LatentChannels, h, w, l.MultiresIterations)
+		if err := MultiresNoiseHost(noise, b, l.LatentChannels, h, w, l.MultiresIterations, l.MultiresDiscount, sizes, normals); err != nil {
+			return StepOutputs{}, 0, err
 		}
 	}
 	for i := range noise {
@@ -217,11 +227,19 @@ func (l *Loop) runGraph(graph *StepGraph, step int) (StepOutputs, float64, error
 		ts[i] = tStar
 	}
 	lr := l.LR(step - 1)
+	huberC := l.HuberC
+	if l.HuberSchedule != "" {
+		c, err := HuberThreshold(l.HuberSchedule, l.HuberC, l.HuberScale, int(tStar), len(l.Sched.AlphasCumprod()), l.Sched.AlphasCumprod())
+		if err != nil {
+			return StepOutputs{}, 0, err
+		}
+		huberC = c
+	}
 	out, err := graph.Run(StepInputs{
 		X: x, T: tensors.FromValue(ts),
 		Target: batch.target, Positive: batch.positive, Neutral: batch.neutral, Unconditional: batch.unconditional,
 		SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight,
-		LR: float32(lr), Step: int32(step),
+		LR: float32(lr), Step: int32(step), HuberC: float32(huberC),
 	})
 	if err != nil {
 		return out, lr, fmt.Errorf("step %d: %w", step, err)

@@ -247,6 +247,8 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		Groups: trainGroups, Conds: conds, LatentChannels: pipe.UNet.Config.InChannels, SDXL: sdxl,
 		Sched: sched, MaxDenoisingSteps: p.MaxDenoisingSteps, TStar: tStar,
 		DenoiseWithAdapter: *p.DenoiseWithAdapter, NoiseOffset: p.Train.NoiseOffset,
+		MultiresIterations: p.Train.MultiresNoiseIterations, MultiresDiscount: p.Train.MultiresNoiseDiscount,
+		HuberC: p.Train.HuberC, HuberScale: p.Train.HuberScale,
 		Denoise: denoise, Step: step, Eval: eval,
 		Adapter:        vars,
 		OptimizerState: func() []*gctx.Variable { return opt.StateVariables(pipe.Ctx) },
@@ -254,6 +256,9 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		Steps: p.Train.Steps, CheckpointEvery: p.Train.CheckpointEvery, KeepCheckpoints: p.Train.KeepCheckpoints,
 		OutDir: outDir, PresetHash: hex.EncodeToString(hash[:]),
 		SampleEvery: p.Sample.Every,
+	}
+	if p.Train.LossType == "huber" || p.Train.LossType == "smooth_l1" {
+		r.HuberSchedule = p.Train.HuberSchedule
 	}
 	if sampling(p) {
 		r.OnSample = r.sample

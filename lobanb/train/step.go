@@ -6,6 +6,7 @@ import (
 
 	"github.com/gomlx/exceptions"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -32,6 +33,9 @@ type Batch struct {
 	SignedGuidance                           *Node // [B]: −g erase, +g enhance
 	Multiplier                               *Node // [B]: adapter multiplier of the student
 	Weight                                   *Node // [B]: per-sample loss weight
+	// HuberC is the huber / smooth_l1 parameter of this batch (a scalar: sd-scripts' schedules make
+	// it depend on t*); nil uses LossConfig.HuberC.
+	HuberC *Node
 }
 
 // AdapterFactory returns the adapter at the given per-sample multipliers ([B]).
@@ -44,7 +48,11 @@ func Loss(d *Denoiser, in Batch, adapters AdapterFactory, cfg LossConfig) (*Node
 	p := Predictions(d, in.X, in.T, in.Target, in.Positive, in.Neutral, in.Unconditional, adapters(in.Multiplier))
 	y := TargetNorm(cfg.TargetNorm, LECOTarget(p, in.SignedGuidance), p)
 	y = StopGradient(y)
-	perSample := PerSampleLoss(p.Target, y, cfg.LossType, cfg.HuberC) // [B]
+	huberC := in.HuberC
+	if huberC == nil {
+		huberC = Scalar(y.Graph(), dtypes.Float32, cfg.HuberC)
+	}
+	perSample := PerSampleMean(ElementwiseLoss(p.Target, y, cfg.LossType, huberC)) // [B]
 	w := ConvertDType(in.Weight, perSample.DType())
 	if cfg.MinSNRGamma > 0 {
 		snr := SNRFromAlphasCumprod(cfg.AlphasCumprod, in.T)
@@ -97,6 +105,7 @@ func NewStepGraph(backend backends.Backend, ctx *context.Context, d *Denoiser, s
 		in.Unconditional, rest = takeCond(rest, sdxl)
 		in.SignedGuidance, in.Multiplier, in.Weight = rest[0], rest[1], rest[2]
 		lr, step := rest[3], rest[4]
+		in.HuberC = rest[5]
 		loss, _ := Loss(d, in, adapters, lossCfg)
 		if opt == nil { // evaluation: the loss alone, no gradient, no update
 			return []*Node{loss, ZerosLike(loss)}
@@ -129,6 +138,7 @@ type StepInputs struct {
 	SignedGuidance, Multiplier, Weight       *tensors.Tensor
 	LR                                       float32
 	Step                                     int32 // 1-based optimizer step
+	HuberC                                   float32
 }
 
 // CondTensors is Cond on the host.
@@ -152,7 +162,7 @@ func (s *StepGraph) Run(in StepInputs) (out StepOutputs, err error) {
 		}
 		args = append(args, c.args(s.sdxl)...)
 	}
-	args = append(args, in.SignedGuidance, in.Multiplier, in.Weight, in.LR, in.Step)
+	args = append(args, in.SignedGuidance, in.Multiplier, in.Weight, in.LR, in.Step, in.HuberC)
 	var (
 		results []*tensors.Tensor
 		execErr error

@@ -2,6 +2,7 @@ package train
 
 import (
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -76,4 +77,41 @@ func TestSampleDuringTraining(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3*16, img.Bounds().Dx(), "three strength columns of 16 px")
 	require.Equal(t, 2*16, img.Bounds().Dy(), "two prompt rows of 16 px")
+}
+
+// TestTrainOptionsRun: huber loss with sd-scripts' snr schedule, min-SNR-γ, noise offset, pyramid
+// noise, Lion with a cosine schedule and warmup, clipping and bidirectional slider targets train
+// through the same graphs, with finite losses that depend on the options.
+func TestTrainOptionsRun(t *testing.T) {
+	base := tinyPreset(t, 3)
+	base.Objective, base.Mode = slider.ObjectiveSlider, slider.ModeLOBA
+	base.Prompts = nil
+	base.Targets = []slider.Target{{TargetClass: "a cube", Positive: "a red cube", Negative: "a blue cube"}}
+	base.DenoiseWithAdapter = nil
+	require.NoError(t, base.Normalize())
+	plain := runLosses(t, base)
+
+	p := tinyPreset(t, 3)
+	*p = *base
+	p.Train.LossType, p.Train.HuberSchedule, p.Train.HuberC = "huber", "snr", 0.1
+	p.Train.MinSNRGamma = 5
+	p.Train.NoiseOffset, p.Train.MultiresNoiseIterations, p.Train.MultiresNoiseDiscount = 0.1, 3, 0.3
+	p.Train.Optimizer, p.Train.LRScheduler, p.Train.WarmupSteps, p.Train.MaxGradNorm = "lion", "cosine", 1, 1
+	p.Train.WeightDecay, p.Train.Betas = nil, nil
+	require.NoError(t, p.Normalize())
+	opts := runLosses(t, p)
+	require.Len(t, opts, 3)
+	for i := range opts {
+		require.False(t, math.IsNaN(float64(opts[i])) || math.IsInf(float64(opts[i]), 0))
+		require.NotEqual(t, plain[i], opts[i], "step %d: the options must change the loss", i+1)
+	}
+}
+
+func runLosses(t *testing.T, p *slider.Preset) []float32 {
+	t.Helper()
+	run, err := Setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	res, err := run.Train()
+	require.NoError(t, err)
+	return res.FirstLosses
 }
