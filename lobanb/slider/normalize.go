@@ -160,6 +160,11 @@ func (p *Preset) fillDefaults() {
 	m := &p.Model
 	setStr(&m.Kind, "auto")
 	setStr(&m.HiddenState, "auto")
+	for i := range m.MergeLoRAs {
+		if m.MergeLoRAs[i].Strength == 0 {
+			m.MergeLoRAs[i].Strength = 1
+		}
+	}
 
 	setStr(&p.Mode, ModeLOBA)
 	if p.Objective == "" {
@@ -316,6 +321,13 @@ func (p *Preset) validate(v *validator) {
 	v.enum("model.kind", m.Kind, validKinds)
 	v.enum("model.prediction_type", m.PredictionType, validPredictionTypes)
 	v.enum("model.hidden_state", m.HiddenState, validHiddenStates)
+	for i, ml := range m.MergeLoRAs {
+		path := fmt.Sprintf("model.merge_loras[%d]", i)
+		if ml.Path == "" {
+			v.add(path+".path", "empty; want a kohya LoRA .safetensors file")
+		}
+		v.check(finite(ml.Strength), path+".strength", ml.Strength, "a finite number")
+	}
 
 	v.enum("objective", p.Objective, validObjectives)
 	v.enum("mode", p.Mode, validModes)

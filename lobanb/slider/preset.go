@@ -74,6 +74,15 @@ type Model struct {
 	// ClipSkip is the A1111 spelling of HiddenState (1 = last, 2 = penultimate); Normalize folds it into
 	// HiddenState and clears it.
 	ClipSkip int `yaml:"clip_skip,omitempty" json:"clip_skip,omitempty"`
+	// MergeLoRAs are kohya LoRA files merged into the frozen base weights before training (W' = W +
+	// s·(α/r)·up·down), e.g. a style LoRA the slider should work on top of ("one slider out").
+	MergeLoRAs []MergeLoRA `yaml:"merge_loras,omitempty" json:"merge_loras,omitempty"`
+}
+
+// MergeLoRA is one LoRA file merged into the base model, at a strength.
+type MergeLoRA struct {
+	Path     string  `yaml:"path" json:"path" slider:"required"`
+	Strength float64 `yaml:"strength" json:"strength"` // default 1
 }
 
 // Network configures the adapter (ALGORITHMS §6).

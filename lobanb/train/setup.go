@@ -130,10 +130,28 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		return nil, err
 	}
 
-	// 2. The adapter.
+	// 2. Base LoRAs merged into the frozen UNet, then the adapter.
 	decl, err := weights.Declared(pipe.UNet.Declare)
 	if err != nil {
 		return nil, err
+	}
+	for i, ml := range p.Model.MergeLoRAs {
+		path := ml.Path
+		if !filepath.IsAbs(path) && !fileExists(path) && p.File() != "" {
+			path = filepath.Join(filepath.Dir(p.File()), path)
+		}
+		loaded, err := lora.LoadKohya(path, lora.Base{Component: "unet", Declared: decl})
+		if err != nil {
+			return nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
+		}
+		base := loaded.Network("unet")
+		if base == nil {
+			return nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %s holds no UNet module", p.File(), i, path)
+		}
+		if err := lora.Merge(pipe.Ctx, "/unet", base, loaded.Weights["unet"], ml.Strength); err != nil {
+			return nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
+		}
+		r.logf("merged %s (strength %g) into the base UNet", path, ml.Strength)
 	}
 	targets := p.Network.LoRATargets()
 	net, err := lora.Resolve("unet", decl, targets)

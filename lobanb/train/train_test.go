@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
@@ -114,4 +116,48 @@ func runLosses(t *testing.T, p *slider.Preset) []float32 {
 	res, err := run.Train()
 	require.NoError(t, err)
 	return res.FirstLosses
+}
+
+// TestMergeLoRAsBeforeTraining: model.merge_loras folds a kohya LoRA into the frozen base weights
+// before the new adapter trains: W' = W + s·(α/r)·up·down.
+func TestMergeLoRAsBeforeTraining(t *testing.T) {
+	first := tinyPreset(t, 2)
+	first.Train.SaveDType = "float32"
+	run1, err := Setup(first, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	res, err := run1.Train()
+	require.NoError(t, err)
+	trained, err := run1.Net.Weights(run1.Pipeline.Ctx)
+	require.NoError(t, err)
+
+	plain, err := Setup(tinyPreset(t, 1), Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	p := tinyPreset(t, 1)
+	p.Model.MergeLoRAs = []slider.MergeLoRA{{Path: res.LoRAPath, Strength: 0.5}}
+	require.NoError(t, p.Normalize())
+	merged, err := Setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+
+	var m *lora.Module
+	for _, mod := range run1.Net.Modules {
+		if mod.Kind == lora.Linear {
+			m = mod
+			break
+		}
+	}
+	require.NotNil(t, m)
+	scope := "/unet/" + strings.ReplaceAll(m.Path, ".", "/")
+	w0 := tensorFloats(plain.Pipeline.Ctx.InAbsPath(scope).GetVariable("weight").MustValue())
+	w1 := tensorFloats(merged.Pipeline.Ctx.InAbsPath(scope).GetVariable("weight").MustValue())
+	down, up := tensorFloats(trained[m.Path].Down), tensorFloats(trained[m.Path].Up)
+	for o := 0; o < m.Out; o++ {
+		for i := 0; i < m.In; i++ {
+			var delta float64
+			for r := 0; r < m.Rank; r++ {
+				delta += float64(up[o*m.Rank+r]) * float64(down[r*m.In+i])
+			}
+			want := float64(w0[o*m.In+i]) + 0.5*m.Scale()*delta
+			require.InDelta(t, want, float64(w1[o*m.In+i]), 1e-6, "weight[%d,%d]", o, i)
+		}
+	}
 }
