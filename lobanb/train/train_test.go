@@ -161,3 +161,29 @@ func TestMergeLoRAsBeforeTraining(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainVPredictionZeroSNR: a v-prediction model with zero-terminal-SNR betas and trailing
+// spacing (NoobAI-vpred style; ALGORITHMS §3) trains with finite losses, min-SNR-γ included, and the
+// partial denoise uses those settings.
+func TestTrainVPredictionZeroSNR(t *testing.T) {
+	p := tinyPreset(t, 3)
+	p.Mode = slider.ModeLOBA
+	p.DenoiseWithAdapter, p.DenoiseSchedulerConfig = nil, ""
+	zsnr := true
+	p.Model.PredictionType, p.Model.RescaleBetasZeroSNR, p.TimestepSpacing = "v_prediction", &zsnr, "trailing"
+	p.Train.MinSNRGamma = 5
+	require.NoError(t, p.Normalize())
+	run, err := Setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	cfg := run.Sched.Config()
+	require.Equal(t, "v_prediction", cfg.PredictionType)
+	require.True(t, cfg.RescaleBetasZeroSNR)
+	require.Equal(t, "trailing", cfg.TimestepSpacing)
+	require.Equal(t, float64(cfg.NumTrainTimesteps-1), run.Sched.Timesteps()[0], "trailing spacing starts at the last timestep")
+	require.Zero(t, run.Sched.AlphasCumprod()[cfg.NumTrainTimesteps-1], "zero terminal SNR")
+	res, err := run.Train()
+	require.NoError(t, err)
+	for _, l := range res.FirstLosses {
+		require.False(t, math.IsNaN(float64(l)) || math.IsInf(float64(l), 0))
+	}
+}
