@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/loba-dev/loba/internal/atomicfile"
 	"github.com/loba-dev/loba/models/safetensors"
 
 	"github.com/loba-dev/loba/models/lora"
@@ -124,5 +125,5 @@ func truncateCSV(path string, step int) error {
 			keep = append(keep, line)
 		}
 	}
-	return writeFileAtomic(path, []byte(strings.Join(keep, "\n")+"\n"))
+	return atomicfile.WriteFile(path, []byte(strings.Join(keep, "\n")+"\n"))
 }

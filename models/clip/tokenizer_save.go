@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/loba-dev/loba/internal/atomicfile"
 )
 
 // SaveTokenizer writes t as a transformers tokenizer folder, the layout LoadTokenizer reads and
@@ -63,26 +65,9 @@ func (t *Tokenizer) SaveTokenizer(dir string) error {
 		"vocab.json": vocab.Bytes(), "merges.txt": merges.Bytes(),
 		"special_tokens_map.json": special, "tokenizer_config.json": config,
 	} {
-		if err := writeFileAtomic(filepath.Join(dir, name), data); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dir, name), data); err != nil {
 			return fmt.Errorf("clip: %w", err)
 		}
 	}
 	return nil
-}
-
-// writeFileAtomic writes data through a temporary file in the same folder, renamed when complete.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/loba-dev/loba/internal/atomicfile"
 )
 
 // Cache layout helpers (huggingface_hub file_download.py: repo_folder_name, _create_symlink,
@@ -59,30 +61,14 @@ func writeRef(repoDir, rev, commit string) error {
 	return writeFileAtomic(path, []byte(commit))
 }
 
-// writeFileAtomic writes data to a temporary file beside path, then renames it over path.
+// writeFileAtomic writes data to path atomically, creating its folder.
 func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("hub: creating %s: %w", dir, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.incomplete")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("hub: writing %s: %w", path, err)
-	}
-	_, werr := tmp.Write(data)
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Chmod(tmp.Name(), 0o644)
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		_ = os.Remove(tmp.Name())
-		return fmt.Errorf("hub: writing %s: %w", path, werr)
 	}
 	return nil
 }

@@ -1,19 +1,17 @@
 package safetensors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/loba-dev/loba/internal/atomicfile"
 )
 
 // Entry is one tensor to write: its raw little-endian, C-contiguous bytes.
@@ -206,44 +204,10 @@ func WriteEntries(path string, entries []Entry, metadata map[string]string) (err
 	})
 }
 
-// writeAtomic writes the content produced by fill to a temporary file beside path, syncs it and
-// renames it to path; on error the temporary file is removed.
-func writeAtomic(path string, fill func(w io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+// writeAtomic writes the content produced by fill to path atomically (internal/atomicfile).
+func writeAtomic(path string, fill func(w io.Writer) error) error {
+	if err := atomicfile.Write(path, fill); err != nil {
 		return fmt.Errorf("safetensors: writing %q: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-			err = fmt.Errorf("safetensors: writing %q: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = fill(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmpName, path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil { // best effort: persist the rename
-		_ = d.Sync()
-		_ = d.Close()
 	}
 	return nil
 }

@@ -9,11 +9,11 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/loba-dev/loba/internal/atomicfile"
 )
 
 // ToImages converts decoded images [N, 3, H, W] (float32, about [-1, 1], NCHW) to 8-bit RGB images,
@@ -85,33 +85,7 @@ func Grid(rows [][]image.Image) image.Image {
 
 // SavePNG writes img as a PNG at path atomically (a temporary file in the same folder, renamed).
 func SavePNG(path string, img image.Image) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("sd.SavePNG: %w", err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("sd.SavePNG %s: %w", path, err)
-	}
-	if err := png.Encode(f, img); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("sd.SavePNG %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("sd.SavePNG %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	if err := atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, img) }); err != nil {
 		return fmt.Errorf("sd.SavePNG %s: %w", path, err)
 	}
 	return nil
