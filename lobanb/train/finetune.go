@@ -1,0 +1,156 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/gomlx/exceptions"
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/loba-dev/loba/models/clip"
+	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/unet"
+)
+
+// FinetuneGraph is the standard text-to-image diffusion training step (diffusers'
+// train_text_to_image), full fine-tune of the UNet and, optionally, the text encoder, as ONE
+// compiled graph:
+//
+//	E = text_encoder(ids).last_hidden_state   (gradient flows into the encoder when it trains)
+//	x_t = sqrt(ᾱ_t)·x0 + sqrt(1−ᾱ_t)·ε;  target = ε (epsilon) or v = sqrt(ᾱ_t)·ε − sqrt(1−ᾱ_t)·x0
+//	L = mean((UNet(x_t, t, E) − target)²) [× min-SNR-γ weights]
+//
+// then the optimizer update of every trainable variable and, with EMADecay > 0, the exponential
+// moving average of the weights in non-trainable shadow variables under scope "ema/".
+type FinetuneGraph struct {
+	exec   *context.Exec
+	params []Param
+}
+
+// FinetuneConfig configures NewFinetuneGraph.
+type FinetuneConfig struct {
+	// UNetScope and TextEncoderScope are the models' roots in the context ("/unet", "/text_encoder").
+	UNetScope, TextEncoderScope string
+	// TrainTextEncoder lets the gradient into the text encoder (its variables must be trainable).
+	TrainTextEncoder bool
+	// MinSNRGamma weights the loss per sample (0: off).
+	MinSNRGamma float64
+	// EMADecay keeps an EMA of the trained weights (0: off).
+	EMADecay float64
+	// MaxGradNorm clips the global gradient norm (0: off).
+	MaxGradNorm float64
+}
+
+// EMAScope is the root scope of the EMA shadow weights: the EMA of "/unet/conv_in/weight" is
+// "/ema/unet/conv_in/weight".
+const EMAScope = "ema"
+
+// NewFinetuneGraph prepares the step. params are the trainable variables (UNet and, when the text
+// encoder trains, the encoder's); sched gives the noise schedule and prediction type.
+func NewFinetuneGraph(backend backends.Backend, ctx *context.Context, u *unet.UNet2DConditionModel, te *clip.TextModel,
+	sched schedulers.Scheduler, params []Param, opt Optimizer, cfg FinetuneConfig) (*FinetuneGraph, error) {
+	vpred := sched.Config().PredictionType == "v_prediction"
+	if p := sched.Config().PredictionType; p != "epsilon" && p != "v_prediction" {
+		return nil, fmt.Errorf("train: fine-tuning supports epsilon and v_prediction, not %q", p)
+	}
+	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*Node) []*Node {
+		x0, noise, t, ids, lr, step := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5]
+		hidden := te.Forward(ctx.InAbsPath(cfg.TextEncoderScope).Reuse(), ids).LastHiddenState // [B, S, D]
+		if !cfg.TrainTextEncoder {
+			hidden = StopGradient(hidden)
+		}
+		xt := sched.AddNoiseGraph(x0, noise, t) // [B, C, h, w]
+		target := noise
+		if vpred {
+			target = sched.GetVelocityGraph(x0, noise, t)
+		}
+		pred := u.Forward(ctx.InAbsPath(cfg.UNetScope).Reuse(), xt, t, hidden, nil)
+		perSample := PerSampleMean(Square(Sub(pred, target))) // [B]
+		if cfg.MinSNRGamma > 0 {
+			perSample = Mul(perSample, MinSNRWeights(SNRFromAlphasCumprod(sched.AlphasCumprod(), t), cfg.MinSNRGamma, vpred))
+		}
+		loss := ReduceAllMean(perSample)
+		g := loss.Graph()
+		nodes := make([]*Node, len(params))
+		for i, p := range params {
+			nodes[i] = p.Var.ValueGraph(g)
+		}
+		grads := Gradient(loss, nodes...)
+		clipAt := cfg.MaxGradNorm
+		if clipAt <= 0 {
+			clipAt = 1e30
+		}
+		grads, gradNorm := ClipGradNorm(grads, clipAt)
+		opt.Update(ctx, params, grads, lr, step)
+		if cfg.EMADecay > 0 {
+			for _, p := range params {
+				updated := p.Var.ValueGraph(g) // after the optimizer's SetValueGraph
+				shadow := emaVariable(ctx, p.Var)
+				sv := shadow.ValueGraph(g)
+				shadow.SetValueGraph(Add(MulScalar(sv, cfg.EMADecay), MulScalar(updated, 1-cfg.EMADecay)))
+			}
+		}
+		return []*Node{loss, gradNorm}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: building the fine-tune graph: %w", err)
+	}
+	return &FinetuneGraph{exec: exec, params: params}, nil
+}
+
+// emaVariable is the EMA shadow of v (created with v's current value on first use).
+func emaVariable(ctx *context.Context, v *context.Variable) *context.Variable {
+	scope := "/" + EMAScope + v.Scope()
+	sub := ctx.InAbsPath(scope)
+	if s := sub.GetVariable(v.Name()); s != nil {
+		return s
+	}
+	val, err := v.Value()
+	if err != nil {
+		exceptions.Panicf("train: EMA of %s: %v", variableKey(v), err)
+	}
+	clone, err := val.LocalClone()
+	if err != nil {
+		exceptions.Panicf("train: EMA of %s: %v", variableKey(v), err)
+	}
+	return sub.Checked(false).VariableWithValue(v.Name(), clone).SetTrainable(false)
+}
+
+// EMAVariables lists the EMA shadows of params (those that exist).
+func EMAVariables(ctx *context.Context, params []Param) []*context.Variable {
+	var out []*context.Variable
+	for _, p := range params {
+		if s := ctx.InAbsPath("/" + EMAScope + p.Var.Scope()).GetVariable(p.Var.Name()); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// FinetuneInputs are one step's host tensors.
+type FinetuneInputs struct {
+	X0, Noise *tensors.Tensor // [B, C, h, w] latents and standard normal noise
+	T         *tensors.Tensor // [B] int64 timesteps
+	IDs       *tensors.Tensor // [B, S] int token ids
+	LR        float32
+	Step      int32
+}
+
+// Run executes one step, updating the weights, the optimizer state and the EMA in place.
+func (f *FinetuneGraph) Run(in FinetuneInputs) (StepOutputs, error) {
+	var (
+		results []*tensors.Tensor
+		execErr error
+	)
+	if err := exceptions.TryCatch[error](func() {
+		results, execErr = f.exec.Exec(in.X0, in.Noise, in.T, in.IDs, in.LR, in.Step)
+	}); err != nil {
+		return StepOutputs{}, fmt.Errorf("train: fine-tune step: %w", err)
+	}
+	if execErr != nil {
+		return StepOutputs{}, fmt.Errorf("train: fine-tune step: %w", execErr)
+	}
+	return StepOutputs{Loss: tensors.ToScalar[float32](results[0]), GradNorm: tensors.ToScalar[float32](results[1])}, nil
+}
