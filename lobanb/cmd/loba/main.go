@@ -4,6 +4,7 @@
 //	                                              with --json); validates weight files when present
 //	loba train [--out DIR] PRESET                  trains a slider / LECO adapter: DIR/lora.safetensors,
 //	                                              DIR/checkpoints/, DIR/loss.csv; resumes when re-run
+//	loba sample MODEL [--lora F] --prompt P ...   grid.png: rows = prompts, columns = LoRA strengths
 //
 // MODEL is a diffusers folder (model_index.json + component subfolders), one component folder, a folder
 // holding only config files (built shape-only, no weights allocated), a single-file checkpoint
@@ -22,6 +23,7 @@ func usage(w io.Writer) {
 commands:
   inspect   list a model's components, parameter counts and weight keys; validate its weight files
   train     train a slider / LECO adapter from a preset (progress bar; resumes from checkpoints)
+  sample    a grid of images: rows = prompts, columns = LoRA strengths
 
 Run "loba <command> -h" for the flags of a command.`)
 }
@@ -41,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runInspect(args[1:], stdout, stderr)
 	case "train":
 		return runTrain(args[1:], stdout, stderr)
+	case "sample":
+		return runSample(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0

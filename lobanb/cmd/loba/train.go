@@ -30,17 +30,9 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	// Flags may follow the preset (loba train preset.yaml --out DIR), as users type them.
-	var positional []string
-	rest := args
-	for len(rest) > 0 {
-		if err := fs.Parse(rest); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
+	positional, ok := parseInterspersed(fs, args)
+	if !ok {
+		return 2
 	}
 	if len(positional) != 1 {
 		fs.Usage()
