@@ -216,3 +216,6 @@ func upsampleBilinear(x []float32, n, hi, wi, ho, wo int) []float32 {
 	}
 	return out
 }
+
+// Rand is the generator as a *rand.Rand (its state is the RNG's: State/Restore cover it).
+func (g *RNG) Rand() *rand.Rand { return g.r }

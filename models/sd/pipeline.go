@@ -24,6 +24,7 @@ import (
 	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/toyworld"
 	"github.com/loba-dev/loba/models/unet"
 	"github.com/loba-dev/loba/models/vae"
 	"github.com/loba-dev/loba/models/weights"
@@ -100,8 +101,11 @@ type Pipeline struct {
 
 	UNet *unet.UNet2DConditionModel
 	VAE  *vae.AutoencoderKL // nil with PipelineOptions.SkipVAE
-	// VAEConfig is the VAE's config, read even with SkipVAE (latent scale, scaling factor).
+	// VAEConfig is the VAE's config, read even with SkipVAE (latent scale, scaling factor); nil
+	// with ToyLatents.
 	VAEConfig *vae.Config
+	// ToyLatents tells that the "vae" is the toy world's fixed latent map (ToyLatentMapClass).
+	ToyLatents bool
 	// TextEncoders are text_encoder (and text_encoder_2 for SDXL); nil after FreeTextEncoders.
 	TextEncoders []*clip.TextModel
 	// Tokenizers are the tokenizers of TextEncoders (the same one may appear twice).
@@ -197,10 +201,16 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.VAEConfig, err = vae.LoadConfig(filepath.Join(vaeDir, "config.json")); err != nil {
+	if byName["vae"].Class == ToyLatentMapClass {
+		// The toy world's fixed latent↔RGB map (models/toyworld) stands in for the VAE: no weights.
+		if err := checkToyLatentMap(vaeDir); err != nil {
+			return nil, err
+		}
+		p.ToyLatents = true
+	} else if p.VAEConfig, err = vae.LoadConfig(filepath.Join(vaeDir, "config.json")); err != nil {
 		return nil, err
 	}
-	if !opts.SkipVAE {
+	if !opts.SkipVAE && !p.ToyLatents {
 		if err := p.loadVAE(vaeDir, opts); err != nil {
 			return nil, err
 		}
@@ -304,6 +314,10 @@ func (p *Pipeline) checkShapes() error {
 			return fmt.Errorf("unet projection_class_embeddings_input_dim %d != text_encoder_2 projection_dim %d + %d time ids × addition_time_embed_dim %d",
 				*ucfg.ProjectionClassEmbeddingsInputDim, te2.Config.ProjectionDim, numTimeIDs, *ucfg.AdditionTimeEmbedDim)
 		}
+	}
+	if p.ToyLatents && (ucfg.InChannels != toyworld.LatentChannels || ucfg.OutChannels != toyworld.LatentChannels) {
+		return fmt.Errorf("the toy latent map has %d channels but unet in_channels/out_channels are %d/%d",
+			toyworld.LatentChannels, ucfg.InChannels, ucfg.OutChannels)
 	}
 	if p.VAE != nil && (p.VAE.Config.LatentChannels != ucfg.InChannels || p.VAE.Config.LatentChannels != ucfg.OutChannels) {
 		return fmt.Errorf("vae latent_channels %d does not match unet in_channels %d / out_channels %d",
@@ -466,5 +480,8 @@ func (p *Pipeline) Close() {
 // LatentScale is the ratio between image pixels and latents (the VAE's downsampling factor, 8 for
 // SD), from the VAE config (also with SkipVAE).
 func (p *Pipeline) LatentScale() int {
+	if p.ToyLatents {
+		return toyworld.DownFactor
+	}
 	return p.VAEConfig.DownsampleFactor()
 }

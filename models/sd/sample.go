@@ -18,6 +18,7 @@ import (
 
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/toyworld"
 	"github.com/loba-dev/loba/models/unet"
 )
 
@@ -119,7 +120,7 @@ func (p *Pipeline) SaveGrid(path string, req SampleRequest) error {
 
 // sampleDims resolves the request's defaults and checks sizes: latent height and width.
 func (p *Pipeline) sampleDims(req *SampleRequest) (h, w int, err error) {
-	if p.VAE == nil {
+	if p.VAE == nil && !p.ToyLatents {
 		return 0, 0, fmt.Errorf("sd.Sample: the pipeline was loaded without its VAE")
 	}
 	f := p.LatentScale()
@@ -422,6 +423,9 @@ func (p *Pipeline) decode(latents *tensors.Tensor) (*tensors.Tensor, error) {
 // decodeGraph is the VAE decode of latents [B, C, h, w] → images [B, 3, H, W] float32.
 func (p *Pipeline) decodeGraph(ctx *context.Context, latents *Node) *Node {
 	p.stats.DecodeGraphs++
+	if p.ToyLatents {
+		return toyworld.DecodeGraph(ConvertDType(latents, dtypes.Float32)) // [B, 3, H, W]
+	}
 	cfg := p.VAE.Config
 	z := ConvertDType(latents, dtypes.Float32)
 	c := cfg.LatentChannels

@@ -161,3 +161,38 @@ func TestFindWeightFiles(t *testing.T) {
 	_, err = FindWeightFiles(sharded, "")
 	require.ErrorContains(t, err, "../../etc/passwd")
 }
+
+// TestSaveComponentRoundTrip: SaveComponent writes a component's variables under their checkpoint
+// keys; LoadFiles reads them back (float16 values rounded once).
+func TestSaveComponentRoundTrip(t *testing.T) {
+	decl, err := Declared(tinyModel)
+	require.NoError(t, err)
+	root := context.New()
+	require.NoError(t, InitFromScratch(root.In("unet"), decl, 5, 0.02))
+	root.In("other").VariableWithValue("x", []float32{1, 2}) // outside the component: not saved
+	dir := t.TempDir()
+	for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Float16} {
+		path := filepath.Join(dir, dt.String()+".safetensors")
+		require.NoError(t, SaveComponent(root.In("unet"), path, dt, map[string]string{"format": "pt"}))
+		back := context.New()
+		require.NoError(t, LoadFiles(back, decl, []string{path}, LoadOptions{}))
+		for key := range decl {
+			scope, name := KeyToScope(key)
+			want := tensors.MustCopyFlatData[float32](In(root.In("unet"), strings.Join(scope, ".")).GetVariable(name).MustValue())
+			got := tensors.MustCopyFlatData[float32](In(back, strings.Join(scope, ".")).GetVariable(name).MustValue())
+			tol := 0.0
+			if dt == dtypes.Float16 {
+				tol = 1e-3
+			}
+			require.InDeltaSlice(t, toF64(want), toF64(got), tol, key)
+		}
+	}
+}
+
+func toF64(xs []float32) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = float64(x)
+	}
+	return out
+}
