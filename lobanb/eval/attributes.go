@@ -1,0 +1,142 @@
+package eval
+
+// Attributes: the numbers and classes read off an image that the reports are computed from.
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/loba-dev/loba/models/toyworld"
+)
+
+// Categorical attributes of a Readout: the classes compared for preservation (off-target change)
+// and for erasure.
+var CategoricalAttributes = []string{toyworld.AttrBackground, toyworld.AttrColor, toyworld.AttrShape, toyworld.AttrSize}
+
+// numericAttrs maps each numeric attribute to the categorical attribute it measures ("" = none),
+// which is left out of the default off-target set when it is the slider's target.
+var numericAttrs = map[string]string{
+	"area":       "size",
+	"size":       "size",
+	"size_class": "size",
+	"hue":        "color",
+	"blueness":   "color",
+	"redness":    "color",
+	"greenness":  "color",
+	"yellowness": "color",
+	"cx":         "",
+	"cy":         "",
+}
+
+// Hue centres (degrees on the HSV colour wheel) of the "<colour>ness" attributes.
+var hueCentres = map[string]float64{"redness": 0, "yellowness": 60, "greenness": 120, "blueness": 240}
+
+// NumericAttributes lists the attributes AttributeValue knows, sorted.
+func NumericAttributes() []string {
+	names := make([]string, 0, len(numericAttrs))
+	for k := range numericAttrs {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// AttributeValue is the numeric read-out attr of r, the quantity a slider's effect is measured on:
+//
+//   - "area", "size": r.Area, the foreground's fraction of the canvas (0 for an empty image), the
+//     quantity of size sliders;
+//   - "size_class": the size class as an ordinal, small 0, medium 1, large 2 (toyworld.Sizes order;
+//     NaN for an empty image);
+//   - "hue": r.Hue, degrees (toyworld: [−60, 300), red 0, blue 240; NaN for an empty image). It
+//     jumps at magenta (−60 ≡ 300), half-way on the short path from red to blue: use "blueness"
+//     for a red → blue slider;
+//   - "blueness": 1 − d/180, where d ∈ [0, 180] is the circular distance in degrees between r.Hue and
+//     blue (240°): blue 1, magenta and cyan 2/3, red and green 1/3, yellow 0. It rises steadily from
+//     red through magenta to blue (the short way round the wheel, the way an RGB blend of red and
+//     blue goes) with no jump anywhere, and falls from red towards yellow, so a red → blue slider
+//     scores a positive rank correlation over negative and positive strengths. "redness" (0°),
+//     "greenness" (120°) and "yellowness" (60°) are the same with other centres;
+//   - "cx", "cy": r.CX, r.CY, the shape's centroid (fractions of the width and height).
+//
+// A read-out that has no value (the hue of an empty image, which has no foreground) is NaN, and so
+// is an unknown attr (CheckTarget tells them apart).
+func AttributeValue(r Readout, attr string) float64 {
+	switch attr {
+	case "area", "size":
+		return r.Area
+	case "size_class":
+		if i := slices.Index(toyworld.Sizes(), r.Size); i >= 0 {
+			return float64(i)
+		}
+		return math.NaN()
+	case "hue":
+		if r.Empty {
+			return math.NaN()
+		}
+		return r.Hue
+	case "cx":
+		return r.CX
+	case "cy":
+		return r.CY
+	}
+	if c, ok := hueCentres[attr]; ok {
+		if r.Empty || math.IsNaN(r.Hue) || math.IsInf(r.Hue, 0) {
+			return math.NaN()
+		}
+		d := math.Abs(math.Mod(r.Hue-c, 360)) // [0, 360)
+		d = min(d, 360-d)                     // circular distance, [0, 180]
+		return 1 - d/180
+	}
+	return math.NaN()
+}
+
+// CheckTarget returns an error naming the valid attributes when attr is not one AttributeValue
+// knows.
+func CheckTarget(attr string) error {
+	if _, ok := numericAttrs[attr]; !ok {
+		return fmt.Errorf("eval: unknown target attribute %q (valid: %s)", attr, strings.Join(NumericAttributes(), ", "))
+	}
+	return nil
+}
+
+// Categorical is the class attr ("background", "color", "shape" or "size") of r.
+func Categorical(r Readout, attr string) (string, error) {
+	switch attr {
+	case "background":
+		return r.Background, nil
+	case "color":
+		return r.Color, nil
+	case "shape":
+		return r.Shape, nil
+	case "size":
+		return r.Size, nil
+	}
+	return "", fmt.Errorf("eval: unknown categorical attribute %q (valid: %s)", attr, strings.Join(CategoricalAttributes, ", "))
+}
+
+// DefaultOffTarget is the set of categorical attributes checked for preservation when target is
+// the slider's attribute: every categorical attribute except the one target measures (size for
+// "area", colour for "blueness", …).
+func DefaultOffTarget(target string) []string {
+	own := numericAttrs[target]
+	var out []string
+	for _, a := range CategoricalAttributes {
+		if a != own {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// checkCategoricals verifies that every name of attrs is a categorical attribute.
+func checkCategoricals(attrs []string) error {
+	for _, a := range attrs {
+		if !slices.Contains(CategoricalAttributes, a) {
+			return fmt.Errorf("eval: unknown categorical attribute %q (valid: %s)", a, strings.Join(CategoricalAttributes, ", "))
+		}
+	}
+	return nil
+}

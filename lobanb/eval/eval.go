@@ -1,0 +1,231 @@
+// Package eval turns "the slider works" into numbers: it generates images over strengths × prompts
+// × seeds with a slider installed on an sd.Pipeline, reads their attributes (by default with the
+// toy world's exact read-outs) and reports the effect on the target attribute (rank correlation
+// and slope against the strength), the preservation of the other attributes, and for erasure how
+// often the erased value still appears and how much the control prompts change.
+//
+// The pure parts (metrics.go, attributes.go, report.go) know nothing about models; this file is
+// the driver over the sd pipeline.
+package eval
+
+import (
+	"fmt"
+	"image"
+
+	"github.com/loba-dev/loba/models/sd"
+)
+
+// DefaultStrengths are the slider strengths evaluated when a request names none.
+var DefaultStrengths = []float64{-2, -1, 0, 1, 2}
+
+// SliderRequest describes a slider evaluation. The slider is the adapter installed on the
+// pipeline by the caller (p.SetAdapter); its strengths are the adapter multipliers.
+type SliderRequest struct {
+	// Prompts are the evaluation prompts; Seeds the seeds of each (default {0}). Every (prompt,
+	// seed) is one series: its images at every strength start from the same noise.
+	Prompts []string
+	Seeds   []uint64
+	// Strengths (default DefaultStrengths) must include 0 and a non-zero strength.
+	Strengths []float64
+	// Target is the numeric attribute the effect is measured on (see AttributeValue), e.g. "area"
+	// for a size slider or "blueness" for red → blue.
+	Target string
+	// OffTarget lists the categorical attributes checked for preservation (nil:
+	// DefaultOffTarget(Target)).
+	OffTarget []string
+
+	// Sampling, as sd.SampleRequest (0 / "" take its defaults).
+	Steps          int
+	GuidanceScale  float64
+	Width, Height  int
+	NegativePrompt string
+	Sampler        string
+	StartNoise     float64
+	BatchSize      int
+
+	// Reader reads an image's attributes (default: the toy world's exact read-outs).
+	Reader Reader
+	// OnRows, when set, receives the images of each seed as rows (prompts) of columns
+	// (strengths), e.g. to save a grid without sampling again.
+	OnRows func(seed uint64, rows [][]image.Image)
+	// Progress, when set, is called after each seed with the number of images done and in all.
+	Progress func(done, total int)
+}
+
+// EvalSlider generates req's images with the adapter installed on p, reads them and computes the
+// slider report. It makes one p.SampleRows call per seed: row i is Prompts[i], column j is
+// Strengths[j], and prompt i draws its noise from PCG(seed, i) for every strength.
+func EvalSlider(p *sd.Pipeline, req SliderRequest) (*SliderReport, error) {
+	if len(req.Prompts) == 0 {
+		return nil, fmt.Errorf("eval.EvalSlider: no prompts")
+	}
+	if err := CheckTarget(req.Target); err != nil {
+		return nil, fmt.Errorf("eval.EvalSlider: %w", err)
+	}
+	strengths := req.Strengths
+	if len(strengths) == 0 {
+		strengths = DefaultStrengths
+	}
+	if _, _, err := strengthIndices(strengths); err != nil {
+		return nil, fmt.Errorf("eval.EvalSlider: %w", err)
+	}
+	read, seeds, err := readerAndSeeds(req.Reader, req.Seeds)
+	if err != nil {
+		return nil, fmt.Errorf("eval.EvalSlider: %w", err)
+	}
+	sreq := sd.SampleRequest{
+		Prompts: req.Prompts, NegativePrompt: req.NegativePrompt, Width: req.Width, Height: req.Height,
+		Steps: req.Steps, GuidanceScale: req.GuidanceScale, Sampler: req.Sampler,
+		Strengths: strengths, StartNoise: req.StartNoise, BatchSize: req.BatchSize,
+	}
+	total := len(seeds) * len(req.Prompts) * len(strengths)
+	var series []Series
+	for k, seed := range seeds {
+		sreq.Seed = seed
+		rows, err := sampleRows(p, sreq)
+		if err != nil {
+			return nil, fmt.Errorf("eval.EvalSlider: seed %d: %w", seed, err)
+		}
+		if req.OnRows != nil {
+			req.OnRows(seed, rows)
+		}
+		for i, row := range rows {
+			s := Series{Prompt: req.Prompts[i], Seed: seed, Strengths: strengths}
+			for _, img := range row {
+				s.Readouts = append(s.Readouts, read(img))
+			}
+			series = append(series, s)
+		}
+		if req.Progress != nil {
+			req.Progress((k+1)*len(req.Prompts)*len(strengths), total)
+		}
+	}
+	r, err := ComputeSlider(req.Target, req.OffTarget, series)
+	if err != nil {
+		return nil, fmt.Errorf("eval.EvalSlider: %w", err)
+	}
+	return r, nil
+}
+
+// EraseRequest describes an erase evaluation: the adapter installed on the pipeline (p.SetAdapter)
+// should remove Attribute = Value from prompts that ask for it and leave the controls alone.
+type EraseRequest struct {
+	// Prompts ask for the erased value ("a red circle"); Controls do not ("a blue square").
+	Prompts, Controls []string
+	// Seeds of every prompt (default {0}).
+	Seeds []uint64
+	// Attribute is the categorical attribute erased (default "color"); Value its erased class
+	// (e.g. "red", required).
+	Attribute, Value string
+	// Strength is the adapter strength of "after" (default 1); "before" is strength 0.
+	Strength float64
+
+	// Sampling, as sd.SampleRequest (0 / "" take its defaults).
+	Steps          int
+	GuidanceScale  float64
+	Width, Height  int
+	NegativePrompt string
+	Sampler        string
+	StartNoise     float64
+	BatchSize      int
+
+	// Reader reads an image's attributes (default: the toy world's exact read-outs).
+	Reader Reader
+	// OnRows, when set, receives the images of each seed as rows (Prompts then Controls) of two
+	// columns (before, after).
+	OnRows func(seed uint64, rows [][]image.Image)
+	// Progress, when set, is called after each seed with the number of images done and in all.
+	Progress func(done, total int)
+}
+
+// EvalErase generates req's images before (strength 0) and after (Strength) with the adapter
+// installed on p, from the same noise per (prompt, seed), reads them and computes the erase
+// report. It makes one p.SampleRows call per seed over Prompts followed by Controls.
+func EvalErase(p *sd.Pipeline, req EraseRequest) (*EraseReport, error) {
+	if len(req.Prompts) == 0 || len(req.Controls) == 0 {
+		return nil, fmt.Errorf("eval.EvalErase: need prompts asking for the erased value and control prompts (got %d and %d)",
+			len(req.Prompts), len(req.Controls))
+	}
+	attr := req.Attribute
+	if attr == "" {
+		attr = "color"
+	}
+	if err := checkCategoricals([]string{attr}); err != nil {
+		return nil, fmt.Errorf("eval.EvalErase: %w", err)
+	}
+	if req.Value == "" {
+		return nil, fmt.Errorf("eval.EvalErase: no erased %s value", attr)
+	}
+	strength := req.Strength
+	if strength == 0 {
+		strength = 1
+	}
+	read, seeds, err := readerAndSeeds(req.Reader, req.Seeds)
+	if err != nil {
+		return nil, fmt.Errorf("eval.EvalErase: %w", err)
+	}
+	prompts := append(append([]string(nil), req.Prompts...), req.Controls...)
+	sreq := sd.SampleRequest{
+		Prompts: prompts, NegativePrompt: req.NegativePrompt, Width: req.Width, Height: req.Height,
+		Steps: req.Steps, GuidanceScale: req.GuidanceScale, Sampler: req.Sampler,
+		Strengths: []float64{0, strength}, StartNoise: req.StartNoise, BatchSize: req.BatchSize,
+	}
+	total := len(seeds) * len(prompts) * 2
+	var pairs []ErasePair
+	for k, seed := range seeds {
+		sreq.Seed = seed
+		rows, err := sampleRows(p, sreq)
+		if err != nil {
+			return nil, fmt.Errorf("eval.EvalErase: seed %d: %w", seed, err)
+		}
+		if req.OnRows != nil {
+			req.OnRows(seed, rows)
+		}
+		for i, row := range rows {
+			pairs = append(pairs, ErasePair{
+				Prompt: prompts[i], Seed: seed, Control: i >= len(req.Prompts),
+				Before: read(row[0]), After: read(row[1]),
+			})
+		}
+		if req.Progress != nil {
+			req.Progress((k+1)*len(prompts)*2, total)
+		}
+	}
+	r, err := ComputeErase(attr, req.Value, pairs)
+	if err != nil {
+		return nil, fmt.Errorf("eval.EvalErase: %w", err)
+	}
+	r.Strength = strength
+	return r, nil
+}
+
+// sampleRows runs one sampling call and checks the grid's shape.
+func sampleRows(p *sd.Pipeline, req sd.SampleRequest) ([][]image.Image, error) {
+	rows, err := p.SampleRows(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != len(req.Prompts) {
+		return nil, fmt.Errorf("sampling gave %d rows for %d prompts", len(rows), len(req.Prompts))
+	}
+	for i, row := range rows {
+		if len(row) != len(req.Strengths) {
+			return nil, fmt.Errorf("sampling gave %d images in row %d for %d strengths", len(row), i, len(req.Strengths))
+		}
+	}
+	return rows, nil
+}
+
+// readerAndSeeds resolves the defaults of a request's reader and seeds.
+func readerAndSeeds(read Reader, seeds []uint64) (Reader, []uint64, error) {
+	if read == nil {
+		read = defaultReader
+	}
+	if read == nil {
+		return nil, nil, fmt.Errorf("no reader")
+	}
+	if len(seeds) == 0 {
+		seeds = []uint64{0}
+	}
+	return read, seeds, nil
+}

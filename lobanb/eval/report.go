@@ -1,0 +1,294 @@
+package eval
+
+// Reports computed from read-outs: the slider's effect and preservation, and erasure.
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Series is one (prompt, seed) of a slider evaluation: the read-outs of the images generated from
+// the same initial noise at each strength.
+type Series struct {
+	Prompt    string
+	Seed      uint64
+	Strengths []float64
+	Readouts  []Readout // Readouts[j] is the image at Strengths[j]
+}
+
+// SliderReport is the evaluation of a slider, written as eval.json. Its first four fields are the
+// stable format: {"effect_spearman", "effect_slope", "offtarget", "samples"}.
+type SliderReport struct {
+	// EffectSpearman is the mean over (prompt, seed) of the Spearman rank correlation between the
+	// strength and the target attribute (AttributeValue) across the strengths.
+	EffectSpearman float64 `json:"effect_spearman"`
+	// EffectSlope is the mean over (prompt, seed) of the least-squares slope of the target attribute
+	// against the strength (attribute units per unit of strength).
+	EffectSlope float64 `json:"effect_slope"`
+	// OffTarget maps each preserved categorical attribute to the fraction of (prompt, seed) whose
+	// read-out at either end of the strength range (|s| = max |s|, both signs) differs from s = 0.
+	OffTarget map[string]float64 `json:"offtarget"`
+	// Samples is the number of (prompt, seed) series.
+	Samples int `json:"samples"`
+
+	// Target is the attribute the effect is measured on.
+	Target string `json:"target"`
+	// Strengths are the strengths of every series, in generation order.
+	Strengths []float64 `json:"strengths"`
+	// Images is the number of images read (Samples × len(Strengths)).
+	Images int `json:"images"`
+	// TargetMean is the mean target value at each strength (over the series where it is defined;
+	// null where it is nowhere).
+	TargetMean []*float64 `json:"target_mean"`
+	// Undefined counts the target values that were NaN (not measurable, e.g. no hue); they are left
+	// out of that series' correlation and slope.
+	Undefined int `json:"undefined"`
+	// PerPrompt breaks the effect down by prompt, in the order of first appearance.
+	PerPrompt []PromptEffect `json:"per_prompt"`
+}
+
+// PromptEffect is the effect of a slider on one prompt, averaged over its seeds.
+type PromptEffect struct {
+	Prompt         string             `json:"prompt"`
+	EffectSpearman float64            `json:"effect_spearman"`
+	EffectSlope    float64            `json:"effect_slope"`
+	OffTarget      map[string]float64 `json:"offtarget"`
+	Samples        int                `json:"samples"`
+}
+
+// ComputeSlider computes the slider report of series (at least one; all with the same strengths,
+// including 0 and at least one other) on the numeric attribute target (see AttributeValue).
+// offTarget lists the categorical attributes checked for preservation; nil takes
+// DefaultOffTarget(target).
+//
+// Per series, points whose target value is NaN are left out of the correlation and the slope; a
+// series with fewer than two defined points scores 0 (no measurable effect) but still counts. An
+// off-target attribute counts a series as changed when its class at any strength of largest
+// magnitude (both s = −2 and s = +2 for −2…2; only +2 for 0…2) differs from its class at s = 0.
+func ComputeSlider(target string, offTarget []string, series []Series) (*SliderReport, error) {
+	if err := CheckTarget(target); err != nil {
+		return nil, err
+	}
+	if offTarget == nil {
+		offTarget = DefaultOffTarget(target)
+	}
+	if err := checkCategoricals(offTarget); err != nil {
+		return nil, err
+	}
+	if len(series) == 0 {
+		return nil, fmt.Errorf("eval: slider report of no series")
+	}
+	strengths := series[0].Strengths
+	zero, ends, err := strengthIndices(strengths)
+	if err != nil {
+		return nil, err
+	}
+	r := &SliderReport{
+		Target: target, Strengths: slices.Clone(strengths), OffTarget: map[string]float64{},
+		Samples: len(series), Images: len(series) * len(strengths),
+	}
+	sums, counts := make([]float64, len(strengths)), make([]int, len(strengths))
+	byPrompt := map[string]*PromptEffect{}
+	for _, a := range offTarget {
+		r.OffTarget[a] = 0
+	}
+	for i, s := range series {
+		if !slices.Equal(s.Strengths, strengths) {
+			return nil, fmt.Errorf("eval: series %d (%q, seed %d) has strengths %v, series 0 %v", i, s.Prompt, s.Seed, s.Strengths, strengths)
+		}
+		if len(s.Readouts) != len(strengths) {
+			return nil, fmt.Errorf("eval: series %d (%q, seed %d) has %d read-outs for %d strengths", i, s.Prompt, s.Seed, len(s.Readouts), len(strengths))
+		}
+		var xs, ys []float64
+		for j, ro := range s.Readouts {
+			v := AttributeValue(ro, target)
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				r.Undefined++
+				continue
+			}
+			xs, ys = append(xs, strengths[j]), append(ys, v)
+			sums[j] += v
+			counts[j]++
+		}
+		rho, slope := Spearman(xs, ys), Slope(xs, ys)
+		pe := byPrompt[s.Prompt]
+		if pe == nil {
+			pe = &PromptEffect{Prompt: s.Prompt, OffTarget: map[string]float64{}}
+			for _, a := range offTarget {
+				pe.OffTarget[a] = 0
+			}
+			byPrompt[s.Prompt] = pe
+			r.PerPrompt = append(r.PerPrompt, PromptEffect{Prompt: s.Prompt}) // order; filled below
+		}
+		pe.EffectSpearman += rho
+		pe.EffectSlope += slope
+		pe.Samples++
+		r.EffectSpearman += rho
+		r.EffectSlope += slope
+		for _, a := range offTarget {
+			base, _ := Categorical(s.Readouts[zero], a)
+			for _, j := range ends {
+				if c, _ := Categorical(s.Readouts[j], a); c != base {
+					r.OffTarget[a]++
+					pe.OffTarget[a]++
+					break
+				}
+			}
+		}
+	}
+	n := float64(len(series))
+	r.EffectSpearman /= n
+	r.EffectSlope /= n
+	for a := range r.OffTarget {
+		r.OffTarget[a] /= n
+	}
+	for i := range r.PerPrompt {
+		pe := byPrompt[r.PerPrompt[i].Prompt]
+		k := float64(pe.Samples)
+		pe.EffectSpearman /= k
+		pe.EffectSlope /= k
+		for a := range pe.OffTarget {
+			pe.OffTarget[a] /= k
+		}
+		r.PerPrompt[i] = *pe
+	}
+	r.TargetMean = make([]*float64, len(strengths))
+	for j := range strengths {
+		if counts[j] > 0 {
+			m := sums[j] / float64(counts[j])
+			r.TargetMean[j] = &m
+		}
+	}
+	return r, nil
+}
+
+// strengthIndices returns the index of strength 0 and those of the largest |s|.
+func strengthIndices(strengths []float64) (zero int, ends []int, err error) {
+	zero = -1
+	maxAbs := 0.0
+	for j, s := range strengths {
+		if math.IsNaN(s) || math.IsInf(s, 0) {
+			return 0, nil, fmt.Errorf("eval: strength %v is not finite", s)
+		}
+		if s == 0 {
+			if zero >= 0 {
+				return 0, nil, fmt.Errorf("eval: strengths %v list 0 twice", strengths)
+			}
+			zero = j
+		}
+		maxAbs = max(maxAbs, math.Abs(s))
+	}
+	if zero < 0 || maxAbs == 0 {
+		return 0, nil, fmt.Errorf("eval: strengths %v must include 0 and a non-zero strength", strengths)
+	}
+	for j, s := range strengths {
+		if math.Abs(s) == maxAbs {
+			ends = append(ends, j)
+		}
+	}
+	return zero, ends, nil
+}
+
+// ErasePair is one (prompt, seed) of an erase evaluation: the read-outs of the image without the
+// adapter (Before, strength 0) and with it (After), from the same initial noise.
+type ErasePair struct {
+	Prompt string
+	Seed   uint64
+	// Control marks a control prompt (one that does not ask for the erased value).
+	Control       bool
+	Before, After Readout
+}
+
+// EraseReport is the evaluation of an erasure, written as eval.json. Its first four fields are the
+// stable format: {"erased_rate_before", "erased_rate_after", "control_change", "samples"}.
+type EraseReport struct {
+	// ErasedRateBefore and ErasedRateAfter are the fractions of the prompts asking for the erased
+	// value (over prompts × seeds) whose read-out shows it, without and with the adapter.
+	ErasedRateBefore float64 `json:"erased_rate_before"`
+	ErasedRateAfter  float64 `json:"erased_rate_after"`
+	// ControlChange is the fraction of control (prompt, seed) pairs whose read-out changes class in
+	// any categorical attribute (background, colour, shape, size) between before and after.
+	ControlChange float64 `json:"control_change"`
+	// Samples is the number of (prompt, seed) pairs, erased-value prompts and controls together
+	// (each one read twice, before and after).
+	Samples int `json:"samples"`
+
+	Attribute string `json:"attribute"`
+	Value     string `json:"value"`
+	// Strength is the adapter strength of "after" (set by EvalErase; 0 when unknown).
+	Strength       float64 `json:"strength"`
+	TargetSamples  int     `json:"target_samples"`
+	ControlSamples int     `json:"control_samples"`
+	// ControlChangeBy is the fraction of control pairs changing class, per attribute.
+	ControlChangeBy map[string]float64 `json:"control_change_by_attribute"`
+	// TargetChangeBy is the same for the erased-value prompts (what they turned into is in
+	// AfterValues).
+	TargetChangeBy map[string]float64 `json:"target_change_by_attribute"`
+	// BeforeValues and AfterValues count the classes of Attribute read on the erased-value prompts.
+	BeforeValues map[string]int `json:"before_values"`
+	AfterValues  map[string]int `json:"after_values"`
+}
+
+// ComputeErase computes the erase report of pairs (at least one erased-value pair and one control)
+// for the categorical attribute attr and its erased class value.
+func ComputeErase(attr, value string, pairs []ErasePair) (*EraseReport, error) {
+	if err := checkCategoricals([]string{attr}); err != nil {
+		return nil, err
+	}
+	r := &EraseReport{
+		Attribute: attr, Value: value, Samples: len(pairs),
+		ControlChangeBy: map[string]float64{}, TargetChangeBy: map[string]float64{},
+		BeforeValues: map[string]int{}, AfterValues: map[string]int{},
+	}
+	for _, a := range CategoricalAttributes {
+		r.ControlChangeBy[a] = 0
+		r.TargetChangeBy[a] = 0
+	}
+	for _, p := range pairs {
+		changed := false
+		by := r.TargetChangeBy
+		if p.Control {
+			by = r.ControlChangeBy
+		}
+		for _, a := range CategoricalAttributes {
+			b, _ := Categorical(p.Before, a)
+			c, _ := Categorical(p.After, a)
+			if b != c {
+				changed = true
+				by[a]++
+			}
+		}
+		if p.Control {
+			r.ControlSamples++
+			if changed {
+				r.ControlChange++
+			}
+			continue
+		}
+		r.TargetSamples++
+		b, _ := Categorical(p.Before, attr)
+		c, _ := Categorical(p.After, attr)
+		r.BeforeValues[b]++
+		r.AfterValues[c]++
+		if b == value {
+			r.ErasedRateBefore++
+		}
+		if c == value {
+			r.ErasedRateAfter++
+		}
+	}
+	if r.TargetSamples == 0 || r.ControlSamples == 0 {
+		return nil, fmt.Errorf("eval: erase report needs prompts asking for %s %q and control prompts (got %d and %d pairs)",
+			attr, value, r.TargetSamples, r.ControlSamples)
+	}
+	nt, nc := float64(r.TargetSamples), float64(r.ControlSamples)
+	r.ErasedRateBefore /= nt
+	r.ErasedRateAfter /= nt
+	r.ControlChange /= nc
+	for _, a := range CategoricalAttributes {
+		r.TargetChangeBy[a] /= nt
+		r.ControlChangeBy[a] /= nc
+	}
+	return r, nil
+}

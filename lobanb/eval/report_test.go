@@ -1,0 +1,265 @@
+package eval
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var strengths5 = []float64{-2, -1, 0, 1, 2}
+
+// ro is a read-out of a medium red circle on white with the given area.
+func ro(area float64) Readout {
+	return Readout{Background: "white", Color: "red", Size: "medium", Shape: "circle", Area: area, Hue: 0}
+}
+
+// growing is a series whose area rises with the strength: 10, 20, …
+func growing(prompt string, seed uint64) Series {
+	s := Series{Prompt: prompt, Seed: seed, Strengths: strengths5}
+	for j := range strengths5 {
+		s.Readouts = append(s.Readouts, ro(float64(10*(j+1))))
+	}
+	return s
+}
+
+func TestAttributeValue(t *testing.T) {
+	hue := func(h float64) Readout { return Readout{Hue: h, Area: 0.2, Size: "large"} }
+	for _, c := range []struct {
+		hue, want float64
+	}{
+		{0, 1.0 / 3}, {240, 1}, {-60, 2.0 / 3}, {300, 2.0 / 3}, {180, 2.0 / 3}, {120, 1.0 / 3}, {60, 0},
+		{-30, 0.5}, {270, 5.0 / 6},
+	} {
+		require.InDelta(t, c.want, AttributeValue(hue(c.hue), "blueness"), 1e-12, "hue %g", c.hue)
+	}
+	// The red → blue path through magenta, as toyworld reports it ([−60, 300)): rising blueness.
+	prev := -1.0
+	for _, h := range []float64{0, -20, -40, -59, 299, 280, 260, 240} {
+		v := AttributeValue(hue(h), "blueness")
+		require.Greater(t, v, prev, "hue %g", h)
+		prev = v
+	}
+	require.InDelta(t, 1.0, AttributeValue(hue(0), "redness"), 1e-12)
+	require.InDelta(t, 1.0, AttributeValue(hue(359.999), "redness"), 1e-4)
+	require.Equal(t, 0.2, AttributeValue(hue(10), "area"))
+	require.Equal(t, 0.2, AttributeValue(hue(10), "size"))
+	require.Equal(t, 2.0, AttributeValue(hue(10), "size_class"))
+	require.Equal(t, 0.0, AttributeValue(Readout{Size: "small"}, "size_class"))
+	require.Equal(t, 10.0, AttributeValue(hue(10), "hue"))
+	// No foreground: no hue (the zero Hue would read as red).
+	require.True(t, math.IsNaN(AttributeValue(Readout{Empty: true}, "blueness")))
+	require.True(t, math.IsNaN(AttributeValue(Readout{Empty: true}, "hue")))
+	require.True(t, math.IsNaN(AttributeValue(Readout{Empty: true}, "size_class")))
+	require.Equal(t, 0.0, AttributeValue(Readout{Empty: true}, "area"))
+	require.True(t, math.IsNaN(AttributeValue(hue(10), "bogus")))
+	require.ErrorContains(t, CheckTarget("bogus"), "blueness")
+	require.NoError(t, CheckTarget("blueness"))
+
+	require.Equal(t, []string{"background", "color", "shape"}, DefaultOffTarget("area"))
+	require.Equal(t, []string{"background", "shape", "size"}, DefaultOffTarget("blueness"))
+	require.Equal(t, []string{"background", "color", "shape", "size"}, DefaultOffTarget("cx"))
+}
+
+func TestComputeSliderMonotone(t *testing.T) {
+	r, err := ComputeSlider("area", nil, []Series{growing("a", 1), growing("a", 2), growing("b", 1)})
+	require.NoError(t, err)
+	require.Equal(t, 1.0, r.EffectSpearman)
+	require.InDelta(t, 10.0, r.EffectSlope, 1e-12)
+	require.Equal(t, map[string]float64{"background": 0, "color": 0, "shape": 0}, r.OffTarget)
+	require.Equal(t, 3, r.Samples)
+	require.Equal(t, 15, r.Images)
+	require.Equal(t, strengths5, r.Strengths)
+	for j, m := range r.TargetMean {
+		require.InDelta(t, float64(10*(j+1)), *m, 1e-12)
+	}
+	require.Len(t, r.PerPrompt, 2)
+	require.Equal(t, "a", r.PerPrompt[0].Prompt)
+	require.Equal(t, 2, r.PerPrompt[0].Samples)
+	require.Equal(t, "b", r.PerPrompt[1].Prompt)
+	require.Equal(t, 1.0, r.PerPrompt[1].EffectSpearman)
+}
+
+func TestComputeSliderOffTarget(t *testing.T) {
+	// Four series; the size class changes everywhere (it is the target's own class: not counted).
+	var series []Series
+	for k := range 4 {
+		s := growing("p", uint64(k))
+		for j := range s.Readouts {
+			s.Readouts[j].Size = []string{"small", "small", "medium", "large", "large"}[j]
+		}
+		series = append(series, s)
+	}
+	series[1].Readouts[0].Color = "blue"   // s = −2: an end, counted
+	series[2].Readouts[4].Shape = "square" // s = +2: an end, counted
+	series[2].Readouts[0].Shape = "square" // both ends: still one pair
+	series[3].Readouts[1].Color = "green"  // s = −1: not an end
+	series[3].Readouts[3].Background = "black"
+	// Series 3 also loses its effect: a decreasing area.
+	for j := range series[3].Readouts {
+		series[3].Readouts[j].Area = float64(50 - 10*j)
+	}
+	r, err := ComputeSlider("area", nil, series)
+	require.NoError(t, err)
+	require.Equal(t, map[string]float64{"background": 0, "color": 0.25, "shape": 0.25}, r.OffTarget)
+	require.InDelta(t, (1+1+1-1)/4.0, r.EffectSpearman, 1e-12)
+	require.InDelta(t, (10+10+10-10)/4.0, r.EffectSlope, 1e-12)
+
+	// An explicit off-target list, including the size class.
+	r, err = ComputeSlider("area", []string{"size", "color"}, series)
+	require.NoError(t, err)
+	require.Equal(t, map[string]float64{"size": 1, "color": 0.25}, r.OffTarget)
+	_, err = ComputeSlider("area", []string{"texture"}, series)
+	require.ErrorContains(t, err, "texture")
+
+	// One-sided strengths: the end is +2 only, so series 1's change at −2 is not counted.
+	var one []Series
+	for _, s := range series {
+		one = append(one, Series{Prompt: s.Prompt, Seed: s.Seed, Strengths: []float64{-2, 0, 1, 2},
+			Readouts: []Readout{s.Readouts[0], s.Readouts[2], s.Readouts[3], s.Readouts[4]}})
+	}
+	r, err = ComputeSlider("area", nil, one)
+	require.NoError(t, err)
+	require.Equal(t, map[string]float64{"background": 0, "color": 0.25, "shape": 0.25}, r.OffTarget, "−2 and +2 are both ends")
+	for i := range one {
+		one[i].Strengths = []float64{-1, 0, 1, 2}
+	}
+	r, err = ComputeSlider("area", nil, one)
+	require.NoError(t, err)
+	require.Equal(t, map[string]float64{"background": 0, "color": 0, "shape": 0.25}, r.OffTarget, "only +2 is an end")
+}
+
+func TestComputeSliderUndefined(t *testing.T) {
+	// Blueness of a red → blue series, one image empty (no hue): left out of that series.
+	s := Series{Prompt: "p", Strengths: strengths5, Readouts: []Readout{
+		{Hue: 30, Color: "red", Size: "medium"}, {Hue: 0, Color: "red", Size: "medium"}, {Hue: -30, Color: "red", Size: "medium"},
+		{Empty: true}, {Hue: 240, Color: "blue", Size: "medium"},
+	}}
+	// A series with a single defined point scores 0 but counts.
+	flat := Series{Prompt: "q", Strengths: strengths5, Readouts: []Readout{
+		{Empty: true}, {Empty: true}, {Hue: 0, Color: "red", Size: "medium"}, {Empty: true}, {Empty: true},
+	}}
+	r, err := ComputeSlider("blueness", nil, []Series{s, flat})
+	require.NoError(t, err)
+	require.Equal(t, 5, r.Undefined)
+	require.InDelta(t, 0.5, r.EffectSpearman, 1e-12)
+	// Slope of s over x = [−2, −1, 0, 2], y = [1/6, 1/3, 1/2, 1]: x̄ = −1/4, ȳ = 1/2;
+	// Σdx·dy = (−7/4)(−1/3) + (−3/4)(−1/6) + (1/4)(0) + (9/4)(1/2) = 7/12 + 1/8 + 9/8 = 11/6;
+	// Σdx² = 49/16 + 9/16 + 1/16 + 81/16 = 35/4 → 22/105.
+	require.InDelta(t, 22.0/105/2, r.EffectSlope, 1e-12)
+	require.Nil(t, r.TargetMean[3])
+	require.InDelta(t, (0.5+1.0/3)/2, *r.TargetMean[2], 1e-12)
+	require.Equal(t, map[string]float64{"background": 0, "shape": 0, "size": 0.5}, r.OffTarget, "an empty image reads as class \"\", a change")
+	// JSON has no NaN and a null mean.
+	_, err = json.Marshal(r)
+	require.NoError(t, err)
+}
+
+func TestComputeSliderErrors(t *testing.T) {
+	_, err := ComputeSlider("area", nil, nil)
+	require.Error(t, err)
+	_, err = ComputeSlider("weight", nil, []Series{growing("a", 1)})
+	require.ErrorContains(t, err, "weight")
+	s := growing("a", 1)
+	s.Strengths = []float64{-2, -1, 0.5, 1, 2}
+	_, err = ComputeSlider("area", nil, []Series{s})
+	require.ErrorContains(t, err, "include 0")
+	s.Strengths = []float64{0, 0, 0, 0, 0}
+	_, err = ComputeSlider("area", nil, []Series{s})
+	require.ErrorContains(t, err, "0 twice")
+	s = growing("a", 1)
+	s.Readouts = s.Readouts[:4]
+	_, err = ComputeSlider("area", nil, []Series{growing("a", 2), s})
+	require.ErrorContains(t, err, "4 read-outs")
+	s = growing("a", 1)
+	s.Strengths = []float64{-1, 0, 1, 2, 3}
+	_, err = ComputeSlider("area", nil, []Series{growing("a", 2), s})
+	require.ErrorContains(t, err, "strengths")
+}
+
+func TestComputeErase(t *testing.T) {
+	red, green, blue := ro(1), ro(1), ro(1)
+	green.Color, blue.Color = "green", "blue"
+	blueSquare := blue
+	blueSquare.Shape = "square"
+	pairs := []ErasePair{
+		{Prompt: "a red circle", Seed: 0, Before: red, After: blue},
+		{Prompt: "a red circle", Seed: 1, Before: red, After: red},
+		{Prompt: "a red square", Seed: 0, Before: red, After: green},
+		{Prompt: "a red square", Seed: 1, Before: green, After: green},
+		{Prompt: "a blue circle", Control: true, Before: blue, After: blue},
+		{Prompt: "a blue square", Control: true, Before: blue, After: blueSquare},
+	}
+	r, err := ComputeErase("color", "red", pairs)
+	require.NoError(t, err)
+	require.Equal(t, 0.75, r.ErasedRateBefore)
+	require.Equal(t, 0.25, r.ErasedRateAfter)
+	require.Equal(t, 0.5, r.ControlChange)
+	require.Equal(t, 6, r.Samples)
+	require.Equal(t, 4, r.TargetSamples)
+	require.Equal(t, 2, r.ControlSamples)
+	require.Equal(t, map[string]float64{"background": 0, "color": 0, "shape": 0.5, "size": 0}, r.ControlChangeBy)
+	require.Equal(t, map[string]float64{"background": 0, "color": 0.5, "shape": 0, "size": 0}, r.TargetChangeBy)
+	require.Equal(t, map[string]int{"red": 3, "green": 1}, r.BeforeValues)
+	require.Equal(t, map[string]int{"red": 1, "green": 2, "blue": 1}, r.AfterValues)
+
+	_, err = ComputeErase("color", "red", pairs[:4])
+	require.ErrorContains(t, err, "control")
+	_, err = ComputeErase("color", "red", pairs[4:])
+	require.ErrorContains(t, err, "control")
+	_, err = ComputeErase("hue", "red", pairs)
+	require.ErrorContains(t, err, "hue")
+}
+
+// jsonKeys decodes a report's JSON into a map.
+func jsonKeys(t *testing.T, path string) map[string]any {
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(data, &m))
+	return m
+}
+
+func TestJSONAndTable(t *testing.T) {
+	dir := t.TempDir()
+	sr, err := ComputeSlider("area", nil, []Series{growing("a big circle", 1), growing("b", 1)})
+	require.NoError(t, err)
+	path := filepath.Join(dir, "eval.json")
+	require.NoError(t, WriteJSON(path, sr))
+	m := jsonKeys(t, path)
+	require.Equal(t, 1.0, m["effect_spearman"])
+	require.InDelta(t, 10.0, m["effect_slope"], 1e-12)
+	require.Equal(t, map[string]any{"background": 0.0, "color": 0.0, "shape": 0.0}, m["offtarget"])
+	require.Equal(t, 2.0, m["samples"])
+	require.Equal(t, "area", m["target"])
+	require.Len(t, m["per_prompt"], 2)
+
+	pairs := []ErasePair{{Prompt: "a red circle", Before: ro(1), After: ro(1)}, {Prompt: "c", Control: true}}
+	er, err := ComputeErase("color", "red", pairs)
+	require.NoError(t, err)
+	require.NoError(t, WriteJSON(path, er)) // replaces the slider report
+	m = jsonKeys(t, path)
+	for _, k := range []string{"erased_rate_before", "erased_rate_after", "control_change", "samples"} {
+		require.Contains(t, m, k)
+	}
+	require.Equal(t, 1.0, m["erased_rate_before"])
+	require.Equal(t, 2.0, m["samples"])
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary file left")
+	require.Error(t, WriteJSON(filepath.Join(dir, "missing", "eval.json"), er))
+	require.Error(t, WriteJSON(path, math.NaN()))
+
+	table := sr.Table()
+	for _, want := range []string{"effect_spearman", "1.000", "effect_slope", "10", "offtarget color", "a big circle", "mean area"} {
+		require.Contains(t, table, want)
+	}
+	table = er.Table()
+	for _, want := range []string{"erased_rate_before", "1.000", "erased_rate_after", "control_change", "red 1"} {
+		require.Contains(t, table, want)
+	}
+	t.Log("\n" + sr.Table() + "\n" + er.Table())
+}
