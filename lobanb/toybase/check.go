@@ -1,0 +1,94 @@
+package toybase
+
+import (
+	"fmt"
+	"image"
+	"math/rand/v2"
+
+	"github.com/gomlx/gomlx/backends"
+
+	"github.com/loba-dev/loba/models/sd"
+	"github.com/loba-dev/loba/models/toyworld"
+)
+
+// CheckReport is the base model's accuracy: the fraction of generated images whose read-out
+// matches the attribute the full caption asked for.
+type CheckReport struct {
+	ColorAccuracy      float64 `json:"color_accuracy"`
+	SizeAccuracy       float64 `json:"size_accuracy"`
+	ShapeAccuracy      float64 `json:"shape_accuracy"`
+	BackgroundAccuracy float64 `json:"background_accuracy"`
+	Samples            int     `json:"samples"`
+	Steps              int     `json:"steps"`
+	GuidanceScale      float64 `json:"guidance_scale"`
+}
+
+// CheckOptions configures Check.
+type CheckOptions struct {
+	Samples       int     // default 200
+	Seed          uint64  // scenes and latents
+	Steps         int     // sampler steps (default 20)
+	GuidanceScale float64 // default 3
+	Backend       backends.Backend
+}
+
+// Check samples one image per random scene from its full caption and reads the attributes back.
+func Check(dir string, o CheckOptions) (*CheckReport, error) {
+	if o.Samples <= 0 {
+		o.Samples = 200
+	}
+	if o.Steps <= 0 {
+		o.Steps = 20
+	}
+	if o.GuidanceScale == 0 {
+		o.GuidanceScale = 3
+	}
+	p, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: o.Backend})
+	if err != nil {
+		return nil, err
+	}
+	if !p.ToyLatents {
+		return nil, fmt.Errorf("toybase: %s is not a toy-world model", dir)
+	}
+	rng := rand.New(rand.NewPCG(o.Seed, 0x70b))
+	scenes := make([]toyworld.Scene, o.Samples)
+	prompts := make([]string, o.Samples)
+	for i := range scenes {
+		scenes[i] = toyworld.Sample(rng)
+		prompts[i] = toyworld.FullCaption(scenes[i])
+	}
+	imgs, err := p.Sample(sd.SampleRequest{Prompts: prompts, Width: ImageSize, Height: ImageSize, Steps: o.Steps,
+		GuidanceScale: o.GuidanceScale, Seed: o.Seed, BatchSize: 50})
+	if err != nil {
+		return nil, err
+	}
+	r := score(scenes, imgs)
+	r.Steps, r.GuidanceScale = o.Steps, o.GuidanceScale
+	return r, nil
+}
+
+func score(scenes []toyworld.Scene, imgs []image.Image) *CheckReport {
+	r := &CheckReport{Samples: len(scenes)}
+	for i, img := range imgs {
+		got := toyworld.Read(img)
+		s := scenes[i]
+		if got.Color == s.Color {
+			r.ColorAccuracy++
+		}
+		if got.Size == s.Size {
+			r.SizeAccuracy++
+		}
+		if got.Shape == s.Shape {
+			r.ShapeAccuracy++
+		}
+		if got.Background == s.Background {
+			r.BackgroundAccuracy++
+		}
+	}
+	n := float64(len(scenes))
+	r.ColorAccuracy /= n
+	r.SizeAccuracy /= n
+	r.ShapeAccuracy /= n
+	r.BackgroundAccuracy /= n
+	return r
+}

@@ -1,0 +1,203 @@
+package toybase
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/loba-dev/loba/lobanb/train"
+	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/sd"
+	"github.com/loba-dev/loba/models/toyworld"
+)
+
+// TrainOptions configures Train.
+type TrainOptions struct {
+	// Dir is the model folder; Init creates it when it does not exist.
+	Dir string
+	// WorkDir holds checkpoints/ and loss.csv (default Dir + ".train").
+	WorkDir                      string
+	Steps, BatchSize             int
+	LR, EMADecay, MaxGradNorm    float64
+	Seed                         uint64
+	PredictionType               string // for Init: epsilon (default) | v_prediction
+	CheckpointEvery, ExportEvery int
+	// ExportDType is the dtype of the weights written into Dir (default Float32).
+	ExportDType dtypes.DType
+	Backend     backends.Backend
+	Log         io.Writer
+	OnStep      func(step int, loss float32, elapsed time.Duration)
+}
+
+func (o *TrainOptions) defaults() {
+	if o.WorkDir == "" {
+		o.WorkDir = strings.TrimSuffix(o.Dir, "/") + ".train"
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 16
+	}
+	if o.LR == 0 {
+		o.LR = 1e-3
+	}
+	if o.MaxGradNorm == 0 {
+		o.MaxGradNorm = 1
+	}
+	if o.PredictionType == "" {
+		o.PredictionType = "epsilon"
+	}
+	if o.ExportDType == dtypes.InvalidDType {
+		o.ExportDType = dtypes.Float32
+	}
+}
+
+func (o *TrainOptions) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// Train trains the toy base model from scratch (or resumes from the newest checkpoint in WorkDir):
+// full fine-tune of the UNet and the text encoder on freshly drawn toy-world batches, AdamW,
+// gradient clipping, EMA of the weights, checkpoints every CheckpointEvery steps and the (EMA)
+// weights exported into Dir every ExportEvery steps and at the end.
+func Train(o TrainOptions) error {
+	o.defaults()
+	if _, err := os.Stat(filepath.Join(o.Dir, "model_index.json")); os.IsNotExist(err) {
+		o.logf("initialising a fresh toy model in %s (seed %d, %s)", o.Dir, o.Seed, o.PredictionType)
+		if err := Init(o.Dir, o.Seed, o.PredictionType); err != nil {
+			return err
+		}
+	}
+	p, err := sd.LoadPipeline(o.Dir, sd.PipelineOptions{Backend: o.Backend, SkipVAE: true})
+	if err != nil {
+		return err
+	}
+	if !p.ToyLatents {
+		return fmt.Errorf("toybase: %s is not a toy-world model (its vae is not %s)", o.Dir, sd.ToyLatentMapClass)
+	}
+	var params []train.Param
+	var paramVars []*context.Variable
+	for v := range p.Ctx.IterVariables() {
+		v.SetTrainable(true)
+		params = append(params, train.Param{Var: v, LRScale: 1})
+		paramVars = append(paramVars, v)
+	}
+	sched, err := schedulers.Load(filepath.Join(o.Dir, "scheduler", "scheduler_config.json"))
+	if err != nil {
+		return err
+	}
+	optCfg, err := train.DefaultOptimizerConfig("adamw")
+	if err != nil {
+		return err
+	}
+	opt, err := train.NewOptimizer(optCfg)
+	if err != nil {
+		return err
+	}
+	ft, err := train.NewFinetuneGraph(p.Backend, p.Ctx, p.UNet, p.TextEncoders[0], sched, params, opt, train.FinetuneConfig{
+		UNetScope: "/" + sd.ScopeUNet, TextEncoderScope: "/text_encoder", TrainTextEncoder: true,
+		EMADecay: o.EMADecay, MaxGradNorm: o.MaxGradNorm})
+	if err != nil {
+		return err
+	}
+	rng := train.NewRNG(o.Seed)
+	ckptRoot := filepath.Join(o.WorkDir, "checkpoints")
+	start := 0
+	if all, err := train.ListCheckpoints(ckptRoot); err != nil {
+		return err
+	} else if len(all) > 0 {
+		c, err := train.LoadCheckpoint(all[len(all)-1])
+		if err != nil {
+			return err
+		}
+		if err := c.Restore(p.Ctx, paramVars); err != nil {
+			return err
+		}
+		if err := rng.Restore(c.RNG); err != nil {
+			return err
+		}
+		start = c.Step
+		o.logf("resuming from step %d (%s)", start, c.Dir)
+	}
+	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
+		return err
+	}
+	csv, err := os.OpenFile(filepath.Join(o.WorkDir, "loss.csv"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer csv.Close()
+	w := bufio.NewWriter(csv)
+	tok, te := p.Tokenizers[0], p.TextEncoders[0]
+	seq := te.Config.MaxPositionEmbeddings
+	lc, lh, lw := toyworld.LatentChannels, ImageSize/toyworld.DownFactor, ImageSize/toyworld.DownFactor
+	numTrain := len(sched.AlphasCumprod())
+	state := func() []*context.Variable {
+		vars := append(append([]*context.Variable{}, paramVars...), opt.StateVariables(p.Ctx)...)
+		return append(vars, train.EMAVariables(p.Ctx, params)...)
+	}
+	export := func() error {
+		src := p.Ctx
+		if o.EMADecay > 0 {
+			src = p.Ctx.InAbsPath("/" + train.EMAScope)
+		}
+		return SaveWeights(src, o.Dir, o.ExportDType)
+	}
+	began := time.Now()
+	b := o.BatchSize
+	for step := start + 1; step <= o.Steps; step++ {
+		pixels, captions, _ := toyworld.Batch(rng.Rand(), b, ImageSize, ImageSize)
+		z, err := toyworld.Encode(pixels, b, ImageSize, ImageSize)
+		if err != nil {
+			return err
+		}
+		noise := rng.Normal(len(z))
+		ts := make([]int64, b)
+		ids := make([][]int64, b)
+		for i := range ts {
+			ts[i] = int64(rng.IntN(numTrain))
+			enc, err := tok.EncodeFixed(captions[i], seq, tok.EOS)
+			if err != nil {
+				return err
+			}
+			ids[i] = make([]int64, len(enc))
+			for j, id := range enc {
+				ids[i][j] = int64(id)
+			}
+		}
+		out, err := ft.Run(train.FinetuneInputs{
+			X0: tensors.FromFlatDataAndDimensions(z, b, lc, lh, lw), Noise: tensors.FromFlatDataAndDimensions(noise, b, lc, lh, lw),
+			T: tensors.FromValue(ts), IDs: tensors.FromValue(ids), LR: float32(o.LR), Step: int32(step)})
+		if err != nil {
+			return fmt.Errorf("toybase: step %d: %w", step, err)
+		}
+		if out.Loss != out.Loss {
+			return fmt.Errorf("toybase: step %d: loss is NaN (last good checkpoint in %s)", step, ckptRoot)
+		}
+		fmt.Fprintf(w, "%d,%g,%.2f\n", step, out.Loss, time.Since(began).Seconds())
+		_ = w.Flush()
+		if o.OnStep != nil {
+			o.OnStep(step, out.Loss, time.Since(began))
+		}
+		if o.CheckpointEvery > 0 && step%o.CheckpointEvery == 0 {
+			if _, err := train.SaveCheckpoint(ckptRoot, state(), train.Checkpoint{Step: step, RNG: rng.State(), Preset: "toybase"}, 2); err != nil {
+				return err
+			}
+		}
+		if o.ExportEvery > 0 && step%o.ExportEvery == 0 {
+			if err := export(); err != nil {
+				return err
+			}
+		}
+	}
+	return export()
+}
