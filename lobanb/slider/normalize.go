@@ -317,6 +317,7 @@ func setPtr(f **float64, def float64) {
 
 // validate checks every value of a defaulted preset.
 func (p *Preset) validate(v *validator) {
+	p.validateEval(v)
 	m := p.Model
 	v.enum("model.kind", m.Kind, validKinds)
 	v.enum("model.prediction_type", m.PredictionType, validPredictionTypes)
@@ -457,3 +458,48 @@ func (p *Preset) validateTrain(v *validator) {
 }
 
 var selectorCache sync.Map // pattern → *regexp.Regexp
+
+var validEvalKinds = []string{"", "slider", "erase"}
+
+// validateEval checks the eval section; the attribute names are checked by lobanb/eval when it runs.
+func (p *Preset) validateEval(v *validator) {
+	e := &p.Eval
+	v.enum("eval.kind", e.Kind, validEvalKinds)
+	if e.Kind == "" {
+		return
+	}
+	if len(e.Prompts) == 0 {
+		v.add("eval.prompts", "empty; an evaluation needs prompts")
+	}
+	if len(e.Seeds) == 0 {
+		e.Seeds = []uint64{0, 1, 2, 3}
+	}
+	if e.Steps == 0 {
+		e.Steps = 20
+	}
+	if e.GuidanceScale == 0 {
+		e.GuidanceScale = 3
+	}
+	switch e.Kind {
+	case "slider":
+		if e.Target == "" {
+			v.add("eval.target", "empty; a slider evaluation needs the numeric attribute it moves (e.g. area, blueness)")
+		}
+		if len(e.Strengths) == 0 {
+			e.Strengths = []float64{-2, -1, 0, 1, 2}
+		}
+	case "erase":
+		if e.Attribute == "" {
+			e.Attribute = "color"
+		}
+		if e.Value == "" {
+			v.add("eval.value", "empty; an erase evaluation needs the erased value (e.g. red)")
+		}
+		if len(e.Controls) == 0 {
+			v.add("eval.controls", "empty; an erase evaluation needs control prompts")
+		}
+		if e.Strength == 0 {
+			e.Strength = 1
+		}
+	}
+}

@@ -44,6 +44,7 @@ type Preset struct {
 	Network Network `yaml:"network" json:"network"`
 	Train   Train   `yaml:"train" json:"train"`
 	Sample  Sample  `yaml:"sample" json:"sample"`
+	Eval    Eval    `yaml:"eval" json:"eval"`
 	Output  Output  `yaml:"output" json:"output"`
 
 	// Prompts are LECO prompt entries, used as they are by every objective.
@@ -184,6 +185,32 @@ type Sample struct {
 }
 
 // Output names the run's files: <dir>/<name>.safetensors (default output/loba).
+// Eval measures the trained adapter after training (lobanb/eval; toy-world read-outs): kind slider
+// → effect_spearman / effect_slope on a numeric target and off-target change of the other
+// attributes; kind erase → how often the erased value appears before and after, and how control
+// prompts change. The run writes <out>/eval.json and <out>/grid.png.
+type Eval struct {
+	// Kind: "" (no evaluation) | slider | erase.
+	Kind string `yaml:"kind" json:"kind"`
+	// Target is the numeric attribute of a slider: area | size | size_class | blueness | redness | ...
+	Target string `yaml:"target" json:"target"`
+	// OffTarget lists the categorical attributes checked for preservation (default: all but the target's).
+	OffTarget []string `yaml:"off_target,omitempty" json:"off_target,omitempty"`
+	// Attribute and Value name what an erase removes (e.g. color, red).
+	Attribute string `yaml:"attribute" json:"attribute"`
+	Value     string `yaml:"value" json:"value"`
+	// Prompts are the evaluation prompts (erase: prompts asking for the value); Controls (erase) do not.
+	Prompts  []string `yaml:"prompts,omitempty" json:"prompts,omitempty"`
+	Controls []string `yaml:"controls,omitempty" json:"controls,omitempty"`
+	Seeds    []uint64 `yaml:"seeds,omitempty" json:"seeds,omitempty"`
+	// Strengths of a slider evaluation (default −2, −1, 0, 1, 2); Strength of an erase (default 1).
+	Strengths []float64 `yaml:"strengths,omitempty" json:"strengths,omitempty"`
+	Strength  float64   `yaml:"strength" json:"strength"`
+	// Steps and GuidanceScale of the sampler (default 20 and 3).
+	Steps         int     `yaml:"steps" json:"steps"`
+	GuidanceScale float64 `yaml:"guidance_scale" json:"guidance_scale"`
+}
+
 type Output struct {
 	Name string `yaml:"name" json:"name"`
 	Dir  string `yaml:"dir" json:"dir"`

@@ -349,7 +349,7 @@ func TestBadPresets(t *testing.T) {
 		want []string
 	}{
 		{"typo_top.yaml", []string{"typo_top.yaml:5:", `unknown key "trian"`, `did you mean "train"?`,
-			"valid keys at the top level: model, objective, mode,", "network, train, sample, output, prompts, targets"}},
+			"valid keys at the top level: model, objective, mode,", "network, train, sample, eval, output, prompts, targets"}},
 		{"typo_nested.yaml", []string{"typo_nested.yaml:5:", `unknown key "train.lerning_rate"`, `did you mean "lr"?`,
 			"valid keys in train: steps, lr, optimizer, weight_decay,"}},
 		{"typo_prompt.yaml", []string{"typo_prompt.yaml:5:", `unknown key "prompts[0].postive"`, `did you mean "positive"?`,

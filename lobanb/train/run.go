@@ -10,7 +10,11 @@ import (
 	"strings"
 	"time"
 
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+
 	"github.com/loba-dev/loba/internal/atomicfile"
+	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/safetensors"
 
 	"github.com/loba-dev/loba/models/lora"
@@ -23,6 +27,8 @@ type Result struct {
 	Steps       int
 	FirstLosses []float32 // the losses of the first steps of this process (for reports)
 	LastLoss    float32
+	// Eval is the evaluation report (*eval.SliderReport or *eval.EraseReport) when the preset has one.
+	Eval any
 }
 
 // Train runs the loop from the newest checkpoint (or from scratch), appends every step to
@@ -73,6 +79,18 @@ func (r *Run) Train() (*Result, error) {
 	res.LoRAPath = filepath.Join(r.OutDir, "lora.safetensors")
 	if err := r.SaveLoRA(res.LoRAPath); err != nil {
 		return nil, err
+	}
+	if r.Preset.Eval.Kind != "" {
+		r.logf("evaluating (%s) …", r.Preset.Eval.Kind)
+		r.Pipeline.SetAdapter(func(m *Node) nn.Adapter { return r.Net.Adapter(r.Pipeline.Ctx, "/unet", m) })
+		size := r.Preset.Train.Resolution
+		if len(r.Groups) > 0 {
+			e := r.Groups[0][0]
+			size = slider.Resolution{e.LatentH * r.Pipeline.LatentScale(), e.LatentW * r.Pipeline.LatentScale()}
+		}
+		if res.Eval, err = Evaluate(r.Pipeline, r.Preset.Eval, size, r.OutDir); err != nil {
+			return nil, fmt.Errorf("evaluating: %w", err)
+		}
 	}
 	return res, nil
 }

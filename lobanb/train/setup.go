@@ -76,7 +76,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		dtype = dtypes.BFloat16
 	}
 	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: dtype, Variant: p.Model.Variant,
-		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p)})
+		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && p.Eval.Kind == ""})
 	if err != nil {
 		return nil, err
 	}
@@ -126,8 +126,10 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 			return nil, err
 		}
 	}
-	if err := pipe.FreeTextEncoders(); err != nil {
-		return nil, err
+	if p.Eval.Kind == "" { // the evaluation encodes its own prompts after training
+		if err := pipe.FreeTextEncoders(); err != nil {
+			return nil, err
+		}
 	}
 
 	// 2. Base LoRAs merged into the frozen UNet, then the adapter.

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"encoding/json"
 	"image/png"
 	"math"
 	"os"
@@ -185,5 +186,38 @@ func TestTrainVPredictionZeroSNR(t *testing.T) {
 	require.NoError(t, err)
 	for _, l := range res.FirstLosses {
 		require.False(t, math.IsNaN(float64(l)) || math.IsInf(float64(l), 0))
+	}
+}
+
+// TestTrainThenEvaluate: a preset with an eval section writes eval.json (the slider or erase report)
+// and grid.png after training.
+func TestTrainThenEvaluate(t *testing.T) {
+	for _, e := range []slider.Eval{
+		{Kind: "slider", Target: "area", Prompts: []string{"a red cube", "a blue ball"}, Seeds: []uint64{0, 1}, Steps: 2},
+		{Kind: "erase", Value: "red", Prompts: []string{"a red cube"}, Controls: []string{"a blue ball"}, Steps: 2},
+	} {
+		t.Run(e.Kind, func(t *testing.T) {
+			p := tinyPreset(t, 1)
+			p.Eval = e
+			require.NoError(t, p.Normalize())
+			out := t.TempDir()
+			run, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+			require.NoError(t, err)
+			res, err := run.Train()
+			require.NoError(t, err)
+			require.NotNil(t, res.Eval)
+			data, err := os.ReadFile(filepath.Join(out, "eval.json"))
+			require.NoError(t, err)
+			var got map[string]any
+			require.NoError(t, json.Unmarshal(data, &got))
+			keys := []string{"effect_spearman", "effect_slope", "offtarget", "samples"}
+			if e.Kind == "erase" {
+				keys = []string{"erased_rate_before", "erased_rate_after", "control_change", "samples"}
+			}
+			for _, k := range keys {
+				require.Contains(t, got, k)
+			}
+			require.FileExists(t, filepath.Join(out, "grid.png"))
+		})
 	}
 }
