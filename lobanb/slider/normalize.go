@@ -472,7 +472,7 @@ func (p *Preset) validateEval(v *validator) {
 		v.add("eval.prompts", "empty; an evaluation needs prompts")
 	}
 	if len(e.Seeds) == 0 {
-		e.Seeds = []uint64{0, 1, 2, 3}
+		e.Seeds = []int{0, 1, 2, 3}
 	}
 	if e.Steps == 0 {
 		e.Steps = 20

@@ -202,7 +202,7 @@ type Eval struct {
 	// Prompts are the evaluation prompts (erase: prompts asking for the value); Controls (erase) do not.
 	Prompts  []string `yaml:"prompts,omitempty" json:"prompts,omitempty"`
 	Controls []string `yaml:"controls,omitempty" json:"controls,omitempty"`
-	Seeds    []uint64 `yaml:"seeds,omitempty" json:"seeds,omitempty"`
+	Seeds    []int    `yaml:"seeds,omitempty" json:"seeds,omitempty"`
 	// Strengths of a slider evaluation (default −2, −1, 0, 1, 2); Strength of an erase (default 1).
 	Strengths []float64 `yaml:"strengths,omitempty" json:"strengths,omitempty"`
 	Strength  float64   `yaml:"strength" json:"strength"`

@@ -20,15 +20,22 @@ func Evaluate(p *sd.Pipeline, e slider.Eval, size slider.Resolution, outDir stri
 			firstRows = rows
 		}
 	}
+	seeds := make([]uint64, len(e.Seeds))
+	for i, s := range e.Seeds {
+		if s < 0 {
+			return nil, fmt.Errorf("train: eval.seeds[%d] = %d, want >= 0", i, s)
+		}
+		seeds[i] = uint64(s)
+	}
 	var report any
 	var err error
 	switch e.Kind {
 	case "slider":
-		report, err = eval.EvalSlider(p, eval.SliderRequest{Prompts: e.Prompts, Seeds: e.Seeds, Strengths: e.Strengths,
+		report, err = eval.EvalSlider(p, eval.SliderRequest{Prompts: e.Prompts, Seeds: seeds, Strengths: e.Strengths,
 			Target: e.Target, OffTarget: e.OffTarget, Steps: e.Steps, GuidanceScale: e.GuidanceScale,
 			Height: size[0], Width: size[1], OnRows: onRows})
 	case "erase":
-		report, err = eval.EvalErase(p, eval.EraseRequest{Prompts: e.Prompts, Controls: e.Controls, Seeds: e.Seeds,
+		report, err = eval.EvalErase(p, eval.EraseRequest{Prompts: e.Prompts, Controls: e.Controls, Seeds: seeds,
 			Attribute: e.Attribute, Value: e.Value, Strength: e.Strength, Steps: e.Steps, GuidanceScale: e.GuidanceScale,
 			Height: size[0], Width: size[1], OnRows: onRows})
 	default:

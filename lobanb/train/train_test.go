@@ -193,7 +193,7 @@ func TestTrainVPredictionZeroSNR(t *testing.T) {
 // and grid.png after training.
 func TestTrainThenEvaluate(t *testing.T) {
 	for _, e := range []slider.Eval{
-		{Kind: "slider", Target: "area", Prompts: []string{"a red cube", "a blue ball"}, Seeds: []uint64{0, 1}, Steps: 2},
+		{Kind: "slider", Target: "area", Prompts: []string{"a red cube", "a blue ball"}, Seeds: []int{0, 1}, Steps: 2},
 		{Kind: "erase", Value: "red", Prompts: []string{"a red cube"}, Controls: []string{"a blue ball"}, Steps: 2},
 	} {
 		t.Run(e.Kind, func(t *testing.T) {

@@ -24,6 +24,7 @@ commands:
   inspect   list a model's components, parameter counts and weight keys; validate its weight files
   train     train a slider / LECO adapter from a preset (progress bar; resumes from checkpoints)
   sample    a grid of images: rows = prompts, columns = LoRA strengths
+  eval      measure a trained LoRA with its preset's eval section (eval.json, grid.png)
   toyworld  train (resumable) or check the toy world's base model
 
 Run "loba <command> -h" for the flags of a command.`)
@@ -48,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSample(args[1:], stdout, stderr)
 	case "toyworld":
 		return runToyworld(args[1:], stdout, stderr)
+	case "eval":
+		return runEval(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0

@@ -212,3 +212,28 @@ func mustFloats(t *testing.T, x *tensors.Tensor) []float32 {
 	}
 	return tensors.MustCopyFlatData[float32](x32)
 }
+
+// TestEvalCommand: `loba eval PRESET --lora F --out DIR` prints and writes the preset's evaluation.
+func TestEvalCommand(t *testing.T) {
+	testutil.Backend(t)
+	dir := t.TempDir()
+	preset := writePreset(t, dir, `eval:
+  kind: slider
+  target: area
+  prompts: [a red cube]
+  seeds: [0]
+  steps: 2
+`)
+	out := filepath.Join(dir, "out")
+	code, _, stderr := runCLI("train", preset, "--out", out, "--quiet", "--steps", "1")
+	require.Equal(t, 0, code, stderr)
+	require.FileExists(t, filepath.Join(out, "eval.json"))
+	evalDir := filepath.Join(dir, "eval")
+	code, stdout, stderr := runCLI("eval", preset, "--lora", filepath.Join(out, "lora.safetensors"), "--out", evalDir)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "effect_spearman")
+	require.FileExists(t, filepath.Join(evalDir, "grid.png"))
+	code, _, stderr = runCLI("eval", preset, "--out", evalDir)
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, "--lora")
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/lobanb/train"
+	"github.com/loba-dev/loba/models/sd"
+)
+
+// runEval implements `loba eval PRESET --lora FILE [--model M] [--out DIR]`: the preset's eval
+// section (slider effect and preservation, or erase rates) measured on a trained LoRA, written to
+// DIR/eval.json and DIR/grid.png and printed as JSON.
+func runEval(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	loraPath := fs.String("lora", "", "the kohya LoRA file to evaluate (required)")
+	model := fs.String("model", "", "override model.name_or_path")
+	out := fs.String("out", ".", "folder for eval.json and grid.png")
+	positional, ok := parseInterspersed(fs, args)
+	if !ok {
+		return 2
+	}
+	if len(positional) != 1 || *loraPath == "" {
+		fmt.Fprintln(stderr, "usage: loba eval PRESET --lora FILE [--model M] [--out DIR]")
+		return 2
+	}
+	p, _, err := slider.Load(positional[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "loba eval: %v\n", err)
+		return 2
+	}
+	if p.Eval.Kind == "" {
+		fmt.Fprintf(stderr, "loba eval: %s has no eval section (eval.kind: slider | erase)\n", positional[0])
+		return 2
+	}
+	if *model != "" {
+		p.Model.NameOrPath = *model
+	}
+	dir, err := resolveModel(p.Model.NameOrPath, p.Model.Variant, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "loba eval: %v\n", err)
+		return 2
+	}
+	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{})
+	if err != nil {
+		fmt.Fprintf(stderr, "loba eval: %v\n", err)
+		return 2
+	}
+	if _, err := pipe.UseLoRA(*loraPath); err != nil {
+		fmt.Fprintf(stderr, "loba eval: %v\n", err)
+		return 2
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintf(stderr, "loba eval: %v\n", err)
+		return 1
+	}
+	report, err := train.Evaluate(pipe, p.Eval, p.Train.Resolution, *out)
+	if err != nil {
+		fmt.Fprintf(stderr, "loba eval: %v\n", err)
+		return 1
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(report)
+	return 0
+}
