@@ -62,17 +62,9 @@ func InitFromScratch(ctx *context.Context, declared map[string]shapes.Shape, see
 			return fmt.Errorf("weights.InitFromScratch: no default initialisation for %s %v", key, shape.Dimensions)
 		}
 		t := tensors.FromFlatDataAndDimensions(vals, shape.Dimensions...)
-		c := ctx
-		for _, s := range scope {
-			c = c.In(s)
+		if err := setVariable(ctx, key, t, true); err != nil {
+			return fmt.Errorf("weights.InitFromScratch: %w", err)
 		}
-		v := c.GetVariable(name)
-		if v == nil {
-			v = c.Checked(false).VariableWithValue(name, t)
-		} else if err := v.SetValue(t); err != nil {
-			return fmt.Errorf("weights.InitFromScratch: setting %s: %w", key, err)
-		}
-		v.SetTrainable(true)
 	}
 	return nil
 }

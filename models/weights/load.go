@@ -182,18 +182,9 @@ func LoadFiles(ctx *context.Context, declared map[string]shapes.Shape, files []s
 		if err != nil {
 			return err
 		}
-		scope, name := KeyToScope(key)
-		c := ctx
-		for _, s := range scope {
-			c = c.In(s)
+		if err := setVariable(ctx, key, t, opts.Trainable); err != nil {
+			return fmt.Errorf("weights.LoadFiles: %w", err)
 		}
-		v := c.GetVariable(name)
-		if v == nil {
-			v = c.Checked(false).VariableWithValue(name, t)
-		} else if err := v.SetValue(t); err != nil {
-			return fmt.Errorf("weights.LoadFiles: setting %s: %w", key, err)
-		}
-		v.SetTrainable(opts.Trainable)
 	}
 	return nil
 }
