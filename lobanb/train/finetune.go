@@ -5,6 +5,7 @@ import (
 
 	"github.com/gomlx/exceptions"
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -23,7 +24,8 @@ import (
 //	L = mean((UNet(x_t, t, E) − target)²) [× min-SNR-γ weights]
 //
 // then the optimizer update of every trainable variable and, with EMADecay > 0, the exponential
-// moving average of the weights in non-trainable shadow variables under scope "ema/".
+// moving average of the weights (with diffusers' warm-up) in non-trainable shadow variables under
+// scope "ema/".
 type FinetuneGraph struct {
 	exec   *context.Exec
 	params []Param
@@ -85,11 +87,16 @@ func NewFinetuneGraph(backend backends.Backend, ctx *context.Context, u *unet.UN
 		grads, gradNorm := ClipGradNorm(grads, clipAt)
 		opt.Update(ctx, params, grads, lr, step)
 		if cfg.EMADecay > 0 {
+			// diffusers EMAModel's warm-up: decay_t = min(decay, (1 + step)/(10 + step)), so early
+			// weights do not dominate the average of a short run.
+			s := ConvertDType(step, dtypes.Float32)
+			decay := Min(Scalar(g, dtypes.Float32, cfg.EMADecay), Div(OnePlus(s), AddScalar(s, 10)))
 			for _, p := range params {
 				updated := p.Var.ValueGraph(g) // after the optimizer's SetValueGraph
 				shadow := emaVariable(ctx, p.Var)
 				sv := shadow.ValueGraph(g)
-				shadow.SetValueGraph(Add(MulScalar(sv, cfg.EMADecay), MulScalar(updated, 1-cfg.EMADecay)))
+				d := ConvertDType(decay, sv.DType())
+				shadow.SetValueGraph(Add(Mul(sv, d), Mul(updated, OneMinus(d))))
 			}
 		}
 		return []*Node{loss, gradNorm}
