@@ -76,7 +76,7 @@ var (
 	backendErr  error
 )
 
-// Backend returns the shared simplego backend (sequential op execution, see models/backend); it
+// Backend returns the shared simplego backend (configured by models/backend); it
 // sets GOMLX_BACKEND=go and GOMLX_NO_AUTO_INSTALL=1 so no test ever tries a download.
 func Backend(t testing.TB) backends.Backend {
 	t.Helper()

@@ -8,9 +8,10 @@ import (
 
 func TestConfig(t *testing.T) {
 	for in, want := range map[string]string{
-		"go":                      "go:ops_sequential",
-		"go:parallelism=2":        "go:parallelism=2,ops_sequential",
-		"go:ops_parallel":         "go:ops_parallel",
+		"go":                      "go:parallelism=-1",
+		"go:parallelism=2":        "go:parallelism=2",
+		"go:ops_sequential":       "go:ops_sequential",
+		"go:dotgeneral_small":     "go:dotgeneral_small,parallelism=-1",
 		"xla:cuda":                "xla:cuda",
 		"xla:/opt/plugin.so,tf32": "xla:/opt/plugin.so,tf32",
 	} {

@@ -28,7 +28,7 @@ const (
 	epsFloat32 = 1e-3
 )
 
-// testBackend is the tests' simplego backend, executing ops sequentially (see models/backend for
+// testBackend is the tests' simplego backend (unbounded parallelism; see models/backend for
 // the deadlock that avoids).
 func testBackend(t testing.TB) backends.Backend {
 	t.Helper()

@@ -23,7 +23,7 @@ import (
 
 const parityTol = 1e-4
 
-// testBackend is the tests' simplego backend (sequential op execution, see models/backend).
+// testBackend is the tests' simplego backend (configured by models/backend).
 func testBackend(t testing.TB) backends.Backend {
 	t.Helper()
 	return testutil.Backend(t)

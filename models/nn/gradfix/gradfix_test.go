@@ -14,7 +14,7 @@ import (
 	"github.com/loba-dev/loba/models/nn/gradfix/gradcheck"
 )
 
-// testBackend is the tests' simplego backend, executing ops sequentially (see models/backend for
+// testBackend is the tests' simplego backend (unbounded parallelism; see models/backend for
 // the deadlock that avoids).
 func testBackend(t testing.TB) backends.Backend {
 	t.Helper()
