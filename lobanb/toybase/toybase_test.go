@@ -3,7 +3,9 @@ package toybase
 import (
 	"image"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -21,6 +23,11 @@ func TestInitTrainResumeCheck(t *testing.T) {
 	require.NoError(t, Train(o))
 	o.Steps = 3
 	require.NoError(t, Train(o)) // resumes at step 2
+	csv, err := os.ReadFile(dir + ".train/loss.csv")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
+	require.Len(t, lines, 4, "header and steps 1, 2, 3 once each: %q", lines)
+	require.True(t, strings.HasPrefix(lines[3], "3,"))
 	r, err := Check(dir, CheckOptions{Samples: 4, Steps: 2, Backend: backend})
 	require.NoError(t, err)
 	require.Equal(t, 4, r.Samples)

@@ -131,12 +131,20 @@ func Train(o TrainOptions) error {
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return err
 	}
-	csv, err := os.OpenFile(filepath.Join(o.WorkDir, "loss.csv"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	csvPath := filepath.Join(o.WorkDir, "loss.csv")
+	if err := train.TruncateCSV(csvPath, start); err != nil {
+		return err
+	}
+	offset := lastSeconds(csvPath) // seconds are cumulative over resumed sittings
+	csv, err := os.OpenFile(csvPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	defer csv.Close()
 	w := bufio.NewWriter(csv)
+	if st, _ := csv.Stat(); st != nil && st.Size() == 0 {
+		fmt.Fprintln(w, "step,loss,seconds")
+	}
 	tok, te := p.Tokenizers[0], p.TextEncoders[0]
 	seq := te.Config.MaxPositionEmbeddings
 	lc, lh, lw := toyworld.LatentChannels, ImageSize/toyworld.DownFactor, ImageSize/toyworld.DownFactor
@@ -183,7 +191,7 @@ func Train(o TrainOptions) error {
 		if out.Loss != out.Loss {
 			return fmt.Errorf("toybase: step %d: loss is NaN (last good checkpoint in %s)", step, ckptRoot)
 		}
-		fmt.Fprintf(w, "%d,%g,%.2f\n", step, out.Loss, time.Since(began).Seconds())
+		fmt.Fprintf(w, "%d,%g,%.2f\n", step, out.Loss, offset+time.Since(began).Seconds())
 		_ = w.Flush()
 		if o.OnStep != nil {
 			o.OnStep(step, out.Loss, time.Since(began))
@@ -200,4 +208,22 @@ func Train(o TrainOptions) error {
 		}
 	}
 	return export()
+}
+
+// lastSeconds is the seconds column of a loss.csv's last row (0 when none).
+func lastSeconds(path string) float64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	fields := strings.Split(lines[len(lines)-1], ",")
+	if len(fields) < 3 {
+		return 0
+	}
+	var s float64
+	if _, err := fmt.Sscan(fields[2], &s); err != nil {
+		return 0
+	}
+	return s
 }

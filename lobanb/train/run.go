@@ -46,7 +46,7 @@ func (r *Run) Train() (*Result, error) {
 		r.logf("resuming from step %d (%s)", resumed, r.CheckpointRoot())
 	}
 	csvPath := filepath.Join(r.OutDir, "loss.csv")
-	if err := truncateCSV(csvPath, resumed); err != nil {
+	if err := TruncateCSV(csvPath, resumed); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(csvPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -123,9 +123,9 @@ func (r *Run) SaveLoRA(path string) error {
 	})
 }
 
-// truncateCSV keeps the header and the rows of steps <= step of a loss.csv (a resumed run rewrites
-// the steps after its checkpoint). A missing file is fine.
-func truncateCSV(path string, step int) error {
+// TruncateCSV keeps the header and the rows of steps <= step of a loss.csv whose first column is the
+// step (a resumed run rewrites the steps after its checkpoint). A missing file is fine.
+func TruncateCSV(path string, step int) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
