@@ -21,6 +21,7 @@ import (
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
+	"github.com/loba-dev/loba/models/toyworld"
 	"github.com/loba-dev/loba/models/weights"
 )
 
@@ -293,7 +294,11 @@ func sampling(p *slider.Preset) bool { return p.Sample.Every > 0 }
 func modelDir(p *slider.Preset, opts Options) (string, error) {
 	ref := p.Model.NameOrPath
 	if ref == "" {
-		return "", fmt.Errorf("preset %s: model.name_or_path is empty: name a diffusers model folder or a hub id", p.File())
+		dir, err := toyworld.BaseDir()
+		if err != nil {
+			return "", fmt.Errorf("preset %s: model.name_or_path is empty and %w", p.File(), err)
+		}
+		return dir, nil
 	}
 	if hub.IsLocal(ref) {
 		if p.File() != "" && !filepath.IsAbs(ref) {
