@@ -20,26 +20,17 @@ func ldmPaths(declared map[string]shapes.Shape) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The table generator always emits VAE rows too: give it the smallest valid VAE and ignore them.
-	layout := &weights.SingleFileLayout{
-		Kind:       weights.SingleFileSDXLBase,
-		UNetPrefix: "model.diffusion_model.",
-		VAEPrefix:  "first_stage_model.",
-		UNet:       u,
-		VAE:        weights.SingleFileVAE{BlockOutChannels: []int{1}, LayersPerBlock: 1},
-	}
-	table, err := layout.Table()
+	const prefix = "model.diffusion_model."
+	out := map[string]string{}
+	err = u.Rows(prefix, func(from, to string, op weights.SingleFileOp) {
+		to, ok := strings.CutSuffix(to, ".weight")
+		if !ok || op != weights.OpCopy {
+			return
+		}
+		out[to] = strings.TrimSuffix(strings.TrimPrefix(from, prefix), ".weight")
+	})
 	if err != nil {
 		return nil, err
-	}
-	out := map[string]string{}
-	for _, row := range table.Component(UNet) {
-		to, ok := strings.CutSuffix(row.To, ".weight")
-		if !ok || row.Op != weights.OpCopy {
-			continue
-		}
-		from := strings.TrimSuffix(strings.TrimPrefix(row.From, layout.UNetPrefix), ".weight")
-		out[to] = from
 	}
 	return out, nil
 }

@@ -226,6 +226,12 @@ func (t *SingleFileTable) Match(fileKeys []string) (missing, unexpected []string
 	return missing, unexpected
 }
 
+// Rows emits the UNet's rows alone (LDM/SAI key under prefix → diffusers key, with its op), for
+// callers that map only UNet names (e.g. kohya's SAI-layout LoRA keys).
+func (u SingleFileUNet) Rows(prefix string, emit func(from, to string, op SingleFileOp)) error {
+	return u.table(prefix, emit)
+}
+
 // Table generates the key table of the layout. Every diffusers key is produced exactly once.
 func (l *SingleFileLayout) Table() (*SingleFileTable, error) {
 	t := &SingleFileTable{Kind: l.Kind, byFrom: map[string][]int{}, byTo: map[string]int{}}
@@ -283,7 +289,7 @@ func (l *SingleFileLayout) ignored() []SingleFileIgnore {
 	return out
 }
 
-// wb adds the .weight and .bias rows of a module.
+// sfWB adds the .weight and .bias rows of a module.
 func sfWB(add func(from, to string, op SingleFileOp), from, to string) {
 	add(from+".weight", to+".weight", OpCopy)
 	add(from+".bias", to+".bias", OpCopy)
