@@ -117,10 +117,15 @@ func (r *Run) SaveLoRA(path string) error {
 		"loba_mode":           p.Mode,
 		"ss_training_comment": "trained with LOBA",
 	}
-	return lora.SaveKohya(r.Pipeline.Ctx, path, []*lora.Network{r.Net}, lora.SaveOptions{
+	opts := lora.SaveOptions{
 		DType: dtype, Layout: p.Train.SaveLayout, BaseModel: base, PredictionType: pred,
 		Title: p.Output.Name, Resolution: fmt.Sprintf("%dx%d", res[1], res[0]), Metadata: meta,
-	})
+	}
+	// No wall-clock date by default: the same preset and seed give the same file bytes.
+	if sde, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+		opts.Date = time.Unix(sde, 0)
+	}
+	return lora.SaveKohya(r.Pipeline.Ctx, path, []*lora.Network{r.Net}, opts)
 }
 
 // TruncateCSV keeps the header and the rows of steps <= step of a loss.csv whose first column is the

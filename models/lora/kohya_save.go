@@ -51,7 +51,8 @@ type SaveOptions struct {
 	PredictionType string
 	// Title is modelspec.title (default: the file name without extension).
 	Title string
-	// Date is modelspec.date (default: now).
+	// Date is modelspec.date; the zero value leaves the key out, so the same weights give the same
+	// file bytes (the trainer sets it from SOURCE_DATE_EPOCH when that is set).
 	Date time.Time
 	// Resolution is modelspec.resolution, e.g. "1024x1024" (default: the base model's).
 	Resolution string
@@ -245,15 +246,13 @@ func kohyaMetadata(path string, nets []*Network, opts SaveOptions) map[string]st
 	if title == "" {
 		title = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	}
-	date := opts.Date
-	if date.IsZero() {
-		date = time.Now()
-	}
 	md["modelspec.sai_model_spec"] = "1.0.1"
 	md["modelspec.architecture"] = arch + "/lora"
 	md["modelspec.implementation"] = bm.impl
 	md["modelspec.title"] = title
-	md["modelspec.date"] = date.Format("2006-01-02T15:04:05")
+	if !opts.Date.IsZero() {
+		md["modelspec.date"] = opts.Date.UTC().Format("2006-01-02T15:04:05")
+	}
 	md["modelspec.resolution"] = res
 	md["modelspec.prediction_type"] = opts.PredictionType
 	for k, v := range opts.Metadata {

@@ -180,6 +180,11 @@ func TestTrainKillResume(t *testing.T) {
 		require.Equal(t, ta.Shape(), tb.Shape(), k)
 		require.Equal(t, tensorBytes(t, ta), tensorBytes(t, tb), "%s differs after kill and resume", k)
 	}
+	fa, err := os.ReadFile(filepath.Join(full, "lora.safetensors"))
+	require.NoError(t, err)
+	fb, err := os.ReadFile(filepath.Join(killed, "lora.safetensors"))
+	require.NoError(t, err)
+	require.Equal(t, fa, fb, "same preset and seed: byte-identical lora.safetensors")
 	la, err := os.ReadFile(filepath.Join(full, "loss.csv"))
 	require.NoError(t, err)
 	lb, err := os.ReadFile(filepath.Join(killed, "loss.csv"))
