@@ -2,7 +2,6 @@ package clip
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/gomlx/exceptions"
@@ -27,23 +26,7 @@ func Load(dir string) (*TextModel, *context.Context, error) {
 // LoadVariant is Load with a weight-file variant ("fp16" picks model.fp16.safetensors when
 // present) and the dtype floating-point weights are converted to.
 func LoadVariant(dir, variant string, dtype dtypes.DType) (*TextModel, *context.Context, error) {
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return nil, nil, err
-	}
-	model, err := New(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	files, err := weights.FindWeightFiles(dir, variant)
-	if err != nil {
-		return nil, nil, fmt.Errorf("clip.Load: %w", err)
-	}
-	ctx := context.New()
-	if err := model.LoadWeights(ctx, files, dtype); err != nil {
-		return nil, nil, err
-	}
-	return model, ctx.Reuse(), nil
+	return weights.LoadDir("clip.Load", dir, variant, dtype, LoadConfig, New)
 }
 
 // Declared lists the model's weights as transformers key → shape, from a shape-only build.

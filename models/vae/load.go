@@ -2,7 +2,6 @@ package vae
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -23,23 +22,7 @@ func Load(dir string) (*AutoencoderKL, *context.Context, error) {
 // LoadVariant is Load with a weight-file variant ("fp16" picks diffusion_pytorch_model.fp16.safetensors
 // when present) and the dtype floating-point weights are converted to.
 func LoadVariant(dir, variant string, dtype dtypes.DType) (*AutoencoderKL, *context.Context, error) {
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return nil, nil, err
-	}
-	model, err := New(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	files, err := weights.FindWeightFiles(dir, variant)
-	if err != nil {
-		return nil, nil, fmt.Errorf("vae.Load: %w", err)
-	}
-	ctx := context.New()
-	if err := model.LoadWeights(ctx, files, dtype); err != nil {
-		return nil, nil, err
-	}
-	return model, ctx.Reuse(), nil
+	return weights.LoadDir("vae.Load", dir, variant, dtype, LoadConfig, New)
 }
 
 // Declared lists the model's weights as diffusers key → shape (float32), from a shape-only build.
