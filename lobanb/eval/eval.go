@@ -18,6 +18,24 @@ import (
 // DefaultStrengths are the slider strengths evaluated when a request names none.
 var DefaultStrengths = []float64{-2, -1, 0, 1, 2}
 
+// Sampling is how an evaluation samples its images, as sd.SampleRequest's fields of the same names.
+type Sampling struct {
+	Steps          int
+	GuidanceScale  float64
+	Width, Height  int
+	NegativePrompt string
+	Sampler        string
+	StartNoise     float64
+	BatchSize      int
+}
+
+// request is the sd.SampleRequest of prompts at strengths from seed.
+func (s Sampling) request(prompts []string, strengths []float64, seed uint64) sd.SampleRequest {
+	return sd.SampleRequest{Prompts: prompts, NegativePrompt: s.NegativePrompt, Width: s.Width, Height: s.Height,
+		Steps: s.Steps, GuidanceScale: s.GuidanceScale, Sampler: s.Sampler, Strengths: strengths,
+		StartNoise: s.StartNoise, BatchSize: s.BatchSize, Seed: seed}
+}
+
 // SliderRequest describes a slider evaluation. The slider is the adapter installed on the
 // pipeline by the caller (p.SetAdapter); its strengths are the adapter multipliers.
 type SliderRequest struct {
@@ -34,14 +52,8 @@ type SliderRequest struct {
 	// DefaultOffTarget(Target)).
 	OffTarget []string
 
-	// Sampling, as sd.SampleRequest (0 / "" take its defaults).
-	Steps          int
-	GuidanceScale  float64
-	Width, Height  int
-	NegativePrompt string
-	Sampler        string
-	StartNoise     float64
-	BatchSize      int
+	// Sampling configures the sampler (0 / "" take sd.SampleRequest's defaults).
+	Sampling
 
 	// Reader reads an image's attributes (default: the toy world's exact read-outs).
 	Reader Reader
@@ -73,11 +85,7 @@ func EvalSlider(p *sd.Pipeline, req SliderRequest) (*SliderReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eval.EvalSlider: %w", err)
 	}
-	sreq := sd.SampleRequest{
-		Prompts: req.Prompts, NegativePrompt: req.NegativePrompt, Width: req.Width, Height: req.Height,
-		Steps: req.Steps, GuidanceScale: req.GuidanceScale, Sampler: req.Sampler,
-		Strengths: strengths, StartNoise: req.StartNoise, BatchSize: req.BatchSize,
-	}
+	sreq := req.request(req.Prompts, strengths, 0)
 	total := len(seeds) * len(req.Prompts) * len(strengths)
 	var series []Series
 	for k, seed := range seeds {
@@ -120,14 +128,8 @@ type EraseRequest struct {
 	// Strength is the adapter strength of "after" (default 1); "before" is strength 0.
 	Strength float64
 
-	// Sampling, as sd.SampleRequest (0 / "" take its defaults).
-	Steps          int
-	GuidanceScale  float64
-	Width, Height  int
-	NegativePrompt string
-	Sampler        string
-	StartNoise     float64
-	BatchSize      int
+	// Sampling configures the sampler (0 / "" take sd.SampleRequest's defaults).
+	Sampling
 
 	// Reader reads an image's attributes (default: the toy world's exact read-outs).
 	Reader Reader
@@ -165,11 +167,7 @@ func EvalErase(p *sd.Pipeline, req EraseRequest) (*EraseReport, error) {
 		return nil, fmt.Errorf("eval.EvalErase: %w", err)
 	}
 	prompts := append(append([]string(nil), req.Prompts...), req.Controls...)
-	sreq := sd.SampleRequest{
-		Prompts: prompts, NegativePrompt: req.NegativePrompt, Width: req.Width, Height: req.Height,
-		Steps: req.Steps, GuidanceScale: req.GuidanceScale, Sampler: req.Sampler,
-		Strengths: []float64{0, strength}, StartNoise: req.StartNoise, BatchSize: req.BatchSize,
-	}
+	sreq := req.request(prompts, []float64{0, strength}, 0)
 	total := len(seeds) * len(prompts) * 2
 	var pairs []ErasePair
 	for k, seed := range seeds {

@@ -104,7 +104,7 @@ func TestEvalSlider(t *testing.T) {
 	var progress [][2]int
 	req := SliderRequest{
 		Prompts: prompts, Seeds: seeds, Target: "area",
-		Steps: 2, GuidanceScale: 2, Width: size, Height: size,
+		Sampling: Sampling{Steps: 2, GuidanceScale: 2, Width: size, Height: size},
 		Reader: brightnessReader,
 		OnRows: func(seed uint64, rows [][]image.Image) {
 			order = append(order, seed)
@@ -208,7 +208,7 @@ func TestEvalErase(t *testing.T) {
 	var rows [][]image.Image
 	r, err := EvalErase(p, EraseRequest{
 		Prompts: prompts, Controls: controls, Seeds: []uint64{seed}, Value: "red",
-		Steps: 2, GuidanceScale: 2, Width: size, Height: size, Reader: read,
+		Sampling: Sampling{Steps: 2, GuidanceScale: 2, Width: size, Height: size}, Reader: read,
 		OnRows: func(_ uint64, r [][]image.Image) { rows = r },
 	})
 	require.NoError(t, err)

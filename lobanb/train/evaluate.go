@@ -27,17 +27,16 @@ func Evaluate(p *sd.Pipeline, e slider.Eval, size slider.Resolution, outDir stri
 		}
 		seeds[i] = uint64(s)
 	}
+	sampling := eval.Sampling{Steps: e.Steps, GuidanceScale: e.GuidanceScale, Height: size[0], Width: size[1]}
 	var report any
 	var err error
 	switch e.Kind {
 	case "slider":
 		report, err = eval.EvalSlider(p, eval.SliderRequest{Prompts: e.Prompts, Seeds: seeds, Strengths: e.Strengths,
-			Target: e.Target, OffTarget: e.OffTarget, Steps: e.Steps, GuidanceScale: e.GuidanceScale,
-			Height: size[0], Width: size[1], OnRows: onRows})
+			Target: e.Target, OffTarget: e.OffTarget, Sampling: sampling, OnRows: onRows})
 	case "erase":
 		report, err = eval.EvalErase(p, eval.EraseRequest{Prompts: e.Prompts, Controls: e.Controls, Seeds: seeds,
-			Attribute: e.Attribute, Value: e.Value, Strength: e.Strength, Steps: e.Steps, GuidanceScale: e.GuidanceScale,
-			Height: size[0], Width: size[1], OnRows: onRows})
+			Attribute: e.Attribute, Value: e.Value, Strength: e.Strength, Sampling: sampling, OnRows: onRows})
 	default:
 		return nil, fmt.Errorf("train: unknown eval.kind %q (valid: slider, erase)", e.Kind)
 	}

@@ -215,49 +215,28 @@ func (f *File) Tensor(name string, dtype dtypes.DType) (*tensors.Tensor, error) 
 // Float32s reads tensor name as flat float32 values (row-major) plus its shape. It accepts every
 // float dtype and the integer dtypes.
 func (f *File) Float32s(name string) ([]float32, []int, error) {
-	var out []float32
-	var shape []int
-	err := f.withBytes(name, func(ti TensorInfo, b []byte) error {
-		shape = append([]int{}, ti.Shape...)
-		out = make([]float32, ti.NumElements())
-		if err := decodeFloats(ti.DType, b, out); err != nil {
-			return fmt.Errorf("safetensors: %q: key %q: %w", f.path, name, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return out, shape, nil
+	return readFlat(f, name, decodeFloats[float32])
 }
 
 // Float64s reads tensor name as flat float64 values plus its shape (every float and integer dtype).
 func (f *File) Float64s(name string) ([]float64, []int, error) {
-	var out []float64
-	var shape []int
-	err := f.withBytes(name, func(ti TensorInfo, b []byte) error {
-		shape = append([]int{}, ti.Shape...)
-		out = make([]float64, ti.NumElements())
-		if err := decodeFloats(ti.DType, b, out); err != nil {
-			return fmt.Errorf("safetensors: %q: key %q: %w", f.path, name, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return out, shape, nil
+	return readFlat(f, name, decodeFloats[float64])
 }
 
 // Int64s reads an integer tensor (I64, I32, I16, I8, U32, U16, U8; U64 when every value fits) as
 // flat int64 values plus its shape.
 func (f *File) Int64s(name string) ([]int64, []int, error) {
-	var out []int64
+	return readFlat(f, name, decodeInts)
+}
+
+// readFlat decodes tensor name into a new []T with decode, returning it with the shape.
+func readFlat[T any](f *File, name string, decode func(DType, []byte, []T) error) ([]T, []int, error) {
+	var out []T
 	var shape []int
 	err := f.withBytes(name, func(ti TensorInfo, b []byte) error {
 		shape = append([]int{}, ti.Shape...)
-		out = make([]int64, ti.NumElements())
-		if err := decodeInts(ti.DType, b, out); err != nil {
+		out = make([]T, ti.NumElements())
+		if err := decode(ti.DType, b, out); err != nil {
 			return fmt.Errorf("safetensors: %q: key %q: %w", f.path, name, err)
 		}
 		return nil
