@@ -105,7 +105,7 @@ func TestEvalSlider(t *testing.T) {
 	req := SliderRequest{
 		Prompts: prompts, Seeds: seeds, Target: "area",
 		Sampling: Sampling{Steps: 2, GuidanceScale: 2, Width: size, Height: size},
-		Reader: brightnessReader,
+		Reader:   brightnessReader,
 		OnRows: func(seed uint64, rows [][]image.Image) {
 			order = append(order, seed)
 			got[seed] = rows
