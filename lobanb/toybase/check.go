@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/loba-dev/loba/models/sd"
 	"github.com/loba-dev/loba/models/toyworld"
@@ -34,6 +35,22 @@ type CheckOptions struct {
 
 // Check samples one image per random scene from its full caption and reads the attributes back.
 func Check(dir string, o CheckOptions) (*CheckReport, error) {
+	c, err := NewChecker(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	return c.Run()
+}
+
+// Checker runs Check repeatedly on one loaded pipeline (its sampling graphs compile once), e.g. on
+// the weights of a model in training, copied in by Refresh.
+type Checker struct {
+	p *sd.Pipeline
+	o CheckOptions
+}
+
+// NewChecker loads the toy model in dir for checking.
+func NewChecker(dir string, o CheckOptions) (*Checker, error) {
 	if o.Samples <= 0 {
 		o.Samples = 200
 	}
@@ -50,6 +67,45 @@ func Check(dir string, o CheckOptions) (*CheckReport, error) {
 	if !p.ToyLatents {
 		return nil, fmt.Errorf("toybase: %s is not a toy-world model", dir)
 	}
+	return &Checker{p: p, o: o}, nil
+}
+
+// Refresh copies every weight of the checked model from src, where the weight at scope S is found
+// at srcRoot+S (e.g. srcRoot "/ema" for the trainer's EMA weights).
+func (c *Checker) Refresh(src *context.Context, srcRoot string) error {
+	for v := range c.p.Ctx.IterVariables() {
+		sv := src.GetVariableByScopeAndName(srcRoot+v.Scope(), v.Name())
+		if sv == nil {
+			return fmt.Errorf("toybase: check: no weight %s/%s in the trained model", srcRoot+v.Scope(), v.Name())
+		}
+		t, err := sv.Value()
+		if err != nil {
+			return err
+		}
+		if t, err = t.LocalClone(); err != nil {
+			return err
+		}
+		if err := v.SetValue(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run samples o.Samples scenes (seeded by o.Seed) and scores the read-outs.
+func (c *Checker) Run() (*CheckReport, error) {
+	scenes, imgs, err := c.generate()
+	if err != nil {
+		return nil, err
+	}
+	r := score(scenes, imgs)
+	r.Steps, r.GuidanceScale = c.o.Steps, c.o.GuidanceScale
+	return r, nil
+}
+
+// generate draws the scenes and samples one image for each from its full caption.
+func (c *Checker) generate() ([]toyworld.Scene, []image.Image, error) {
+	o := c.o
 	rng := rand.New(rand.NewPCG(o.Seed, 0x70b))
 	scenes := make([]toyworld.Scene, o.Samples)
 	prompts := make([]string, o.Samples)
@@ -57,14 +113,9 @@ func Check(dir string, o CheckOptions) (*CheckReport, error) {
 		scenes[i] = toyworld.Sample(rng)
 		prompts[i] = toyworld.FullCaption(scenes[i])
 	}
-	imgs, err := p.Sample(sd.SampleRequest{Prompts: prompts, Width: ImageSize, Height: ImageSize, Steps: o.Steps,
+	imgs, err := c.p.Sample(sd.SampleRequest{Prompts: prompts, Width: ImageSize, Height: ImageSize, Steps: o.Steps,
 		GuidanceScale: o.GuidanceScale, Seed: o.Seed, BatchSize: 50})
-	if err != nil {
-		return nil, err
-	}
-	r := score(scenes, imgs)
-	r.Steps, r.GuidanceScale = o.Steps, o.GuidanceScale
-	return r, nil
+	return scenes, imgs, err
 }
 
 func score(scenes []toyworld.Scene, imgs []image.Image) *CheckReport {

@@ -1,6 +1,7 @@
 package toybase
 
 import (
+	"fmt"
 	"image"
 	"math/rand/v2"
 	"os"
@@ -21,13 +22,25 @@ func TestInitTrainResumeCheck(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "toy")
 	o := TrainOptions{Dir: dir, Steps: 2, BatchSize: 4, Seed: 1, EMADecay: 0.99, CheckpointEvery: 2, Backend: backend}
 	require.NoError(t, Train(o))
-	o.Steps = 3
-	require.NoError(t, Train(o)) // resumes at step 2
+	o.Steps, o.ExportEvery, o.CheckSamples = 3, 3, 3
+	require.NoError(t, Train(o)) // resumes at step 2, checks the EMA weights at step 3
 	csv, err := os.ReadFile(dir + ".train/loss.csv")
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(string(csv)), "\n")
 	require.Len(t, lines, 4, "header and steps 1, 2, 3 once each: %q", lines)
 	require.True(t, strings.HasPrefix(lines[3], "3,"))
+	// The in-training check (EMA weights copied into the checker) equals a check of the exported folder.
+	curve, err := os.ReadFile(dir + ".train/check.csv")
+	require.NoError(t, err)
+	rows := strings.Split(strings.TrimSpace(string(curve)), "\n")
+	require.Len(t, rows, 2, "header and step 3: %q", rows)
+	exported, err := Check(dir, CheckOptions{Samples: 3, Seed: 7, Backend: backend})
+	require.NoError(t, err)
+	f := strings.Split(rows[1], ",")
+	require.Equal(t, "3", f[0])
+	require.Equal(t, []string{fmt.Sprintf("%.4f", exported.ColorAccuracy), fmt.Sprintf("%.4f", exported.SizeAccuracy),
+		fmt.Sprintf("%.4f", exported.ShapeAccuracy), fmt.Sprintf("%.4f", exported.BackgroundAccuracy), "3"}, f[2:])
+
 	r, err := Check(dir, CheckOptions{Samples: 4, Steps: 2, Backend: backend})
 	require.NoError(t, err)
 	require.Equal(t, 4, r.Samples)
@@ -48,4 +61,28 @@ func TestInitTrainResumeCheck(t *testing.T) {
 	require.Equal(t, 1.0, perfect.ColorAccuracy)
 	require.Equal(t, 1.0, perfect.SizeAccuracy)
 	require.Equal(t, 1.0, perfect.ShapeAccuracy)
+}
+
+// TestCheckerRefresh: a checker loaded from one model and refreshed with another model's weights
+// generates exactly what a checker of the other model does.
+func TestCheckerRefresh(t *testing.T) {
+	backend := testutil.Backend(t)
+	a, b := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	require.NoError(t, Init(a, 1, "epsilon"))
+	require.NoError(t, Init(b, 2, "epsilon"))
+	o := CheckOptions{Samples: 2, Steps: 2, Seed: 3, Backend: backend}
+	ca, err := NewChecker(a, o)
+	require.NoError(t, err)
+	cb, err := NewChecker(b, o)
+	require.NoError(t, err)
+	_, before, err := ca.generate()
+	require.NoError(t, err)
+	_, want, err := cb.generate()
+	require.NoError(t, err)
+	require.NotEqual(t, before, want, "differently seeded models generate different images")
+	require.NoError(t, ca.Refresh(cb.p.Ctx, ""))
+	_, got, err := ca.generate()
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.ErrorContains(t, ca.Refresh(cb.p.Ctx, "/ema"), "no weight /ema/")
 }

@@ -28,9 +28,13 @@ type TrainOptions struct {
 	WorkDir                      string
 	Steps, BatchSize             int
 	LR, EMADecay, MaxGradNorm    float64
+	MinSNRGamma                  float64 // min-SNR-γ loss weighting (0: off)
 	Seed                         uint64
 	PredictionType               string // for Init: epsilon (default) | v_prediction
 	CheckpointEvery, ExportEvery int
+	// CheckSamples > 0 runs Check with that many samples after every export and appends the
+	// accuracies to WorkDir/check.csv (the training curve); its time is not counted as training.
+	CheckSamples int
 	// ExportDType is the dtype of the weights written into Dir (default Float32).
 	ExportDType dtypes.DType
 	Backend     backends.Backend
@@ -105,7 +109,7 @@ func Train(o TrainOptions) error {
 	}
 	ft, err := train.NewFinetuneGraph(p.Backend, p.Ctx, p.UNet, p.TextEncoders[0], sched, params, opt, train.FinetuneConfig{
 		UNetScope: "/" + sd.ScopeUNet, TextEncoderScope: "/text_encoder", TrainTextEncoder: true,
-		EMADecay: o.EMADecay, MaxGradNorm: o.MaxGradNorm})
+		EMADecay: o.EMADecay, MaxGradNorm: o.MaxGradNorm, MinSNRGamma: o.MinSNRGamma})
 	if err != nil {
 		return err
 	}
@@ -161,6 +165,33 @@ func Train(o TrainOptions) error {
 		return SaveWeights(src, o.Dir, o.ExportDType)
 	}
 	began := time.Now()
+	var checking time.Duration // time spent in Check, left out of the seconds column
+	trainSeconds := func() float64 { return offset + (time.Since(began) - checking).Seconds() }
+	var checker *Checker
+	check := func(step int) error {
+		t0 := time.Now()
+		defer func() { checking += time.Since(t0) }()
+		if checker == nil {
+			var err error
+			if checker, err = NewChecker(o.Dir, CheckOptions{Samples: o.CheckSamples, Seed: 7, Backend: p.Backend}); err != nil {
+				return err
+			}
+		}
+		root := ""
+		if o.EMADecay > 0 {
+			root = "/" + train.EMAScope
+		}
+		if err := checker.Refresh(p.Ctx, root); err != nil {
+			return err
+		}
+		r, err := checker.Run()
+		if err != nil {
+			return err
+		}
+		o.logf("step %d: colour %.1f%%, size %.1f%%, shape %.1f%%, background %.1f%% (%d samples)", step,
+			100*r.ColorAccuracy, 100*r.SizeAccuracy, 100*r.ShapeAccuracy, 100*r.BackgroundAccuracy, r.Samples)
+		return appendCheckCSV(filepath.Join(o.WorkDir, "check.csv"), step, trainSeconds(), r)
+	}
 	b := o.BatchSize
 	for step := start + 1; step <= o.Steps; step++ {
 		pixels, captions, _ := toyworld.Batch(rng.Rand(), b, ImageSize, ImageSize)
@@ -191,7 +222,7 @@ func Train(o TrainOptions) error {
 		if out.Loss != out.Loss {
 			return fmt.Errorf("toybase: step %d: loss is NaN (last good checkpoint in %s)", step, ckptRoot)
 		}
-		fmt.Fprintf(w, "%d,%g,%.2f\n", step, out.Loss, offset+time.Since(began).Seconds())
+		fmt.Fprintf(w, "%d,%g,%.2f\n", step, out.Loss, trainSeconds())
 		_ = w.Flush()
 		if o.OnStep != nil {
 			o.OnStep(step, out.Loss, time.Since(began))
@@ -205,9 +236,32 @@ func Train(o TrainOptions) error {
 			if err := export(); err != nil {
 				return err
 			}
+			if o.CheckSamples > 0 {
+				if err := check(step); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return export()
+}
+
+// appendCheckCSV appends one Check result to the training curve (step,seconds,color,size,shape,
+// background,samples), dropping rows at or after step first (a resumed run redoes them).
+func appendCheckCSV(path string, step int, seconds float64, r *CheckReport) error {
+	if err := train.TruncateCSV(path, step-1); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if st, _ := f.Stat(); st != nil && st.Size() == 0 {
+		fmt.Fprintln(f, "step,seconds,color,size,shape,background,samples")
+	}
+	fmt.Fprintf(f, "%d,%.0f,%.4f,%.4f,%.4f,%.4f,%d\n", step, seconds, r.ColorAccuracy, r.SizeAccuracy, r.ShapeAccuracy,
+		r.BackgroundAccuracy, r.Samples)
+	return f.Close()
 }
 
 // lastSeconds is the seconds column of a loss.csv's last row (0 when none).

@@ -30,16 +30,18 @@ func runToyworld(args []string, stdout, stderr io.Writer) int {
 		lr := fs.Float64("lr", 1e-3, "AdamW learning rate")
 		seed := fs.Uint64("seed", 1, "seed")
 		pred := fs.String("prediction", "epsilon", "epsilon | v_prediction (for a fresh model)")
+		minSNR := fs.Float64("min-snr-gamma", 0, "min-SNR-γ loss weighting (0: off)")
 		ema := fs.Float64("ema", 0.999, "EMA decay of the exported weights (0: off)")
 		every := fs.Int("checkpoint-every", 100, "checkpoint every N steps")
 		export := fs.Int("export-every", 500, "write the weights into DIR every N steps")
 		fp16 := fs.Bool("fp16", false, "export float16 weights (for committing)")
 		quiet := fs.Bool("quiet", false, "no progress bar")
+		checkSamples := fs.Int("check-samples", 0, "after each export, check the model on N samples into DIR.train/check.csv")
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
 		}
-		o := toybase.TrainOptions{Dir: *out, Steps: *steps, BatchSize: *batch, LR: *lr, Seed: *seed, PredictionType: *pred,
-			EMADecay: *ema, CheckpointEvery: *every, ExportEvery: *export, Log: stderr}
+		o := toybase.TrainOptions{CheckSamples: *checkSamples, Dir: *out, Steps: *steps, BatchSize: *batch, LR: *lr, Seed: *seed, PredictionType: *pred,
+			EMADecay: *ema, MinSNRGamma: *minSNR, CheckpointEvery: *every, ExportEvery: *export, Log: stderr}
 		if *fp16 {
 			o.ExportDType = dtypes.Float16
 		}
