@@ -27,7 +27,9 @@ func Tokenizer() (*clip.Tokenizer, error) {
 	return tok, nil
 }
 
-// unetConfig is the UNet: two levels [32, 64], cross-attention at 8×8 and in the mid block.
+// unetConfig is the UNet: two levels [32, 64], attention (self and cross) at both levels (16×16 and
+// 8×8) and in the mid block. Without attention at 16×16 a [32, 64] UNet learned the background but
+// left shapes patchy in colour (measured: colour at chance after 1000 steps of batch 16).
 func unetConfig(crossDim int) map[string]any {
 	return map[string]any{
 		"_class_name":            "UNet2DConditionModel",
@@ -37,7 +39,7 @@ func unetConfig(crossDim int) map[string]any {
 		"block_out_channels":     []int{32, 64},
 		"center_input_sample":    false,
 		"cross_attention_dim":    crossDim,
-		"down_block_types":       []string{"DownBlock2D", "CrossAttnDownBlock2D"},
+		"down_block_types":       []string{"CrossAttnDownBlock2D", "CrossAttnDownBlock2D"},
 		"downsample_padding":     1,
 		"flip_sin_to_cos":        true,
 		"freq_shift":             0,
@@ -48,7 +50,7 @@ func unetConfig(crossDim int) map[string]any {
 		"norm_num_groups":        8,
 		"out_channels":           toyworld.LatentChannels,
 		"sample_size":            ImageSize / toyworld.DownFactor,
-		"up_block_types":         []string{"CrossAttnUpBlock2D", "UpBlock2D"},
+		"up_block_types":         []string{"CrossAttnUpBlock2D", "CrossAttnUpBlock2D"},
 		"use_linear_projection":  true,
 	}
 }

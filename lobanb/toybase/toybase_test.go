@@ -86,3 +86,22 @@ func TestCheckerRefresh(t *testing.T) {
 	require.Equal(t, want, got)
 	require.ErrorContains(t, ca.Refresh(cb.p.Ctx, "/ema"), "no weight /ema/")
 }
+
+// TestCaptionDropout: about the given fraction of training captions is empty (the unconditional
+// prediction CFG and LECO need is trained), none with dropout < 0.
+func TestCaptionDropout(t *testing.T) {
+	count := func(dropout float64) (empty int) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for range 50 {
+			_, captions := trainingBatch(rng, 20, dropout)
+			for _, c := range captions {
+				if c == "" {
+					empty++
+				}
+			}
+		}
+		return empty
+	}
+	require.InDelta(t, 100, count(0.1), 30, "1000 captions at 10%")
+	require.Zero(t, count(-1))
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,10 +26,14 @@ type TrainOptions struct {
 	// Dir is the model folder; Init creates it when it does not exist.
 	Dir string
 	// WorkDir holds checkpoints/ and loss.csv (default Dir + ".train").
-	WorkDir                      string
-	Steps, BatchSize             int
-	LR, EMADecay, MaxGradNorm    float64
-	MinSNRGamma                  float64 // min-SNR-γ loss weighting (0: off)
+	WorkDir                   string
+	Steps, BatchSize          int
+	LR, EMADecay, MaxGradNorm float64
+	MinSNRGamma               float64 // min-SNR-γ loss weighting (0: off)
+	// CaptionDropout is the fraction of captions replaced by "" so that the model learns the
+	// unconditional prediction classifier-free guidance and LECO's targets use (default 0.1, as
+	// Stable Diffusion was trained; negative: none).
+	CaptionDropout               float64
 	Seed                         uint64
 	PredictionType               string // for Init: epsilon (default) | v_prediction
 	CheckpointEvery, ExportEvery int
@@ -51,6 +56,9 @@ func (o *TrainOptions) defaults() {
 	}
 	if o.LR == 0 {
 		o.LR = 1e-3
+	}
+	if o.CaptionDropout == 0 {
+		o.CaptionDropout = 0.1
 	}
 	if o.MaxGradNorm == 0 {
 		o.MaxGradNorm = 1
@@ -169,6 +177,7 @@ func Train(o TrainOptions) error {
 	trainSeconds := func() float64 { return offset + (time.Since(began) - checking).Seconds() }
 	var checker *Checker
 	check := func(step int) error {
+		seconds := trainSeconds()
 		t0 := time.Now()
 		defer func() { checking += time.Since(t0) }()
 		if checker == nil {
@@ -190,11 +199,11 @@ func Train(o TrainOptions) error {
 		}
 		o.logf("step %d: colour %.1f%%, size %.1f%%, shape %.1f%%, background %.1f%% (%d samples)", step,
 			100*r.ColorAccuracy, 100*r.SizeAccuracy, 100*r.ShapeAccuracy, 100*r.BackgroundAccuracy, r.Samples)
-		return appendCheckCSV(filepath.Join(o.WorkDir, "check.csv"), step, trainSeconds(), r)
+		return appendCheckCSV(filepath.Join(o.WorkDir, "check.csv"), step, seconds, r)
 	}
 	b := o.BatchSize
 	for step := start + 1; step <= o.Steps; step++ {
-		pixels, captions, _ := toyworld.Batch(rng.Rand(), b, ImageSize, ImageSize)
+		pixels, captions := trainingBatch(rng.Rand(), b, o.CaptionDropout)
 		z, err := toyworld.Encode(pixels, b, ImageSize, ImageSize)
 		if err != nil {
 			return err
@@ -262,6 +271,18 @@ func appendCheckCSV(path string, step int, seconds float64, r *CheckReport) erro
 	fmt.Fprintf(f, "%d,%.0f,%.4f,%.4f,%.4f,%.4f,%d\n", step, seconds, r.ColorAccuracy, r.SizeAccuracy, r.ShapeAccuracy,
 		r.BackgroundAccuracy, r.Samples)
 	return f.Close()
+}
+
+// trainingBatch draws b toy-world images (pixels [b, 3, ImageSize, ImageSize]) with their captions,
+// each caption replaced by "" with probability dropout.
+func trainingBatch(rng *rand.Rand, b int, dropout float64) (pixels []float32, captions []string) {
+	pixels, captions, _ = toyworld.Batch(rng, b, ImageSize, ImageSize)
+	for i := range captions {
+		if rng.Float64() < dropout {
+			captions[i] = ""
+		}
+	}
+	return pixels, captions
 }
 
 // lastSeconds is the seconds column of a loss.csv's last row (0 when none).

@@ -29,7 +29,7 @@ func runToyworld(args []string, stdout, stderr io.Writer) int {
 		batch := fs.Int("batch", 16, "batch size")
 		lr := fs.Float64("lr", 1e-3, "AdamW learning rate")
 		seed := fs.Uint64("seed", 1, "seed")
-		pred := fs.String("prediction", "epsilon", "epsilon | v_prediction (for a fresh model)")
+		pred := fs.String("prediction", "v_prediction", "v_prediction (zero-terminal-SNR betas) | epsilon (for a fresh model)")
 		minSNR := fs.Float64("min-snr-gamma", 0, "min-SNR-γ loss weighting (0: off)")
 		ema := fs.Float64("ema", 0.999, "EMA decay of the exported weights (0: off)")
 		every := fs.Int("checkpoint-every", 100, "checkpoint every N steps")
