@@ -13,6 +13,9 @@ import (
 func TestShippedPresets(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "notebooks", "presets", "*.yaml"))
 	require.NoError(t, err)
+	compare, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "notebooks", "presets", "compare", "*.yaml"))
+	require.NoError(t, err)
+	files = append(files, compare...)
 	require.NotEmpty(t, files)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
