@@ -20,14 +20,14 @@ type ToyLatentMapConfig struct {
 	ClassName      string        `json:"_class_name"`
 	LatentChannels int           `json:"latent_channels"`
 	DownFactor     int           `json:"down_factor"`
-	ScalingFactor  float64       `json:"scaling_factor"`
+	ChannelScale   [4]float32    `json:"channel_scale"`
 	ColorMap       [4][3]float32 `json:"color_map"`
 }
 
 // NewToyLatentMapConfig is the config of the map in models/toyworld.
 func NewToyLatentMapConfig() ToyLatentMapConfig {
 	return ToyLatentMapConfig{ClassName: ToyLatentMapClass, LatentChannels: toyworld.LatentChannels,
-		DownFactor: toyworld.DownFactor, ScalingFactor: toyworld.ScalingFactor, ColorMap: toyworld.ColorMap}
+		DownFactor: toyworld.DownFactor, ChannelScale: toyworld.ChannelScale, ColorMap: toyworld.ColorMap}
 }
 
 // checkToyLatentMap verifies that vae/config.json describes the map this build implements.

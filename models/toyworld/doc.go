@@ -63,13 +63,13 @@
 // # Latent map (latent.go)
 //
 // The fixed map that stands in for the VAE: 4 latent channels at 2× down-sampling. Encode
-// averages each 2×2 block to rgb in [−1, 1] and returns z = ScalingFactor·M·rgb with
+// averages each 2×2 block to rgb in [−1, 1] and returns z = S·M·rgb with
 //
 //	M = ½ [[1, 1, 1], [1, −1, 1], [1, 1, −1], [1, −1, −1]]   (ColorMap, 4×3)
 //
 // the first three columns of the 4×4 Sylvester–Hadamard matrix over 2: orthonormal columns,
-// MᵀM = I₃ exactly. ScalingFactor = 1.1685 = 1/std of the unscaled latents over 8192 images
-// (std 0.85577). Decode returns rgb = Mᵀz/ScalingFactor, up-sampled 2× (nearest) and clamped to
+// MᵀM = I₃ exactly, and S = diag(ChannelScale) = diag(0.7192, 1.7977, 1.6445, 1.7983), 1/std of each
+// unscaled channel over 8192 images. Decode returns rgb = Mᵀ·S⁻¹·z, up-sampled 2× (nearest) and clamped to
 // [−1, 1]; Decode(Encode(x)) = x to float32 rounding (1.2e-7) for images constant on 2×2 blocks.
 // EncodeGraph and DecodeGraph do the same on *graph.Node (NCHW, forward only).
 //

@@ -16,17 +16,29 @@ const (
 	LatentChannels = 4
 	// DownFactor is the spatial down-sampling of the latents (a 32×32 image has 16×16 latents).
 	DownFactor = 2
-	// ScalingFactor scales the latents to about unit variance over the dataset (the VAE's
-	// scaling_factor): 1/std of all unscaled latent values of 8192 Batch images at 32×32 drawn
-	// from rand.NewPCG(1, 0): mean −0.0059, std 0.85577, 1/std = 1.16854 (TestScalingFactor
-	// recomputes it). Scaled per-channel stds are 1.62, 0.65, 0.71, 0.65: channel 0 carries the
-	// background's luminance.
-	ScalingFactor = 1.1685
 )
 
-// ColorMap is the 4×3 matrix M with z = ScalingFactor·M·rgb: the first three columns of the 4×4
+// ChannelScale scales each latent channel to unit variance over the dataset (the VAE's
+// scaling_factor, per channel as SD3's and Flux's latents are normalised): 1/std of each unscaled
+// channel over 8192 Batch images at 32×32 drawn from rand.NewPCG(1, 0) (TestChannelScale recomputes
+// it): stds 1.3905, 0.5563, 0.6081, 0.5561. One scalar (1.1685) left the chroma channels at std
+// 0.65–0.71 against the luminance channel's 1.62 (it carries the black or white background), and a
+// v-prediction model trained on those latents learned the background but not the colours: the loss
+// weighted the chroma channels 5× less.
+var ChannelScale = [LatentChannels]float32{0.7192, 1.7977, 1.6445, 1.7983}
+
+// channelScaleColumn returns ChannelScale as a [1, 4, 1, 1] constant's values.
+func channelScaleColumn() [][][][]float64 {
+	out := make([][][]float64, LatentChannels)
+	for c := range out {
+		out[c] = [][]float64{{float64(ChannelScale[c])}}
+	}
+	return [][][][]float64{out}
+}
+
+// ColorMap is the 4×3 matrix M with z = S·M·rgb (S = diag(ChannelScale)): the first three columns of the 4×4
 // Sylvester–Hadamard matrix divided by 2. Its columns are orthonormal (MᵀM = I₃ exactly: every entry
-// is ±1/2), so Decode recovers rgb = Mᵀz/ScalingFactor. Rows: channel 0 = (r+g+b)/2 (luminance),
+// is ±1/2), so Decode recovers rgb = Mᵀ·S⁻¹·z. Rows: channel 0 = (r+g+b)/2 (luminance),
 // 1 = (r−g+b)/2, 2 = (r+g−b)/2, 3 = (r−g−b)/2.
 var ColorMap = [LatentChannels][3]float32{
 	{0.5, 0.5, 0.5},
@@ -45,7 +57,7 @@ func colorMapRows() [][]float64 {
 }
 
 // Encode maps images x [B, 3, H, W] in [−1, 1] (H, W even) to latents [B, 4, H/2, W/2]: each 2×2
-// block is averaged to one RGB triple, then z = ScalingFactor·M·rgb.
+// block is averaged to one RGB triple, then z = S·M·rgb.
 func Encode(x []float32, b, h, w int) ([]float32, error) {
 	if b < 0 || h <= 0 || w <= 0 || h%DownFactor != 0 || w%DownFactor != 0 || len(x) != b*3*h*w {
 		return nil, fmt.Errorf("toyworld: Encode wants [B, 3, H, W] with even H, W: B=%d H=%d W=%d and %d values", b, h, w, len(x))
@@ -62,7 +74,7 @@ func Encode(x []float32, b, h, w int) ([]float32, error) {
 				}
 				for c := range LatentChannels {
 					v := ColorMap[c][0]*rgb[0] + ColorMap[c][1]*rgb[1] + ColorMap[c][2]*rgb[2]
-					z[((n*LatentChannels+c)*lh+y)*lw+xx] = v * ScalingFactor
+					z[((n*LatentChannels+c)*lh+y)*lw+xx] = v * ChannelScale[c]
 				}
 			}
 		}
@@ -70,7 +82,7 @@ func Encode(x []float32, b, h, w int) ([]float32, error) {
 	return z, nil
 }
 
-// Decode maps latents z [B, 4, h, w] to images [B, 3, 2h, 2w] in [−1, 1]: rgb = Mᵀz/ScalingFactor,
+// Decode maps latents z [B, 4, h, w] to images [B, 3, 2h, 2w] in [−1, 1]: rgb = Mᵀ·S⁻¹·z,
 // nearest 2× up-sampling, clamped to [−1, 1]. Decode(Encode(x)) == x up to float32 rounding when x
 // is constant on 2×2 blocks (and equals BlockAverage(x) otherwise).
 func Decode(z []float32, b, h, w int) ([]float32, error) {
@@ -85,9 +97,9 @@ func Decode(z []float32, b, h, w int) ([]float32, error) {
 				for k := range 3 {
 					var v float32
 					for c := range LatentChannels {
-						v += ColorMap[c][k] * z[((n*LatentChannels+c)*h+y)*w+xx]
+						v += ColorMap[c][k] * z[((n*LatentChannels+c)*h+y)*w+xx] / ChannelScale[c]
 					}
-					v = max(-1, min(1, v/ScalingFactor))
+					v = max(-1, min(1, v))
 					i := ((n*3+k)*H+2*y)*W + 2*xx
 					x[i], x[i+1], x[i+W], x[i+W+1] = v, v, v, v
 				}
@@ -107,7 +119,7 @@ func EncodeGraph(x *Node) *Node {
 	x = ReduceMean(x, 3, 5)              // [B, 3, h, w]
 	m := ConstAs(x, colorMapRows())      // [4, 3]
 	z := Einsum("ck,bkhw->bchw", m, x)   // [B, 4, h, w]
-	return MulScalar(z, ScalingFactor)
+	return Mul(z, ConstAs(z, channelScaleColumn()))
 }
 
 // DecodeGraph is Decode on a graph: z [B, 4, h, w] → [B, 3, 2h, 2w] in [−1, 1], in z's dtype.
@@ -116,9 +128,9 @@ func DecodeGraph(z *Node) *Node {
 		exceptions.Panicf("toyworld.DecodeGraph: want [B, %d, h, w], got %s", LatentChannels, z.Shape())
 	}
 	b, h, w := z.Shape().Dim(0), z.Shape().Dim(2), z.Shape().Dim(3)
+	z = Div(z, ConstAs(z, channelScaleColumn()))               // [B, 4, h, w]
 	m := ConstAs(z, colorMapRows())                            // [4, 3]
 	x := Einsum("ck,bchw->bkhw", m, z)                         // [B, 3, h, w]
-	x = DivScalar(x, ScalingFactor)                            // [B, 3, h, w]
 	x = Reshape(x, b, 3, h, 1, w, 1)                           // [B, 3, h, 1, w, 1]
 	x = BroadcastToDims(x, b, 3, h, DownFactor, w, DownFactor) // [B, 3, h, 2, w, 2]
 	x = Reshape(x, b, 3, h*DownFactor, w*DownFactor)           // [B, 3, 2h, 2w]

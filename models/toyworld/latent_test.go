@@ -131,19 +131,25 @@ func TestGraphMatchesHost(t *testing.T) {
 	require.LessOrEqual(t, maxAbsDiff(xHost, xGraph), 1e-6)
 }
 
-func TestScalingFactor(t *testing.T) {
+// TestChannelScale: every scaled latent channel has unit variance over the reference dataset.
+func TestChannelScale(t *testing.T) {
 	const n = 8192
 	x, _, _ := Batch(rand.New(rand.NewPCG(1, 0)), n, 32, 32)
 	z, err := Encode(x, n, 32, 32)
 	require.NoError(t, err)
-	var s, ss float64
-	for _, v := range z {
-		s += float64(v)
-		ss += float64(v) * float64(v)
+	hw := 16 * 16
+	for c := range LatentChannels {
+		var s, ss float64
+		for b := range n {
+			for _, v := range z[(b*LatentChannels+c)*hw : (b*LatentChannels+c+1)*hw] {
+				s += float64(v)
+				ss += float64(v) * float64(v)
+			}
+		}
+		mean := s / float64(n*hw)
+		std := math.Sqrt(ss/float64(n*hw) - mean*mean)
+		t.Logf("channel %d: scaled mean %.4f std %.4f (ChannelScale %.4f; recomputed %.4f)", c, mean, std,
+			ChannelScale[c], float64(ChannelScale[c])/std)
+		require.InDelta(t, 1, std, 2e-4, "channel %d", c)
 	}
-	mean := s / float64(len(z))
-	std := math.Sqrt(ss/float64(len(z)) - mean*mean)
-	t.Logf("scaled latents over %d images: mean %.4f std %.4f (ScalingFactor %.4f; recomputed %.4f)",
-		n, mean, std, ScalingFactor, ScalingFactor/std)
-	require.InDelta(t, 1, std, 2e-4)
 }
