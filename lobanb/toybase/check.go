@@ -20,6 +20,9 @@ type CheckReport struct {
 	ShapeAccuracy      float64 `json:"shape_accuracy"`
 	BackgroundAccuracy float64 `json:"background_accuracy"`
 	Samples            int     `json:"samples"`
+	// Confusion counts, per attribute, the read-out class for each asked class:
+	// confusion["size"]["small"]["medium"] = small shapes asked for that read as medium.
+	Confusion map[string]map[string]map[string]int `json:"confusion"`
 	Steps              int     `json:"steps"`
 	GuidanceScale      float64 `json:"guidance_scale"`
 }
@@ -119,10 +122,21 @@ func (c *Checker) generate() ([]toyworld.Scene, []image.Image, error) {
 }
 
 func score(scenes []toyworld.Scene, imgs []image.Image) *CheckReport {
-	r := &CheckReport{Samples: len(scenes)}
+	r := &CheckReport{Samples: len(scenes), Confusion: map[string]map[string]map[string]int{}}
 	for i, img := range imgs {
 		got := toyworld.Read(img)
 		s := scenes[i]
+		gs := toyworld.Scene{Shape: got.Shape, Color: got.Color, Size: got.Size, Background: got.Background}
+		for _, a := range toyworld.Attributes() {
+			asked, read := s.Attr(a), gs.Attr(a)
+			if r.Confusion[a] == nil {
+				r.Confusion[a] = map[string]map[string]int{}
+			}
+			if r.Confusion[a][asked] == nil {
+				r.Confusion[a][asked] = map[string]int{}
+			}
+			r.Confusion[a][asked][read]++
+		}
 		if got.Color == s.Color {
 			r.ColorAccuracy++
 		}

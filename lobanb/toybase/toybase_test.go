@@ -34,6 +34,7 @@ func TestInitTrainResumeCheck(t *testing.T) {
 	require.NoError(t, err)
 	rows := strings.Split(strings.TrimSpace(string(curve)), "\n")
 	require.Len(t, rows, 2, "header and step 3: %q", rows)
+	require.FileExists(t, dir+".train/checks/step-00000003.json")
 	exported, err := Check(dir, CheckOptions{Samples: 3, Seed: 7, Backend: backend})
 	require.NoError(t, err)
 	f := strings.Split(rows[1], ",")
@@ -61,6 +62,16 @@ func TestInitTrainResumeCheck(t *testing.T) {
 	require.Equal(t, 1.0, perfect.ColorAccuracy)
 	require.Equal(t, 1.0, perfect.SizeAccuracy)
 	require.Equal(t, 1.0, perfect.ShapeAccuracy)
+	for _, s := range scenes {
+		require.Positive(t, perfect.Confusion["color"][s.Color][s.Color], "the diagonal counts %s", s.Color)
+	}
+	total := 0
+	for _, row := range perfect.Confusion["size"] {
+		for _, n := range row {
+			total += n
+		}
+	}
+	require.Equal(t, len(scenes), total)
 }
 
 // TestCheckerRefresh: a checker loaded from one model and refreshed with another model's weights

@@ -37,8 +37,9 @@ type TrainOptions struct {
 	Seed                         uint64
 	PredictionType               string // for Init: epsilon (default) | v_prediction
 	CheckpointEvery, ExportEvery int
-	// CheckSamples > 0 runs Check with that many samples after every export and appends the
-	// accuracies to WorkDir/check.csv (the training curve); its time is not counted as training.
+	// CheckSamples > 0 runs Check with that many samples after every export, appends the
+	// accuracies to WorkDir/check.csv (the training curve) and writes the whole report (with the
+	// confusion counts) to WorkDir/checks/step-N.json; its time is not counted as training.
 	CheckSamples int
 	// ExportDType is the dtype of the weights written into Dir (default Float32).
 	ExportDType dtypes.DType
@@ -199,6 +200,9 @@ func Train(o TrainOptions) error {
 		}
 		o.logf("step %d: colour %.1f%%, size %.1f%%, shape %.1f%%, background %.1f%% (%d samples)", step,
 			100*r.ColorAccuracy, 100*r.SizeAccuracy, 100*r.ShapeAccuracy, 100*r.BackgroundAccuracy, r.Samples)
+		if err := writeJSON(filepath.Join(o.WorkDir, "checks", fmt.Sprintf("step-%08d.json", step)), r); err != nil {
+			return err
+		}
 		return appendCheckCSV(filepath.Join(o.WorkDir, "check.csv"), step, seconds, r)
 	}
 	b := o.BatchSize
