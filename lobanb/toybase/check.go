@@ -22,9 +22,9 @@ type CheckReport struct {
 	Samples            int     `json:"samples"`
 	// Confusion counts, per attribute, the read-out class for each asked class:
 	// confusion["size"]["small"]["medium"] = small shapes asked for that read as medium.
-	Confusion map[string]map[string]map[string]int `json:"confusion"`
-	Steps              int     `json:"steps"`
-	GuidanceScale      float64 `json:"guidance_scale"`
+	Confusion     map[string]map[string]map[string]int `json:"confusion"`
+	Steps         int                                  `json:"steps"`
+	GuidanceScale float64                              `json:"guidance_scale"`
 }
 
 // CheckOptions configures Check.
