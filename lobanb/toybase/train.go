@@ -148,6 +148,9 @@ func Train(o TrainOptions) error {
 	if err := train.TruncateCSV(csvPath, start); err != nil {
 		return err
 	}
+	if err := train.TruncateCSV(filepath.Join(o.WorkDir, "check.csv"), start); err != nil { // the curve, likewise
+		return err
+	}
 	offset := lastSeconds(csvPath) // seconds are cumulative over resumed sittings
 	csv, err := os.OpenFile(csvPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -260,11 +263,8 @@ func Train(o TrainOptions) error {
 }
 
 // appendCheckCSV appends one Check result to the training curve (step,seconds,color,size,shape,
-// background,samples), dropping rows at or after step first (a resumed run redoes them).
+// background,samples); Train drops the rows after its resume step when it starts.
 func appendCheckCSV(path string, step int, seconds float64, r *CheckReport) error {
-	if err := train.TruncateCSV(path, step-1); err != nil {
-		return err
-	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -77,9 +76,7 @@ func runToyworld(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "loba toyworld check: %v\n", err)
 			return 1
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(r)
+		printJSON(stdout, r)
 		return 0
 	}
 	fmt.Fprintf(stderr, "loba toyworld: unknown subcommand %q (train, check)\n", args[0])
