@@ -1,41 +1,169 @@
 #!/usr/bin/env bash
-# LOBA one-shot set-up. Idempotent: run it again at any time.
-#   ./install.sh          Go (if missing), Go module download and build-cache warm-up, the `loba` CLI.
-# Later steps (GoNB + Jupyter kernel, PJRT plugin for CUDA) are added by their issues.
+# LOBA one-command set-up, on a fresh Debian/Ubuntu machine or a Colab runtime. Idempotent: a second
+# run checks each step, changes nothing and ends in seconds.
+#
+#   ./install.sh             everything: Go 1.26 (if missing), module cache, the `loba` CLI, Jupyter
+#                            (Debian packages, where absent), GoNB + goimports + gopls, the gonb kernel
+#                            (with LOBA's folder recorded in it), ECharts for offline charts (npm) and,
+#                            where an NVIDIA GPU is present, the CUDA PJRT plugin
+#   ./install.sh --cpu-only  the same without the CUDA plugin
+#   ./install.sh --check     change nothing; say what is missing and the command that fixes it
+#                            (`loba doctor`)
 set -euo pipefail
-cd "$(dirname "$0")"
+case "$0" in */*) cd "${0%/*}" ;; esac
+ROOT="$(pwd)"
+ORIG_PATH="$PATH"
 
 GO_VERSION_WANT="1.26"
+GONB_VERSION="v0.11.1"
+GOIMPORTS_VERSION="v0.52.0"
+GOPLS_VERSION="v0.23.0" # the last gopls that builds with Go 1.26
+ECHARTS_VERSION="5.6.0"
+# Keep these in step with kernelsetup/env.go (TestInstallPins checks).
+
+CPU_ONLY=0
+CHECK=0
+for arg in "$@"; do
+  case "$arg" in
+    --cpu-only) CPU_ONLY=1 ;;
+    --check) CHECK=1 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown option $arg (use --cpu-only, --check)" >&2; exit 2 ;;
+  esac
+done
+
 say() { printf '[install] %s\n' "$*"; }
+CHANGED=0
+did() { CHANGED=$((CHANGED + 1)); say "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else return 1; fi; }
+
+# Go: on PATH, else the standard places.
+for d in /usr/local/go/bin "$HOME/.local/go/bin"; do
+  if ! command -v go >/dev/null 2>&1 && [ -x "$d/go" ]; then export PATH="$d:$PATH"; fi
+done
+
+if [ "$CHECK" = 1 ]; then
+  if ! command -v go >/dev/null 2>&1; then
+    echo "MISSING  go: the Go toolchain is not on PATH"
+    echo "         fix: ./install.sh   (installs Go ${GO_VERSION_WANT} into ~/.local/go)"
+    exit 1
+  fi
+  export PATH="$PATH:$(go env GOPATH)/bin"
+  exec go run ./lobanb/cmd/loba doctor --root "$ROOT"
+fi
 
 # 1. Go toolchain.
 if ! command -v go >/dev/null 2>&1; then
-  if [ -x /usr/local/go/bin/go ]; then
-    export PATH="/usr/local/go/bin:$PATH"
-  else
-    say "Go not found: installing go${GO_VERSION_WANT} into \$HOME/.local/go"
-    arch=$(uname -m); case "$arch" in x86_64) arch=amd64;; aarch64|arm64) arch=arm64;; esac
-    ver=$(curl -fsSL 'https://go.dev/VERSION?m=text' | head -1)
-    case "$ver" in go${GO_VERSION_WANT}*) ;; *) ver="go${GO_VERSION_WANT}.0";; esac
-    mkdir -p "$HOME/.local"
-    curl -fsSL "https://go.dev/dl/${ver}.linux-${arch}.tar.gz" | tar -C "$HOME/.local" -xz
-    export PATH="$HOME/.local/go/bin:$PATH"
-  fi
+  arch=$(uname -m); case "$arch" in x86_64) arch=amd64;; aarch64|arm64) arch=arm64;; esac
+  ver=$(curl -fsSL 'https://go.dev/VERSION?m=text' | head -1)
+  case "$ver" in go${GO_VERSION_WANT}*) ;; *) ver="go${GO_VERSION_WANT}.0";; esac
+  did "Go not found: installing ${ver} into \$HOME/.local/go"
+  mkdir -p "$HOME/.local"
+  curl -fsSL "https://go.dev/dl/${ver}.linux-${arch}.tar.gz" | tar -C "$HOME/.local" -xz
+  export PATH="$HOME/.local/go/bin:$PATH"
 fi
-say "using $(go version)"
+say "go: $(go env GOVERSION) at $(command -v go)"
 GOBIN_DIR="$(go env GOPATH)/bin"
-export PATH="$GOBIN_DIR:$PATH"
+export PATH="$PATH:$GOBIN_DIR"
+DATA_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/loba"
+mkdir -p "$DATA_DIR" "$GOBIN_DIR"
 
-# 2. Modules and build cache (the GoMLX module cache takes minutes on a fresh machine).
-say "downloading Go modules"
-go mod download
-say "warming the build cache (library and tests)"
-go build ./...
-GOMLX_BACKEND=go GOMLX_NO_AUTO_INSTALL=1 go test -count=1 -run '^$' ./... >/dev/null
+# 2. Modules and build cache (the GoMLX module cache takes minutes on a fresh machine). A stamp of
+#    go.sum and the Go version skips the warm-up on later runs.
+stamp="$(cat go.sum; go env GOVERSION)"
+stamp="$(printf '%s' "$stamp" | sha256sum | cut -c1-16)"
+if [ "$(cat "$DATA_DIR/warm.stamp" 2>/dev/null)" != "$stamp" ]; then
+  did "downloading Go modules and warming the build cache (library and tests)"
+  go mod download
+  go build ./...
+  GOMLX_BACKEND=go GOMLX_NO_AUTO_INSTALL=1 go test -count=1 -run '^$' ./... >/dev/null
+  echo "$stamp" > "$DATA_DIR/warm.stamp"
+else
+  say "module and build cache: warm"
+fi
 
-# 3. The CLI.
+# 3. The CLI (go install is a no-op when it is up to date).
+before="$(sha256sum "$GOBIN_DIR/loba" 2>/dev/null || echo none)"
 go install ./lobanb/cmd/loba
-say "installed $(command -v loba || echo "$GOBIN_DIR/loba")"
+if [ "$before" != "$(sha256sum "$GOBIN_DIR/loba")" ]; then did "installed $GOBIN_DIR/loba"; else say "loba: up to date"; fi
 
-say "done. Next: loba inspect ../shared/fixtures/real/configs/sdxl_base   (or: go test ./...)"
-case ":$PATH:" in *":$GOBIN_DIR:"*) ;; *) say "add $GOBIN_DIR to your PATH to run loba directly";; esac
+# 4. Jupyter (Debian packages; Colab has its own).
+if command -v jupyter >/dev/null 2>&1 && jupyter nbconvert --version >/dev/null 2>&1; then
+  say "jupyter: $(command -v jupyter)"
+elif command -v apt-get >/dev/null 2>&1; then
+  did "installing Jupyter (Debian packages)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+    jupyter-notebook jupyter-nbconvert python3-ipykernel jupyter-client python3-nbconvert python3-nbformat >/dev/null \
+    || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      jupyter-notebook jupyter-nbconvert python3-ipykernel jupyter-client python3-nbconvert python3-nbformat >/dev/null; }
+else
+  say "WARNING: no Jupyter and no apt-get: install it yourself (pip install notebook nbconvert)"
+fi
+
+# 5. GoNB (pinned: the proxy refuses gonb's version list, so get + build in a scratch module), goimports, gopls.
+gomod_version() { go version -m "$1" 2>/dev/null | awk -v m="$2" '$1 == "mod" && $2 == m {print $3}'; }
+if [ "$(gomod_version "$GOBIN_DIR/gonb" github.com/janpfeifer/gonb)" = "$GONB_VERSION" ]; then
+  say "gonb: $GONB_VERSION"
+else
+  did "building gonb $GONB_VERSION"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && printf 'module gonbinst\n\ngo %s\n' "$GO_VERSION_WANT" > go.mod \
+    && go get "github.com/janpfeifer/gonb@$GONB_VERSION" >/dev/null 2>&1 \
+    && go build -o "$GOBIN_DIR/gonb" github.com/janpfeifer/gonb)
+  rm -rf "$tmp"
+fi
+if [ "$(gomod_version "$GOBIN_DIR/goimports" golang.org/x/tools)" = "$GOIMPORTS_VERSION" ]; then
+  say "goimports: $GOIMPORTS_VERSION"
+else
+  did "installing goimports $GOIMPORTS_VERSION"
+  go install "golang.org/x/tools/cmd/goimports@$GOIMPORTS_VERSION"
+fi
+if [ "$(gomod_version "$GOBIN_DIR/gopls" golang.org/x/tools/gopls)" = "$GOPLS_VERSION" ]; then
+  say "gopls: $GOPLS_VERSION"
+else
+  did "installing gopls $GOPLS_VERSION (about a minute)"
+  go install "golang.org/x/tools/gopls@$GOPLS_VERSION"
+fi
+
+# 6. ECharts for offline charts (from npm; not committed).
+if [ -s "$DATA_DIR/echarts.min.js" ] && grep -q "$ECHARTS_VERSION" "$DATA_DIR/echarts.version" 2>/dev/null; then
+  say "echarts: $ECHARTS_VERSION at $DATA_DIR/echarts.min.js"
+elif command -v npm >/dev/null 2>&1; then
+  did "fetching echarts@$ECHARTS_VERSION from npm for offline charts"
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack "echarts@$ECHARTS_VERSION" --silent >/dev/null 2>&1 && tar -xzf "echarts-$ECHARTS_VERSION.tgz" package/dist/echarts.min.js); then
+    cp "$tmp/package/dist/echarts.min.js" "$DATA_DIR/echarts.min.js.tmp" && mv "$DATA_DIR/echarts.min.js.tmp" "$DATA_DIR/echarts.min.js"
+    echo "$ECHARTS_VERSION" > "$DATA_DIR/echarts.version"
+  else
+    say "WARNING: npm pack echarts@$ECHARTS_VERSION failed: charts will load ECharts from the CDN"
+  fi
+  rm -rf "$tmp"
+else
+  say "WARNING: no npm: charts will load ECharts from the CDN (online only)"
+fi
+
+# 7. The CUDA PJRT plugin where a GPU is present.
+if [ "$CPU_ONLY" = 0 ] && { [ -e /dev/nvidia0 ] || nvidia-smi -L >/dev/null 2>&1; }; then
+  if [ -e "$HOME/.local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so" ]; then
+    say "CUDA plugin: $HOME/.local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so"
+  else
+    did "installing the CUDA PJRT plugin (a few minutes)"
+    loba setup cuda
+  fi
+else
+  say "CUDA plugin: skipped ($( [ "$CPU_ONLY" = 1 ] && echo "--cpu-only" || echo "no NVIDIA GPU" ))"
+fi
+
+# 8. The gonb kernel, with LOBA's folder (and, with CUDA, XLA_FLAGS) in its environment.
+kernel_json() { find "${JUPYTER_DATA_DIR:-$HOME/.local/share/jupyter}/kernels/gonb" -name kernel.json 2>/dev/null | head -1; }
+if [ -z "$(kernel_json)" ]; then
+  did "registering the gonb kernel"
+  gonb --install >/dev/null 2>&1
+fi
+before="$(cat "$(kernel_json)" 2>/dev/null || true)"
+loba setup kernel --root "$ROOT" >/dev/null
+if [ "$before" != "$(cat "$(kernel_json)")" ]; then did "gonb kernel: LOBA_ROOT=$ROOT recorded in $(kernel_json)"; else say "gonb kernel: $(kernel_json)"; fi
+
+if [ "$CHANGED" = 0 ]; then say "nothing to change: all in place"; else say "$CHANGED step(s) changed"; fi
+case ":$ORIG_PATH:" in *":$GOBIN_DIR:"*) ;; *) say "add $GOBIN_DIR to your PATH: export PATH=\"\$PATH:$GOBIN_DIR\"";; esac
+say "next: jupyter notebook notebooks/01-quickstart.ipynb   (kernel \"Go (gonb)\"), or: loba train notebooks/presets/toy-size.yaml --out /tmp/size"

@@ -26,6 +26,8 @@ commands:
   sample    a grid of images: rows = prompts, columns = LoRA strengths
   eval      measure a trained LoRA with its preset's eval section (eval.json, grid.png)
   toyworld  train (resumable) or check the toy world's base model
+  doctor    what this machine lacks for LOBA's notebooks, and the command that fixes each piece
+  setup     setup kernel: record LOBA in the gonb kernel; setup cuda: install the CUDA PJRT plugin
 
 Run "loba <command> -h" for the flags of a command.`)
 }
@@ -51,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runToyworld(args[1:], stdout, stderr)
 	case "eval":
 		return runEval(args[1:], stdout, stderr)
+	case "doctor":
+		return runDoctor(args[1:], stdout, stderr)
+	case "setup":
+		return runSetup(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
 		return 0

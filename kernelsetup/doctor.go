@@ -1,0 +1,231 @@
+package kernelsetup
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Check is one thing Detect looked at.
+type Check struct {
+	Name     string `json:"name"`
+	OK       bool   `json:"ok"`
+	Required bool   `json:"required"` // false: optional (a warning when missing)
+	Found    string `json:"found,omitempty"`
+	Problem  string `json:"problem,omitempty"` // what is wrong, in plain words
+	Fix      string `json:"fix,omitempty"`     // the exact command that fixes it
+}
+
+// Report is what Detect found.
+type Report struct {
+	OS     string   `json:"os"`
+	GPUs   []string `json:"gpus"`
+	Root   string   `json:"loba_root"`
+	Checks []Check  `json:"checks"`
+}
+
+// Missing lists the required checks that failed.
+func (r *Report) Missing() []Check {
+	var out []Check
+	for _, c := range r.Checks {
+		if c.Required && !c.OK {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Ready reports whether every required check passed.
+func (r *Report) Ready() bool { return len(r.Missing()) == 0 }
+
+// Check returns the check called name (nil if there is none).
+func (r *Report) Check(name string) *Check {
+	for i := range r.Checks {
+		if r.Checks[i].Name == name {
+			return &r.Checks[i]
+		}
+	}
+	return nil
+}
+
+// Text is the report in plain words: one line per check, the fix under each problem, and a closing
+// line saying whether all is in place.
+func (r *Report) Text() string {
+	var b strings.Builder
+	gpu := "no NVIDIA GPU: LOBA computes on the CPU (pure-Go backend; the toy world and tiny models)"
+	if len(r.GPUs) > 0 {
+		gpu = "GPU: " + strings.Join(r.GPUs, ", ")
+	}
+	fmt.Fprintf(&b, "LOBA doctor — %s; %s\n", r.OS, gpu)
+	for _, c := range r.Checks {
+		mark := "ok     "
+		switch {
+		case !c.OK && c.Required:
+			mark = "MISSING"
+		case !c.OK:
+			mark = "warning"
+		}
+		detail := c.Found
+		if !c.OK {
+			detail = c.Problem
+		}
+		fmt.Fprintf(&b, "  %s  %-14s %s\n", mark, c.Name, detail)
+		if !c.OK && c.Fix != "" {
+			fmt.Fprintf(&b, "  %7s  %-14s fix: %s\n", "", "", c.Fix)
+		}
+	}
+	if miss := r.Missing(); len(miss) > 0 {
+		names := make([]string, len(miss))
+		for i, c := range miss {
+			names[i] = c.Name
+		}
+		fmt.Fprintf(&b, "%d missing (%s): run the fixes above, or ./install.sh which does them all.\n", len(miss), strings.Join(names, ", "))
+	} else {
+		fmt.Fprintln(&b, "All set: open a notebook in notebooks/ with the \"Go (gonb)\" kernel, or run `loba train notebooks/presets/toy-size.yaml --out /tmp/size`.")
+	}
+	return b.String()
+}
+
+// Detect looks at the machine (see Env) and reports every check. It changes nothing.
+func Detect(e Env) *Report {
+	r := &Report{OS: e.goos(), GPUs: e.GPUs(), Root: e.FindRoot()}
+	add := func(c Check) { r.Checks = append(r.Checks, c) }
+	gobin := e.GoBin()
+	tool := func(name, fix string) Check {
+		c := Check{Name: name, Required: true, Fix: fix}
+		if p := e.LookPath(name); p != "" {
+			c.OK, c.Found = true, p
+		} else if p := filepath.Join(gobin, name); fileExists(p) {
+			c.Problem = fmt.Sprintf("installed at %s, but %s is not on PATH", p, gobin)
+			c.Fix = fmt.Sprintf("export PATH=\"$PATH:%s\"", gobin)
+		} else {
+			c.Problem = name + " not found on PATH"
+		}
+		return c
+	}
+
+	// Go.
+	goc := Check{Name: "go", Required: true, Fix: "./install.sh   (installs Go " + GoVersion + " into ~/.local/go when missing)"}
+	if p := e.LookPath("go"); p == "" {
+		goc.Problem = "the Go toolchain is not on PATH"
+	} else if v, err := e.output(20*time.Second, p, "env", "GOVERSION"); err != nil {
+		goc.Problem = fmt.Sprintf("%s does not run: %v", p, err)
+	} else if !goAtLeast(v, GoVersion) {
+		goc.Problem = fmt.Sprintf("%s is %s; LOBA needs go%s or newer", p, v, GoVersion)
+	} else {
+		goc.OK, goc.Found = true, v+" at "+p
+	}
+	add(goc)
+
+	// GoNB and the tools it runs.
+	add(tool("gonb", fmt.Sprintf("cd \"$(mktemp -d)\" && go mod init gonbinst && go get github.com/janpfeifer/gonb@%s && go build -o %s/gonb github.com/janpfeifer/gonb",
+		GonbVersion, gobin)))
+	add(tool("goimports", "go install golang.org/x/tools/cmd/goimports@"+GoimportsVersion))
+	add(tool("gopls", "go install golang.org/x/tools/gopls@"+GoplsVersion))
+
+	// Jupyter.
+	jup := Check{Name: "jupyter", Required: true, Fix: "sudo apt-get install -y --no-install-recommends jupyter-notebook jupyter-nbconvert python3-ipykernel   (elsewhere: pip install notebook nbconvert)"}
+	if p := e.LookPath("jupyter"); p == "" {
+		jup.Problem = "jupyter not found on PATH"
+	} else if v, err := e.output(30*time.Second, p, "nbconvert", "--version"); err != nil {
+		jup.Problem = fmt.Sprintf("%s has no working nbconvert (%v)", p, err)
+	} else {
+		jup.OK, jup.Found = true, fmt.Sprintf("%s (nbconvert %s)", p, lastLine(v))
+	}
+	add(jup)
+
+	// The gonb kernel spec and LOBA's environment in it.
+	ks := Check{Name: "gonb kernel", Required: true, Fix: "gonb --install && loba setup kernel"}
+	kenv := Check{Name: "kernel env", Required: true}
+	if r.Root != "" {
+		kenv.Fix = "loba setup kernel --root " + r.Root
+	} else {
+		kenv.Fix = "cd <your LOBA clone> && loba setup kernel"
+	}
+	spec, err := e.FindKernelSpec()
+	switch {
+	case err != nil:
+		ks.Problem = err.Error()
+		kenv.Problem = "no readable gonb kernel spec"
+	case spec == nil:
+		ks.Problem = "no gonb kernel registered with Jupyter"
+		kenv.Problem = "no gonb kernel spec to record LOBA_ROOT in"
+	case len(spec.Argv) == 0 || !fileExists(spec.Argv[0]):
+		ks.Problem = fmt.Sprintf("%s starts %q, which does not exist", spec.Path(), strings.Join(spec.Argv, " "))
+		ks.Fix = "gonb --install"
+	default:
+		ks.OK, ks.Found = true, spec.Path()
+	}
+	if spec != nil {
+		root := spec.Env["LOBA_ROOT"]
+		switch {
+		case root == "":
+			kenv.Problem = "the gonb kernel does not know where LOBA is (no LOBA_ROOT in " + spec.Path() + ")"
+		case !IsRoot(root):
+			kenv.Problem = fmt.Sprintf("LOBA_ROOT=%s in %s is not a LOBA folder", root, spec.Path())
+		case r.Root != "" && !sameDir(root, r.Root):
+			kenv.Problem = fmt.Sprintf("the gonb kernel uses LOBA at %s, not this one (%s)", root, r.Root)
+		default:
+			kenv.OK, kenv.Found = true, "LOBA_ROOT="+root
+		}
+		if kenv.OK {
+			if want := e.xlaFlagsWanted(); want != "" && spec.Env["XLA_FLAGS"] == "" {
+				kenv.OK = false
+				kenv.Problem = "the CUDA plugin needs XLA_FLAGS in the kernel's environment"
+			}
+		}
+	}
+	add(ks)
+	add(kenv)
+
+	// Offline ECharts (optional: charts load from the CDN when online).
+	ec := Check{Name: "echarts", Fix: fmt.Sprintf("./install.sh   (npm pack echarts@%s, copies dist/echarts.min.js to %s)", EChartsVersion, e.EChartsPath())}
+	if st, err := os.Stat(e.EChartsPath()); err == nil && st.Size() > 100_000 {
+		ec.OK, ec.Found = true, e.EChartsPath()
+	} else {
+		ec.Problem = "no offline copy of ECharts: charts need the CDN (online) to draw"
+	}
+	add(ec)
+
+	// The CUDA PJRT plugin, where there is a GPU.
+	if len(r.GPUs) > 0 {
+		pc := Check{Name: "cuda plugin", Required: true, Fix: "loba setup cuda   (or ./install.sh)"}
+		if p := e.FindPlugin("cuda"); p != "" {
+			pc.OK, pc.Found = true, p
+		} else {
+			pc.Problem = "a GPU is present but no CUDA PJRT plugin is installed, so LOBA would compute on the CPU"
+		}
+		add(pc)
+	}
+	return r
+}
+
+// goAtLeast compares "go1.26.8" against "1.26".
+func goAtLeast(have, want string) bool {
+	have = strings.TrimPrefix(strings.Fields(have + " ")[0], "go")
+	hp, wp := strings.Split(have, "."), strings.Split(want, ".")
+	for i := range wp {
+		var h, w int
+		if i < len(hp) {
+			fmt.Sscanf(hp[i], "%d", &h)
+		}
+		fmt.Sscanf(wp[i], "%d", &w)
+		if h != w {
+			return h > w
+		}
+	}
+	return true
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+func sameDir(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
+}
