@@ -31,6 +31,10 @@ type Entry struct {
 // ErrNonFinite is returned (wrapped) when a step's loss is NaN or ±Inf.
 var ErrNonFinite = errors.New("loss is not finite")
 
+// ErrInterrupted is returned (wrapped) when Loop.Stop asked the run to stop; the step reached is
+// checkpointed first, so the same command (or cell) resumes from it.
+var ErrInterrupted = errors.New("training interrupted")
+
 // Loop is a configured training run: the compiled graphs, the cached conditionings, the state to
 // checkpoint, and the host RNG. Setup (setup.go) builds it from a preset.
 type Loop struct {
@@ -82,6 +86,9 @@ type Loop struct {
 	OnStep      func(step int, out StepOutputs, lr float64, elapsed time.Duration)
 	SampleEvery int
 	OnSample    func(step int) error
+	// Stop, checked after every step, ends the run early (Ctrl-C, a notebook's interrupt): the step
+	// reached is checkpointed and Run returns ErrInterrupted.
+	Stop func() bool
 }
 
 // CheckpointRoot is where the loop's checkpoints go.
@@ -146,6 +153,14 @@ func (l *Loop) Run() error {
 			if err := l.OnSample(step); err != nil {
 				return fmt.Errorf("step %d: sampling: %w", step, err)
 			}
+		}
+		if l.Stop != nil && l.Stop() && step < l.Steps {
+			if l.CheckpointEvery <= 0 || step%l.CheckpointEvery != 0 {
+				if _, err := l.Checkpoint(); err != nil {
+					return fmt.Errorf("step %d: saving checkpoint: %w", step, err)
+				}
+			}
+			return fmt.Errorf("step %d of %d: %w; checkpoint saved in %s: run the same command again to resume", step, l.Steps, ErrInterrupted, l.CheckpointRoot())
 		}
 	}
 	return nil

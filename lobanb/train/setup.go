@@ -290,30 +290,38 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 // sampling tells whether the preset samples during training.
 func sampling(p *slider.Preset) bool { return p.Sample.Every > 0 }
 
-// modelDir resolves model.name_or_path: a local folder, or a hub id through the HF cache.
+// modelDir resolves model.name_or_path: the embedded toy world when empty, a local folder (also
+// relative to the preset's folder, as presets are shared with their files), or a hub id.
 func modelDir(p *slider.Preset, opts Options) (string, error) {
 	ref := p.Model.NameOrPath
-	if ref == "" {
-		dir, err := toyworld.BaseDir()
-		if err != nil {
-			return "", fmt.Errorf("preset %s: model.name_or_path is empty and %w", p.File(), err)
-		}
-		return dir, nil
-	}
-	if hub.IsLocal(ref) {
-		if p.File() != "" && !filepath.IsAbs(ref) {
-			if _, err := os.Stat(ref); err != nil {
-				// Relative to the preset's folder, as presets are shared with their files.
-				if alt := filepath.Join(filepath.Dir(p.File()), ref); fileExists(alt) {
-					return alt, nil
-				}
+	if ref != "" && hub.IsLocal(ref) && p.File() != "" && !filepath.IsAbs(ref) {
+		if _, err := os.Stat(ref); err != nil {
+			if alt := filepath.Join(filepath.Dir(p.File()), ref); fileExists(alt) {
+				return alt, nil
 			}
 		}
+	}
+	dir, err := ResolveModel(ref, p.Model.Variant, opts.Log)
+	if err != nil && ref == "" {
+		return "", fmt.Errorf("preset %s: model.name_or_path is empty and %w", p.File(), err)
+	}
+	return dir, err
+}
+
+// ResolveModel turns a model reference into a local folder or file: "" is the toy world's base model
+// (toyworld.BaseDir), an existing path is itself, and "org/repo[@revision]" is a hub id resolved
+// through the Hugging Face cache (downloading what is missing unless HF_HUB_OFFLINE is set; HF_TOKEN,
+// HF_HOME and HF_ENDPOINT are honoured). Download progress goes to log (nil: quiet).
+func ResolveModel(ref, variant string, log io.Writer) (string, error) {
+	if ref == "" {
+		return toyworld.BaseDir()
+	}
+	if hub.IsLocal(ref) {
 		return ref, nil
 	}
-	return hub.Resolve(context.Background(), ref, hub.Options{Variant: p.Model.Variant, Logf: func(f string, a ...any) {
-		if opts.Log != nil {
-			fmt.Fprintf(opts.Log, f+"\n", a...)
+	return hub.Resolve(context.Background(), ref, hub.Options{Variant: variant, Logf: func(f string, a ...any) {
+		if log != nil {
+			fmt.Fprintf(log, f+"\n", a...)
 		}
 	}})
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/stretchr/testify/require"
@@ -220,4 +222,42 @@ func TestTrainThenEvaluate(t *testing.T) {
 			require.FileExists(t, filepath.Join(out, "grid.png"))
 		})
 	}
+}
+
+// TestStopCheckpointsAndResumes: a Stop request after step 3 (checkpoints every 4) saves step 3,
+// returns ErrInterrupted, and the next run resumes from step 3 to the end.
+func TestStopCheckpointsAndResumes(t *testing.T) {
+	p := tinyPreset(t, 6)
+	p.Train.CheckpointEvery = 4
+	out := t.TempDir()
+	run, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	run.Stop = func() bool { return run.StepDone >= 3 }
+	_, err = run.Train()
+	require.ErrorIs(t, err, ErrInterrupted)
+	all, err := ListCheckpoints(run.CheckpointRoot())
+	require.NoError(t, err)
+	require.NotEmpty(t, all)
+	c, err := LoadCheckpoint(all[len(all)-1])
+	require.NoError(t, err)
+	require.Equal(t, 3, c.Step)
+	require.NoFileExists(t, filepath.Join(out, "lora.safetensors"))
+
+	run2, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	res, err := run2.Train()
+	require.NoError(t, err)
+	require.Equal(t, 6, res.Steps)
+	rows, err := os.ReadFile(filepath.Join(out, "loss.csv"))
+	require.NoError(t, err)
+	require.Equal(t, 1+6, len(strings.Split(strings.TrimSpace(string(rows)), "\n")), "loss.csv: header + one row per step")
+}
+
+// TestStopOnSignal: SIGINT becomes a stop request instead of ending the process.
+func TestStopOnSignal(t *testing.T) {
+	stop, release := StopOnSignal()
+	defer release()
+	require.False(t, stop())
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
+	require.Eventually(t, stop, 5*time.Second, 10*time.Millisecond)
 }

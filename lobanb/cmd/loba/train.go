@@ -68,6 +68,9 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 		}
 		defer fmt.Fprintln(stderr)
 	}
+	stop, release := train.StopOnSignal() // Ctrl-C: checkpoint the step reached, then exit
+	defer release()
+	run.Stop = stop
 	res, err := run.Train()
 	if err != nil {
 		fmt.Fprintf(stderr, "\nloba train: %v\n", err)

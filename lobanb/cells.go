@@ -1,0 +1,369 @@
+package lobanb
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html"
+	"image"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/loba-dev/loba/internal/atomicfile"
+	"github.com/loba-dev/loba/lobanb/eval"
+	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/lobanb/train"
+	"github.com/loba-dev/loba/models/sd"
+	"github.com/loba-dev/loba/models/toyworld"
+)
+
+// Model is a model Load resolved and checked.
+type Model struct {
+	// Ref is the reference as given ("" = the embedded toy world).
+	Ref string
+	// Dir is the local folder (or single file) it resolved to.
+	Dir string
+	// Report is what `loba inspect` says of it (components, parameter counts, weight files).
+	Report *sd.Report
+}
+
+// Load resolves a model — "" (or "toyworld") for the embedded toy world, a diffusers folder, a
+// single-file checkpoint or a hub id "org/repo[@revision]" (downloaded into the Hugging Face cache)
+// — checks its weight files against the architecture, and shows what it holds.
+func Load(ref string) (*Model, error) {
+	if ref == "toyworld" {
+		ref = ""
+	}
+	dir, err := train.ResolveModel(ref, "", Out)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := sd.Inspect(dir, sd.InspectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if err := rep.Err(); err != nil {
+		return nil, err
+	}
+	var text bytes.Buffer
+	rep.WriteText(&text)
+	name := ref
+	if name == "" {
+		name = "the toy world (embedded)"
+	}
+	show(fmt.Sprintf("model %s\n%s", name, text.String()))
+	return &Model{Ref: ref, Dir: dir, Report: rep}, nil
+}
+
+// show prints text outside a notebook and displays it as a <pre> block in one.
+func show(text string) {
+	if InNotebook() {
+		showHTML(pre(text))
+	} else {
+		printf("%s\n", strings.TrimRight(text, "\n"))
+	}
+}
+
+// Preset reads a preset file: a LOBA preset (YAML), a LECO config.yaml, a Concept Sliders
+// prompts.yaml or an sd-scripts LECO .toml (imported; what the import could not carry over is
+// printed as warnings).
+func Preset(path string) (*slider.Preset, error) {
+	p, warnings, err := slider.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		printf("warning: %s\n", w)
+	}
+	return p, nil
+}
+
+// Slider is a bidirectional slider preset on model m (nil: the toy world): one target whose
+// positive end the adapter moves toward at strength +1 and negative end at −1, with LOBA's defaults
+// for everything else (change the returned preset's fields before Train, e.g. p.Train.Steps; Train
+// checks the whole preset).
+func Slider(m *Model, name, targetClass, positive, negative string) (*slider.Preset, error) {
+	if strings.TrimSpace(targetClass) == "" {
+		return nil, errors.New("lobanb.Slider: the target class (e.g. \"a shape\") is empty")
+	}
+	if strings.TrimSpace(positive) == "" && strings.TrimSpace(negative) == "" {
+		return nil, errors.New("lobanb.Slider: positive and negative are both empty; a slider needs at least one end")
+	}
+	p := slider.Defaults()
+	if m != nil {
+		p.Model.NameOrPath = m.Ref
+	}
+	p.Objective = slider.ObjectiveSlider
+	p.Output.Name = name
+	p.Targets = []slider.Target{{TargetClass: targetClass, Positive: positive, Negative: negative}}
+	if m == nil || m.Ref == "" { // the toy world: its native 32 px and a short run
+		p.Train.Resolution = slider.Square(toyworld.RefSize)
+		p.Train.Steps = 150
+		p.Train.LR = 1e-3
+		p.MaxDenoisingSteps = 10
+	}
+	// Not normalized yet, so fields changed before Train (train.resolution, ...) reach the target.
+	return p, nil
+}
+
+// Result is what Train produced.
+type Result struct {
+	Dir      string  // the run folder
+	LoRA     string  // Dir/lora.safetensors
+	Steps    int     // steps done in all (also those of earlier cells, when resumed)
+	LastLoss float32 // the loss of the last step
+	Seconds  float64 // this cell's training time
+	Eval     any     // *eval.SliderReport or *eval.EraseReport when the preset has an eval section
+}
+
+// Train trains preset p in the run folder dir (created; p is saved as dir/preset.yaml), resuming from
+// the newest checkpoint there. In a notebook it shows a progress line and a loss chart updated in
+// place, and leaves the final ECharts loss chart (and the evaluation table, when the preset has an
+// eval section); elsewhere it prints a progress line every tenth of the run. A kernel interrupt
+// (SIGINT) checkpoints the step reached and returns an error that says to re-run the cell.
+func Train(p *slider.Preset, dir string) (*Result, error) {
+	if p == nil {
+		return nil, errors.New("lobanb.Train: nil preset")
+	}
+	if dir == "" {
+		return nil, errors.New("lobanb.Train: empty run folder")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := p.Save(filepath.Join(dir, "preset.yaml")); err != nil {
+		return nil, err
+	}
+	var log bytes.Buffer
+	run, err := train.Setup(p, train.Options{OutDir: dir, Log: &log})
+	if err != nil {
+		return nil, err
+	}
+	total := p.Train.Steps
+	area := newLive()
+	var pts []LossPoint
+	start, last := time.Now(), time.Time{}
+	firstStep := -1
+	lossPath := filepath.Join(dir, "loss.csv")
+	run.OnStep = func(step int, o train.StepOutputs, lr float64, _ time.Duration) {
+		if firstStep < 0 { // loss.csv now holds the earlier cells' steps too (resumed runs)
+			firstStep = step
+			pts, _ = ReadLoss(lossPath)
+		} else {
+			pts = append(pts, LossPoint{Step: step, Loss: float64(o.Loss), LR: lr})
+		}
+		done := step - firstStep + 1
+		perStep := time.Since(start).Seconds() / float64(done)
+		eta := time.Duration(perStep*float64(total-step)) * time.Second
+		status := fmt.Sprintf("step %d/%d · loss %.4g · lr %.2g · %.2f s/step · %s left", step, total, o.Loss, lr, perStep, eta.Round(time.Second))
+		if area != nil {
+			if time.Since(last) > 500*time.Millisecond || step == total {
+				last = time.Now()
+				area.update(progressHTML(step, total, status) + LossSVG(pts, 640, 220))
+			}
+		} else if total < 10 || step%(total/10) == 0 || step == total {
+			printf("%s\n", status)
+		}
+	}
+	stop, release := train.StopOnSignal()
+	defer release()
+	run.Stop = stop
+	res, err := run.Train()
+	area.clear()
+	if log.Len() > 0 {
+		show(log.String())
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &Result{Dir: dir, LoRA: res.LoRAPath, Steps: res.Steps, LastLoss: res.LastLoss, Seconds: time.Since(start).Seconds(), Eval: res.Eval}
+	show(fmt.Sprintf("trained %s: %d steps, last loss %.5g, %.0f s in this cell; wrote %s", dir, res.Steps, res.LastLoss, out.Seconds, res.LoRAPath))
+	if err := Chart(dir); err != nil {
+		return nil, err
+	}
+	if res.Eval != nil {
+		showReport(res.Eval)
+	}
+	return out, nil
+}
+
+// progressHTML is a progress bar and a status line.
+func progressHTML(step, total int, status string) string {
+	pct := 100 * float64(step) / float64(max(total, 1))
+	return fmt.Sprintf(`<div style="font-family:monospace;font-size:12px"><div style="width:640px;height:8px;background:#eee">`+
+		`<div style="width:%.1f%%;height:8px;background:#08519c"></div></div>%s</div>`, pct, html.EscapeString(status))
+}
+
+// Chart shows the loss chart of the run in dir (from dir/loss.csv) as a go-echarts chart in a
+// notebook; elsewhere it prints the first and last losses.
+func Chart(dir string) error {
+	pts, err := ReadLoss(filepath.Join(dir, "loss.csv"))
+	if err != nil {
+		return err
+	}
+	if len(pts) == 0 {
+		return fmt.Errorf("lobanb.Chart: %s has no steps yet", filepath.Join(dir, "loss.csv"))
+	}
+	if !InNotebook() {
+		printf("loss: step %d %.5g … step %d %.5g (%d steps)\n", pts[0].Step, pts[0].Loss, pts[len(pts)-1].Step, pts[len(pts)-1].Loss, len(pts))
+		return nil
+	}
+	h, err := EChartsHTML(LossChart(pts, "loss — "+dir))
+	if err != nil {
+		return err
+	}
+	showHTML(h)
+	return nil
+}
+
+// loadRun loads the preset saved in a run folder and the model's pipeline with the run's LoRA.
+func loadRun(dir string) (*slider.Preset, *sd.Pipeline, error) {
+	p, err := slider.LoadPreset(filepath.Join(dir, "preset.yaml"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("run folder %s: %w (Train writes it)", dir, err)
+	}
+	modelDir, err := train.ResolveModel(p.Model.NameOrPath, p.Model.Variant, Out)
+	if err != nil {
+		return nil, nil, err
+	}
+	pipe, err := sd.LoadPipeline(modelDir, sd.PipelineOptions{Variant: p.Model.Variant})
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := pipe.UseLoRA(filepath.Join(dir, "lora.safetensors")); err != nil {
+		pipe.Close()
+		return nil, nil, err
+	}
+	return p, pipe, nil
+}
+
+// Grid samples the run's LoRA in dir: rows = prompts, columns = strengths (default the preset's
+// sample.strengths), the same seed along a row; it writes dir/grid.png and shows it inline.
+func Grid(dir string, prompts []string, strengths ...float64) (image.Image, error) {
+	if len(prompts) == 0 {
+		return nil, errors.New("lobanb.Grid: no prompts")
+	}
+	p, pipe, err := loadRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer pipe.Close()
+	if len(strengths) == 0 {
+		strengths = p.Sample.Strengths
+	}
+	res := p.Train.Resolution
+	rows, err := pipe.SampleRows(sd.SampleRequest{Prompts: prompts, NegativePrompt: p.Sample.NegativePrompt,
+		Height: res.H(), Width: res.W(), Steps: p.Sample.Steps, GuidanceScale: p.Sample.GuidanceScale,
+		Seed: uint64(p.Sample.Seed), Strengths: strengths, StartNoise: float64(p.Sample.StartNoise)})
+	if err != nil {
+		return nil, err
+	}
+	img := sd.Grid(rows)
+	path := filepath.Join(dir, "grid.png")
+	if err := sd.SavePNG(path, img); err != nil {
+		return nil, err
+	}
+	if err := showImage(img); err != nil {
+		return nil, err
+	}
+	if !InNotebook() {
+		printf("wrote %s (%d rows × %d strengths %v)\n", path, len(prompts), len(strengths), strengths)
+	}
+	return img, nil
+}
+
+// Eval measures the run's LoRA with its preset's eval section (toy-world read-outs: a slider's
+// effect and side effects, or an erase's rates), writes dir/eval.json and dir/grid.png and shows the
+// table and the grid.
+func Eval(dir string) (any, error) {
+	p, pipe, err := loadRun(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer pipe.Close()
+	if p.Eval.Kind == "" {
+		return nil, fmt.Errorf("lobanb.Eval: %s has no eval section (eval.kind: slider | erase)", filepath.Join(dir, "preset.yaml"))
+	}
+	report, err := train.Evaluate(pipe, p.Eval, p.Train.Resolution, dir)
+	if err != nil {
+		return nil, err
+	}
+	showReport(report)
+	if InNotebook() {
+		if img, err := readPNG(filepath.Join(dir, "grid.png")); err == nil {
+			_ = showImage(img)
+		}
+	}
+	return report, nil
+}
+
+// showReport shows an evaluation report's table.
+func showReport(report any) {
+	switch r := report.(type) {
+	case *eval.SliderReport:
+		show(r.Table())
+	case *eval.EraseReport:
+		show(r.Table())
+	}
+}
+
+// Save copies the run's adapter (dir/lora.safetensors) to dest — a .safetensors file, or a folder
+// that receives <output.name>.safetensors and the preset next to it. The copy is atomic: an
+// interrupted Save leaves no half-written file. On Colab with Google Drive mounted, an empty dest
+// saves under /content/drive/MyDrive/loba/.
+func Save(dir, dest string) (string, error) {
+	src := filepath.Join(dir, "lora.safetensors")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return "", fmt.Errorf("lobanb.Save: %w (train the run first)", err)
+	}
+	if dest == "" {
+		if DriveDir() == "" {
+			return "", errors.New("lobanb.Save: no destination (and no Google Drive mounted at /content/drive)")
+		}
+		dest = DriveDir()
+	}
+	p, _ := slider.LoadPreset(filepath.Join(dir, "preset.yaml"))
+	if !strings.EqualFold(filepath.Ext(dest), ".safetensors") {
+		name := "loba"
+		if p != nil && p.Output.Name != "" {
+			name = p.Output.Name
+		}
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return "", err
+		}
+		if p != nil {
+			if err := p.Save(filepath.Join(dest, name+".yaml")); err != nil {
+				return "", err
+			}
+		}
+		dest = filepath.Join(dest, name+".safetensors")
+	} else if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", err
+	}
+	if err := atomicfile.WriteFile(dest, data); err != nil {
+		return "", err
+	}
+	show(fmt.Sprintf("saved %s (%d KB)", dest, len(data)/1024))
+	return dest, nil
+}
+
+// DriveDir is /content/drive/MyDrive/loba when Google Drive is mounted on Colab ("" otherwise).
+func DriveDir() string {
+	if st, err := os.Stat("/content/drive/MyDrive"); err == nil && st.IsDir() {
+		return "/content/drive/MyDrive/loba"
+	}
+	return ""
+}
+
+func readPNG(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	return img, err
+}
