@@ -100,6 +100,20 @@ else
   say "WARNING: no Jupyter and no apt-get: install it yourself (pip install notebook nbconvert)"
 fi
 
+# 4b. Headless Chromium, which the notebook tests render the executed quickstart in (not on Colab).
+if [ -z "${COLAB_RELEASE_TAG:-}" ]; then
+  if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || command -v google-chrome >/dev/null 2>&1; then
+    say "chromium: $(command -v chromium || command -v chromium-browser || command -v google-chrome)"
+  elif command -v apt-get >/dev/null 2>&1; then
+    did "installing Chromium (Debian package; the notebook tests screenshot the quickstart with it)"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null \
+      || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; } \
+      || say "WARNING: could not install chromium: the notebook screenshot test will fail"
+  else
+    say "WARNING: no chromium and no apt-get: the notebook screenshot test needs a headless Chromium"
+  fi
+fi
+
 # 5. GoNB (pinned: the proxy refuses gonb's version list, so get + build in a scratch module), goimports, gopls.
 gomod_version() { go version -m "$1" 2>/dev/null | awk -v m="$2" '$1 == "mod" && $2 == m {print $3}'; }
 if [ "$(gomod_version "$GOBIN_DIR/gonb" github.com/janpfeifer/gonb)" = "$GONB_VERSION" ]; then
@@ -125,21 +139,28 @@ else
   go install "golang.org/x/tools/gopls@$GOPLS_VERSION"
 fi
 
-# 6. ECharts for offline charts (from npm; not committed).
+# 6. ECharts for offline charts (the npm tarball, checked against its pinned sha256; not committed).
+ECHARTS_SHA256="e1b82487dd7f8d9f0438eec1f1433051148e0095ac7a15d4db890afda45cf610"
 if [ -s "$DATA_DIR/echarts.min.js" ] && grep -q "$ECHARTS_VERSION" "$DATA_DIR/echarts.version" 2>/dev/null; then
   say "echarts: $ECHARTS_VERSION at $DATA_DIR/echarts.min.js"
-elif command -v npm >/dev/null 2>&1; then
+else
   did "fetching echarts@$ECHARTS_VERSION from npm for offline charts"
   tmp=$(mktemp -d)
-  if (cd "$tmp" && npm pack "echarts@$ECHARTS_VERSION" --silent >/dev/null 2>&1 && tar -xzf "echarts-$ECHARTS_VERSION.tgz" package/dist/echarts.min.js); then
+  tgz="$tmp/echarts-$ECHARTS_VERSION.tgz"
+  if command -v npm >/dev/null 2>&1; then
+    (cd "$tmp" && npm pack "echarts@$ECHARTS_VERSION" --silent >/dev/null 2>&1) || true
+  fi
+  if [ ! -s "$tgz" ]; then
+    curl -fsSL -o "$tgz" "https://registry.npmjs.org/echarts/-/echarts-$ECHARTS_VERSION.tgz" || true
+  fi
+  if [ -s "$tgz" ] && [ "$(sha256sum "$tgz" | cut -d' ' -f1)" = "$ECHARTS_SHA256" ] \
+    && tar -C "$tmp" -xzf "$tgz" package/dist/echarts.min.js; then
     cp "$tmp/package/dist/echarts.min.js" "$DATA_DIR/echarts.min.js.tmp" && mv "$DATA_DIR/echarts.min.js.tmp" "$DATA_DIR/echarts.min.js"
     echo "$ECHARTS_VERSION" > "$DATA_DIR/echarts.version"
   else
-    say "WARNING: npm pack echarts@$ECHARTS_VERSION failed: charts will load ECharts from the CDN"
+    say "WARNING: could not fetch echarts@$ECHARTS_VERSION (or its checksum differs): charts will load ECharts from the CDN"
   fi
   rm -rf "$tmp"
-else
-  say "WARNING: no npm: charts will load ECharts from the CDN (online only)"
 fi
 
 # 7. The CUDA PJRT plugin where a GPU is present.

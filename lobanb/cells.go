@@ -80,25 +80,27 @@ func Preset(path string) (*slider.Preset, error) {
 	return p, nil
 }
 
-// Slider is a bidirectional slider preset on model m (nil: the toy world): one target whose
+// Slider is a bidirectional slider preset on a model ("" for the toy world; as Load takes it: a
+// folder, a single file or a hub id — a string, since each notebook cell is a process): one target whose
 // positive end the adapter moves toward at strength +1 and negative end at −1, with LOBA's defaults
 // for everything else (change the returned preset's fields before Train, e.g. p.Train.Steps; Train
 // checks the whole preset).
-func Slider(m *Model, name, targetClass, positive, negative string) (*slider.Preset, error) {
+func Slider(model, name, targetClass, positive, negative string) (*slider.Preset, error) {
 	if strings.TrimSpace(targetClass) == "" {
 		return nil, errors.New("lobanb.Slider: the target class (e.g. \"a shape\") is empty")
 	}
 	if strings.TrimSpace(positive) == "" && strings.TrimSpace(negative) == "" {
 		return nil, errors.New("lobanb.Slider: positive and negative are both empty; a slider needs at least one end")
 	}
-	p := slider.Defaults()
-	if m != nil {
-		p.Model.NameOrPath = m.Ref
+	if model == "toyworld" {
+		model = ""
 	}
+	p := slider.Defaults()
+	p.Model.NameOrPath = model
 	p.Objective = slider.ObjectiveSlider
 	p.Output.Name = name
 	p.Targets = []slider.Target{{TargetClass: targetClass, Positive: positive, Negative: negative}}
-	if m == nil || m.Ref == "" { // the toy world: its native 32 px and a short run
+	if model == "" { // the toy world: its native 32 px and a short run
 		p.Train.Resolution = slider.Square(toyworld.RefSize)
 		p.Train.Steps = 150
 		p.Train.LR = 1e-3
@@ -115,13 +117,12 @@ type Result struct {
 	Steps    int     // steps done in all (also those of earlier cells, when resumed)
 	LastLoss float32 // the loss of the last step
 	Seconds  float64 // this cell's training time
-	Eval     any     // *eval.SliderReport or *eval.EraseReport when the preset has an eval section
 }
 
 // Train trains preset p in the run folder dir (created; p is saved as dir/preset.yaml), resuming from
 // the newest checkpoint there. In a notebook it shows a progress line and a loss chart updated in
-// place, and leaves the final ECharts loss chart (and the evaluation table, when the preset has an
-// eval section); elsewhere it prints a progress line every tenth of the run. A kernel interrupt
+// place, and leaves the final ECharts loss chart; elsewhere it prints a progress line every tenth of
+// the run. The preset's eval section is not run here: Eval(dir) runs it in a cell of its own. A kernel interrupt
 // (SIGINT) checkpoints the step reached and returns an error that says to re-run the cell.
 func Train(p *slider.Preset, dir string) (*Result, error) {
 	if p == nil {
@@ -137,7 +138,7 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 		return nil, err
 	}
 	var log bytes.Buffer
-	run, err := train.Setup(p, train.Options{OutDir: dir, Log: &log})
+	run, err := train.Setup(p, train.Options{OutDir: dir, Log: &log, SkipEval: true})
 	if err != nil {
 		return nil, err
 	}
@@ -178,13 +179,10 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Result{Dir: dir, LoRA: res.LoRAPath, Steps: res.Steps, LastLoss: res.LastLoss, Seconds: time.Since(start).Seconds(), Eval: res.Eval}
+	out := &Result{Dir: dir, LoRA: res.LoRAPath, Steps: res.Steps, LastLoss: res.LastLoss, Seconds: time.Since(start).Seconds()}
 	show(fmt.Sprintf("trained %s: %d steps, last loss %.5g, %.0f s in this cell; wrote %s", dir, res.Steps, res.LastLoss, out.Seconds, res.LoRAPath))
 	if err := Chart(dir); err != nil {
 		return nil, err
-	}
-	if res.Eval != nil {
-		showReport(res.Eval)
 	}
 	return out, nil
 }

@@ -2,6 +2,8 @@ package lobanb
 
 import (
 	"bytes"
+	"image"
+	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -34,7 +36,7 @@ func TestCellsOnTinyModel(t *testing.T) {
 	require.Equal(t, tp.Dir, m.Dir)
 	require.Contains(t, out.String(), "unet")
 
-	p, err := Slider(m, "tiny", "a cube", "a big cube", "a small cube")
+	p, err := Slider(m.Ref, "tiny", "a cube", "a big cube", "a small cube")
 	require.NoError(t, err)
 	p.Train.Resolution = slider.Square(16) // changed after Slider: must reach the target
 	p.Train.Steps = 4
@@ -64,7 +66,7 @@ func TestCellsOnTinyModel(t *testing.T) {
 	// Re-running the training cell resumes: nothing left to do, the same adapter.
 	before, err := os.ReadFile(res.LoRA)
 	require.NoError(t, err)
-	p2, err := Slider(m, "tiny", "a cube", "a big cube", "a small cube")
+	p2, err := Slider(m.Ref, "tiny", "a cube", "a big cube", "a small cube")
 	require.NoError(t, err)
 	p2.Train.Resolution, p2.Train.Steps, p2.Train.CheckpointEvery, p2.MaxDenoisingSteps, p2.Sample.Steps = slider.Square(16), 4, 2, 3, 2
 	res2, err := Train(p2, dir)
@@ -108,9 +110,9 @@ func TestCellsOnTinyModel(t *testing.T) {
 
 func TestCellErrors(t *testing.T) {
 	captureOut(t)
-	_, err := Slider(nil, "x", " ", "a", "b")
+	_, err := Slider("", "x", " ", "a", "b")
 	require.ErrorContains(t, err, "target class")
-	_, err = Slider(nil, "x", "a shape", "", " ")
+	_, err = Slider("", "x", "a shape", "", " ")
 	require.ErrorContains(t, err, "at least one end")
 	_, err = Train(nil, "x")
 	require.Error(t, err)
@@ -123,7 +125,7 @@ func TestCellErrors(t *testing.T) {
 	require.ErrorContains(t, Chart(empty), "loss.csv")
 	_, err = Load(filepath.Join(empty, "model.ckpt"))
 	require.Error(t, err)
-	require.Panics(t, func() { MustSlider(nil, "x", "", "a", "b") })
+	require.Panics(t, func() { MustSlider("", "x", "", "a", "b") })
 }
 
 func TestReadLoss(t *testing.T) {
@@ -194,4 +196,16 @@ func chartID(h string) string {
 	_, rest, _ := strings.Cut(h, `<div id="`)
 	id, _, _ := strings.Cut(rest, `"`)
 	return id
+}
+
+func TestUpscale(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 160, 96))
+	img.Set(1, 2, color.RGBA{255, 0, 0, 255})
+	up := upscale(img, 480)
+	require.Equal(t, image.Rect(0, 0, 480, 288), up.Bounds())
+	require.Equal(t, color.RGBAModel.Convert(color.RGBA{255, 0, 0, 255}), color.RGBAModel.Convert(up.At(5, 8)))
+	require.Equal(t, color.RGBAModel.Convert(color.RGBA{}), color.RGBAModel.Convert(up.At(6, 8)))
+	require.Equal(t, image.Rect(0, 0, 8*16, 8*16), upscale(image.NewRGBA(image.Rect(0, 0, 16, 16)), 480).Bounds()) // capped at 8×
+	wide := image.NewRGBA(image.Rect(0, 0, 600, 10))
+	require.Equal(t, wide.Bounds(), upscale(wide, 480).Bounds())
 }

@@ -27,17 +27,35 @@ func showHTML(h string) {
 	}
 }
 
-// showImage displays an image as an inline PNG in a notebook.
+// showImage displays an image as an inline PNG in a notebook, scaled up (nearest neighbour) so
+// that small grids (the toy world's 32-px images) are at least ~480 px wide.
 func showImage(img image.Image) error {
 	if !InNotebook() {
 		return nil
 	}
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+	if err := png.Encode(&buf, upscale(img, 480)); err != nil {
 		return err
 	}
 	gonbui.DisplayPNG(buf.Bytes())
 	return nil
+}
+
+// upscale repeats each pixel k×k times, k = ⌈minWidth/width⌉ capped at 8 (1 for images already that
+// wide), so small images show at least about minWidth pixels wide.
+func upscale(img image.Image, minWidth int) image.Image {
+	b := img.Bounds()
+	k := min(8, max(1, (minWidth+b.Dx()-1)/max(b.Dx(), 1)))
+	if k == 1 {
+		return img
+	}
+	out := image.NewRGBA(image.Rect(0, 0, b.Dx()*k, b.Dy()*k))
+	for y := 0; y < b.Dy()*k; y++ {
+		for x := 0; x < b.Dx()*k; x++ {
+			out.Set(x, y, img.At(b.Min.X+x/k, b.Min.Y+y/k))
+		}
+	}
+	return out
 }
 
 // live is an output area updated in place (a progress line and chart while training); outside a

@@ -1,8 +1,8 @@
 // Package lobanb is LOBA in a notebook: thin, cell-friendly helpers over the trainer (lobanb/train),
 // the presets (lobanb/slider) and the evaluation (lobanb/eval), displayed inline through GoNB.
 //
-//	m := lobanb.MustLoad("")                                        // "" = the embedded toy world
-//	p := lobanb.MustSlider(m, "size", "a shape", "a large shape", "a small shape")
+//	lobanb.MustLoad("")                                             // "" = the embedded toy world
+//	p := lobanb.MustSlider("", "size", "a shape", "a large shape", "a small shape")
 //	res := lobanb.MustTrain(p, "runs/size")                        // live progress and loss chart
 //	lobanb.MustGrid("runs/size", []string{"a red circle"}, -2, 0, 2) // inline PNG
 //	lobanb.MustSave("runs/size", "size.safetensors")

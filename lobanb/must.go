@@ -16,8 +16,8 @@ func MustLoad(ref string) *Model { return must(Load(ref)) }
 func MustPreset(path string) *slider.Preset { return must(Preset(path)) }
 
 // MustSlider is Slider that panics on error.
-func MustSlider(m *Model, name, targetClass, positive, negative string) *slider.Preset {
-	return must(Slider(m, name, targetClass, positive, negative))
+func MustSlider(model, name, targetClass, positive, negative string) *slider.Preset {
+	return must(Slider(model, name, targetClass, positive, negative))
 }
 
 // MustTrain is Train that panics on error.

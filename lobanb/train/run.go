@@ -80,7 +80,7 @@ func (r *Run) Train() (*Result, error) {
 	if err := r.SaveLoRA(res.LoRAPath); err != nil {
 		return nil, err
 	}
-	if r.Preset.Eval.Kind != "" {
+	if r.evalAfter {
 		r.logf("evaluating (%s) …", r.Preset.Eval.Kind)
 		r.Pipeline.SetAdapter(func(m *Node) nn.Adapter { return r.Net.Adapter(r.Pipeline.Ctx, "/unet", m) })
 		size := r.Preset.Train.Resolution

@@ -36,6 +36,9 @@ type Options struct {
 	Tokenizer string
 	// Log receives one-line messages (nil: quiet).
 	Log io.Writer
+	// SkipEval does not run the preset's eval section after training (the notebook helpers run it
+	// in a cell of its own, lobanb.Eval).
+	SkipEval bool
 }
 
 // Run is a training run set up from a preset: the pipeline, the adapter network, the compiled
@@ -48,6 +51,7 @@ type Run struct {
 
 	sampleCond, sampleNeg *sd.Conditioning
 	log                   io.Writer
+	evalAfter             bool // run the preset's eval section after training
 }
 
 func (r *Run) logf(format string, args ...any) {
@@ -67,7 +71,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Preset: p, log: opts.Log}
+	r := &Run{Preset: p, log: opts.Log, evalAfter: p.Eval.Kind != "" && !opts.SkipEval}
 	dir, err := modelDir(p, opts)
 	if err != nil {
 		return nil, err
@@ -77,7 +81,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		dtype = dtypes.BFloat16
 	}
 	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: dtype, Variant: p.Model.Variant,
-		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && p.Eval.Kind == ""})
+		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && !r.evalAfter})
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +131,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 			return nil, err
 		}
 	}
-	if p.Eval.Kind == "" { // the evaluation encodes its own prompts after training
+	if !r.evalAfter { // the evaluation encodes its own prompts after training
 		if err := pipe.FreeTextEncoders(); err != nil {
 			return nil, err
 		}
