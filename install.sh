@@ -52,13 +52,17 @@ if [ "$CHECK" = 1 ]; then
   exec go run ./lobanb/cmd/loba doctor --root "$ROOT"
 fi
 
-# 1. Go toolchain.
-if ! command -v go >/dev/null 2>&1; then
+# 1. Go toolchain: go1.26 or newer (Colab's is old or absent).
+go_ok() { command -v go >/dev/null 2>&1 && v=$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null) \
+  && printf '%s\n%s\n' "go${GO_VERSION_WANT}" "${v%%[-+ ]*}" | sort -V -C; }
+if ! go_ok && [ -x "$HOME/.local/go/bin/go" ]; then export PATH="$HOME/.local/go/bin:$PATH"; fi
+if ! go_ok; then
   arch=$(uname -m); case "$arch" in x86_64) arch=amd64;; aarch64|arm64) arch=arm64;; esac
   ver=$(curl -fsSL 'https://go.dev/VERSION?m=text' | head -1)
   case "$ver" in go${GO_VERSION_WANT}*) ;; *) ver="go${GO_VERSION_WANT}.0";; esac
-  did "Go not found: installing ${ver} into \$HOME/.local/go"
+  did "Go ${GO_VERSION_WANT} not found ($(command -v go >/dev/null 2>&1 && GOTOOLCHAIN=local go env GOVERSION || echo none)): installing ${ver} into \$HOME/.local/go"
   mkdir -p "$HOME/.local"
+  rm -rf "$HOME/.local/go"
   curl -fsSL "https://go.dev/dl/${ver}.linux-${arch}.tar.gz" | tar -C "$HOME/.local" -xz
   export PATH="$HOME/.local/go/bin:$PATH"
 fi

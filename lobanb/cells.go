@@ -102,9 +102,9 @@ func Slider(model, name, targetClass, positive, negative string) (*slider.Preset
 	p.Targets = []slider.Target{{TargetClass: targetClass, Positive: positive, Negative: negative}}
 	if model == "" { // the toy world: its native 32 px and a short run
 		p.Train.Resolution = slider.Square(toyworld.RefSize)
-		p.Train.Steps = 150
+		p.Train.Steps = 100
 		p.Train.LR = 1e-3
-		p.MaxDenoisingSteps = 10
+		p.MaxDenoisingSteps = 5
 	}
 	// Not normalized yet, so fields changed before Train (train.resolution, ...) reach the target.
 	return p, nil
@@ -121,8 +121,9 @@ type Result struct {
 
 // Train trains preset p in the run folder dir (created; p is saved as dir/preset.yaml), resuming from
 // the newest checkpoint there. In a notebook it shows a progress line and a loss chart updated in
-// place, and leaves the final ECharts loss chart; elsewhere it prints a progress line every tenth of
-// the run. The preset's eval section is not run here: Eval(dir) runs it in a cell of its own. A kernel interrupt
+// place, and leaves the final ECharts loss chart and the sample grid of the last step (sample.every
+// defaults to the whole run: dir/samples/step-N.png, rows = sample prompts, columns = strengths);
+// elsewhere it prints a progress line every tenth of the run. The preset's eval section is not run here: Eval(dir) runs it in a cell of its own. A kernel interrupt
 // (SIGINT) checkpoints the step reached and returns an error that says to re-run the cell.
 func Train(p *slider.Preset, dir string) (*Result, error) {
 	if p == nil {
@@ -133,6 +134,9 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
+	}
+	if p.Sample.Every == 0 { // a sample grid at the end (samples/step-N.png), shown below the chart
+		p.Sample.Every = p.Train.Steps
 	}
 	if err := p.Save(filepath.Join(dir, "preset.yaml")); err != nil {
 		return nil, err
@@ -183,6 +187,11 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 	show(fmt.Sprintf("trained %s: %d steps, last loss %.5g, %.0f s in this cell; wrote %s", dir, res.Steps, res.LastLoss, out.Seconds, res.LoRAPath))
 	if err := Chart(dir); err != nil {
 		return nil, err
+	}
+	if grids, _ := filepath.Glob(filepath.Join(dir, "samples", "step-*.png")); len(grids) > 0 && InNotebook() {
+		if img, err := readPNG(grids[len(grids)-1]); err == nil { // the newest: names sort by step
+			_ = showImage(img)
+		}
 	}
 	return out, nil
 }

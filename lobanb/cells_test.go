@@ -47,7 +47,7 @@ func TestCellsOnTinyModel(t *testing.T) {
 	res, err := Train(p, dir)
 	require.NoError(t, err)
 	require.Equal(t, 4, res.Steps)
-	for _, f := range []string{"preset.yaml", "loss.csv", "lora.safetensors"} {
+	for _, f := range []string{"preset.yaml", "loss.csv", "lora.safetensors", "samples/step-000004.png"} {
 		require.FileExists(t, filepath.Join(dir, f))
 	}
 	text := out.String()
