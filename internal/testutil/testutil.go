@@ -6,12 +6,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	lobabackend "github.com/loba-dev/loba/models/backend"
 )
 
@@ -52,20 +52,9 @@ func Fixtures(t testing.TB) string {
 // the test when there is none.
 func Cases(t testing.TB, kind string) []string {
 	t.Helper()
-	root := filepath.Join(Fixtures(t), kind)
-	entries, err := os.ReadDir(root)
+	dirs, err := fixtures.Cases(Fixtures(t), kind)
 	if err != nil {
-		t.Fatalf("reading fixture kind %q: %v", kind, err)
-	}
-	var dirs []string
-	for _, e := range entries {
-		if e.IsDir() {
-			dirs = append(dirs, filepath.Join(root, e.Name()))
-		}
-	}
-	sort.Strings(dirs)
-	if len(dirs) == 0 {
-		t.Fatalf("no %s cases under %s", kind, root)
+		t.Fatal(err)
 	}
 	return dirs
 }

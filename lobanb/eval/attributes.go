@@ -19,16 +19,17 @@ var CategoricalAttributes = []string{toyworld.AttrBackground, toyworld.AttrColor
 // numericAttrs maps each numeric attribute to the categorical attribute it measures ("" = none),
 // which is left out of the default off-target set when it is the slider's target.
 var numericAttrs = map[string]string{
-	"area":       "size",
-	"size":       "size",
-	"size_class": "size",
-	"hue":        "color",
-	"blueness":   "color",
-	"redness":    "color",
-	"greenness":  "color",
-	"yellowness": "color",
-	"cx":         "",
-	"cy":         "",
+	"area":           "size",
+	"size":           "size",
+	"size_class":     "size",
+	"hue":            "color",
+	"blueness":       "color",
+	"redness":        "color",
+	"greenness":      "color",
+	"yellowness":     "color",
+	"blue_minus_red": "color",
+	"cx":             "",
+	"cy":             "",
 }
 
 // Hue centres (degrees on the HSV colour wheel) of the "<colour>ness" attributes.
@@ -59,6 +60,10 @@ func NumericAttributes() []string {
 //     blue goes) with no jump anywhere, and falls from red towards yellow, so a red → blue slider
 //     scores a positive rank correlation over negative and positive strengths. "redness" (0°),
 //     "greenness" (120°) and "yellowness" (60°) are the same with other centres;
+//   - "blue_minus_red": B − R of the foreground colour r.RGB, in [−1, 1]: red −1, yellow −1, magenta 0,
+//     green 0, cyan 1, blue 1 (NaN for an empty image). The axis of a red ↔ blue slider in RGB: it
+//     rises along every blend from red (or yellow, or green) to blue and is flat where the colour
+//     does not move, where "blueness" (a hue distance) wobbles with hue noise on either side of red;
 //   - "cx", "cy": r.CX, r.CY, the shape's centroid (fractions of the width and height).
 //
 // A read-out that has no value (the hue of an empty image, which has no foreground) is NaN, and so
@@ -77,6 +82,11 @@ func AttributeValue(r Readout, attr string) float64 {
 			return math.NaN()
 		}
 		return r.Hue
+	case "blue_minus_red":
+		if r.Empty {
+			return math.NaN()
+		}
+		return r.RGB[2] - r.RGB[0]
 	case "cx":
 		return r.CX
 	case "cy":

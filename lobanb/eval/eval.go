@@ -127,6 +127,9 @@ type EraseRequest struct {
 	Attribute, Value string
 	// Strength is the adapter strength of "after" (default 1); "before" is strength 0.
 	Strength float64
+	// Preserve lists the categorical attributes whose change counts in control_change (default: all
+	// of CategoricalAttributes); leave out what the base model does not draw reliably.
+	Preserve []string
 
 	// Sampling configures the sampler (0 / "" take sd.SampleRequest's defaults).
 	Sampling
@@ -189,7 +192,7 @@ func EvalErase(p *sd.Pipeline, req EraseRequest) (*EraseReport, error) {
 			req.Progress((k+1)*len(prompts)*2, total)
 		}
 	}
-	r, err := ComputeErase(attr, req.Value, pairs)
+	r, err := ComputeErase(attr, req.Value, pairs, req.Preserve)
 	if err != nil {
 		return nil, fmt.Errorf("eval.EvalErase: %w", err)
 	}

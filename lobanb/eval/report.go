@@ -208,7 +208,8 @@ type EraseReport struct {
 	ErasedRateBefore float64 `json:"erased_rate_before"`
 	ErasedRateAfter  float64 `json:"erased_rate_after"`
 	// ControlChange is the fraction of control (prompt, seed) pairs whose read-out changes class in
-	// any categorical attribute (background, colour, shape, size) between before and after.
+	// any preserved categorical attribute (Preserved: by default background, colour, shape and size)
+	// between before and after.
 	ControlChange float64 `json:"control_change"`
 	// Samples is the number of (prompt, seed) pairs, erased-value prompts and controls together
 	// (each one read twice, before and after).
@@ -220,6 +221,8 @@ type EraseReport struct {
 	Strength       float64 `json:"strength"`
 	TargetSamples  int     `json:"target_samples"`
 	ControlSamples int     `json:"control_samples"`
+	// Preserved are the attributes ControlChange counts.
+	Preserved []string `json:"preserved"`
 	// ControlChangeBy is the fraction of control pairs changing class, per attribute.
 	ControlChangeBy map[string]float64 `json:"control_change_by_attribute"`
 	// TargetChangeBy is the same for the erased-value prompts (what they turned into is in
@@ -231,13 +234,25 @@ type EraseReport struct {
 }
 
 // ComputeErase computes the erase report of pairs (at least one erased-value pair and one control)
-// for the categorical attribute attr and its erased class value.
-func ComputeErase(attr, value string, pairs []ErasePair) (*EraseReport, error) {
+// for the categorical attribute attr and its erased class value. preserve lists the attributes whose
+// change counts in ControlChange (nil: all of CategoricalAttributes); ControlChangeBy reports every
+// attribute either way.
+func ComputeErase(attr, value string, pairs []ErasePair, preserve []string) (*EraseReport, error) {
 	if err := checkCategoricals([]string{attr}); err != nil {
 		return nil, err
 	}
+	if len(preserve) == 0 {
+		preserve = CategoricalAttributes
+	}
+	if err := checkCategoricals(preserve); err != nil {
+		return nil, fmt.Errorf("preserved attributes: %w", err)
+	}
+	counts := map[string]bool{}
+	for _, a := range preserve {
+		counts[a] = true
+	}
 	r := &EraseReport{
-		Attribute: attr, Value: value, Samples: len(pairs),
+		Attribute: attr, Value: value, Samples: len(pairs), Preserved: append([]string(nil), preserve...),
 		ControlChangeBy: map[string]float64{}, TargetChangeBy: map[string]float64{},
 		BeforeValues: map[string]int{}, AfterValues: map[string]int{},
 	}
@@ -255,7 +270,7 @@ func ComputeErase(attr, value string, pairs []ErasePair) (*EraseReport, error) {
 			b, _ := Categorical(p.Before, a)
 			c, _ := Categorical(p.After, a)
 			if b != c {
-				changed = true
+				changed = changed || counts[a]
 				by[a]++
 			}
 		}

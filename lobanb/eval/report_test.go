@@ -50,6 +50,12 @@ func TestAttributeValue(t *testing.T) {
 	require.Equal(t, 2.0, AttributeValue(hue(10), "size_class"))
 	require.Equal(t, 0.0, AttributeValue(Readout{Size: "small"}, "size_class"))
 	require.Equal(t, 10.0, AttributeValue(hue(10), "hue"))
+	rgb := func(r, g, b float64) Readout { return Readout{RGB: [3]float64{r, g, b}} }
+	require.Equal(t, -1.0, AttributeValue(rgb(1, 0, 0), "blue_minus_red"))
+	require.Equal(t, 1.0, AttributeValue(rgb(0, 0, 1), "blue_minus_red"))
+	require.Equal(t, 0.0, AttributeValue(rgb(0.5, 0, 0.5), "blue_minus_red"), "magenta, half-way")
+	require.True(t, math.IsNaN(AttributeValue(Readout{Empty: true}, "blue_minus_red")))
+	require.Equal(t, []string{"background", "shape", "size"}, DefaultOffTarget("blue_minus_red"))
 	// No foreground: no hue (the zero Hue would read as red).
 	require.True(t, math.IsNaN(AttributeValue(Readout{Empty: true}, "blueness")))
 	require.True(t, math.IsNaN(AttributeValue(Readout{Empty: true}, "hue")))
@@ -193,7 +199,7 @@ func TestComputeErase(t *testing.T) {
 		{Prompt: "a blue circle", Control: true, Before: blue, After: blue},
 		{Prompt: "a blue square", Control: true, Before: blue, After: blueSquare},
 	}
-	r, err := ComputeErase("color", "red", pairs)
+	r, err := ComputeErase("color", "red", pairs, nil)
 	require.NoError(t, err)
 	require.Equal(t, 0.75, r.ErasedRateBefore)
 	require.Equal(t, 0.25, r.ErasedRateAfter)
@@ -205,12 +211,23 @@ func TestComputeErase(t *testing.T) {
 	require.Equal(t, map[string]float64{"background": 0, "color": 0.5, "shape": 0, "size": 0}, r.TargetChangeBy)
 	require.Equal(t, map[string]int{"red": 3, "green": 1}, r.BeforeValues)
 	require.Equal(t, map[string]int{"red": 1, "green": 2, "blue": 1}, r.AfterValues)
+	require.Equal(t, CategoricalAttributes, r.Preserved)
 
-	_, err = ComputeErase("color", "red", pairs[:4])
+	// Shape not preserved (a base that cannot draw shapes): the square no longer counts as a change,
+	// but the per-attribute rates still report it.
+	r, err = ComputeErase("color", "red", pairs, []string{"color", "size", "background"})
+	require.NoError(t, err)
+	require.Equal(t, 0.0, r.ControlChange)
+	require.Equal(t, 0.5, r.ControlChangeBy["shape"])
+	require.Equal(t, []string{"color", "size", "background"}, r.Preserved)
+	_, err = ComputeErase("color", "red", pairs, []string{"colour"})
+	require.ErrorContains(t, err, "colour")
+
+	_, err = ComputeErase("color", "red", pairs[:4], nil)
 	require.ErrorContains(t, err, "control")
-	_, err = ComputeErase("color", "red", pairs[4:])
+	_, err = ComputeErase("color", "red", pairs[4:], nil)
 	require.ErrorContains(t, err, "control")
-	_, err = ComputeErase("hue", "red", pairs)
+	_, err = ComputeErase("hue", "red", pairs, nil)
 	require.ErrorContains(t, err, "hue")
 }
 
@@ -238,7 +255,7 @@ func TestJSONAndTable(t *testing.T) {
 	require.Len(t, m["per_prompt"], 2)
 
 	pairs := []ErasePair{{Prompt: "a red circle", Before: ro(1), After: ro(1)}, {Prompt: "c", Control: true}}
-	er, err := ComputeErase("color", "red", pairs)
+	er, err := ComputeErase("color", "red", pairs, nil)
 	require.NoError(t, err)
 	require.NoError(t, WriteJSON(path, er)) // replaces the slider report
 	m = jsonKeys(t, path)

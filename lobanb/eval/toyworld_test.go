@@ -61,4 +61,10 @@ func TestToyWorldSeries(t *testing.T) {
 	require.Equal(t, map[string]float64{"background": 0, "shape": 0, "size": 0}, r.OffTarget)
 	require.InDelta(t, 1.0/3, *r.TargetMean[0], 0.02, "red")
 	require.InDelta(t, 1.0, *r.TargetMean[4], 0.02, "blue")
+
+	r, err = ComputeSlider("blue_minus_red", nil, colorSeries)
+	require.NoError(t, err)
+	require.Equal(t, 1.0, r.EffectSpearman, "B − R rises along the red → blue blend")
+	require.Less(t, *r.TargetMean[0], -0.8, "red")
+	require.Greater(t, *r.TargetMean[4], 0.8, "blue")
 }

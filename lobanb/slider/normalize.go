@@ -178,6 +178,12 @@ func (p *Preset) fillDefaults() {
 	}
 	setPtr(&p.DenoiseGuidance, 3)
 	setInt(&p.MaxDenoisingSteps, 50)
+	if p.MinDenoisingSteps == nil {
+		p.MinDenoisingSteps = ptr(0)
+		if p.Mode == ModeLECO {
+			p.MinDenoisingSteps = ptr(1)
+		}
+	}
 	setStr(&p.DenoiseScheduler, "ddim")
 	if p.DenoiseSchedulerConfig == "" {
 		p.DenoiseSchedulerConfig = "model"
@@ -333,7 +339,12 @@ func (p *Preset) validate(v *validator) {
 	v.enum("objective", p.Objective, validObjectives)
 	v.enum("mode", p.Mode, validModes)
 	v.check(finite(*p.DenoiseGuidance) && *p.DenoiseGuidance >= 0, "denoise_guidance", *p.DenoiseGuidance, ">= 0")
-	v.check(p.MaxDenoisingSteps >= 2, "max_denoising_steps", p.MaxDenoisingSteps, ">= 2 (k is drawn in [1, N-1])")
+	v.check(p.MaxDenoisingSteps >= 2, "max_denoising_steps", p.MaxDenoisingSteps, ">= 2 (k is drawn in [min_denoising_steps, N-1])")
+	v.check(*p.MinDenoisingSteps >= 0 && *p.MinDenoisingSteps < p.MaxDenoisingSteps, "min_denoising_steps", *p.MinDenoisingSteps,
+		fmt.Sprintf("in [0, max_denoising_steps-1 = %d]", p.MaxDenoisingSteps-1))
+	if r := p.TimestepRange; len(r) != 0 {
+		v.check(len(r) == 2 && r[0] >= 0 && r[0] <= r[1], "timestep_range", r, "[lo, hi] with 0 <= lo <= hi (model timesteps)")
+	}
 	v.enum("denoise_scheduler", p.DenoiseScheduler, validSchedulers)
 	v.enum("denoise_scheduler_config", p.DenoiseSchedulerConfig, validSchedulerConfig)
 	v.enum("timestep_spacing", p.TimestepSpacing, validSpacings)

@@ -25,8 +25,19 @@ type Preset struct {
 	DenoiseWithAdapter *bool `yaml:"denoise_with_adapter" json:"denoise_with_adapter"`
 	// DenoiseGuidance is the CFG scale of the partial denoise (default 3).
 	DenoiseGuidance *float64 `yaml:"denoise_guidance" json:"denoise_guidance"`
-	// MaxDenoisingSteps is N: the partial-denoise scheduler runs N steps, k is drawn in [1, N−1] (default 50).
+	// MaxDenoisingSteps is N: the partial-denoise scheduler runs N steps, k is drawn in
+	// [MinDenoisingSteps, N−1] (default 50).
 	MaxDenoisingSteps int `yaml:"max_denoising_steps" json:"max_denoising_steps"`
+	// MinDenoisingSteps is the smallest k. Default: 1 in mode leco (the anchors never train on the pure
+	// noise of the first timestep), 0 in mode loba: k = 0 trains at the first scheduler timestep, on pure
+	// noise, where a zero-terminal-SNR v-prediction model chooses colour and layout — without it a
+	// colour slider on such a model never sees the timesteps that decide colour.
+	MinDenoisingSteps *int `yaml:"min_denoising_steps" json:"min_denoising_steps"`
+	// TimestepRange [lo, hi] keeps only the k whose evaluation timestep t* lies in [lo, hi] (model
+	// timesteps, 0 … num_train_timesteps−1): train where the concept is decided — colour and layout at
+	// the highest noise levels, texture and detail at the lowest (ai-toolkit's min/max timestep, for
+	// the partial denoise). Empty (default): every k.
+	TimestepRange []int `yaml:"timestep_range,omitempty" json:"timestep_range,omitempty"`
 	// DenoiseScheduler: ddim (default) | ddpm | euler.
 	DenoiseScheduler string `yaml:"denoise_scheduler" json:"denoise_scheduler"`
 	// DenoiseSchedulerConfig: model (the model's scheduler_config.json plus the model.* overrides) |
@@ -194,7 +205,9 @@ type Eval struct {
 	Kind string `yaml:"kind" json:"kind"`
 	// Target is the numeric attribute of a slider: area | size | size_class | blueness | redness | ...
 	Target string `yaml:"target" json:"target"`
-	// OffTarget lists the categorical attributes checked for preservation (default: all but the target's).
+	// OffTarget lists the categorical attributes checked for preservation: a slider's off-target
+	// attributes (default: all but the target's), an erase's attributes counted in control_change
+	// (default: all). Leave out what the base model does not draw reliably (the toy base: shape).
 	OffTarget []string `yaml:"off_target,omitempty" json:"off_target,omitempty"`
 	// Attribute and Value name what an erase removes (e.g. color, red).
 	Attribute string `yaml:"attribute" json:"attribute"`

@@ -51,6 +51,7 @@ func TestLOBAExample(t *testing.T) {
 	assert.Equal(t, Output{Name: "age_slider", Dir: "out"}, p.Output)
 	// Defaults.
 	assert.False(t, *p.DenoiseWithAdapter, "mode loba: adapter off during the partial denoise")
+	assert.Equal(t, 0, *p.MinDenoisingSteps, "mode loba: k = 0 (pure noise) is trained too")
 	assert.Equal(t, "model", p.DenoiseSchedulerConfig)
 	assert.Equal(t, "ddim", p.DenoiseScheduler)
 	assert.Equal(t, 1e-2, *p.Train.WeightDecay)
@@ -145,6 +146,7 @@ func TestLECOImport(t *testing.T) {
 	assert.True(t, *p.DenoiseWithAdapter)
 	assert.Equal(t, 3.0, *p.DenoiseGuidance)
 	assert.Equal(t, 50, p.MaxDenoisingSteps)
+	assert.Equal(t, 1, *p.MinDenoisingSteps, "mode leco: k ∈ [1, N-1] as LECO")
 	assert.Equal(t, "ddim", p.DenoiseScheduler)
 	assert.Equal(t, "anchor", p.DenoiseSchedulerConfig)
 	assert.Equal(t, "leading", p.TimestepSpacing)
@@ -492,4 +494,29 @@ negative = "small cat"
 	assert.ErrorContains(t, err, `type.toml:1: guidance_scale: expected a number, got "high" (a string)`)
 	_, _, err = ImportSDScriptsTOML(write("none.toml", "guidance_scale = 1.0\n"))
 	assert.ErrorContains(t, err, "no [[prompts]] and no slider [[targets]]")
+}
+
+func TestMinDenoisingSteps(t *testing.T) {
+	for _, c := range []struct {
+		yaml string
+		want string // "" = valid
+	}{
+		{"max_denoising_steps: 5\nmin_denoising_steps: 4\n", ""},
+		{"max_denoising_steps: 5\nmin_denoising_steps: 0\nmode: leco\n", ""},
+		{"max_denoising_steps: 5\nmin_denoising_steps: 5\n", "min_denoising_steps: invalid value 5"},
+		{"min_denoising_steps: -1\n", "min_denoising_steps: invalid value -1"},
+		{"timestep_range: [800, 999]\n", ""},
+		{"timestep_range: [900, 800]\n", "timestep_range: invalid value [900 800]"},
+		{"timestep_range: [800]\n", "timestep_range: invalid value [800]"},
+	} {
+		p, err := ParsePreset([]byte(c.yaml+"prompts: [{target: a cat}]\n"), "min.yaml")
+		if c.want == "" {
+			require.NoError(t, err, c.yaml)
+			continue
+		}
+		require.Error(t, err, c.yaml)
+		assert.Contains(t, err.Error(), c.want)
+		assert.Contains(t, err.Error(), "min.yaml")
+		_ = p
+	}
 }

@@ -36,7 +36,7 @@ func Evaluate(p *sd.Pipeline, e slider.Eval, size slider.Resolution, outDir stri
 			Target: e.Target, OffTarget: e.OffTarget, Sampling: sampling, OnRows: onRows})
 	case "erase":
 		report, err = eval.EvalErase(p, eval.EraseRequest{Prompts: e.Prompts, Controls: e.Controls, Seeds: seeds,
-			Attribute: e.Attribute, Value: e.Value, Strength: e.Strength, Sampling: sampling, OnRows: onRows})
+			Attribute: e.Attribute, Value: e.Value, Strength: e.Strength, Preserve: e.OffTarget, Sampling: sampling, OnRows: onRows})
 	default:
 		return nil, fmt.Errorf("train: unknown eval.kind %q (valid: slider, erase)", e.Kind)
 	}

@@ -51,6 +51,9 @@ type Loop struct {
 	// Sched is the partial-denoise scheduler with SetTimesteps(MaxDenoisingSteps) done.
 	Sched             schedulers.Scheduler
 	MaxDenoisingSteps int
+	// Ks are the numbers of partial-denoise steps k drawn from (uniformly): [min_denoising_steps,
+	// N−1], less those whose t* is outside timestep_range.
+	Ks []int
 	// TStar maps k (denoise steps taken) to the timestep the references are evaluated at.
 	TStar func(k int) int64
 	// DenoiseWithAdapter keeps the adapter on (at the entry multipliers) during the partial denoise.
@@ -196,8 +199,7 @@ func (l *Loop) runStep(step int) (StepOutputs, float64, error) {
 // the evaluation graph) at optimizer step `step`.
 func (l *Loop) runGraph(graph *StepGraph, step int) (StepOutputs, float64, error) {
 	group := l.Groups[l.RNG.IntN(len(l.Groups))]
-	n := l.MaxDenoisingSteps
-	k := 1 + l.RNG.IntN(n-1) // k ∈ [1, N-1]
+	k := l.Ks[l.RNG.IntN(len(l.Ks))]
 	batch, err := l.assemble(group)
 	if err != nil {
 		return StepOutputs{}, 0, err

@@ -214,6 +214,10 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	ks, err := denoiseKs(p, tStar)
+	if err != nil {
+		return nil, err
+	}
 	cfg := sched.Config()
 
 	// 5. Graphs.
@@ -270,7 +274,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	r.Loop = &Loop{
 		Backend: pipe.Backend, Ctx: pipe.Ctx,
 		Groups: trainGroups, Conds: conds, LatentChannels: pipe.UNet.Config.InChannels, SDXL: sdxl,
-		Sched: sched, MaxDenoisingSteps: p.MaxDenoisingSteps, TStar: tStar,
+		Sched: sched, MaxDenoisingSteps: p.MaxDenoisingSteps, Ks: ks, TStar: tStar,
 		DenoiseWithAdapter: *p.DenoiseWithAdapter, NoiseOffset: p.Train.NoiseOffset,
 		MultiresIterations: p.Train.MultiresNoiseIterations, MultiresDiscount: p.Train.MultiresNoiseDiscount,
 		HuberC: p.Train.HuberC, HuberScale: p.Train.HuberScale,
@@ -412,4 +416,25 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// denoiseKs lists the k (partial-denoise steps) a run draws from: [min_denoising_steps, N−1], keeping
+// only those whose t* is inside timestep_range when one is given.
+func denoiseKs(p *slider.Preset, tStar func(int) int64) ([]int, error) {
+	var ks []int
+	var all []int64
+	for k := *p.MinDenoisingSteps; k < p.MaxDenoisingSteps; k++ {
+		t := tStar(k)
+		all = append(all, t)
+		if r := p.TimestepRange; len(r) == 2 && (t < int64(r[0]) || t > int64(r[1])) {
+			continue
+		}
+		ks = append(ks, k)
+	}
+	if len(ks) == 0 {
+		return nil, fmt.Errorf("preset %s: timestep_range %v holds none of the partial denoise's timesteps %v "+
+			"(max_denoising_steps %d, min_denoising_steps %d); widen it or raise max_denoising_steps",
+			p.File(), p.TimestepRange, all, p.MaxDenoisingSteps, *p.MinDenoisingSteps)
+	}
+	return ks, nil
 }

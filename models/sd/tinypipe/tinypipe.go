@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/schedulers"
 )
@@ -34,24 +34,7 @@ func BPEPath(fixtures string) string {
 
 // Cases lists the case folders of one kind (e.g. "unet") under the fixture root, sorted; none is an
 // error naming the folder.
-func Cases(fixtures, kind string) ([]string, error) {
-	root := filepath.Join(fixtures, kind)
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil, fmt.Errorf("fixture kind %q: %w", kind, err)
-	}
-	var dirs []string
-	for _, e := range entries {
-		if e.IsDir() {
-			dirs = append(dirs, filepath.Join(root, e.Name()))
-		}
-	}
-	sort.Strings(dirs)
-	if len(dirs) == 0 {
-		return nil, fmt.Errorf("no %s cases under %s", kind, root)
-	}
-	return dirs, nil
-}
+func Cases(root, kind string) ([]string, error) { return fixtures.Cases(root, kind) }
 
 type clipCfg struct {
 	Architectures []string `json:"architectures"`
