@@ -24,8 +24,9 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	steps := fs.Int("steps", 0, "override train.steps")
 	tokenizer := fs.String("tokenizer", "", "override the model's tokenizer (a folder or openai's bpe_simple_vocab_16e6.txt.gz)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	noEval := fs.Bool("no-eval", false, "skip the preset's eval section (no eval.json / grid.png; `loba eval` runs it later)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: loba train [--out DIR] [--model M] [--steps N] PRESET\n\n"+
+		fmt.Fprintln(stderr, "usage: loba train [--out DIR] [--model M] [--steps N] [--no-eval] PRESET\n\n"+
 			"PRESET: a LOBA preset (YAML), a LECO config.yaml, a Concept Sliders prompts.yaml or an sd-scripts LECO .toml.")
 		fs.PrintDefaults()
 	}
@@ -52,7 +53,7 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	if *steps > 0 {
 		p.Train.Steps = *steps
 	}
-	run, err := train.Setup(p, train.Options{OutDir: *out, Tokenizer: *tokenizer, Log: stderr})
+	run, err := train.Setup(p, train.Options{OutDir: *out, Tokenizer: *tokenizer, Log: stderr, SkipEval: *noEval})
 	if err != nil {
 		fmt.Fprintf(stderr, "loba train: %v\n", err)
 		return 2

@@ -229,8 +229,15 @@ func TestEvalCommand(t *testing.T) {
   seeds: [0]
   steps: 2
 `)
-	out := filepath.Join(dir, "out")
-	code, _, stderr := runCLI("train", preset, "--out", out, "--quiet", "--steps", "1")
+	// --no-eval: the LoRA without the evaluation.
+	out := filepath.Join(dir, "noeval")
+	code, _, stderr := runCLI("train", preset, "--out", out, "--quiet", "--steps", "1", "--no-eval")
+	require.Equal(t, 0, code, stderr)
+	require.FileExists(t, filepath.Join(out, "lora.safetensors"))
+	require.NoFileExists(t, filepath.Join(out, "eval.json"))
+
+	out = filepath.Join(dir, "out")
+	code, _, stderr = runCLI("train", preset, "--out", out, "--quiet", "--steps", "1")
 	require.Equal(t, 0, code, stderr)
 	require.FileExists(t, filepath.Join(out, "eval.json"))
 	evalDir := filepath.Join(dir, "eval")
