@@ -231,6 +231,27 @@ type EraseReport struct {
 	// BeforeValues and AfterValues count the classes of Attribute read on the erased-value prompts.
 	BeforeValues map[string]int `json:"before_values"`
 	AfterValues  map[string]int `json:"after_values"`
+	// Pairs lists every (prompt, seed) with its classes and foreground area before and after.
+	Pairs []PairSummary `json:"pairs"`
+}
+
+// PairSummary is one erase pair as eval.json lists it.
+type PairSummary struct {
+	Prompt  string `json:"prompt"`
+	Seed    uint64 `json:"seed"`
+	Control bool   `json:"control"`
+	// Before and After are the categorical read-outs ("color", "size", …) and "area".
+	Before map[string]any `json:"before"`
+	After  map[string]any `json:"after"`
+}
+
+func summarize(r Readout) map[string]any {
+	m := map[string]any{"area": math.Round(r.Area*1e4) / 1e4}
+	for _, a := range CategoricalAttributes {
+		v, _ := Categorical(r, a)
+		m[a] = v
+	}
+	return m
 }
 
 // ComputeErase computes the erase report of pairs (at least one erased-value pair and one control)
@@ -261,6 +282,8 @@ func ComputeErase(attr, value string, pairs []ErasePair, preserve []string) (*Er
 		r.TargetChangeBy[a] = 0
 	}
 	for _, p := range pairs {
+		r.Pairs = append(r.Pairs, PairSummary{Prompt: p.Prompt, Seed: p.Seed, Control: p.Control,
+			Before: summarize(p.Before), After: summarize(p.After)})
 		changed := false
 		by := r.TargetChangeBy
 		if p.Control {

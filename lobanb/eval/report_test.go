@@ -212,6 +212,11 @@ func TestComputeErase(t *testing.T) {
 	require.Equal(t, map[string]int{"red": 3, "green": 1}, r.BeforeValues)
 	require.Equal(t, map[string]int{"red": 1, "green": 2, "blue": 1}, r.AfterValues)
 	require.Equal(t, CategoricalAttributes, r.Preserved)
+	require.Len(t, r.Pairs, len(pairs))
+	require.Equal(t, "blue", r.Pairs[0].After["color"])
+	require.Equal(t, "red", r.Pairs[0].Before["color"])
+	require.Equal(t, "square", r.Pairs[5].After["shape"])
+	require.True(t, r.Pairs[5].Control)
 
 	// Shape not preserved (a base that cannot draw shapes): the square no longer counts as a change,
 	// but the per-attribute rates still report it.
