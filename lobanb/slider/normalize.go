@@ -179,10 +179,7 @@ func (p *Preset) fillDefaults() {
 	setPtr(&p.DenoiseGuidance, 3)
 	setInt(&p.MaxDenoisingSteps, 50)
 	if p.MinDenoisingSteps == nil {
-		p.MinDenoisingSteps = ptr(0)
-		if p.Mode == ModeLECO {
-			p.MinDenoisingSteps = ptr(1)
-		}
+		p.MinDenoisingSteps = ptr(1)
 	}
 	setStr(&p.DenoiseScheduler, "ddim")
 	if p.DenoiseSchedulerConfig == "" {

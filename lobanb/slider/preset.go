@@ -28,10 +28,10 @@ type Preset struct {
 	// MaxDenoisingSteps is N: the partial-denoise scheduler runs N steps, k is drawn in
 	// [MinDenoisingSteps, N−1] (default 50).
 	MaxDenoisingSteps int `yaml:"max_denoising_steps" json:"max_denoising_steps"`
-	// MinDenoisingSteps is the smallest k. Default: 1 in mode leco (the anchors never train on the pure
-	// noise of the first timestep), 0 in mode loba: k = 0 trains at the first scheduler timestep, on pure
-	// noise, where a zero-terminal-SNR v-prediction model chooses colour and layout — without it a
-	// colour slider on such a model never sees the timesteps that decide colour.
+	// MinDenoisingSteps is the smallest k (default 1, as the anchors). 0 also trains at the first
+	// scheduler timestep, on pure noise, where a zero-terminal-SNR v-prediction model chooses colour
+	// and layout: a colour slider or a colour erase on such a model needs it (with timestep_range);
+	// a size slider drifts in colour with it (toy world: colour off-target 0.17 against 0.08).
 	MinDenoisingSteps *int `yaml:"min_denoising_steps" json:"min_denoising_steps"`
 	// TimestepRange [lo, hi] keeps only the k whose evaluation timestep t* lies in [lo, hi] (model
 	// timesteps, 0 … num_train_timesteps−1): train where the concept is decided — colour and layout at

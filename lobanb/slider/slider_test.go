@@ -51,7 +51,7 @@ func TestLOBAExample(t *testing.T) {
 	assert.Equal(t, Output{Name: "age_slider", Dir: "out"}, p.Output)
 	// Defaults.
 	assert.False(t, *p.DenoiseWithAdapter, "mode loba: adapter off during the partial denoise")
-	assert.Equal(t, 0, *p.MinDenoisingSteps, "mode loba: k = 0 (pure noise) is trained too")
+	assert.Equal(t, 1, *p.MinDenoisingSteps, "k ∈ [1, N-1] as the anchors")
 	assert.Equal(t, "model", p.DenoiseSchedulerConfig)
 	assert.Equal(t, "ddim", p.DenoiseScheduler)
 	assert.Equal(t, 1e-2, *p.Train.WeightDecay)

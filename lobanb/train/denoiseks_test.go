@@ -16,17 +16,17 @@ func TestDenoiseKs(t *testing.T) {
 		require.NoError(t, err)
 		return p
 	}
-	ks, err := denoiseKs(preset("max_denoising_steps: 20\n"), tStar)
+	ks, err := denoiseKs(preset("max_denoising_steps: 20\nmin_denoising_steps: 0\n"), tStar)
 	require.NoError(t, err)
-	require.Len(t, ks, 20, "mode loba: k ∈ [0, N−1]")
+	require.Len(t, ks, 20, "k ∈ [0, N−1]")
 	require.Equal(t, 0, ks[0])
 
-	ks, err = denoiseKs(preset("max_denoising_steps: 20\nmode: leco\n"), tStar)
+	ks, err = denoiseKs(preset("max_denoising_steps: 20\n"), tStar)
 	require.NoError(t, err)
-	require.Equal(t, 1, ks[0], "mode leco: k ∈ [1, N−1]")
+	require.Equal(t, 1, ks[0], "default: k ∈ [1, N−1]")
 	require.Len(t, ks, 19)
 
-	ks, err = denoiseKs(preset("max_denoising_steps: 20\ntimestep_range: [800, 999]\n"), tStar)
+	ks, err = denoiseKs(preset("max_denoising_steps: 20\nmin_denoising_steps: 0\ntimestep_range: [800, 999]\n"), tStar)
 	require.NoError(t, err)
 	require.Equal(t, []int{0, 1, 2, 3}, ks, "t* = 999, 949, 899, 849 (799 < 800)")
 
