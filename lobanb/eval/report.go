@@ -268,9 +268,9 @@ func ComputeErase(attr, value string, pairs []ErasePair, preserve []string) (*Er
 	if err := checkCategoricals(preserve); err != nil {
 		return nil, fmt.Errorf("preserved attributes: %w", err)
 	}
-	counts := map[string]bool{}
+	preserved := map[string]bool{}
 	for _, a := range preserve {
-		counts[a] = true
+		preserved[a] = true
 	}
 	r := &EraseReport{
 		Attribute: attr, Value: value, Samples: len(pairs), Preserved: append([]string(nil), preserve...),
@@ -293,7 +293,7 @@ func ComputeErase(attr, value string, pairs []ErasePair, preserve []string) (*Er
 			b, _ := Categorical(p.Before, a)
 			c, _ := Categorical(p.After, a)
 			if b != c {
-				changed = changed || counts[a]
+				changed = changed || preserved[a]
 				by[a]++
 			}
 		}

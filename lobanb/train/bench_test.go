@@ -95,7 +95,10 @@ func BenchmarkStepParts(b *testing.B) {
 			Unconditional: batch.unconditional, SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight, LR: 1e-4, Step: 1, HuberC: 0.1})
 		require.NoError(b, err)
 	})
-	avgK := float64(l.MaxDenoisingSteps) / 2
+	avgK := 0.0 // the mean k the run draws
+	for _, k := range l.Ks {
+		avgK += float64(k) / float64(len(l.Ks))
+	}
 	denoise := time.Duration(avgK * float64(tDenoise))
 	total := denoise + tStep
 	share := func(d time.Duration) string { return fmt.Sprintf("%.1f%%", 100*float64(d)/float64(total)) }

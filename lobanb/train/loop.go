@@ -48,9 +48,8 @@ type Loop struct {
 	LatentChannels int
 	SDXL           bool
 
-	// Sched is the partial-denoise scheduler with SetTimesteps(MaxDenoisingSteps) done.
-	Sched             schedulers.Scheduler
-	MaxDenoisingSteps int
+	// Sched is the partial-denoise scheduler with SetTimesteps(max_denoising_steps) done.
+	Sched schedulers.Scheduler
 	// Ks are the numbers of partial-denoise steps k drawn from (uniformly): [min_denoising_steps,
 	// N−1], less those whose t* is outside timestep_range.
 	Ks []int

@@ -274,7 +274,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	r.Loop = &Loop{
 		Backend: pipe.Backend, Ctx: pipe.Ctx,
 		Groups: trainGroups, Conds: conds, LatentChannels: pipe.UNet.Config.InChannels, SDXL: sdxl,
-		Sched: sched, MaxDenoisingSteps: p.MaxDenoisingSteps, Ks: ks, TStar: tStar,
+		Sched: sched, Ks: ks, TStar: tStar,
 		DenoiseWithAdapter: *p.DenoiseWithAdapter, NoiseOffset: p.Train.NoiseOffset,
 		MultiresIterations: p.Train.MultiresNoiseIterations, MultiresDiscount: p.Train.MultiresNoiseDiscount,
 		HuberC: p.Train.HuberC, HuberScale: p.Train.HuberScale,
