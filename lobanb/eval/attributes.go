@@ -150,3 +150,32 @@ func checkCategoricals(attrs []string) error {
 	}
 	return nil
 }
+
+// CheckNames checks the attribute names of an eval section before anything runs (a typo must not
+// surface only after training): kind "slider" needs a numeric target and categorical off-target
+// names; kind "erase" a categorical attribute, a value of it ("red" for color) and categorical
+// names to preserve. The error names the key and lists the valid values.
+func CheckNames(kind, target string, offTarget []string, attribute, value string) error {
+	if err := checkCategoricals(offTarget); err != nil {
+		return fmt.Errorf("off_target: %w", err)
+	}
+	switch kind {
+	case "slider":
+		if err := CheckTarget(target); err != nil {
+			return fmt.Errorf("target: %w", err)
+		}
+		return nil
+	case "erase":
+		if attribute == "" {
+			attribute = toyworld.AttrColor
+		}
+		if err := checkCategoricals([]string{attribute}); err != nil {
+			return fmt.Errorf("attribute: %w", err)
+		}
+		if values := toyworld.Values(attribute); !slices.Contains(values, value) {
+			return fmt.Errorf("value: %q is not a %s of the toy world (valid: %s)", value, attribute, strings.Join(values, ", "))
+		}
+		return nil
+	}
+	return fmt.Errorf("kind: unknown %q (valid: slider, erase)", kind)
+}

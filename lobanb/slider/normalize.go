@@ -469,7 +469,8 @@ var selectorCache sync.Map // pattern → *regexp.Regexp
 
 var validEvalKinds = []string{"", "slider", "erase"}
 
-// validateEval checks the eval section; the attribute names are checked by lobanb/eval when it runs.
+// validateEval checks the eval section; the attribute names are checked by train.Setup (lobanb/eval.CheckNames)
+// before the model loads, since this package does not know the read-outs.
 func (p *Preset) validateEval(v *validator) {
 	e := &p.Eval
 	v.enum("eval.kind", e.Kind, validEvalKinds)

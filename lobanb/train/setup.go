@@ -15,6 +15,7 @@ import (
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
+	evalpkg "github.com/loba-dev/loba/lobanb/eval"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/hub"
 	"github.com/loba-dev/loba/models/lora"
@@ -70,6 +71,11 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	groups, err := p.Groups()
 	if err != nil {
 		return nil, err
+	}
+	if e := p.Eval; e.Kind != "" { // checked now: a typo must not fail only after training
+		if err := evalpkg.CheckNames(e.Kind, e.Target, e.OffTarget, e.Attribute, e.Value); err != nil {
+			return nil, fmt.Errorf("preset %s: eval.%w", p.File(), err)
+		}
 	}
 	r := &Run{Preset: p, log: opts.Log, evalAfter: p.Eval.Kind != "" && !opts.SkipEval}
 	dir, err := modelDir(p, opts)

@@ -224,6 +224,32 @@ func TestTrainThenEvaluate(t *testing.T) {
 	}
 }
 
+// TestEvalNamesCheckedBeforeTraining: an unknown eval attribute fails in Setup, naming the preset
+// key and the valid names, before any step runs or any file is written.
+func TestEvalNamesCheckedBeforeTraining(t *testing.T) {
+	for _, c := range []struct {
+		eval slider.Eval
+		want string
+	}{
+		{slider.Eval{Kind: "slider", Target: "areaa", Prompts: []string{"a red cube"}}, `eval.target: eval: unknown target attribute "areaa"`},
+		{slider.Eval{Kind: "slider", Target: "area", OffTarget: []string{"colour"}, Prompts: []string{"a red cube"}}, `eval.off_target: eval: unknown categorical attribute "colour"`},
+		{slider.Eval{Kind: "erase", Value: "purple", Prompts: []string{"a red cube"}, Controls: []string{"a blue ball"}}, `eval.value: "purple" is not a color of the toy world (valid: red, green, blue, yellow)`},
+		{slider.Eval{Kind: "erase", Attribute: "hue", Value: "red", Prompts: []string{"a red cube"}, Controls: []string{"a blue ball"}}, `eval.attribute: eval: unknown categorical attribute "hue"`},
+	} {
+		t.Run(c.want[:strings.Index(c.want, ":")], func(t *testing.T) {
+			p := tinyPreset(t, 1)
+			p.Eval = c.eval
+			require.NoError(t, p.Normalize())
+			out := t.TempDir()
+			_, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+			require.ErrorContains(t, err, c.want)
+			entries, err := os.ReadDir(out)
+			require.NoError(t, err)
+			require.Empty(t, entries)
+		})
+	}
+}
+
 // TestStopCheckpointsAndResumes: a Stop request after step 3 (checkpoints every 4) saves step 3,
 // returns ErrInterrupted, and the next run resumes from step 3 to the end.
 func TestStopCheckpointsAndResumes(t *testing.T) {
