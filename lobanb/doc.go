@@ -20,6 +20,7 @@
 //	runs/size/preset.yaml        the preset as trained (Train writes it; Grid, Eval, Chart read it)
 //	runs/size/checkpoints/       adapter, optimizer and RNG state every train.checkpoint_every steps
 //	runs/size/loss.csv           one row per step (Chart redraws it in any later cell)
+//	runs/size/cache/             the prompts' text conditioning: a re-run skips the text encoders
 //	runs/size/lora.safetensors   the trained adapter (kohya format)
 //	runs/size/grid.png, eval.json
 //

@@ -50,6 +50,9 @@ type Run struct {
 	Pipeline *sd.Pipeline
 	Net      *lora.Network
 
+	// CondCached tells that the text conditioning came from the run folder's cache (CondCacheFile).
+	CondCached bool
+
 	sampleCond, sampleNeg *sd.Conditioning
 	log                   io.Writer
 	evalAfter             bool // run the preset's eval section after training
@@ -86,38 +89,15 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	if p.Train.DType == "bfloat16" {
 		dtype = dtypes.BFloat16
 	}
-	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: dtype, Variant: p.Model.Variant,
-		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && !r.evalAfter})
-	if err != nil {
-		return nil, err
-	}
-	r.Pipeline = pipe
-	sdxl := pipe.Kind == sd.KindSDXL
-	if k := p.Model.Kind; k != "" && k != "auto" && k != pipe.Kind {
-		return nil, fmt.Errorf("preset %s: model.kind is %s but %s is a %s model", p.File(), k, dir, pipe.Kind)
+	outDir := opts.OutDir
+	if outDir == "" {
+		outDir = filepath.Join(p.Output.Dir, p.Output.Name)
 	}
 
-	// 1. Text conditioning, once per prompt (ALGORITHMS notation: E[p]).
-	encode := sd.EncodeOptions{}
-	if p.Model.HiddenState == "penultimate" && !sdxl {
-		encode.ClipSkip = 1
-	}
-	if p.Model.HiddenState == "last" && sdxl {
-		return nil, fmt.Errorf("preset %s: model.hidden_state last is not supported for SDXL (diffusers and the anchors use the penultimate layer)", p.File())
-	}
+	// 1. Text conditioning, once per prompt (ALGORITHMS notation: E[p]): from the run folder's cache
+	// when it holds every prompt for this model and these settings — the text encoders are then not
+	// even loaded — else encoded and cached for the next run or cell.
 	prompts := p.UniquePrompts()
-	cond, err := pipe.EncodePrompts(prompts, encode)
-	if err != nil {
-		return nil, err
-	}
-	conds := make(map[string]CondTensors, len(prompts))
-	for i, prompt := range prompts {
-		row, err := cond.Rows(i)
-		if err != nil {
-			return nil, err
-		}
-		conds[prompt] = CondTensors{Hidden: row.Hidden, TextEmbeds: row.Pooled}
-	}
 	if sampling(p) {
 		if len(p.Sample.Prompts) == 0 { // default: each entry's target prompt
 			seen := map[string]bool{}
@@ -130,14 +110,64 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 				}
 			}
 		}
-		if r.sampleCond, err = pipe.EncodePrompts(p.Sample.Prompts, encode); err != nil {
+		prompts = appendNew(prompts, append([]string{p.Sample.NegativePrompt}, p.Sample.Prompts...)...)
+	}
+	cachePath := filepath.Join(outDir, CondCacheFile)
+	cacheKey, err := condCacheKey(dir, map[string]string{"variant": p.Model.Variant, "hidden_state": p.Model.HiddenState,
+		"dtype": dtype.String(), "tokenizer": opts.Tokenizer})
+	if err != nil {
+		return nil, err
+	}
+	conds, cached, why := loadCondCache(cachePath, cacheKey, prompts)
+	if !cached && why != "no cache yet" {
+		r.logf("text conditioning cache %s not used (%s): encoding again", cachePath, why)
+	}
+	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: dtype, Variant: p.Model.Variant,
+		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && !r.evalAfter, SkipTextEncoders: cached && !r.evalAfter})
+	if err != nil {
+		return nil, err
+	}
+	r.Pipeline = pipe
+	sdxl := pipe.Kind == sd.KindSDXL
+	if k := p.Model.Kind; k != "" && k != "auto" && k != pipe.Kind {
+		return nil, fmt.Errorf("preset %s: model.kind is %s but %s is a %s model", p.File(), k, dir, pipe.Kind)
+	}
+	if p.Model.HiddenState == "last" && sdxl {
+		return nil, fmt.Errorf("preset %s: model.hidden_state last is not supported for SDXL (diffusers and the anchors use the penultimate layer)", p.File())
+	}
+	if cached {
+		r.CondCached = true
+		r.logf("text conditioning of %d prompts read from %s", len(prompts), cachePath)
+	} else {
+		encode := sd.EncodeOptions{}
+		if p.Model.HiddenState == "penultimate" && !sdxl {
+			encode.ClipSkip = 1
+		}
+		cond, err := pipe.EncodePrompts(prompts, encode)
+		if err != nil {
 			return nil, err
 		}
-		if r.sampleNeg, err = pipe.EncodePrompts([]string{p.Sample.NegativePrompt}, encode); err != nil {
+		conds = make(map[string]CondTensors, len(prompts))
+		for i, prompt := range prompts {
+			row, err := cond.Rows(i)
+			if err != nil {
+				return nil, err
+			}
+			conds[prompt] = CondTensors{Hidden: row.Hidden, TextEmbeds: row.Pooled}
+		}
+		if err := saveCondCache(cachePath, cacheKey, conds); err != nil {
+			return nil, fmt.Errorf("train: caching the text conditioning: %w", err)
+		}
+	}
+	if sampling(p) {
+		if r.sampleCond, err = conditioningOf(conds, p.Sample.Prompts); err != nil {
+			return nil, err
+		}
+		if r.sampleNeg, err = conditioningOf(conds, []string{p.Sample.NegativePrompt}); err != nil {
 			return nil, err
 		}
 	}
-	if !r.evalAfter { // the evaluation encodes its own prompts after training
+	if !r.evalAfter && len(pipe.TextEncoders) > 0 { // the evaluation encodes its own prompts after training
 		if err := pipe.FreeTextEncoders(); err != nil {
 			return nil, err
 		}
@@ -271,10 +301,6 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 			tg = append(tg, te)
 		}
 		trainGroups = append(trainGroups, tg)
-	}
-	outDir := opts.OutDir
-	if outDir == "" {
-		outDir = filepath.Join(p.Output.Dir, p.Output.Name)
 	}
 	hash := sha256.Sum256([]byte(p.JSON()))
 	r.Loop = &Loop{
@@ -443,4 +469,37 @@ func denoiseKs(p *slider.Preset, tStar func(int) int64) ([]int, error) {
 			p.File(), p.TimestepRange, all, p.MaxDenoisingSteps, *p.MinDenoisingSteps)
 	}
 	return ks, nil
+}
+
+// appendNew appends the strings of add not yet in list.
+func appendNew(list []string, add ...string) []string {
+	seen := make(map[string]bool, len(list))
+	for _, s := range list {
+		seen[s] = true
+	}
+	for _, s := range add {
+		if !seen[s] {
+			seen[s] = true
+			list = append(list, s)
+		}
+	}
+	return list
+}
+
+// conditioningOf stacks the cached conditionings of prompts into one sd.Conditioning (row i =
+// prompts[i]).
+func conditioningOf(conds map[string]CondTensors, prompts []string) (*sd.Conditioning, error) {
+	rows := make([]CondTensors, len(prompts))
+	for i, p := range prompts {
+		c, ok := conds[p]
+		if !ok {
+			return nil, fmt.Errorf("train: prompt %q has no cached conditioning", p)
+		}
+		rows[i] = c
+	}
+	st, err := stackConds(rows)
+	if err != nil {
+		return nil, err
+	}
+	return &sd.Conditioning{Hidden: st.Hidden, Pooled: st.TextEmbeds}, nil
 }

@@ -66,7 +66,7 @@ func (p *Pipeline) EncodePrompts(prompts []string, opts EncodeOptions) (*Conditi
 // encode is EncodePrompts with p.mu held.
 func (p *Pipeline) encode(prompts []string, opts EncodeOptions) (*Conditioning, error) {
 	if len(p.TextEncoders) == 0 {
-		return nil, fmt.Errorf("sd.EncodePrompts: the text encoders were freed (FreeTextEncoders)")
+		return nil, fmt.Errorf("sd.EncodePrompts: the text encoders were freed (FreeTextEncoders) or not loaded (SkipTextEncoders)")
 	}
 	if len(prompts) == 0 {
 		return nil, fmt.Errorf("sd.EncodePrompts: no prompts")

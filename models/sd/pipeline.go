@@ -88,6 +88,10 @@ type PipelineOptions struct {
 	Sampler string
 	// SkipVAE does not load the VAE (training without sampling); Sample then fails.
 	SkipVAE bool
+	// SkipTextEncoders reads the text encoders' configs (to check the components fit together) but
+	// not their weights: for a caller that has every prompt's conditioning cached. EncodePrompts
+	// then fails, as after FreeTextEncoders.
+	SkipTextEncoders bool
 }
 
 // Pipeline is a loaded Stable Diffusion model: the networks, their weights in one context and the
@@ -224,7 +228,7 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 		if err != nil {
 			return nil, err
 		}
-		te, err := loadTextEncoder(p.Ctx.In(name), teDir, opts.Variant, p.DType)
+		te, err := loadTextEncoder(p.Ctx.In(name), teDir, opts.Variant, p.DType, !opts.SkipTextEncoders)
 		if err != nil {
 			return nil, err
 		}
@@ -235,6 +239,9 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 	}
 	if err := p.loadTokenizers(byName, opts.Tokenizer); err != nil {
 		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
+	}
+	if opts.SkipTextEncoders {
+		p.TextEncoders = nil // configs only: checked above, no weights
 	}
 	if err := p.loadScheduler(byName, opts); err != nil {
 		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
@@ -260,8 +267,9 @@ func (p *Pipeline) loadVAE(dir string, opts PipelineOptions) error {
 	return p.VAE.LoadWeights(p.Ctx.In(ScopeVAE), files, p.VAEDType)
 }
 
-// loadTextEncoder reads a text-encoder folder into ctx (the encoder's scope).
-func loadTextEncoder(ctx *context.Context, dir, variant string, dtype dtypes.DType) (*clip.TextModel, error) {
+// loadTextEncoder reads a text-encoder folder into ctx (the encoder's scope); with withWeights
+// false only its config.
+func loadTextEncoder(ctx *context.Context, dir, variant string, dtype dtypes.DType, withWeights bool) (*clip.TextModel, error) {
 	cfg, err := clip.LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -269,6 +277,9 @@ func loadTextEncoder(ctx *context.Context, dir, variant string, dtype dtypes.DTy
 	m, err := clip.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if !withWeights {
+		return m, nil
 	}
 	files, err := weights.FindWeightFiles(dir, variant)
 	if err != nil {

@@ -1,6 +1,7 @@
 package sd
 
 import (
+	"github.com/gomlx/gomlx/pkg/ml/context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,25 @@ func TestLoadPipelinePNDM(t *testing.T) {
 			require.Equal(t, 981.0, s.Timesteps()[0])
 			_, err = p.NewScheduler("pndm")
 			require.ErrorContains(t, err, "ddim")
+		})
+	}
+}
+
+// TestLoadPipelineSkipTextEncoders: the text encoders' configs are read (and checked against the
+// UNet) but no weight is loaded; encoding then fails with a clear error, sampling from given
+// conditioning works.
+func TestLoadPipelineSkipTextEncoders(t *testing.T) {
+	for _, tp := range composePipelines(t, "") {
+		t.Run(tp.name(), func(t *testing.T) {
+			p := tp.load(t, PipelineOptions{SkipVAE: true, SkipTextEncoders: true})
+			require.Empty(t, p.TextEncoders)
+			for _, scope := range textEncoderScopes {
+				n := 0
+				p.Ctx.In(scope).EnumerateVariablesInScope(func(*context.Variable) { n++ })
+				require.Zero(t, n, "%s holds variables", scope)
+			}
+			_, err := p.EncodePrompts([]string{"a red cube"}, EncodeOptions{})
+			require.ErrorContains(t, err, "not loaded (SkipTextEncoders)")
 		})
 	}
 }

@@ -1,0 +1,162 @@
+package train
+
+// The text-conditioning cache: every prompt's E[p] (ALGORITHMS notation) on disk in the run folder,
+// so that a later cell, or a resumed run, skips loading and running the text encoders. Each notebook
+// cell is a process of its own (GoNB), so state that should outlive a cell lives on disk; this is the
+// "cache latents / text encoder outputs to disk" of kohya sd-scripts, for prompts.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/loba-dev/loba/models/safetensors"
+	"github.com/loba-dev/loba/models/sd"
+)
+
+// CondCacheFile is the cache's place in a run folder.
+const CondCacheFile = "cache/conditioning.safetensors"
+
+const (
+	condCacheKeyMeta     = "loba.cache_key"
+	condCachePromptsMeta = "loba.prompts"
+)
+
+// condCacheKey identifies what the conditionings depend on: the model folder, the text encoders'
+// and tokenizers' files (path, size, modification time), and the encode settings. A change to any of
+// them makes the cache miss.
+func condCacheKey(modelDir string, settings map[string]string) (string, error) {
+	comps, err := sd.ReadComponents(modelDir)
+	if err != nil {
+		return "", err
+	}
+	abs, err := filepath.Abs(modelDir)
+	if err != nil {
+		return "", err
+	}
+	type stamp struct {
+		Path        string
+		Size, MTime int64
+	}
+	var stamps []stamp
+	for _, c := range comps {
+		switch c.Name {
+		case "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2":
+		default:
+			continue
+		}
+		if c.Dir == "" {
+			continue
+		}
+		root, err := filepath.EvalSymlinks(c.Dir) // composed folders link their components
+		if err != nil {
+			return "", err
+		}
+		err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			info, err := os.Stat(path) // the file itself: hub snapshots link to blobs
+			if err != nil {
+				return err
+			}
+			stamps = append(stamps, stamp{Path: path, Size: info.Size(), MTime: info.ModTime().UnixNano()})
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	sort.Slice(stamps, func(i, j int) bool { return stamps[i].Path < stamps[j].Path })
+	data, err := json.Marshal(struct {
+		Model    string
+		Settings map[string]string
+		Files    []stamp
+	}{abs, settings, stamps})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// loadCondCache returns the cached conditioning of every prompt in want, or ok false when the file
+// is absent, was made for another key, lacks a prompt, or cannot be read (a cache: the caller then
+// encodes again and overwrites it). why says which, for the log.
+func loadCondCache(path, key string, want []string) (conds map[string]CondTensors, ok bool, why string) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, false, "no cache yet"
+	}
+	f, err := safetensors.Open(path)
+	if err != nil {
+		return nil, false, err.Error()
+	}
+	defer f.Close()
+	meta := f.Metadata()
+	if meta[condCacheKeyMeta] != key {
+		return nil, false, "made for another model or settings"
+	}
+	var prompts []string
+	if err := json.Unmarshal([]byte(meta[condCachePromptsMeta]), &prompts); err != nil {
+		return nil, false, fmt.Sprintf("metadata %s: %v", condCachePromptsMeta, err)
+	}
+	index := make(map[string]int, len(prompts))
+	for i, p := range prompts {
+		index[p] = i
+	}
+	conds = make(map[string]CondTensors, len(want))
+	for _, p := range want {
+		i, found := index[p]
+		if !found {
+			return nil, false, fmt.Sprintf("prompt %q is not cached", p)
+		}
+		var c CondTensors
+		if c.Hidden, err = f.Tensor(condCacheName("hidden", i), dtypes.Float32); err != nil {
+			return nil, false, err.Error()
+		}
+		if d := c.Hidden.Shape().Dimensions; len(d) != 3 || d[0] != 1 {
+			return nil, false, fmt.Sprintf("%s has shape %v, want [1, tokens, hidden]", condCacheName("hidden", i), d)
+		}
+		if _, has := f.Info(condCacheName("pooled", i)); has {
+			if c.TextEmbeds, err = f.Tensor(condCacheName("pooled", i), dtypes.Float32); err != nil {
+				return nil, false, err.Error()
+			}
+		}
+		conds[p] = c
+	}
+	return conds, true, ""
+}
+
+func condCacheName(kind string, i int) string { return kind + "." + strconv.Itoa(i) }
+
+// saveCondCache writes the conditionings (batch-1 rows, float32) atomically.
+func saveCondCache(path, key string, conds map[string]CondTensors) error {
+	prompts := make([]string, 0, len(conds))
+	for p := range conds {
+		prompts = append(prompts, p)
+	}
+	sort.Strings(prompts)
+	ts := make(map[string]*tensors.Tensor, 2*len(prompts))
+	for i, p := range prompts {
+		ts[condCacheName("hidden", i)] = conds[p].Hidden
+		if conds[p].TextEmbeds != nil {
+			ts[condCacheName("pooled", i)] = conds[p].TextEmbeds
+		}
+	}
+	names, err := json.Marshal(prompts)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return safetensors.Write(path, ts, map[string]string{condCacheKeyMeta: key, condCachePromptsMeta: string(names)})
+}
