@@ -10,9 +10,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/sd/sdtest"
-	"github.com/loba-dev/loba/internal/testutil"
 )
 
 // TestCondCache: the first run encodes and caches every prompt's conditioning in the run folder; a
