@@ -262,8 +262,14 @@ func (p *Preset) fillDefaults() {
 		}
 		if e.Neutral == nil {
 			e.Neutral = ptr(e.Unconditional)
+			if e.Action == ActionKeep {
+				e.Neutral = ptr(e.Target)
+			}
 		}
 		setStr(&e.Action, ActionErase)
+		if e.Action == ActionKeep {
+			setPtr(&e.GuidanceScale, 0)
+		}
 		setPtr(&e.GuidanceScale, 1)
 		if e.Resolution.IsZero() {
 			e.Resolution = t.Resolution
@@ -369,6 +375,10 @@ func (p *Preset) validate(v *validator) {
 	for i, e := range p.Prompts {
 		path := fmt.Sprintf("prompts[%d]", i)
 		v.enum(path+".action", e.Action, validActions)
+		if e.Action == ActionKeep {
+			v.check(*e.GuidanceScale == 0, path+".guidance_scale", *e.GuidanceScale, "0 with action keep (the target is the frozen model's own prediction)")
+			v.check(*e.Neutral == e.Target, path+".neutral", fmt.Sprintf("%q", *e.Neutral), "left out or the target with action keep")
+		}
 		p.validateCommon(v, path, *e.GuidanceScale, *e.Multiplier, *e.Weight, e.BatchSize)
 		v.resolution(path+".resolution", e.Resolution)
 	}

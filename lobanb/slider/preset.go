@@ -237,7 +237,8 @@ type Prompt struct {
 	Positive      *string `yaml:"positive" json:"positive"`
 	Unconditional string  `yaml:"unconditional" json:"unconditional"`
 	Neutral       *string `yaml:"neutral" json:"neutral"`
-	// Action: erase (default, y = e_neu − g·(e_pos − e_unc)) | enhance (y = e_neu + g·(e_pos − e_unc)).
+	// Action: erase (default, y = e_neu − g·(e_pos − e_unc)) | enhance (y = e_neu + g·(e_pos − e_unc)) |
+	// keep (y = e_target: neutral defaults to target and g to 0).
 	Action        string   `yaml:"action" json:"action"`
 	GuidanceScale *float64 `yaml:"guidance_scale" json:"guidance_scale"` // g, default 1
 	// Resolution and BatchSize default to train.resolution and train.batch_size.
@@ -285,6 +286,9 @@ const (
 
 	ActionErase   = "erase"
 	ActionEnhance = "enhance"
+	// ActionKeep holds a prompt to the frozen model's own prediction (y = e_neu with neutral = target,
+	// g = 0): a preservation entry (U-LOBA's anchors, ESD's/UCE's "preserve" prompts).
+	ActionKeep = "keep"
 )
 
 var (
@@ -306,7 +310,7 @@ var (
 	validDTypes          = []string{"float32", "bfloat16"}
 	validSaveDTypes      = []string{"float16", "bfloat16", "float32"}
 	validSaveLayouts     = []string{"diffusers", "sai"}
-	validActions         = []string{ActionErase, ActionEnhance}
+	validActions         = []string{ActionErase, ActionEnhance, ActionKeep}
 )
 
 // Defaults returns a preset with every default filled in and no prompts (it does not validate: a

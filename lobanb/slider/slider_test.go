@@ -520,3 +520,41 @@ func TestMinDenoisingSteps(t *testing.T) {
 		_ = p
 	}
 }
+
+// TestKeepAction: action keep is the preservation entry — neutral = target and g = 0 by default, so
+// y = e_target (SignedGuidance 0); a keep with another neutral or a non-zero g is an error naming the key.
+func TestKeepAction(t *testing.T) {
+	p, err := ParsePreset([]byte("prompts:\n  - {target: a blue shape, action: keep, weight: 30}\n"), "keep.yaml")
+	require.NoError(t, err)
+	e := p.Prompts[0]
+	require.Equal(t, ActionKeep, e.Action)
+	require.Equal(t, "a blue shape", *e.Neutral)
+	require.Equal(t, "a blue shape", *e.Positive)
+	require.Equal(t, "", e.Unconditional)
+	require.Equal(t, 0.0, *e.GuidanceScale)
+	require.Equal(t, 30.0, *e.Weight)
+	entries, err := p.Entries()
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	require.Equal(t, 0.0, entries[0].SignedGuidance())
+	require.Equal(t, "a blue shape", entries[0].Neutral)
+
+	// The spelled-out form it stands for normalises to the same entry but for the action's name.
+	long, err := ParsePreset([]byte("prompts:\n  - {target: a blue shape, neutral: a blue shape, guidance_scale: 0, weight: 30}\n"), "long.yaml")
+	require.NoError(t, err)
+	le, err := long.Entries()
+	require.NoError(t, err)
+	le[0].Action = ActionKeep
+	le[0].Source = entries[0].Source
+	require.Equal(t, entries, le)
+
+	for _, c := range []struct{ yaml, want string }{
+		{"prompts: [{target: a cat, action: keep, guidance_scale: 1}]\n", "prompts[0].guidance_scale: invalid value 1"},
+		{"prompts: [{target: a cat, action: keep, neutral: a dog}]\n", `prompts[0].neutral: invalid value "a dog"`},
+		{"prompts: [{target: a cat, action: keeps}]\n", "prompts[0].action"},
+	} {
+		_, err := ParsePreset([]byte(c.yaml), "bad.yaml")
+		require.ErrorContains(t, err, c.want, c.yaml)
+		require.ErrorContains(t, err, "bad.yaml")
+	}
+}
