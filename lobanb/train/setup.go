@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
 	evalpkg "github.com/loba-dev/loba/lobanb/eval"
@@ -497,9 +498,15 @@ func conditioningOf(conds map[string]CondTensors, prompts []string) (*sd.Conditi
 		}
 		rows[i] = c
 	}
-	st, err := stackConds(rows)
+	hidden, err := concatBatch(rows, func(c CondTensors) *tensors.Tensor { return c.Hidden })
 	if err != nil {
 		return nil, err
 	}
-	return &sd.Conditioning{Hidden: st.Hidden, Pooled: st.TextEmbeds}, nil
+	out := &sd.Conditioning{Hidden: hidden}
+	if rows[0].TextEmbeds != nil { // SDXL; the time ids are the sampler's, per resolution
+		if out.Pooled, err = concatBatch(rows, func(c CondTensors) *tensors.Tensor { return c.TextEmbeds }); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

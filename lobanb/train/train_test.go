@@ -2,6 +2,7 @@ package train
 
 import (
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -59,29 +60,48 @@ func TestTrainLECOEraseLowersLoss(t *testing.T) {
 func tensorFloats(x *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32](x) }
 
 // TestSampleDuringTraining: with sample.every, the run writes a grid of the configured strengths
-// (rows = prompts, columns = strengths) at those steps.
+// (rows = prompts, columns = strengths) at those steps — for SD1.5 and SDXL, with the text
+// conditioning encoded and then read from the cache (no text encoders loaded).
 func TestSampleDuringTraining(t *testing.T) {
-	p := tinyPreset(t, 2)
-	p.Sample.Every = 2
-	p.Sample.Prompts = []string{"a red cube", "a blue ball"}
-	p.Sample.Strengths = []float64{-2, 0, 2}
-	p.Sample.Steps = 3
-	require.NoError(t, p.Normalize())
-	out := t.TempDir()
-	if keep := os.Getenv("LOBA_KEEP_SAMPLES"); keep != "" {
-		out = keep // look at the grid
+	for _, sdxl := range []bool{false, true} {
+		p := tinyPreset(t, 2)
+		p.Model.NameOrPath = sdtest.First(t, sdxl).Dir
+		p.Sample.Every = 2
+		p.Sample.Prompts = []string{"a red cube", "a blue ball"}
+		p.Sample.Strengths = []float64{-2, 0, 2}
+		p.Sample.Steps = 3
+		require.NoError(t, p.Normalize())
+		var cache []byte
+		for _, cached := range []bool{false, true} {
+			t.Run(fmt.Sprintf("sdxl=%v/cached=%v", sdxl, cached), func(t *testing.T) {
+				out := t.TempDir()
+				if keep := os.Getenv("LOBA_KEEP_SAMPLES"); keep != "" {
+					out = filepath.Join(keep, fmt.Sprintf("sdxl-%v-cached-%v", sdxl, cached)) // look at the grid
+				}
+				if cached {
+					require.NotNil(t, cache)
+					require.NoError(t, os.MkdirAll(filepath.Join(out, "cache"), 0o755))
+					require.NoError(t, os.WriteFile(filepath.Join(out, CondCacheFile), cache, 0o644))
+				}
+				run, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+				require.NoError(t, err)
+				require.Equal(t, cached, run.CondCached)
+				_, err = run.Train()
+				require.NoError(t, err)
+				f, err := os.Open(filepath.Join(out, "samples", "step-000002.png"))
+				require.NoError(t, err)
+				defer f.Close()
+				img, err := png.Decode(f)
+				require.NoError(t, err)
+				require.Equal(t, 3*16, img.Bounds().Dx(), "three strength columns of 16 px")
+				require.Equal(t, 2*16, img.Bounds().Dy(), "two prompt rows of 16 px")
+				if !cached {
+					cache, err = os.ReadFile(filepath.Join(out, CondCacheFile))
+					require.NoError(t, err)
+				}
+			})
+		}
 	}
-	run, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
-	require.NoError(t, err)
-	_, err = run.Train()
-	require.NoError(t, err)
-	f, err := os.Open(filepath.Join(out, "samples", "step-000002.png"))
-	require.NoError(t, err)
-	defer f.Close()
-	img, err := png.Decode(f)
-	require.NoError(t, err)
-	require.Equal(t, 3*16, img.Bounds().Dx(), "three strength columns of 16 px")
-	require.Equal(t, 2*16, img.Bounds().Dy(), "two prompt rows of 16 px")
 }
 
 // TestTrainOptionsRun: huber loss with sd-scripts' snr schedule, min-SNR-γ, noise offset, pyramid
