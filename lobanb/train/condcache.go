@@ -25,6 +25,10 @@ import (
 // CondCacheFile is the cache's place in a run folder.
 const CondCacheFile = "cache/conditioning.safetensors"
 
+// condCacheVersion is part of the key: bump it when the encoding itself changes (a fix in the text
+// encoders or the tokenizer), so that caches written before are not used.
+const condCacheVersion = "1"
+
 const (
 	condCacheKeyMeta     = "loba.cache_key"
 	condCachePromptsMeta = "loba.prompts"
@@ -77,10 +81,11 @@ func condCacheKey(modelDir string, settings map[string]string) (string, error) {
 	}
 	sort.Slice(stamps, func(i, j int) bool { return stamps[i].Path < stamps[j].Path })
 	data, err := json.Marshal(struct {
+		Version  string
 		Model    string
 		Settings map[string]string
 		Files    []stamp
-	}{abs, settings, stamps})
+	}{condCacheVersion, abs, settings, stamps})
 	if err != nil {
 		return "", err
 	}
