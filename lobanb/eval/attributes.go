@@ -172,10 +172,18 @@ func CheckNames(kind, target string, offTarget []string, attribute, value string
 		if err := checkCategoricals([]string{attribute}); err != nil {
 			return fmt.Errorf("attribute: %w", err)
 		}
-		if values := toyworld.Values(attribute); !slices.Contains(values, value) {
-			return fmt.Errorf("value: %q is not a %s of the toy world (valid: %s)", value, attribute, strings.Join(values, ", "))
+		if err := checkValue(attribute, value); err != nil {
+			return fmt.Errorf("value: %w", err)
 		}
 		return nil
 	}
 	return fmt.Errorf("kind: unknown %q (valid: slider, erase)", kind)
+}
+
+// checkValue verifies that value is a class of the categorical attribute attr ("red" of "color").
+func checkValue(attr, value string) error {
+	if values := toyworld.Values(attr); !slices.Contains(values, value) {
+		return fmt.Errorf("%q is not a %s of the toy world (valid: %s)", value, attr, strings.Join(values, ", "))
+	}
+	return nil
 }

@@ -161,6 +161,9 @@ func EvalErase(p *sd.Pipeline, req EraseRequest) (*EraseReport, error) {
 	if req.Value == "" {
 		return nil, fmt.Errorf("eval.EvalErase: no erased %s value", attr)
 	}
+	if err := checkValue(attr, req.Value); err != nil {
+		return nil, fmt.Errorf("eval.EvalErase: value: %w", err)
+	}
 	strength := req.Strength
 	if strength == 0 {
 		strength = 1

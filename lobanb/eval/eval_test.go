@@ -231,4 +231,6 @@ func TestEvalErase(t *testing.T) {
 	require.ErrorContains(t, err, "control")
 	_, err = EvalErase(p, EraseRequest{Prompts: prompts, Controls: controls, Reader: read})
 	require.ErrorContains(t, err, "value")
+	_, err = EvalErase(p, EraseRequest{Prompts: prompts, Controls: controls, Value: "purple", Reader: read})
+	require.ErrorContains(t, err, `value: "purple" is not a color of the toy world`)
 }

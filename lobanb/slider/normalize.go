@@ -260,17 +260,15 @@ func (p *Preset) fillDefaults() {
 		if e.Positive == nil {
 			e.Positive = ptr(e.Target)
 		}
-		if e.Neutral == nil {
-			e.Neutral = ptr(e.Unconditional)
-			if e.Action == ActionKeep {
-				e.Neutral = ptr(e.Target)
-			}
-		}
 		setStr(&e.Action, ActionErase)
-		if e.Action == ActionKeep {
-			setPtr(&e.GuidanceScale, 0)
+		neutral, g := e.Unconditional, 1.0
+		if e.Action == ActionKeep { // the frozen model's own prediction for the prompt
+			neutral, g = e.Target, 0
 		}
-		setPtr(&e.GuidanceScale, 1)
+		if e.Neutral == nil {
+			e.Neutral = ptr(neutral)
+		}
+		setPtr(&e.GuidanceScale, g)
 		if e.Resolution.IsZero() {
 			e.Resolution = t.Resolution
 		}

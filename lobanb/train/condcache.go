@@ -95,10 +95,10 @@ func condCacheKey(modelDir string, settings map[string]string) (string, error) {
 
 // loadCondCache returns the cached conditioning of every prompt in want, or ok false when the file
 // is absent, was made for another key, lacks a prompt, or cannot be read (a cache: the caller then
-// encodes again and overwrites it). why says which, for the log.
+// encodes again and overwrites it). why says which of the last three, for the log ("" when absent).
 func loadCondCache(path, key string, want []string) (conds map[string]CondTensors, ok bool, why string) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, false, "no cache yet"
+		return nil, false, ""
 	}
 	f, err := safetensors.Open(path)
 	if err != nil {

@@ -98,21 +98,18 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	// 1. Text conditioning, once per prompt (ALGORITHMS notation: E[p]): from the run folder's cache
 	// when it holds every prompt for this model and these settings — the text encoders are then not
 	// even loaded — else encoded and cached for the next run or cell.
-	prompts := p.UniquePrompts()
-	if sampling(p) {
-		if len(p.Sample.Prompts) == 0 { // default: each entry's target prompt
-			seen := map[string]bool{}
-			for _, g := range groups {
-				for _, e := range g {
-					if !seen[e.Target] {
-						seen[e.Target] = true
-						p.Sample.Prompts = append(p.Sample.Prompts, e.Target)
-					}
+	if sampling(p) && len(p.Sample.Prompts) == 0 { // default: each entry's target prompt
+		seen := map[string]bool{}
+		for _, g := range groups {
+			for _, e := range g {
+				if !seen[e.Target] {
+					seen[e.Target] = true
+					p.Sample.Prompts = append(p.Sample.Prompts, e.Target)
 				}
 			}
 		}
-		prompts = appendNew(prompts, append([]string{p.Sample.NegativePrompt}, p.Sample.Prompts...)...)
 	}
+	prompts := p.UniquePrompts() // the entries' prompts, and the sample prompts when sampling
 	cachePath := filepath.Join(outDir, CondCacheFile)
 	cacheKey, err := condCacheKey(dir, map[string]string{"variant": p.Model.Variant, "hidden_state": p.Model.HiddenState,
 		"dtype": dtype.String(), "tokenizer": opts.Tokenizer})
@@ -120,7 +117,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		return nil, err
 	}
 	conds, cached, why := loadCondCache(cachePath, cacheKey, prompts)
-	if !cached && why != "no cache yet" {
+	if !cached && why != "" {
 		r.logf("text conditioning cache %s not used (%s): encoding again", cachePath, why)
 	}
 	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: dtype, Variant: p.Model.Variant,
@@ -470,21 +467,6 @@ func denoiseKs(p *slider.Preset, tStar func(int) int64) ([]int, error) {
 			p.File(), p.TimestepRange, all, p.MaxDenoisingSteps, *p.MinDenoisingSteps)
 	}
 	return ks, nil
-}
-
-// appendNew appends the strings of add not yet in list.
-func appendNew(list []string, add ...string) []string {
-	seen := make(map[string]bool, len(list))
-	for _, s := range list {
-		seen[s] = true
-	}
-	for _, s := range add {
-		if !seen[s] {
-			seen[s] = true
-			list = append(list, s)
-		}
-	}
-	return list
 }
 
 // conditioningOf stacks the cached conditionings of prompts into one sd.Conditioning (row i =
