@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gomlx/go-xla/pkg/installer"
+	"github.com/gomlx/go-xla/installer"
 )
 
 // GPUs lists the NVIDIA GPUs (`nvidia-smi -L` names, e.g. "NVIDIA A100-SXM4-40GB"); with device files

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/compute"
 
 	"github.com/loba-dev/loba/internal/fixtures"
 	lobabackend "github.com/loba-dev/loba/models/backend"
@@ -61,13 +61,13 @@ func Cases(t testing.TB, kind string) []string {
 
 var (
 	backendOnce sync.Once
-	backend     backends.Backend
+	backend     compute.Backend
 	backendErr  error
 )
 
 // Backend returns the shared simplego backend (configured by models/backend); it
 // sets GOMLX_BACKEND=go and GOMLX_NO_AUTO_INSTALL=1 so no test ever tries a download.
-func Backend(t testing.TB) backends.Backend {
+func Backend(t testing.TB) compute.Backend {
 	t.Helper()
 	backendOnce.Do(func() {
 		os.Setenv("GOMLX_BACKEND", "go")

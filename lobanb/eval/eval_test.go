@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -22,9 +22,9 @@ type constAdapter struct {
 	value float64
 }
 
-func (a *constAdapter) LinearDelta(ctx *context.Context, x *Node, out int) *Node { return nil }
+func (a *constAdapter) LinearDelta(ctx *model.Scope, x *Node, out int) *Node { return nil }
 
-func (a *constAdapter) Conv2DDelta(ctx *context.Context, x *Node, cfg nn.Conv2DConfig) *Node {
+func (a *constAdapter) Conv2DDelta(ctx *model.Scope, x *Node, cfg nn.Conv2DConfig) *Node {
 	if ctx.Scope() != "/"+sd.ScopeUNet+"/conv_out" {
 		return nil
 	}

@@ -5,8 +5,8 @@ import (
 	"image"
 	"math/rand/v2"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/sd"
 	"github.com/loba-dev/loba/models/toyworld"
@@ -33,7 +33,7 @@ type CheckOptions struct {
 	Seed          uint64  // scenes and latents
 	Steps         int     // sampler steps (default 20)
 	GuidanceScale float64 // default 3
-	Backend       backends.Backend
+	Backend       compute.Backend
 }
 
 // Check samples one image per random scene from its full caption and reads the attributes back.
@@ -75,9 +75,9 @@ func NewChecker(dir string, o CheckOptions) (*Checker, error) {
 
 // Refresh copies every weight of the checked model from src, where the weight at scope S is found
 // at srcRoot+S (e.g. srcRoot "/ema" for the trainer's EMA weights).
-func (c *Checker) Refresh(src *context.Context, srcRoot string) error {
+func (c *Checker) Refresh(src *model.Scope, srcRoot string) error {
 	for v := range c.p.Ctx.IterVariables() {
-		sv := src.GetVariableByScopeAndName(srcRoot+v.Scope(), v.Name())
+		sv := src.Store().GetVariable(model.JoinPath(srcRoot+v.Scope(), v.Name()))
 		if sv == nil {
 			return fmt.Errorf("toybase: check: no weight %s/%s in the trained model", srcRoot+v.Scope(), v.Name())
 		}

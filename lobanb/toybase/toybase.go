@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/internal/atomicfile"
 	"github.com/loba-dev/loba/models/clip"
@@ -50,7 +50,7 @@ func Init(dir string, seed uint64, predictionType string) error {
 	if err := tok.SaveTokenizer(filepath.Join(dir, "tokenizer")); err != nil {
 		return err
 	}
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	u, err := unet.LoadConfig(filepath.Join(dir, "unet", "config.json"))
 	if err != nil {
 		return err
@@ -63,7 +63,7 @@ func Init(dir string, seed uint64, predictionType string) error {
 	if err != nil {
 		return err
 	}
-	if err := weights.InitFromScratch(ctx.In("unet"), udecl, seed, 0.02); err != nil {
+	if err := weights.InitFromScratch(ctx.At("unet"), udecl, seed, 0.02); err != nil {
 		return err
 	}
 	tc, err := clip.LoadConfig(filepath.Join(dir, "text_encoder", "config.json"))
@@ -78,7 +78,7 @@ func Init(dir string, seed uint64, predictionType string) error {
 	if err != nil {
 		return err
 	}
-	if err := weights.InitFromScratch(ctx.In("text_encoder"), tdecl, seed+1, 0.02); err != nil {
+	if err := weights.InitFromScratch(ctx.At("text_encoder"), tdecl, seed+1, 0.02); err != nil {
 		return err
 	}
 	return SaveWeights(ctx, dir, dtypes.Float32)
@@ -86,12 +86,12 @@ func Init(dir string, seed uint64, predictionType string) error {
 
 // SaveWeights writes the UNet and text-encoder variables of ctx (scopes "unet", "text_encoder")
 // into the folder's weight files, as dtype.
-func SaveWeights(ctx *context.Context, dir string, dtype dtypes.DType) error {
+func SaveWeights(ctx *model.Scope, dir string, dtype dtypes.DType) error {
 	meta := map[string]string{"format": "pt", "producer": "loba toybase"}
-	if err := weights.SaveComponent(ctx.In("unet"), filepath.Join(dir, unetWeights), dtype, meta); err != nil {
+	if err := weights.SaveComponent(ctx.At("unet"), filepath.Join(dir, unetWeights), dtype, meta); err != nil {
 		return err
 	}
-	return weights.SaveComponent(ctx.In("text_encoder"), filepath.Join(dir, teWeights), dtype, meta)
+	return weights.SaveComponent(ctx.At("text_encoder"), filepath.Join(dir, teWeights), dtype, meta)
 }
 
 func writeJSON(path string, v any) error {

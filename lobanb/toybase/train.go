@@ -10,10 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/lobanb/train"
 	"github.com/loba-dev/loba/models/schedulers"
@@ -43,7 +43,7 @@ type TrainOptions struct {
 	CheckSamples int
 	// ExportDType is the dtype of the weights written into Dir (default Float32).
 	ExportDType dtypes.DType
-	Backend     backends.Backend
+	Backend     compute.Backend
 	Log         io.Writer
 	OnStep      func(step int, loss float32, elapsed time.Duration)
 }
@@ -98,7 +98,7 @@ func Train(o TrainOptions) error {
 		return fmt.Errorf("toybase: %s is not a toy-world model (its vae is not %s)", o.Dir, sd.ToyLatentMapClass)
 	}
 	var params []train.Param
-	var paramVars []*context.Variable
+	var paramVars []*model.Variable
 	for v := range p.Ctx.IterVariables() {
 		v.SetTrainable(true)
 		params = append(params, train.Param{Var: v, LRScale: 1})
@@ -165,14 +165,14 @@ func Train(o TrainOptions) error {
 	seq := te.Config.MaxPositionEmbeddings
 	lc, lh, lw := toyworld.LatentChannels, ImageSize/toyworld.DownFactor, ImageSize/toyworld.DownFactor
 	numTrain := len(sched.AlphasCumprod())
-	state := func() []*context.Variable {
-		vars := append(append([]*context.Variable{}, paramVars...), opt.StateVariables(p.Ctx)...)
+	state := func() []*model.Variable {
+		vars := append(append([]*model.Variable{}, paramVars...), opt.StateVariables(p.Ctx)...)
 		return append(vars, train.EMAVariables(p.Ctx, params)...)
 	}
 	export := func() error {
 		src := p.Ctx
 		if o.EMADecay > 0 {
-			src = p.Ctx.InAbsPath("/" + train.EMAScope)
+			src = p.Ctx.Store().Scope("/" + train.EMAScope)
 		}
 		return SaveWeights(src, o.Dir, o.ExportDType)
 	}

@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -41,22 +41,22 @@ func BenchmarkStepParts(b *testing.B) {
 	n := batch.size
 	x := tensors.FromShape(shapes.Make(dtypes.Float32, n, l.LatentChannels, e.LatentH, e.LatentW))
 	ts := tensors.FromValue([]int64{500})
-	d := &Denoiser{UNet: run.Pipeline.UNet, Ctx: run.Pipeline.Ctx.In("unet").Reuse()}
+	d := &Denoiser{UNet: run.Pipeline.UNet, Ctx: run.Pipeline.Ctx.At("unet")}
 	adapters := func(m *Node) nn.Adapter { return run.Net.Adapter(run.Pipeline.Ctx, "/unet", m) }
 
-	refs, err := context.NewExec(backend, run.Pipeline.Ctx, func(ctx *context.Context, x, t, pos, neu, unc *Node) *Node {
+	refs, err := model.NewExec(backend, run.Pipeline.Ctx.Store(), func(ctx *model.Scope, x, t, pos, neu, unc *Node) *Node {
 		p := Predictions(d, x, t, Cond{Hidden: pos}, Cond{Hidden: pos}, Cond{Hidden: neu}, Cond{Hidden: unc}, nil)
 		return Add(Add(p.Positive, p.Neutral), p.Unconditional)
 	})
 	require.NoError(b, err)
 	params := l.Step.params
-	student, err := context.NewExec(backend, run.Pipeline.Ctx, func(ctx *context.Context, inputs []*Node) []*Node {
+	student, err := model.NewExec(backend, run.Pipeline.Ctx.Store(), func(ctx *model.Scope, inputs []*Node) []*Node {
 		x, t, tgt, y, mult := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
 		pred := d.Predict(x, t, Cond{Hidden: tgt}, adapters(mult))
 		loss := ReduceAllMean(Square(Sub(pred, y)))
 		nodes := make([]*Node, len(params))
 		for i, p := range params {
-			nodes[i] = p.Var.ValueGraph(loss.Graph())
+			nodes[i] = p.Var.NodeValue(loss.Graph())
 		}
 		opt, _ := NewOptimizer(OptimizerConfig{Name: "sgd"})
 		opt.Update(ctx, params, Gradient(loss, nodes...), Scalar(loss.Graph(), dtypes.Float32, 1e-4), Scalar(loss.Graph(), dtypes.Int32, 1))

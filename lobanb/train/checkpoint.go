@@ -8,8 +8,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -37,14 +37,14 @@ func CheckpointDir(root string, step int) string {
 }
 
 // variableKey is a variable's scope path and name, e.g. "/lora/unet/down_blocks/0/.../lora_down/weight".
-func variableKey(v *context.Variable) string {
+func variableKey(v *model.Variable) string {
 	return strings.TrimSuffix(v.Scope(), "/") + "/" + v.Name()
 }
 
 // SaveCheckpoint writes the checkpoint of vars at step into root/step-NNNNNNNN atomically: into a
 // temporary folder first, renamed when complete, so an interruption never leaves a half checkpoint.
 // It then removes all but the newest keep checkpoints (keep <= 0 keeps all).
-func SaveCheckpoint(root string, vars []*context.Variable, c Checkpoint, keep int) (string, error) {
+func SaveCheckpoint(root string, vars []*model.Variable, c Checkpoint, keep int) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", err
 	}
@@ -132,7 +132,7 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 // now (the adapter's): each must be in the checkpoint with its shape. The checkpoint's other
 // variables (the optimizer state, created lazily when the step graph is first built) are created
 // in ctx when they do not exist yet, non-trainable; an existing one must match in shape.
-func (c *Checkpoint) Restore(ctx *context.Context, required []*context.Variable) error {
+func (c *Checkpoint) Restore(ctx *model.Scope, required []*model.Variable) error {
 	seen := map[string]bool{}
 	for _, v := range required {
 		key := variableKey(v)
@@ -157,7 +157,7 @@ func (c *Checkpoint) Restore(ctx *context.Context, required []*context.Variable)
 		if scope == "" {
 			scope = "/"
 		}
-		sub := ctx.InAbsPath(scope)
+		sub := ctx.Store().Scope(scope)
 		if v := sub.GetVariable(name); v != nil {
 			if !t.Shape().Equal(v.Shape()) {
 				return fmt.Errorf("checkpoint %s: %s has shape %s, the run has %s", c.Dir, key, t.Shape(), v.Shape())
@@ -167,7 +167,7 @@ func (c *Checkpoint) Restore(ctx *context.Context, required []*context.Variable)
 			}
 			continue
 		}
-		sub.Checked(false).VariableWithValue(name, t).SetTrainable(false)
+		sub.VariableWithValue(name, t).SetTrainable(false)
 	}
 	return nil
 }

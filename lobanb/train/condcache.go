@@ -15,8 +15,8 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/loba-dev/loba/models/safetensors"
 	"github.com/loba-dev/loba/models/sd"

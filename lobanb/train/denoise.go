@@ -3,11 +3,11 @@ package train
 import (
 	"fmt"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
@@ -21,7 +21,7 @@ import (
 // with the adapter at the per-sample multipliers when the run denoises with it (LECO) or off.
 // The host calls it k times; the timestep is a graph input, so the graph is never rebuilt.
 type DenoiseGraph struct {
-	exec *context.Exec
+	exec *model.Exec
 	sdxl bool
 	// NeedsNoise tells that the scheduler's step draws noise (DDPM): Run then takes a standard normal
 	// tensor of x's shape, drawn by the caller's RNG so that runs resume exactly.
@@ -30,10 +30,10 @@ type DenoiseGraph struct {
 
 // NewDenoiseGraph prepares the partial-denoise step. sched must have had SetTimesteps(N) called
 // (DDIM's previous timestep depends on N). adapters nil denoises with the frozen base model.
-func NewDenoiseGraph(backend backends.Backend, ctx *context.Context, d *Denoiser, sdxl bool, sched schedulers.Scheduler,
+func NewDenoiseGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdxl bool, sched schedulers.Scheduler,
 	guidance float64, adapters AdapterFactory) (*DenoiseGraph, error) {
 	needsNoise := sched.Config().ClassName == schedulers.ClassDDPM
-	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*Node) []*Node {
+	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
 		x, t := inputs[0], inputs[1] // [B, C, H, W], [] int64
 		rest := inputs[2:]
 		var unc, tgt Cond

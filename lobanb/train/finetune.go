@@ -3,12 +3,12 @@ package train
 import (
 	"fmt"
 
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/schedulers"
@@ -27,7 +27,7 @@ import (
 // moving average of the weights (with diffusers' warm-up) in non-trainable shadow variables under
 // scope "ema/".
 type FinetuneGraph struct {
-	exec   *context.Exec
+	exec   *model.Exec
 	params []Param
 }
 
@@ -51,15 +51,15 @@ const EMAScope = "ema"
 
 // NewFinetuneGraph prepares the step. params are the trainable variables (UNet and, when the text
 // encoder trains, the encoder's); sched gives the noise schedule and prediction type.
-func NewFinetuneGraph(backend backends.Backend, ctx *context.Context, u *unet.UNet2DConditionModel, te *clip.TextModel,
+func NewFinetuneGraph(backend compute.Backend, ctx *model.Scope, u *unet.UNet2DConditionModel, te *clip.TextModel,
 	sched schedulers.Scheduler, params []Param, opt Optimizer, cfg FinetuneConfig) (*FinetuneGraph, error) {
 	vpred := sched.Config().PredictionType == "v_prediction"
 	if p := sched.Config().PredictionType; p != "epsilon" && p != "v_prediction" {
 		return nil, fmt.Errorf("train: fine-tuning supports epsilon and v_prediction, not %q", p)
 	}
-	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*Node) []*Node {
+	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
 		x0, noise, t, ids, lr, step := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4], inputs[5]
-		hidden := te.Forward(ctx.InAbsPath(cfg.TextEncoderScope).Reuse(), ids).LastHiddenState // [B, S, D]
+		hidden := te.Forward(ctx.Store().Scope(cfg.TextEncoderScope), ids).LastHiddenState // [B, S, D]
 		if !cfg.TrainTextEncoder {
 			hidden = StopGradient(hidden)
 		}
@@ -68,7 +68,7 @@ func NewFinetuneGraph(backend backends.Backend, ctx *context.Context, u *unet.UN
 		if vpred {
 			target = sched.GetVelocityGraph(x0, noise, t)
 		}
-		pred := u.Forward(ctx.InAbsPath(cfg.UNetScope).Reuse(), xt, t, hidden, nil)
+		pred := u.Forward(ctx.Store().Scope(cfg.UNetScope), xt, t, hidden, nil)
 		perSample := PerSampleMean(Square(Sub(pred, target))) // [B]
 		if cfg.MinSNRGamma > 0 {
 			perSample = Mul(perSample, MinSNRWeights(SNRFromAlphasCumprod(sched.AlphasCumprod(), t), cfg.MinSNRGamma, vpred))
@@ -77,7 +77,7 @@ func NewFinetuneGraph(backend backends.Backend, ctx *context.Context, u *unet.UN
 		g := loss.Graph()
 		nodes := make([]*Node, len(params))
 		for i, p := range params {
-			nodes[i] = p.Var.ValueGraph(g)
+			nodes[i] = p.Var.NodeValue(g)
 		}
 		grads := Gradient(loss, nodes...)
 		clipAt := cfg.MaxGradNorm
@@ -92,11 +92,11 @@ func NewFinetuneGraph(backend backends.Backend, ctx *context.Context, u *unet.UN
 			s := ConvertDType(step, dtypes.Float32)
 			decay := Min(Scalar(g, dtypes.Float32, cfg.EMADecay), Div(OnePlus(s), AddScalar(s, 10)))
 			for _, p := range params {
-				updated := p.Var.ValueGraph(g) // after the optimizer's SetValueGraph
+				updated := p.Var.NodeValue(g) // after the optimizer's SetValueGraph
 				shadow := emaVariable(ctx, p.Var)
-				sv := shadow.ValueGraph(g)
+				sv := shadow.NodeValue(g)
 				d := ConvertDType(decay, sv.DType())
-				shadow.SetValueGraph(Add(Mul(sv, d), Mul(updated, OneMinus(d))))
+				shadow.SetNodeValue(Add(Mul(sv, d), Mul(updated, OneMinus(d))))
 			}
 		}
 		return []*Node{loss, gradNorm}
@@ -108,9 +108,9 @@ func NewFinetuneGraph(backend backends.Backend, ctx *context.Context, u *unet.UN
 }
 
 // emaVariable is the EMA shadow of v (created with v's current value on first use).
-func emaVariable(ctx *context.Context, v *context.Variable) *context.Variable {
+func emaVariable(ctx *model.Scope, v *model.Variable) *model.Variable {
 	scope := "/" + EMAScope + v.Scope()
-	sub := ctx.InAbsPath(scope)
+	sub := ctx.Store().Scope(scope)
 	if s := sub.GetVariable(v.Name()); s != nil {
 		return s
 	}
@@ -122,14 +122,14 @@ func emaVariable(ctx *context.Context, v *context.Variable) *context.Variable {
 	if err != nil {
 		exceptions.Panicf("train: EMA of %s: %v", variableKey(v), err)
 	}
-	return sub.Checked(false).VariableWithValue(v.Name(), clone).SetTrainable(false)
+	return sub.VariableWithValue(v.Name(), clone).SetTrainable(false)
 }
 
 // EMAVariables lists the EMA shadows of params (those that exist).
-func EMAVariables(ctx *context.Context, params []Param) []*context.Variable {
-	var out []*context.Variable
+func EMAVariables(ctx *model.Scope, params []Param) []*model.Variable {
+	var out []*model.Variable
 	for _, p := range params {
-		if s := ctx.InAbsPath("/" + EMAScope + p.Var.Scope()).GetVariable(p.Var.Name()); s != nil {
+		if s := ctx.Store().Scope("/" + EMAScope + p.Var.Scope()).GetVariable(p.Var.Name()); s != nil {
 			out = append(out, s)
 		}
 	}

@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/schedulers"
 )
@@ -38,8 +38,8 @@ var ErrInterrupted = errors.New("training interrupted")
 // Loop is a configured training run: the compiled graphs, the cached conditionings, the state to
 // checkpoint, and the host RNG. Setup (setup.go) builds it from a preset.
 type Loop struct {
-	Backend backends.Backend
-	Ctx     *context.Context
+	Backend compute.Backend
+	Ctx     *model.Scope
 
 	// Groups are the entries trained together in one step (one batch); a step picks a group at random.
 	Groups [][]Entry
@@ -72,8 +72,8 @@ type Loop struct {
 
 	// Adapter are the adapter's variables; OptimizerState lists the optimizer's (created when the
 	// step graph is first built). A checkpoint saves both.
-	Adapter        []*context.Variable
-	OptimizerState func() []*context.Variable
+	Adapter        []*model.Variable
+	OptimizerState func() []*model.Variable
 	LR             func(step int) float64
 	RNG            *RNG
 
@@ -122,7 +122,7 @@ func (l *Loop) Resume() (int, error) {
 
 // Checkpoint saves the state after l.StepDone steps.
 func (l *Loop) Checkpoint() (string, error) {
-	vars := append(append([]*context.Variable{}, l.Adapter...), l.OptimizerState()...)
+	vars := append(append([]*model.Variable{}, l.Adapter...), l.OptimizerState()...)
 	return SaveCheckpoint(l.CheckpointRoot(), vars, Checkpoint{Step: l.StepDone, RNG: l.RNG.State(), Preset: l.PresetHash}, l.KeepCheckpoints)
 }
 

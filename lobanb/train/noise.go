@@ -15,7 +15,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 )
 
 // RNG is the trainer's host random number generator: math/rand/v2's PCG, whose whole state is two

@@ -1,10 +1,10 @@
 package train
 
 import (
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/unet"
@@ -52,7 +52,7 @@ func concatConds(cs ...Cond) Cond {
 type Denoiser struct {
 	UNet *unet.UNet2DConditionModel
 	// Ctx is the UNet's root scope (holding its weights), in Reuse mode.
-	Ctx *context.Context
+	Ctx *model.Scope
 	// DType is the UNet's compute dtype (its weights'); inputs are converted to it and the
 	// prediction back to float32. InvalidDType (0) converts nothing.
 	DType dtypes.DType

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -53,8 +53,8 @@ func TestLoRALossParity(t *testing.T) {
 				mult = *cs.Lora.Multiplier
 			}
 
-			root := context.New()
-			model, err := unet.LoadInto(root.In("unet"), filepath.Join(dir, cs.BaseModel.Path), dtypes.Float32)
+			root := gmodel.NewStore().RootScope()
+			model, err := unet.LoadInto(root.At("unet"), filepath.Join(dir, cs.BaseModel.Path), dtypes.Float32)
 			require.NoError(t, err)
 			decl, err := weights.Declared(model.Declare)
 			require.NoError(t, err)
@@ -104,9 +104,9 @@ func TestLoRALossParity(t *testing.T) {
 			}
 			multT, ones := signed(mult), signed(1)
 
-			d := &Denoiser{UNet: model, Ctx: root.In("unet").Reuse()}
+			d := &Denoiser{UNet: model, Ctx: root.At("unet")}
 			var names []string // output order
-			exec, err := context.NewExec(backend, root, func(ctx *context.Context, inputs []*Node) []*Node {
+			exec, err := gmodel.NewExec(backend, root.Store(), func(ctx *gmodel.Scope, inputs []*Node) []*Node {
 				graphCond := func(i int, c string) Cond {
 					te, tid := sdxlExtra(c)
 					out := Cond{Hidden: inputs[i]}
@@ -131,7 +131,7 @@ func TestLoRALossParity(t *testing.T) {
 					loss, preds := Loss(d, in, factory, LossConfig{})
 					nodes := make([]*Node, len(vars))
 					for i, v := range vars {
-						nodes[i] = v.ValueGraph(loss.Graph())
+						nodes[i] = v.NodeValue(loss.Graph())
 					}
 					grads := Gradient(loss, nodes...)
 					outs = append(outs, loss)
@@ -159,7 +159,7 @@ func TestLoRALossParity(t *testing.T) {
 				if te != nil {
 					added = &unet.AddedCondTensors{TextEmbeds: te, TimeIDs: tid}
 				}
-				got, err := model.Predict(backend, root.In("unet").Reuse(), x, ts, conds["target"], added)
+				got, err := model.Predict(backend, root.At("unet"), x, ts, conds["target"], added)
 				require.NoError(t, err)
 				require.Less(t, testutil.RelErr(tensors.MustCopyFlatData[float32](got), tensors.MustCopyFlatData[float32](ref)), 1e-4)
 			}

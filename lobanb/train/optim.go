@@ -17,12 +17,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 )
 
 // OptimizerScope is the root scope of every optimizer state variable: the state of variable
@@ -116,7 +116,7 @@ func (c OptimizerConfig) Validate() error {
 // lr·LRScale (weight decay included, as a torch param group with its own lr). LRScale must be > 0;
 // leave a variable out of the list to freeze it.
 type Param struct {
-	Var     *context.Variable
+	Var     *model.Variable
 	LRScale float64
 }
 
@@ -130,9 +130,9 @@ type Optimizer interface {
 	// including this one (AdamW's bias correction; any numeric dtype, scalar). It calls
 	// Var.SetValueGraph for params and state. It may be called several times in one graph with
 	// disjoint params (e.g. param groups with their own lr node). Panics on bad input.
-	Update(ctx *context.Context, params []Param, grads []*Node, lr, step *Node)
+	Update(ctx *model.Scope, params []Param, grads []*Node, lr, step *Node)
 	// StateVariables lists the optimizer's state variables in ctx, sorted by scope and name.
-	StateVariables(ctx *context.Context) []*context.Variable
+	StateVariables(ctx *model.Scope) []*model.Variable
 }
 
 // NewOptimizer returns the optimizer cfg names, after cfg.Validate().
@@ -151,25 +151,25 @@ func NewOptimizer(cfg OptimizerConfig) (Optimizer, error) {
 }
 
 // StateVariables lists every variable under the "/optimizer" scope of ctx, sorted by scope and name.
-func StateVariables(ctx *context.Context) []*context.Variable {
-	var vars []*context.Variable
-	for v := range ctx.InAbsPath(context.ScopeSeparator + OptimizerScope).IterVariablesInScope() {
+func StateVariables(ctx *model.Scope) []*model.Variable {
+	var vars []*model.Variable
+	for v := range ctx.Store().Scope(model.ScopeSeparator + OptimizerScope).IterVariables() {
 		vars = append(vars, v)
 	}
-	slices.SortFunc(vars, func(a, b *context.Variable) int { return strings.Compare(a.ScopeAndName(), b.ScopeAndName()) })
+	slices.SortFunc(vars, func(a, b *model.Variable) int { return strings.Compare(a.Path(), b.Path()) })
 	return vars
 }
 
 // stateVariable returns (creating it, zero-initialised, on first use) the float32 state variable
 // `name` of trainable variable v.
-func stateVariable(ctx *context.Context, v *context.Variable, name string) *context.Variable {
-	scope := context.ScopeSeparator + OptimizerScope
-	if v.Scope() != context.RootScope {
+func stateVariable(ctx *model.Scope, v *model.Variable, name string) *model.Variable {
+	scope := model.ScopeSeparator + OptimizerScope
+	if v.Scope() != model.RootScopePath {
 		scope += v.Scope()
 	}
-	scope += context.ScopeSeparator + v.Name()
+	scope += model.ScopeSeparator + v.Name()
 	shape := shapes.Make(dtypes.Float32, v.Shape().Dimensions...)
-	return ctx.InAbsPath(scope).Checked(false).WithInitializer(initializers.Zero).
+	return ctx.Store().Scope(scope).WithInitializer(initializer.Zero).
 		VariableWithShape(name, shape).SetTrainable(false)
 }
 
@@ -197,24 +197,24 @@ func applyUpdates(name string, params []Param, grads []*Node, lr *Node, fn param
 		}
 		if !(p.LRScale > 0) {
 			exceptions.Panicf("train: %s.Update: %s: LRScale = %v, want > 0 (leave a variable out to freeze it)",
-				name, p.Var.ScopeAndName(), p.LRScale)
+				name, p.Var.Path(), p.LRScale)
 		}
 		grad := grads[i]
 		if grad == nil {
-			exceptions.Panicf("train: %s.Update: no gradient for %s", name, p.Var.ScopeAndName())
+			exceptions.Panicf("train: %s.Update: no gradient for %s", name, p.Var.Path())
 		}
 		if !slices.Equal(grad.Shape().Dimensions, p.Var.Shape().Dimensions) {
 			exceptions.Panicf("train: %s.Update: gradient of %s has shape %s, variable %s",
-				name, p.Var.ScopeAndName(), grad.Shape(), p.Var.Shape())
+				name, p.Var.Path(), grad.Shape(), p.Var.Shape())
 		}
-		value := ConvertDType(p.Var.ValueGraph(g), dtypes.Float32)
+		value := ConvertDType(p.Var.NodeValue(g), dtypes.Float32)
 		grad = ConvertDType(grad, dtypes.Float32)
 		plr := lr64
 		if p.LRScale != 1 {
 			plr = MulScalar(lr64, p.LRScale)
 		}
 		updated := fn(i, p, value, grad, plr)
-		p.Var.SetValueGraph(ConvertDType(updated, p.Var.DType()))
+		p.Var.SetNodeValue(ConvertDType(updated, p.Var.DType()))
 	}
 }
 
@@ -229,9 +229,9 @@ func f32(x *Node) *Node { return ConvertDType(x, dtypes.Float32) }
 //	θ ← θ − (γ / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
 type adamW struct{ cfg OptimizerConfig }
 
-func (o *adamW) StateVariables(ctx *context.Context) []*context.Variable { return StateVariables(ctx) }
+func (o *adamW) StateVariables(ctx *model.Scope) []*model.Variable { return StateVariables(ctx) }
 
-func (o *adamW) Update(ctx *context.Context, params []Param, grads []*Node, lr, step *Node) {
+func (o *adamW) Update(ctx *model.Scope, params []Param, grads []*Node, lr, step *Node) {
 	if step == nil || !step.IsScalar() {
 		exceptions.Panicf("train: adamw.Update: step must be a scalar node (1-based), got %v", step)
 	}
@@ -245,10 +245,10 @@ func (o *adamW) Update(ctx *context.Context, params []Param, grads []*Node, lr, 
 		if o.cfg.WeightDecay != 0 {
 			value = Mul(value, f32(OneMinus(MulScalar(plr, o.cfg.WeightDecay))))
 		}
-		m := lerp(mVar.ValueGraph(g), grad, 1-b1)                                                       // exp_avg.lerp_(grad, 1-β1)
-		v := Add(MulScalar(vVar.ValueGraph(g), float32(b2)), Mul(MulScalar(grad, float32(1-b2)), grad)) // addcmul_
-		mVar.SetValueGraph(m)
-		vVar.SetValueGraph(v)
+		m := lerp(mVar.NodeValue(g), grad, 1-b1)                                                       // exp_avg.lerp_(grad, 1-β1)
+		v := Add(MulScalar(vVar.NodeValue(g), float32(b2)), Mul(MulScalar(grad, float32(1-b2)), grad)) // addcmul_
+		mVar.SetNodeValue(m)
+		vVar.SetNodeValue(v)
 		denom := AddScalar(Div(Sqrt(v), f32(bc2Sqrt)), float32(o.cfg.Eps))
 		stepSize := f32(Div(plr, bc1))
 		return Sub(value, Mul(stepSize, Div(m, denom)))
@@ -272,19 +272,19 @@ func lerp(a, b *Node, w float64) *Node {
 //	m ← β2·m + (1 − β2)·g
 type lion struct{ cfg OptimizerConfig }
 
-func (o *lion) StateVariables(ctx *context.Context) []*context.Variable { return StateVariables(ctx) }
+func (o *lion) StateVariables(ctx *model.Scope) []*model.Variable { return StateVariables(ctx) }
 
-func (o *lion) Update(ctx *context.Context, params []Param, grads []*Node, lr, _ *Node) {
+func (o *lion) Update(ctx *model.Scope, params []Param, grads []*Node, lr, _ *Node) {
 	b1, b2 := o.cfg.Beta1, o.cfg.Beta2
 	applyUpdates("lion", params, grads, lr, func(_ int, p Param, value, grad, plr *Node) *Node {
 		g := value.Graph()
 		mVar := stateVariable(ctx, p.Var, "m")
-		m := mVar.ValueGraph(g)
+		m := mVar.NodeValue(g)
 		if o.cfg.WeightDecay != 0 {
 			value = Mul(value, f32(OneMinus(MulScalar(plr, o.cfg.WeightDecay))))
 		}
 		update := Sign(Add(MulScalar(m, float32(b1)), MulScalar(grad, float32(1-b1))))
-		mVar.SetValueGraph(Add(MulScalar(m, float32(b2)), MulScalar(grad, float32(1-b2))))
+		mVar.SetNodeValue(Add(MulScalar(m, float32(b2)), MulScalar(grad, float32(1-b2))))
 		return Sub(value, Mul(f32(plr), update))
 	})
 }
@@ -297,9 +297,9 @@ func (o *lion) Update(ctx *context.Context, params []Param, grads []*Node, lr, _
 //	θ ← θ − γ·g
 type sgd struct{ cfg OptimizerConfig }
 
-func (o *sgd) StateVariables(ctx *context.Context) []*context.Variable { return StateVariables(ctx) }
+func (o *sgd) StateVariables(ctx *model.Scope) []*model.Variable { return StateVariables(ctx) }
 
-func (o *sgd) Update(ctx *context.Context, params []Param, grads []*Node, lr, _ *Node) {
+func (o *sgd) Update(ctx *model.Scope, params []Param, grads []*Node, lr, _ *Node) {
 	mu := o.cfg.Momentum
 	applyUpdates("sgd", params, grads, lr, func(_ int, p Param, value, grad, plr *Node) *Node {
 		if o.cfg.WeightDecay != 0 {
@@ -307,8 +307,8 @@ func (o *sgd) Update(ctx *context.Context, params []Param, grads []*Node, lr, _ 
 		}
 		if mu != 0 {
 			bufVar := stateVariable(ctx, p.Var, "momentum_buffer")
-			buf := Add(MulScalar(bufVar.ValueGraph(value.Graph()), float32(mu)), grad)
-			bufVar.SetValueGraph(buf)
+			buf := Add(MulScalar(bufVar.NodeValue(value.Graph()), float32(mu)), grad)
+			bufVar.SetNodeValue(buf)
 			if o.cfg.Nesterov {
 				grad = Add(grad, MulScalar(buf, float32(mu)))
 			} else {

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/internal/testutil"
 )
@@ -51,16 +51,16 @@ func toF64(x []float32) []float64 {
 	return out
 }
 
-func scopedCtx(ctx *context.Context, scope []string) *context.Context {
+func scopedCtx(ctx *model.Scope, scope []string) *model.Scope {
 	for _, s := range scope {
-		ctx = ctx.In(s)
+		ctx = ctx.At("%s", s)
 	}
 	return ctx
 }
 
 // newOptimCtx creates the test variables in a fresh context.
-func newOptimCtx(ps []optimParam) (*context.Context, []Param) {
-	ctx := context.New()
+func newOptimCtx(ps []optimParam) (*model.Scope, []Param) {
+	ctx := model.NewStore().RootScope()
 	params := make([]Param, len(ps))
 	for i, p := range ps {
 		v := scopedCtx(ctx, p.scope).VariableWithValue(p.name, tensors.FromFlatDataAndDimensions(toF32(p.init), p.dims...))
@@ -71,13 +71,13 @@ func newOptimCtx(ps []optimParam) (*context.Context, []Param) {
 
 // stepExec builds the train step: quadratic-loss gradients, optional clipping, optimizer update.
 // Inputs: lr (float32 scalar), step (int32 scalar). Output: the gradient norm.
-func stepExec(t *testing.T, ctx *context.Context, params []Param, ps []optimParam, opt Optimizer, maxNorm float64) *context.Exec {
+func stepExec(t *testing.T, ctx *model.Scope, params []Param, ps []optimParam, opt Optimizer, maxNorm float64) *model.Exec {
 	t.Helper()
-	exec, err := context.NewExec(testutil.Backend(t), ctx, func(ctx *context.Context, lr, step *Node) *Node {
+	exec, err := model.NewExec(testutil.Backend(t), ctx.Store(), func(_ *model.Scope, lr, step *Node) *Node {
 		g := lr.Graph()
 		grads := make([]*Node, len(params))
 		for i, p := range params {
-			v := p.Var.ValueGraph(g)
+			v := p.Var.NodeValue(g)
 			a := Const(g, tensors.FromFlatDataAndDimensions(toF32(ps[i].a), ps[i].dims...))
 			b := Const(g, tensors.FromFlatDataAndDimensions(toF32(ps[i].b), ps[i].dims...))
 			grads[i] = Sub(Mul(a, v), b)
@@ -100,7 +100,7 @@ func stepExec(t *testing.T, ctx *context.Context, params []Param, ps []optimPara
 func testLR(k int) float64 { return 0.02 * (1 + 0.1*float64(k%5)) } // varies per step: lr is a graph input
 
 // runGraph runs steps first..last (1-based) and returns the variables' values.
-func runGraph(t *testing.T, exec *context.Exec, params []Param, first, last int) [][]float64 {
+func runGraph(t *testing.T, exec *model.Exec, params []Param, first, last int) [][]float64 {
 	t.Helper()
 	for k := first; k <= last; k++ {
 		if _, err := exec.Exec(float32(testLR(k)), int32(k)); err != nil {
@@ -334,9 +334,9 @@ func TestOptimStateCheckpointResume(t *testing.T) {
 			}
 			var names []string
 			for _, v := range state {
-				names = append(names, v.ScopeAndName())
+				names = append(names, v.Path())
 				if v.Trainable {
-					t.Errorf("%s is trainable", v.ScopeAndName())
+					t.Errorf("%s is trainable", v.Path())
 				}
 			}
 			joined := strings.Join(names, " ")
@@ -349,17 +349,17 @@ func TestOptimStateCheckpointResume(t *testing.T) {
 			// "Checkpoint": copy every variable's value into a fresh context.
 			saved := map[string]*tensors.Tensor{}
 			for v := range ctx.IterVariables() {
-				saved[v.ScopeAndName()] = tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](v.MustValue()), v.Shape().Dimensions...)
+				saved[v.Path()] = tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](v.MustValue()), v.Shape().Dimensions...)
 			}
 			want := runGraph(t, exec, params, 5, 9)
 
 			ctx2, params2 := newOptimCtx(ps)
 			for name, val := range saved {
-				scope, vname := context.SplitScope(name)
-				if v := ctx2.GetVariableByScopeAndName(scope, vname); v != nil {
+				scope, vname := model.SplitPath(name)
+				if v := ctx2.Store().GetVariable(model.JoinPath(scope, vname)); v != nil {
 					v.MustSetValue(val)
 				} else {
-					ctx2.InAbsPath(scope).VariableWithValue(vname, val).SetTrainable(false)
+					ctx2.Store().Scope(scope).VariableWithValue(vname, val).SetTrainable(false)
 				}
 			}
 			got := runGraph(t, stepExec(t, ctx2, params2, ps, mustOptimizer(t, cfg), 0), params2, 5, 9)

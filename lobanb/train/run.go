@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/core/graph"
 
 	"github.com/loba-dev/loba/internal/atomicfile"
 	"github.com/loba-dev/loba/lobanb/slider"

@@ -10,11 +10,11 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gctx "github.com/gomlx/gomlx/ml/model"
 
 	evalpkg "github.com/loba-dev/loba/lobanb/eval"
 	"github.com/loba-dev/loba/lobanb/slider"
@@ -33,7 +33,7 @@ type Options struct {
 	// output.dir, else "output/<output.name>").
 	OutDir string
 	// Backend computes everything; nil creates one with backend.New() (GOMLX_BACKEND).
-	Backend backends.Backend
+	Backend compute.Backend
 	// Tokenizer overrides the model folder's tokenizer (a folder or openai's BPE .gz).
 	Tokenizer string
 	// Log receives one-line messages (nil: quiet).
@@ -255,7 +255,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	cfg := sched.Config()
 
 	// 5. Graphs.
-	d := &Denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.In("unet").Reuse(), DType: pipe.DType}
+	d := &Denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.At("unet"), DType: pipe.DType}
 	adapters := func(m *Node) nn.Adapter { return net.Adapter(pipe.Ctx, "/unet", m) }
 	lossCfg := LossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, MinSNRGamma: p.Train.MinSNRGamma,
 		VPrediction: cfg.PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod()}

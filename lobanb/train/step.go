@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -79,7 +79,7 @@ func takeCond(inputs []*Node, sdxl bool) (Cond, []*Node) {
 // StepGraph is the compiled train step: Loss, the gradients of the adapter's variables, optional
 // global-norm clipping, and the optimizer update, as ONE graph, compiled once per input shape.
 type StepGraph struct {
-	exec   *context.Exec
+	exec   *model.Exec
 	sdxl   bool
 	params []Param
 }
@@ -93,10 +93,10 @@ type StepOutputs struct {
 // learning-rate scales; ctx is the root context holding the UNet (d.Ctx is a scope of it), the
 // adapter's variables and the optimizer state. With opt nil the graph only evaluates the loss
 // (GradNorm 0, nothing updated): the evaluation graph.
-func NewStepGraph(backend backends.Backend, ctx *context.Context, d *Denoiser, sdxl bool, adapters AdapterFactory,
+func NewStepGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdxl bool, adapters AdapterFactory,
 	params []Param, opt Optimizer, lossCfg LossConfig, maxGradNorm float64) (*StepGraph, error) {
 	s := &StepGraph{sdxl: sdxl, params: params}
-	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, inputs []*Node) []*Node {
+	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
 		in := Batch{X: inputs[0], T: inputs[1]}
 		rest := inputs[2:]
 		in.Target, rest = takeCond(rest, sdxl)
@@ -113,7 +113,7 @@ func NewStepGraph(backend backends.Backend, ctx *context.Context, d *Denoiser, s
 		g := loss.Graph()
 		nodes := make([]*Node, len(params))
 		for i, p := range params {
-			nodes[i] = p.Var.ValueGraph(g)
+			nodes[i] = p.Var.NodeValue(g)
 		}
 		grads := Gradient(loss, nodes...)
 		clipAt := maxGradNorm

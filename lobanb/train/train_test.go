@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -170,8 +170,8 @@ func TestMergeLoRAsBeforeTraining(t *testing.T) {
 	}
 	require.NotNil(t, m)
 	scope := "/unet/" + strings.ReplaceAll(m.Path, ".", "/")
-	w0 := tensorFloats(plain.Pipeline.Ctx.InAbsPath(scope).GetVariable("weight").MustValue())
-	w1 := tensorFloats(merged.Pipeline.Ctx.InAbsPath(scope).GetVariable("weight").MustValue())
+	w0 := tensorFloats(plain.Pipeline.Ctx.Store().Scope(scope).GetVariable("weight").MustValue())
+	w1 := tensorFloats(merged.Pipeline.Ctx.Store().Scope(scope).GetVariable("weight").MustValue())
 	down, up := tensorFloats(trained[m.Path].Down), tensorFloats(trained[m.Path].Up)
 	for o := 0; o < m.Out; o++ {
 		for i := 0; i < m.In; i++ {

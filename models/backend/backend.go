@@ -1,12 +1,17 @@
 // Package backend creates the GoMLX backend LOBA computes on: XLA (the CUDA PJRT plugin on a GPU,
-// CPU otherwise) when a plugin is installed, else the pure-Go simplego backend.
+// CPU otherwise) when a plugin is installed, else the pure-Go backend (github.com/gomlx/compute's
+// gobackend, formerly simplego).
 //
-// GOMLX_BACKEND chooses as in gomlx ("go", "xla:cuda", "xla:/path/plugin.so", ...). For simplego LOBA
-// adds "parallelism=-1" unless a parallelism option is given: gomlx v0.26.0's bounded worker pool
-// can deadlock on small machines (its 2×cores slots are exhausted when DotGenerals running in
-// workers each wait for a slot of their own — seen on 2 cores with the gemm gradients of
-// models/nn/gradfix); unlimited parallelism starts every task in its own goroutine and never
-// waits, and trains the toy base model ~1.3× faster than sequential op execution on 2 cores.
+// GOMLX_BACKEND chooses as in gomlx ("go", "xla:cuda", "xla:/path/plugin.so", ...). For the Go
+// backend LOBA adds "parallelism=-1" unless a parallelism option is given: its bounded worker pool
+// deadlocks on small machines. Seen on gomlx v0.26.0 (its 2×cores slots exhausted when DotGenerals
+// running in workers each wait for a slot of their own), and still on v0.28.8 (compute v0.1.6):
+// without the override, the lobanb/train and lobanb/cmd/loba tests hang on 2 cores, every worker
+// in workerspool.(*Pool).Saturate or WaitToStart's sync.Cond.Wait, until the 10-minute test
+// timeout. Unlimited parallelism starts every task in its own goroutine and never waits.
+//
+// The Go backend's matmul kernels use AVX2/AVX-512 only in binaries built with GOEXPERIMENT=simd
+// (Go ≥ 1.26): SIMDEnabled tells whether this binary was.
 package backend
 
 import (
@@ -14,10 +19,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
-	_ "github.com/gomlx/gomlx/backends/xla"
+	_ "github.com/gomlx/go-xla/compute/xla/autoinstall"
 )
 
 // EnvBackend is gomlx's backend selection variable.
@@ -39,9 +44,9 @@ func Config(env string) string {
 	return "go:" + opts + ",parallelism=-1"
 }
 
-// New creates the backend named by GOMLX_BACKEND (see Config). With GOMLX_BACKEND unset it tries XLA
-// and falls back to simplego, telling why on stderr.
-func New() (backends.Backend, error) {
+// New creates the backend named by GOMLX_BACKEND (see Config). With GOMLX_BACKEND unset it tries
+// XLA and falls back to the Go backend, telling why on stderr.
+func New() (compute.Backend, error) {
 	env, set := os.LookupEnv(EnvBackend)
 	if set && strings.TrimSpace(env) != "" {
 		b, err := newWithConfig(Config(env))
@@ -58,20 +63,20 @@ func New() (backends.Backend, error) {
 	return newWithConfig(Config("go"))
 }
 
-// newWithConfig is backends.NewWithConfig with its panics (unknown backend names) returned as errors.
-func newWithConfig(config string) (backends.Backend, error) {
+// newWithConfig is compute.NewWithConfig with its panics (unknown backend names) returned as errors.
+func newWithConfig(config string) (compute.Backend, error) {
 	var (
-		b      backends.Backend
+		b      compute.Backend
 		newErr error
 	)
-	// simplego prints "parallelism set to N" on stdout, which would corrupt a command's output
-	// (e.g. JSON): keep it off stdout while the backend is created.
+	// The Go backend prints "parallelism set to N" on stdout, which would corrupt a command's
+	// output (e.g. JSON): keep it off stdout while the backend is created.
 	if devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil && strings.Contains(config, "parallelism=") {
 		saved := os.Stdout
 		os.Stdout = devnull
 		defer func() { os.Stdout = saved; _ = devnull.Close() }()
 	}
-	if err := exceptions.TryCatch[error](func() { b, newErr = backends.NewWithConfig(config) }); err != nil {
+	if err := exceptions.TryCatch[error](func() { b, newErr = compute.NewWithConfig(config) }); err != nil {
 		return nil, err
 	}
 	return b, newErr

@@ -24,7 +24,7 @@ func TestNewGo(t *testing.T) {
 	t.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
 	b, err := New()
 	require.NoError(t, err)
-	require.Contains(t, b.Name(), "(go)")
+	require.Equal(t, "go", b.String())
 	t.Setenv(EnvBackend, "nope")
 	_, err = New()
 	require.ErrorContains(t, err, "nope")

@@ -2,7 +2,7 @@ package clip
 
 import (
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // JoinChunks concatenates the per-chunk hidden states of long prompts along the sequence axis, as

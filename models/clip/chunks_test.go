@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -35,7 +35,7 @@ func TestLongPromptChunks(t *testing.T) {
 			ids[i] = append(ids[i], int64(id%model.Config.VocabSize))
 		}
 	}
-	joined := context.MustExecOnce(backend, ctx, func(ctx *context.Context, ids *Node) *Node {
+	joined := gmodel.MustExecOnce(backend, ctx.Store(), func(_ *gmodel.Scope, ids *Node) *Node {
 		return JoinChunks(model.Forward(ctx, ids).LastHiddenState, len(chunks))
 	}, ids)
 	require.Equal(t, []int{1, len(chunks) * maxLen, model.Config.HiddenSize}, joined.Shape().Dimensions)

@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/weights"
 )
@@ -19,19 +19,19 @@ import (
 // dir/config.json and the weights found by weights.FindWeightFiles (model.safetensors, or a
 // sharded index), as float32. It returns the model and a context holding the weights at its root
 // in Reuse mode: build graphs with model.Forward(ctx, ids).
-func Load(dir string) (*TextModel, *context.Context, error) {
+func Load(dir string) (*TextModel, *model.Scope, error) {
 	return LoadVariant(dir, "", dtypes.Float32)
 }
 
 // LoadVariant is Load with a weight-file variant ("fp16" picks model.fp16.safetensors when
 // present) and the dtype floating-point weights are converted to.
-func LoadVariant(dir, variant string, dtype dtypes.DType) (*TextModel, *context.Context, error) {
+func LoadVariant(dir, variant string, dtype dtypes.DType) (*TextModel, *model.Scope, error) {
 	return weights.LoadDir("clip.Load", dir, variant, dtype, LoadConfig, New)
 }
 
 // Declared lists the model's weights as transformers key → shape, from a shape-only build.
 func (m *TextModel) Declared() (map[string]shapes.Shape, error) {
-	return weights.Declared(func(ctx *context.Context, g *graph.Graph) { m.Declare(ctx, g) })
+	return weights.Declared(func(ctx *model.Scope, g *graph.Graph) { m.Declare(ctx, g) })
 }
 
 // IgnoredKey reports file keys the model does not use on purpose: the position_ids buffer that
@@ -41,7 +41,7 @@ func IgnoredKey(key string) bool { return strings.HasSuffix(key, "embeddings.pos
 // LoadWeights sets the model's weights in ctx (the model root) from transformers-named safetensors
 // files, converted to dtype (which also becomes m.DType). Missing, unexpected and mis-shaped keys
 // are reported together.
-func (m *TextModel) LoadWeights(ctx *context.Context, files []string, dtype dtypes.DType) error {
+func (m *TextModel) LoadWeights(ctx *model.Scope, files []string, dtype dtypes.DType) error {
 	if dtype == dtypes.InvalidDType {
 		dtype = dtypes.Float32
 	}
@@ -68,14 +68,14 @@ type Outputs struct {
 // Exec runs the model once on inputIDs ([B, S], an integer tensor) with the weights in ctx
 // (the model root, e.g. from Load) and returns every output. Ids outside [0, vocab_size) are an
 // error.
-func (m *TextModel) Exec(backend backends.Backend, ctx *context.Context, inputIDs *tensors.Tensor) (*Outputs, error) {
+func (m *TextModel) Exec(backend compute.Backend, ctx *model.Scope, inputIDs *tensors.Tensor) (*Outputs, error) {
 	if err := m.checkIDs(inputIDs); err != nil {
 		return nil, err
 	}
 	nHidden := m.Config.NumHiddenLayers + 1
 	var results []*tensors.Tensor
 	err := exceptions.TryCatch[error](func() {
-		exec, err := context.NewExec(backend, ctx.Reuse(), func(ctx *context.Context, ids *graph.Node) []*graph.Node {
+		exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, ids *graph.Node) []*graph.Node {
 			o := m.Forward(ctx, ids)
 			outs := append([]*graph.Node{o.LastHiddenState, o.PoolIndex, o.PooledOutput}, o.HiddenStates...)
 			if o.TextEmbeds != nil {

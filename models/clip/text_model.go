@@ -6,13 +6,12 @@ package clip
 
 import (
 	"errors"
-	"strconv"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -65,65 +64,65 @@ func (o *TextOutput) Penultimate() *Node { return o.HiddenStates[len(o.HiddenSta
 // attention mask (as SD pipelines call it): causal self-attention only, padding included.
 // ctx is the model root (the scope holding "text_model" and "text_projection").
 // inputIDs: [B, S] integer ids, S ≤ max_position_embeddings.
-func (m *TextModel) Forward(ctx *context.Context, inputIDs *Node) *TextOutput {
+func (m *TextModel) Forward(ctx *model.Scope, inputIDs *Node) *TextOutput {
 	cfg := m.Config
 	if inputIDs.Rank() != 2 || !inputIDs.DType().IsInt() {
 		exceptions.Panicf("clip.TextModel: want input_ids [batch, seq] of an integer dtype, got %s", inputIDs.Shape())
 	}
-	tm := ctx.In("text_model")
-	h := m.embeddings(tm.In("embeddings"), inputIDs) // [B, S, hidden]
+	tm := ctx.At("text_model")
+	h := m.embeddings(tm.At("embeddings"), inputIDs) // [B, S, hidden]
 	out := &TextOutput{HiddenStates: []*Node{h}}
-	layers := tm.In("encoder").In("layers")
+	layers := tm.At("encoder").At("layers")
 	for i := range cfg.NumHiddenLayers {
-		h = m.encoderLayer(layers.In(strconv.Itoa(i)), h) // [B, S, hidden]
+		h = m.encoderLayer(layers.At("%d", i), h) // [B, S, hidden]
 		out.HiddenStates = append(out.HiddenStates, h)
 	}
-	out.LastHiddenState = nn.LayerNorm(tm.In("final_layer_norm"), h, cfg.LayerNormEps) // [B, S, hidden]
+	out.LastHiddenState = nn.LayerNorm(tm.At("final_layer_norm"), h, cfg.LayerNormEps) // [B, S, hidden]
 	out.PoolIndex = PoolIndex(inputIDs, cfg.EosTokenID)                                // [B]
 	out.PooledOutput = gatherRows(out.LastHiddenState, out.PoolIndex)                  // [B, hidden]
 	if cfg.WithProjection() {
-		out.TextEmbeds = nn.Linear(ctx.In("text_projection"), out.PooledOutput, cfg.ProjectionDim, false) // [B, proj]
+		out.TextEmbeds = nn.Linear(ctx.At("text_projection"), out.PooledOutput, cfg.ProjectionDim, false) // [B, proj]
 	}
 	return out
 }
 
 // embeddings ports CLIPTextEmbeddings: token_embedding(input_ids) + position_embedding(0..S-1).
-func (m *TextModel) embeddings(ctx *context.Context, inputIDs *Node) *Node {
+func (m *TextModel) embeddings(ctx *model.Scope, inputIDs *Node) *Node {
 	cfg := m.Config
 	g := inputIDs.Graph()
 	seq := inputIDs.Shape().Dim(1)
 	if seq > cfg.MaxPositionEmbeddings {
 		exceptions.Panicf("clip.TextModel: sequence length %d exceeds max_position_embeddings %d", seq, cfg.MaxPositionEmbeddings)
 	}
-	tokens := ctx.In("token_embedding").VariableWithShape("weight", shapes.Make(m.DType, cfg.VocabSize, cfg.HiddenSize)).ValueGraph(g)
-	positions := ctx.In("position_embedding").VariableWithShape("weight", shapes.Make(m.DType, cfg.MaxPositionEmbeddings, cfg.HiddenSize)).ValueGraph(g)
+	tokens := ctx.At("token_embedding").VariableWithShape("weight", shapes.Make(m.DType, cfg.VocabSize, cfg.HiddenSize)).NodeValue(g)
+	positions := ctx.At("position_embedding").VariableWithShape("weight", shapes.Make(m.DType, cfg.MaxPositionEmbeddings, cfg.HiddenSize)).NodeValue(g)
 	h := Gather(tokens, InsertAxes(inputIDs, -1))     // [B, S, hidden]
 	pos := SliceAxis(positions, 0, AxisRange(0, seq)) // [S, hidden]
 	return Add(h, InsertAxes(pos, 0))                 // [B, S, hidden]
 }
 
 // encoderLayer ports CLIPEncoderLayer (pre-LN): h += attn(LN1(h)); h += mlp(LN2(h)).
-func (m *TextModel) encoderLayer(ctx *context.Context, h *Node) *Node {
+func (m *TextModel) encoderLayer(ctx *model.Scope, h *Node) *Node {
 	cfg := m.Config
-	x := nn.LayerNorm(ctx.In("layer_norm1"), h, cfg.LayerNormEps)
-	h = Add(h, m.attention(ctx.In("self_attn"), x)) // [B, S, hidden]
-	x = nn.LayerNorm(ctx.In("layer_norm2"), h, cfg.LayerNormEps)
-	mlp := ctx.In("mlp")
-	x = nn.Linear(mlp.In("fc1"), x, cfg.IntermediateSize, true) // [B, S, intermediate]
+	x := nn.LayerNorm(ctx.At("layer_norm1"), h, cfg.LayerNormEps)
+	h = Add(h, m.attention(ctx.At("self_attn"), x)) // [B, S, hidden]
+	x = nn.LayerNorm(ctx.At("layer_norm2"), h, cfg.LayerNormEps)
+	mlp := ctx.At("mlp")
+	x = nn.Linear(mlp.At("fc1"), x, cfg.IntermediateSize, true) // [B, S, intermediate]
 	x = nn.Activation(cfg.HiddenAct, x)
-	x = nn.Linear(mlp.In("fc2"), x, cfg.HiddenSize, true) // [B, S, hidden]
+	x = nn.Linear(mlp.At("fc2"), x, cfg.HiddenSize, true) // [B, S, hidden]
 	return Add(h, x)
 }
 
 // attention ports CLIPAttention with the causal mask: softmax(q kᵀ · head_dim^-0.5 + mask) v,
 // then out_proj.
-func (m *TextModel) attention(ctx *context.Context, x *Node) *Node {
+func (m *TextModel) attention(ctx *model.Scope, x *Node) *Node {
 	cfg := m.Config
-	q := nn.Linear(ctx.In("q_proj"), x, cfg.HiddenSize, true) // [B, S, hidden]
-	k := nn.Linear(ctx.In("k_proj"), x, cfg.HiddenSize, true)
-	v := nn.Linear(ctx.In("v_proj"), x, cfg.HiddenSize, true)
+	q := nn.Linear(ctx.At("q_proj"), x, cfg.HiddenSize, true) // [B, S, hidden]
+	k := nn.Linear(ctx.At("k_proj"), x, cfg.HiddenSize, true)
+	v := nn.Linear(ctx.At("v_proj"), x, cfg.HiddenSize, true)
 	a := nn.ScaledDotProductAttention(q, k, v, cfg.NumAttentionHeads, true) // [B, S, hidden]
-	return nn.Linear(ctx.In("out_proj"), a, cfg.HiddenSize, true)
+	return nn.Linear(ctx.At("out_proj"), a, cfg.HiddenSize, true)
 }
 
 // PoolIndex is the token CLIPTextTransformer pools for each row of inputIDs [B, S] → [B] int32,
@@ -155,7 +154,7 @@ func gatherRows(x, idx *Node) *Node {
 
 // Declare builds a minimal forward pass (one sequence of two tokens) so weights.Declared can list
 // the model's weights.
-func (m *TextModel) Declare(ctx *context.Context, g *Graph) {
+func (m *TextModel) Declare(ctx *model.Scope, g *Graph) {
 	seq := min(2, m.Config.MaxPositionEmbeddings)
 	m.Forward(ctx, Zeros(g, shapes.Make(dtypes.Int64, 1, seq)))
 }

@@ -4,8 +4,8 @@ import (
 	"strings"
 
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -14,7 +14,7 @@ import (
 // org_forward(x) + lora_up(lora_down(x)) · multiplier · scale).
 type adapter struct {
 	net        *Network
-	ctxRoot    *context.Context
+	ctxRoot    *model.Scope
 	compScope  string // "" when the component's weights sit at the root, else "/unet"
 	multiplier *Node  // nil: 1
 }
@@ -22,11 +22,11 @@ type adapter struct {
 // Adapter returns the nn.Adapter that adds m·(α/r)·up(down(x)) to the layers of this component
 // that the network targets. ctxRoot is the context holding the "lora" scope (the one passed to Init
 // or SetWeights); componentScope is the scope of the component's model root ("/" when the UNet's
-// weights sit at the root, "/unet" when at ctx.In("unet")), used to turn a layer's ctx.Scope()
+// weights sit at the root, "/unet" when at ctx.At("unet")), used to turn a layer's ctx.Scope()
 // into its module path. multiplier is a scalar node, a [B] node (one value per sample, broadcast
 // over the layer's batch axis 0), or nil for 1. The update is computed in the LoRA variables'
 // dtype and converted back to the layer's.
-func (n *Network) Adapter(ctxRoot *context.Context, componentScope string, multiplier *Node) nn.Adapter {
+func (n *Network) Adapter(ctxRoot *model.Scope, componentScope string, multiplier *Node) nn.Adapter {
 	cs := strings.TrimRight(componentScope, "/")
 	if cs != "" && !strings.HasPrefix(cs, "/") {
 		cs = "/" + cs
@@ -35,7 +35,7 @@ func (n *Network) Adapter(ctxRoot *context.Context, componentScope string, multi
 }
 
 // module finds the targeted module of a layer scope, or nil.
-func (a *adapter) module(ctx *context.Context) *Module {
+func (a *adapter) module(ctx *model.Scope) *Module {
 	scope := ctx.Scope()
 	var rel string
 	if a.compScope == "" {
@@ -59,16 +59,16 @@ func (a *adapter) weights(g *Graph, m *Module) (down, up *Node) {
 				c.Scope(), VarName, a.net.Component, m.Path)
 		}
 		if w == DownScope {
-			down = v.ValueGraph(g)
+			down = v.NodeValue(g)
 		} else {
-			up = v.ValueGraph(g)
+			up = v.NodeValue(g)
 		}
 	}
 	return down, up
 }
 
 // scale multiplies h ([B, …]) by m·(α/r), with a [B] multiplier broadcast over axis 0.
-func (a *adapter) scale(ctx *context.Context, h *Node, m *Module) *Node {
+func (a *adapter) scale(ctx *model.Scope, h *Node, m *Module) *Node {
 	s := Scalar(h.Graph(), h.DType(), m.Scale())
 	if a.multiplier != nil {
 		mult := ConvertDType(a.multiplier, h.DType())
@@ -94,7 +94,7 @@ func (a *adapter) scale(ctx *context.Context, h *Node, m *Module) *Node {
 }
 
 // LinearDelta implements nn.Adapter: x [..., in] → m·(α/r)·up(down(x)) [..., out].
-func (a *adapter) LinearDelta(ctx *context.Context, x *Node, out int) *Node {
+func (a *adapter) LinearDelta(ctx *model.Scope, x *Node, out int) *Node {
 	m := a.module(ctx)
 	if m == nil {
 		return nil
@@ -113,7 +113,7 @@ func (a *adapter) LinearDelta(ctx *context.Context, x *Node, out int) *Node {
 
 // Conv2DDelta implements nn.Adapter (LoCon): x [B, in, H, W] → down conv (the layer's kernel,
 // stride and padding) → [B, r, H', W'] → 1×1 up conv → [B, out, H', W'], times m·(α/r).
-func (a *adapter) Conv2DDelta(ctx *context.Context, x *Node, cfg nn.Conv2DConfig) *Node {
+func (a *adapter) Conv2DDelta(ctx *model.Scope, x *Node, cfg nn.Conv2DConfig) *Node {
 	m := a.module(ctx)
 	if m == nil {
 		return nil
@@ -145,7 +145,7 @@ func Combine(adapters ...nn.Adapter) nn.Adapter {
 	return c
 }
 
-func (c combined) LinearDelta(ctx *context.Context, x *Node, out int) *Node {
+func (c combined) LinearDelta(ctx *model.Scope, x *Node, out int) *Node {
 	var sum *Node
 	for _, a := range c {
 		if d := a.LinearDelta(ctx, x, out); d != nil {
@@ -155,7 +155,7 @@ func (c combined) LinearDelta(ctx *context.Context, x *Node, out int) *Node {
 	return sum
 }
 
-func (c combined) Conv2DDelta(ctx *context.Context, x *Node, cfg nn.Conv2DConfig) *Node {
+func (c combined) Conv2DDelta(ctx *model.Scope, x *Node, cfg nn.Conv2DConfig) *Node {
 	var sum *Node
 	for _, a := range c {
 		if d := a.Conv2DDelta(ctx, x, cfg); d != nil {

@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -87,7 +87,7 @@ func TestLoRALossFixture(t *testing.T) {
 			io, err := safetensors.ReadTensors(filepath.Join(dir, "io.safetensors"), dtypes.Float32)
 			require.NoError(t, err)
 
-			exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, x, ts, enc, mult *Node) *Node {
+			exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, x, ts, enc, mult *Node) *Node {
 				prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", mult))
 				defer nn.UseAdapter(x.Graph(), prev)
 				return m.Forward(ctx, x, ts, enc, nil)
@@ -125,7 +125,7 @@ func TestLoRALossFixture(t *testing.T) {
 }
 
 // checkGradients checks d loss_{erase,enhance} / d LoRA weights against out.grad_*.
-func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx *context.Context, net *Network, io map[string]*tensors.Tensor) {
+func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx *model.Scope, net *Network, io map[string]*tensors.Tensor) {
 	t.Helper()
 	vars, err := net.Variables(ctx)
 	require.NoError(t, err)
@@ -136,7 +136,7 @@ func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx 
 		names[2*i], names[2*i+1] = name+".lora_down.weight", name+".lora_up.weight"
 	}
 	g := c.GuidanceScale
-	exec := context.MustNewExec(testutil.Backend(t), ctx, func(ctx *context.Context, in []*Node) []*Node {
+	exec := model.MustNewExec(testutil.Backend(t), ctx.Store(), func(_ *model.Scope, in []*Node) []*Node {
 		x, ts, enc, pos, neu, unc := in[0], in[1], in[2], in[3], in[4], in[5]
 		prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", nil))
 		pred := m.Forward(ctx, x, ts, enc, nil)
@@ -146,7 +146,7 @@ func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx 
 		enhance := ReduceAllMean(Square(Sub(pred, Add(neu, MulScalar(diff, g)))))
 		nodes := make([]*Node, len(vars))
 		for i, v := range vars {
-			nodes[i] = v.ValueGraph(x.Graph())
+			nodes[i] = v.NodeValue(x.Graph())
 		}
 		out := []*Node{erase, enhance}
 		out = append(out, Gradient(erase, nodes...)...)

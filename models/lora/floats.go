@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/x448/float16"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/bfloat16"
+	"github.com/gomlx/compute/dtypes/float16"
+	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -60,7 +60,7 @@ func tensorOf(dt dtypes.DType, data []float64, dims []int) (*tensors.Tensor, err
 	case dtypes.Float16:
 		v := make([]float16.Float16, len(data))
 		for i, x := range data {
-			v[i] = float16.Fromfloat32(float32(x))
+			v[i] = float16.FromFloat32(float32(x))
 		}
 		return tensors.FromFlatDataAndDimensions(v, dims...), nil
 	case dtypes.BFloat16:
@@ -98,7 +98,7 @@ func encodeFloats(dt safetensors.DType, data []float64) ([]byte, error) {
 	case safetensors.F16:
 		b := make([]byte, 2*len(data))
 		for i, x := range data {
-			le.PutUint16(b[2*i:], float16.Fromfloat32(float32(x)).Bits())
+			le.PutUint16(b[2*i:], float16.FromFloat32(float32(x)).Bits())
 		}
 		return b, nil
 	case safetensors.BF16:

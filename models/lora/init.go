@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Scope names of the LoRA variables.
@@ -50,18 +50,18 @@ type ModuleWeights struct {
 }
 
 // moduleCtx is the scope of one of a module's variables: lora/<component>/<path parts>/<which>.
-func (n *Network) moduleCtx(ctxRoot *context.Context, m *Module, which string) *context.Context {
-	c := ctxRoot.In(RootScope).In(n.Component)
+func (n *Network) moduleCtx(ctxRoot *model.Scope, m *Module, which string) *model.Scope {
+	c := ctxRoot.At("%s", RootScope).At("%s", n.Component)
 	for _, p := range strings.Split(m.Path, ".") {
-		c = c.In(p)
+		c = c.At("%s", p)
 	}
-	return c.In(which)
+	return c.At("%s", which)
 }
 
 // Init creates the network's variables in ctxRoot with their initial values (see InitOptions). The
 // up weights are frozen (not trainable) with UpInitOrthonormal. Calling it when any of the
 // variables already exists is an error.
-func (n *Network) Init(ctxRoot *context.Context, opts InitOptions) error {
+func (n *Network) Init(ctxRoot *model.Scope, opts InitOptions) error {
 	dt := opts.DType
 	if dt == dtypes.InvalidDType {
 		dt = dtypes.Float32
@@ -108,8 +108,8 @@ func (n *Network) Init(ctxRoot *context.Context, opts InitOptions) error {
 		if err != nil {
 			return fmt.Errorf("lora: Init %s: %w", n.Component, err)
 		}
-		n.moduleCtx(ctxRoot, m, DownScope).Checked(false).VariableWithValue(VarName, dT).SetTrainable(true)
-		n.moduleCtx(ctxRoot, m, UpScope).Checked(false).VariableWithValue(VarName, uT).SetTrainable(!frozenUp)
+		n.moduleCtx(ctxRoot, m, DownScope).VariableWithValue(VarName, dT).SetTrainable(true)
+		n.moduleCtx(ctxRoot, m, UpScope).VariableWithValue(VarName, uT).SetTrainable(!frozenUp)
 	}
 	return nil
 }
@@ -166,8 +166,8 @@ func (m *Module) validate() error {
 
 // Variables lists the network's variables in Modules order (down then up of each module), for
 // optimizers and checkpoints. Frozen ones (an orthonormal up) are included: check Trainable.
-func (n *Network) Variables(ctxRoot *context.Context) ([]*context.Variable, error) {
-	out := make([]*context.Variable, 0, 2*len(n.Modules))
+func (n *Network) Variables(ctxRoot *model.Scope) ([]*model.Variable, error) {
+	out := make([]*model.Variable, 0, 2*len(n.Modules))
 	var missing []string
 	for _, m := range n.Modules {
 		for _, w := range []string{DownScope, UpScope} {
@@ -187,7 +187,7 @@ func (n *Network) Variables(ctxRoot *context.Context) ([]*context.Variable, erro
 }
 
 // Weights reads the current values of the network's variables, by module path.
-func (n *Network) Weights(ctxRoot *context.Context) (map[string]ModuleWeights, error) {
+func (n *Network) Weights(ctxRoot *model.Scope) (map[string]ModuleWeights, error) {
 	vars, err := n.Variables(ctxRoot)
 	if err != nil {
 		return nil, err
@@ -211,7 +211,7 @@ func (n *Network) Weights(ctxRoot *context.Context) (map[string]ModuleWeights, e
 // Loaded.Weights[component]): every module needs an entry of the right shapes, and w may hold no
 // other. New variables take the tensors' dtype and are trainable; existing ones keep their dtype
 // (the values are converted) and their trainable flag.
-func (n *Network) SetWeights(ctxRoot *context.Context, w map[string]ModuleWeights) error {
+func (n *Network) SetWeights(ctxRoot *model.Scope, w map[string]ModuleWeights) error {
 	var problems []string
 	for _, m := range n.Modules {
 		mw, ok := w[m.Path]
@@ -249,7 +249,7 @@ func (n *Network) SetWeights(ctxRoot *context.Context, w map[string]ModuleWeight
 				if err != nil {
 					return fmt.Errorf("lora: SetWeights %s %s: %w", n.Component, m.Path, err)
 				}
-				c.Checked(false).VariableWithValue(VarName, t)
+				c.VariableWithValue(VarName, t)
 				continue
 			}
 			if !slices.Equal(v.Shape().Dimensions, x.t.Shape().Dimensions) {

@@ -6,9 +6,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -47,7 +47,7 @@ func (l *Loaded) Network(component string) *Network {
 }
 
 // SetWeights creates or sets the variables of every loaded network in ctxRoot (Network.SetWeights).
-func (l *Loaded) SetWeights(ctxRoot *context.Context) error {
+func (l *Loaded) SetWeights(ctxRoot *model.Scope) error {
 	for _, n := range l.Networks {
 		if err := n.SetWeights(ctxRoot, l.Weights[n.Component]); err != nil {
 			return fmt.Errorf("%s: %w", l.Path, err)

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -97,7 +97,7 @@ func (o *SaveOptions) check() error {
 
 // SaveKohya writes the networks' current weights (read from ctxRoot, see Network.Weights) as a
 // kohya LoRA file. See WriteKohya.
-func SaveKohya(ctxRoot *context.Context, path string, nets []*Network, opts SaveOptions) error {
+func SaveKohya(ctxRoot *model.Scope, path string, nets []*Network, opts SaveOptions) error {
 	ws := map[string]map[string]ModuleWeights{}
 	for _, n := range nets {
 		w, err := n.Weights(ctxRoot)

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/float16"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
-	"github.com/x448/float16"
 
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
@@ -63,7 +63,7 @@ func TestKohyaRoundTrip(t *testing.T) {
 			net, err := Resolve(UNet, decl, Targets{Preset: PresetC3Lier, Rank: 4, Alpha: 2, ConvRank: 3, ConvAlpha: 1.5,
 				Selectors: []Selector{{Match: "mid_block", Rank: 5, Alpha: 0.25}}})
 			require.NoError(t, err)
-			ctx := context.New()
+			ctx := model.NewStore().RootScope()
 			require.NoError(t, net.Init(ctx, InitOptions{Seed: 1}))
 			w := randomWeights(net, 3)
 			require.NoError(t, net.SetWeights(ctx, w))
@@ -133,7 +133,7 @@ func TestKohyaRoundTrip(t *testing.T) {
 								case safetensors.F32:
 									exp = want[k]
 								case safetensors.F16:
-									exp = float16.Fromfloat32(want[k]).Float32()
+									exp = float16.FromFloat32(want[k]).Float32()
 								case safetensors.BF16:
 									exp = safetensors.BF16FromFloat32(want[k]).Float32()
 								}
@@ -142,7 +142,7 @@ func TestKohyaRoundTrip(t *testing.T) {
 						}
 					}
 					// Loading into a fresh context gives the same variables.
-					ctx2 := context.New()
+					ctx2 := model.NewStore().RootScope()
 					require.NoError(t, l.SetWeights(ctx2))
 					vars, err := got.Variables(ctx2)
 					require.NoError(t, err)
@@ -159,7 +159,7 @@ func TestKohyaErrors(t *testing.T) {
 	decl := decls[0]
 	net, err := Resolve(UNet, decl, Targets{Preset: PresetLierLa})
 	require.NoError(t, err)
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	require.NoError(t, net.Init(ctx, InitOptions{}))
 	require.ErrorContains(t, net.Init(ctx, InitOptions{}), "already exist")
 
@@ -209,7 +209,7 @@ func TestSavePEFT(t *testing.T) {
 	_, decls, _ := tinyUNets(t)
 	net, err := Resolve(UNet, decls[0], Targets{Preset: PresetC3Lier, Rank: 2, Alpha: 1})
 	require.NoError(t, err)
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	w := randomWeights(net, 5)
 	require.NoError(t, net.SetWeights(ctx, w))
 	path := filepath.Join(t.TempDir(), "peft.safetensors")
@@ -240,7 +240,7 @@ func TestInitValues(t *testing.T) {
 	net, err := Resolve(UNet, decls[0], Targets{Preset: PresetC3Lier, Rank: 4, Alpha: 1})
 	require.NoError(t, err)
 
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	require.NoError(t, net.Init(ctx, InitOptions{Seed: 9}))
 	vars, err := net.Variables(ctx)
 	require.NoError(t, err)
@@ -265,14 +265,14 @@ func TestInitValues(t *testing.T) {
 		}
 	}
 	// Same seed, same values; another module set does not change a module's values.
-	ctx2 := context.New()
+	ctx2 := model.NewStore().RootScope()
 	sub := &Network{Component: UNet, Modules: net.Modules[3:5]}
 	require.NoError(t, sub.Init(ctx2, InitOptions{Seed: 9}))
 	v2, err := sub.Variables(ctx2)
 	require.NoError(t, err)
 	require.True(t, vars[6].MustValue().Equal(v2[0].MustValue()))
 
-	ctx3 := context.New()
+	ctx3 := model.NewStore().RootScope()
 	require.NoError(t, net.Init(ctx3, InitOptions{Seed: 2, UpInit: UpInitOrthonormal, DType: dtypes.Float64}))
 	vars, err = net.Variables(ctx3)
 	require.NoError(t, err)
@@ -301,7 +301,7 @@ func TestInitValues(t *testing.T) {
 			}
 		}
 	}
-	require.ErrorContains(t, net.Init(context.New(), InitOptions{UpInit: "gaussian"}), "UpInit")
+	require.ErrorContains(t, net.Init(model.NewStore().RootScope(), InitOptions{UpInit: "gaussian"}), "UpInit")
 }
 
 // TestKohyaTextEncoders saves a UNet and two text-encoder networks in one SDXL file (lora_unet_,
@@ -317,7 +317,7 @@ func TestKohyaTextEncoders(t *testing.T) {
 	require.NoError(t, err)
 	n2, err := Resolve(TextEncoder2, te2, Targets{Rank: 2, Alpha: 1})
 	require.NoError(t, err)
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	for i, n := range []*Network{un, n1, n2} {
 		require.NoError(t, n.SetWeights(ctx, randomWeights(n, uint64(i))))
 	}

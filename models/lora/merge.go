@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Merge folds a LoRA into the frozen base weights of a component, the merge rule of every consumer
@@ -18,7 +18,7 @@ import (
 // "/">. w maps module path → weights (Loaded.Weights[component] or Network.Weights). The product is
 // computed on the host in float64 and written back in the base variable's dtype; the variables keep
 // their trainable flag.
-func Merge(ctxBase *context.Context, componentScope string, net *Network, w map[string]ModuleWeights, strength float64) error {
+func Merge(ctxBase *model.Scope, componentScope string, net *Network, w map[string]ModuleWeights, strength float64) error {
 	cs := strings.TrimRight(componentScope, "/")
 	if cs != "" && !strings.HasPrefix(cs, "/") {
 		cs = "/" + cs
@@ -33,7 +33,7 @@ func Merge(ctxBase *context.Context, componentScope string, net *Network, w map[
 				mw.Down.Shape().Dimensions, mw.Up.Shape().Dimensions, m.DownShape(), m.UpShape())
 		}
 		scope := cs + "/" + strings.ReplaceAll(m.Path, ".", "/")
-		v := ctxBase.GetVariableByScopeAndName(scope, VarName)
+		v := ctxBase.Store().GetVariable(model.JoinPath(scope, VarName))
 		if v == nil {
 			return fmt.Errorf("lora: Merge %s: base weight %s/%s not found", net.Component, scope, VarName)
 		}

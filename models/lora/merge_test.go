@@ -4,9 +4,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -16,11 +16,11 @@ import (
 
 // miniModel is a component with one Linear ("blocks.0.lin"), one strided 3×3 conv with asymmetric
 // padding ("blocks.0.conv") and one 1×1 conv ("blocks.1.conv").
-func miniModel(ctx *context.Context, x, img *Node) (*Node, *Node) {
-	y := nn.Linear(ctx.In("blocks").In("0").In("lin"), x, 6, true) // [B, S, 6]
-	h := nn.Conv2DWith(ctx.In("blocks").In("0").In("conv"), img, nn.Conv2DConfig{Out: 5, Kernel: 3, Stride: 2,
+func miniModel(ctx *model.Scope, x, img *Node) (*Node, *Node) {
+	y := nn.Linear(ctx.At("blocks").At("0").At("lin"), x, 6, true) // [B, S, 6]
+	h := nn.Conv2DWith(ctx.At("blocks").At("0").At("conv"), img, nn.Conv2DConfig{Out: 5, Kernel: 3, Stride: 2,
 		Padding: [2][2]int{{1, 0}, {0, 1}}}) // [B, 5, H', W']
-	h = nn.Conv2D(ctx.In("blocks").In("1").In("conv"), h, 7, 1, 1, 0) // [B, 7, H', W']
+	h = nn.Conv2D(ctx.At("blocks").At("1").At("conv"), h, 7, 1, 1, 0) // [B, 7, H', W']
 	return y, h
 }
 
@@ -43,7 +43,7 @@ func TestMergeEqualsAdapter(t *testing.T) {
 	backend := testutil.Backend(t)
 	rng := rand.New(rand.NewPCG(1, 2))
 	xT, imgT := randTensor(rng, 2, 3, 4), randTensor(rng, 2, 4, 9, 8)
-	decl, err := weights.Declared(func(ctx *context.Context, g *Graph) {
+	decl, err := weights.Declared(func(ctx *model.Scope, g *Graph) {
 		miniModel(ctx, Zeros(g, xT.Shape()), Zeros(g, imgT.Shape()))
 	})
 	require.NoError(t, err)
@@ -54,12 +54,12 @@ func TestMergeEqualsAdapter(t *testing.T) {
 	require.Equal(t, 5, net.Module("blocks.1.conv").Rank, "conv rank clamped to min(8, in 5, out 7)")
 	require.Equal(t, 8, net.Module("blocks.0.lin").Rank, "linear rank is not clamped")
 
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	for key, s := range decl {
 		scope, name := weights.KeyToScope(key)
-		c := ctx.In("comp")
+		c := ctx.At("comp")
 		for _, p := range scope {
-			c = c.In(p)
+			c = c.At("%s", p)
 		}
 		c.VariableWithValue(name, randTensor(rng, s.Dimensions...)).SetTrainable(false)
 	}
@@ -68,12 +68,12 @@ func TestMergeEqualsAdapter(t *testing.T) {
 
 	const strength = 0.7
 	run := func(withAdapter bool) (y, h []float32) {
-		exec := context.MustNewExec(backend, ctx.Reuse(), func(ctx *context.Context, x, img, mult *Node) (*Node, *Node) {
+		exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, x, img, mult *Node) (*Node, *Node) {
 			if withAdapter {
 				prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/comp/", mult))
 				defer nn.UseAdapter(x.Graph(), prev)
 			}
-			return miniModel(ctx.In("comp"), x, img)
+			return miniModel(ctx.At("comp"), x, img)
 		})
 		out := exec.MustExec(xT, imgT, float32(strength))
 		return flat(t, out[0]), flat(t, out[1])
@@ -98,25 +98,25 @@ func TestAdapterLayout(t *testing.T) {
 	backend := testutil.Backend(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	xT, imgT := randTensor(rng, 2, 3, 4), randTensor(rng, 2, 4, 9, 8)
-	decl, err := weights.Declared(func(ctx *context.Context, g *Graph) {
+	decl, err := weights.Declared(func(ctx *model.Scope, g *Graph) {
 		miniModel(ctx, Zeros(g, xT.Shape()), Zeros(g, imgT.Shape()))
 	})
 	require.NoError(t, err)
 	net, err := Resolve("comp", decl, Targets{Preset: PresetNone, Selectors: []Selector{{Match: "linear"}}})
 	require.NoError(t, err)
 	require.Len(t, net.Modules, 1)
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	for key, s := range decl {
 		scope, name := weights.KeyToScope(key)
 		c := ctx
 		for _, p := range scope {
-			c = c.In(p)
+			c = c.At("%s", p)
 		}
 		c.VariableWithValue(name, randTensor(rng, s.Dimensions...))
 	}
 	require.NoError(t, net.SetWeights(ctx, randomWeights(net, 1)))
 	run := func(mult any, adapter bool) (y, h []float32, err error) {
-		exec, err := context.NewExec(backend, ctx.Reuse(), func(ctx *context.Context, x, img, mult *Node) (*Node, *Node) {
+		exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, x, img, mult *Node) (*Node, *Node) {
 			if adapter {
 				prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", mult))
 				defer nn.UseAdapter(x.Graph(), prev)

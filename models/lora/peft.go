@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -21,7 +21,7 @@ import (
 // file (SaveKohya, which diffusers also loads) for mixed-rank networks. The metadata holds
 // "format": "pt", "loba.peft_alpha": "folded_into_lora_B" and opts.Metadata. Only opts.DType and
 // opts.Metadata are used.
-func SavePEFT(ctxRoot *context.Context, path string, nets []*Network, opts SaveOptions) error {
+func SavePEFT(ctxRoot *model.Scope, path string, nets []*Network, opts SaveOptions) error {
 	dt := opts.DType
 	if dt == "" {
 		dt = safetensors.F16

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/compute/shapes"
 )
 
 // Presets of Targets.Preset (ALGORITHMS.md §6; kohya/LECO lora.py target classes).

@@ -3,8 +3,8 @@ package nn
 import (
 	"sync"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Adapter adds a trainable low-rank update (LoRA on Linear, LoCon on Conv2D) to the output of the
@@ -16,10 +16,10 @@ import (
 type Adapter interface {
 	// LinearDelta returns the update for the Linear layer at ctx — x: [..., in] → [..., out] — or
 	// nil when the adapter does not target it.
-	LinearDelta(ctx *context.Context, x *Node, out int) *Node
+	LinearDelta(ctx *model.Scope, x *Node, out int) *Node
 	// Conv2DDelta returns the update for the Conv2D layer at ctx — x: [B, C_in, H, W] →
 	// [B, cfg.Out, H', W'] with the layer's stride and padding — or nil when it does not target it.
-	Conv2DDelta(ctx *context.Context, x *Node, cfg Conv2DConfig) *Node
+	Conv2DDelta(ctx *model.Scope, x *Node, cfg Conv2DConfig) *Node
 }
 
 var (

@@ -3,10 +3,10 @@ package nn
 import (
 	"math"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // ScaledDotProductAttention is softmax(q kᵀ · head_dim^-0.5 [+ causal mask]) v over `heads` heads,
@@ -48,8 +48,8 @@ func ScaledDotProductAttention(q, k, v *Node, heads int, causal bool) *Node {
 // GEGLU ports diffusers GEGLU: proj = Linear(in, 2·out); hidden, gate = proj(x).chunk(2, -1);
 // hidden · gelu(gate) with exact erf GELU. ctx is the GEGLU module's scope (its child is "proj").
 // x: [..., in] → [..., out].
-func GEGLU(ctx *context.Context, x *Node, out int) *Node {
-	h := Linear(ctx.In("proj"), x, 2*out, true) // [..., 2·out]
+func GEGLU(ctx *model.Scope, x *Node, out int) *Node {
+	h := Linear(ctx.At("proj"), x, 2*out, true) // [..., 2·out]
 	last := h.Rank() - 1
 	hidden := SliceAxis(h, last, AxisRange(0, out))
 	gate := SliceAxis(h, last, AxisRange(out, 2*out))

@@ -1,11 +1,11 @@
 package nn
 
 import (
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	timage "github.com/gomlx/gomlx/pkg/core/tensors/images"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	timage "github.com/gomlx/gomlx/core/tensors/images"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Conv2DConfig describes a torch.nn.Conv2d (groups=1, dilation=1).
@@ -19,13 +19,13 @@ type Conv2DConfig struct {
 
 // Conv2D ports torch.nn.Conv2d(in, out, kernel, stride, padding) with bias: weight [out, in, k, k]
 // (OIHW), bias [out]. x: [B, C_in, H, W] → [B, out, H', W'].
-func Conv2D(ctx *context.Context, x *Node, out, kernel, stride, padding int) *Node {
+func Conv2D(ctx *model.Scope, x *Node, out, kernel, stride, padding int) *Node {
 	return Conv2DWith(ctx, x, Conv2DConfig{Out: out, Kernel: kernel, Stride: stride,
 		Padding: [2][2]int{{padding, padding}, {padding, padding}}})
 }
 
 // Conv2DWith is Conv2D with asymmetric padding and an optional bias.
-func Conv2DWith(ctx *context.Context, x *Node, cfg Conv2DConfig) *Node {
+func Conv2DWith(ctx *model.Scope, x *Node, cfg Conv2DConfig) *Node {
 	if x.Rank() != 4 {
 		exceptions.Panicf("nn.Conv2D at %q: want x [B, C, H, W], got %s", ctx.Scope(), x.Shape())
 	}
@@ -33,10 +33,10 @@ func Conv2DWith(ctx *context.Context, x *Node, cfg Conv2DConfig) *Node {
 		exceptions.Panicf("nn.Conv2D at %q: bad config %+v", ctx.Scope(), cfg)
 	}
 	in := x.Shape().Dim(1)
-	w := ctx.VariableWithShape("weight", shapes.Make(x.DType(), cfg.Out, in, cfg.Kernel, cfg.Kernel)).ValueGraph(x.Graph())
+	w := ctx.VariableWithShape("weight", shapes.Make(x.DType(), cfg.Out, in, cfg.Kernel, cfg.Kernel)).NodeValue(x.Graph())
 	y := conv2D(x, w, cfg.Stride, cfg.Padding) // [B, out, H', W']
 	if !cfg.NoBias {
-		b := ctx.VariableWithShape("bias", shapes.Make(x.DType(), cfg.Out)).ValueGraph(x.Graph())
+		b := ctx.VariableWithShape("bias", shapes.Make(x.DType(), cfg.Out)).NodeValue(x.Graph())
 		y = Add(y, Reshape(b, 1, cfg.Out, 1, 1))
 	}
 	if a := adapterOf(x.Graph()); a != nil {

@@ -2,7 +2,7 @@ package nn
 
 import (
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // simplegoName is the registration name (backends.Backend.String()) of gomlx's pure-Go backend.

@@ -3,10 +3,10 @@ package nn
 import (
 	"math"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 func shapesMake(dtype dtypes.DType, dims ...int) shapes.Shape { return shapes.Make(dtype, dims...) }

@@ -1,16 +1,16 @@
 package nn
 
 import (
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // GroupNorm ports torch.nn.GroupNorm(groups, C, eps, affine=True): weight and bias [C].
 // x: [B, C, ...] → same shape. Statistics are computed in float32 (biased variance, as torch).
-func GroupNorm(ctx *context.Context, x *Node, groups int, eps float64) *Node {
+func GroupNorm(ctx *model.Scope, x *Node, groups int, eps float64) *Node {
 	dims := x.Shape().Dimensions
 	if x.Rank() < 2 || groups <= 0 || dims[1]%groups != 0 {
 		exceptions.Panicf("nn.GroupNorm at %q: %d groups do not divide the channels of x %s", ctx.Scope(), groups, x.Shape())
@@ -28,14 +28,14 @@ func GroupNorm(ctx *context.Context, x *Node, groups int, eps float64) *Node {
 		affine[i] = 1
 	}
 	affine[1] = c
-	w := ctx.VariableWithShape("weight", shapes.Make(dtype, c)).ValueGraph(x.Graph())
-	b := ctx.VariableWithShape("bias", shapes.Make(dtype, c)).ValueGraph(x.Graph())
+	w := ctx.VariableWithShape("weight", shapes.Make(dtype, c)).NodeValue(x.Graph())
+	b := ctx.VariableWithShape("bias", shapes.Make(dtype, c)).NodeValue(x.Graph())
 	return Add(Mul(h, Reshape(w, affine...)), Reshape(b, affine...))
 }
 
 // LayerNorm ports torch.nn.LayerNorm(C, eps) over the last axis: weight and bias [C].
 // x: [..., C] → same shape.
-func LayerNorm(ctx *context.Context, x *Node, eps float64) *Node {
+func LayerNorm(ctx *model.Scope, x *Node, eps float64) *Node {
 	c := x.Shape().Dim(-1)
 	dtype := x.DType()
 	h := ConvertDType(x, dtypes.Float32)
@@ -43,7 +43,7 @@ func LayerNorm(ctx *context.Context, x *Node, eps float64) *Node {
 	centered := Sub(h, mean)
 	variance := ReduceAndKeep(Square(centered), ReduceMean, -1)
 	h = ConvertDType(Div(centered, Sqrt(AddScalar(variance, eps))), dtype)
-	w := ctx.VariableWithShape("weight", shapes.Make(dtype, c)).ValueGraph(x.Graph())
-	b := ctx.VariableWithShape("bias", shapes.Make(dtype, c)).ValueGraph(x.Graph())
+	w := ctx.VariableWithShape("weight", shapes.Make(dtype, c)).NodeValue(x.Graph())
+	b := ctx.VariableWithShape("bias", shapes.Make(dtype, c)).NodeValue(x.Graph())
 	return Add(Mul(h, ExpandLeftToRank(w, x.Rank())), ExpandLeftToRank(b, x.Rank()))
 }

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/x448/float16"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/bfloat16"
+	"github.com/gomlx/compute/dtypes/float16"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // decodeFloats converts the little-endian values b of dtype src into out (len = element count).
@@ -26,7 +26,7 @@ func decodeFloats[T float32 | float64](src DType, b []byte, out []T) error {
 		}
 	case F16:
 		for i := range out {
-			out[i] = T(float16.Frombits(le.Uint16(b[2*i:])).Float32())
+			out[i] = T(float16.FromBits(le.Uint16(b[2*i:])).Float32())
 		}
 	case BF16:
 		for i := range out {
@@ -147,6 +147,9 @@ func toTensor(ti TensorInfo, b []byte, target dtypes.DType) (t *tensors.Tensor, 
 	if target == dtypes.InvalidDType {
 		target = src
 	}
+	if int(target) < 0 || int(target) >= len(dtypes.SupportedDTypes) || !dtypes.SupportedDTypes[target] {
+		return nil, fmt.Errorf("cannot convert dtype %s to unknown dtype %d", ti.DType, int(target))
+	}
 	n := ti.NumElements()
 	if target == src {
 		if ti.DType == BOOL {
@@ -184,7 +187,7 @@ func toTensor(ti TensorInfo, b []byte, target dtypes.DType) (t *tensors.Tensor, 
 			tmp := make([]float32, n)
 			if err = decodeFloats(ti.DType, b, tmp); err == nil {
 				for i, v := range tmp {
-					out[i] = float16.Fromfloat32(v)
+					out[i] = float16.FromFloat32(v)
 				}
 			}
 		case []bfloat16.BFloat16:

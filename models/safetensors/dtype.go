@@ -3,7 +3,7 @@ package safetensors
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/compute/dtypes"
 )
 
 // DType is a safetensors dtype name, as it appears in the header ("F32", "BF16", ...).

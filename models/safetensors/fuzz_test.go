@@ -9,7 +9,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/compute/dtypes"
 )
 
 // fuzzSeeds are valid files of every dtype plus the malformed files of badCases.

@@ -7,8 +7,8 @@ import (
 	"os"
 	"sync"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // File is an open, validated safetensors file. Its data is memory-mapped read-only (or read into

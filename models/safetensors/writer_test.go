@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/x448/float16"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/bfloat16"
+	"github.com/gomlx/compute/dtypes/float16"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // roundTripTensors has one tensor per supported GoMLX dtype, scalars and empty tensors included.
@@ -33,7 +33,7 @@ func roundTripTensors() map[string]*tensors.Tensor {
 		"u8":       tensors.FromFlatDataAndDimensions([]uint8{0, 255, 17}, 3, 1),
 		"bool":     tensors.FromFlatDataAndDimensions([]bool{true, false, true}, 3),
 		"bf16":     tensors.FromFlatDataAndDimensions([]bfloat16.BFloat16{bfloat16.FromFloat32(1), bfloat16.FromFloat32(-0.5), bfloat16.FromBits(0x7f80)}, 3),
-		"f16":      tensors.FromFlatDataAndDimensions([]float16.Float16{float16.Frombits(0x3c00), float16.Frombits(0xc000), float16.Frombits(0x7bff), float16.Frombits(0x0001)}, 2, 2),
+		"f16":      tensors.FromFlatDataAndDimensions([]float16.Float16{float16.FromBits(0x3c00), float16.FromBits(0xc000), float16.FromBits(0x7bff), float16.FromBits(0x0001)}, 2, 2),
 		"scalar":   tensors.FromScalar(float32(0.25)),
 		"empty":    tensors.FromShape(shapes.Make(dtypes.Int64, 0)),
 		"zero_dim": tensors.FromFlatDataAndDimensions([]float32{}, 0, 4),

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
@@ -149,7 +149,7 @@ func checkClose(t *testing.T, what string, got, want []float32) {
 }
 
 // runGraph builds and runs fn once on the test backend, turning panics into test failures.
-func runGraph(t *testing.T, backend backends.Backend, fn func(in []*Node) []*Node, args ...any) [][]float32 {
+func runGraph(t *testing.T, backend compute.Backend, fn func(in []*Node) []*Node, args ...any) [][]float32 {
 	t.Helper()
 	var outs []*tensors.Tensor
 	err := exceptions.TryCatch[error](func() { outs = MustExecOnceN(backend, fn, args...) })
@@ -170,7 +170,7 @@ func TestParity(t *testing.T) {
 	}
 }
 
-func runCase(t *testing.T, backend backends.Backend, dir string) {
+func runCase(t *testing.T, backend compute.Backend, dir string) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -309,7 +309,7 @@ func checkTable(t *testing.T, s Scheduler, r *ioReader, name string) {
 
 // checkStep runs step (and scale_model_input) at s.Timesteps()[i] on the host and in a graph (with a
 // scalar timestep and with one timestep per batch item).
-func checkStep(t *testing.T, backend backends.Backend, s Scheduler, r *ioReader, i int, outs []string, opts StepOptions) {
+func checkStep(t *testing.T, backend compute.Backend, s Scheduler, r *ioReader, i int, outs []string, opts StepOptions) {
 	t.Helper()
 	ts := s.Timesteps()
 	if i >= len(ts) {
@@ -413,7 +413,7 @@ func checkStep(t *testing.T, backend backends.Backend, s Scheduler, r *ioReader,
 
 // checkAddNoise checks out.noisy_samples = add_noise(in.original_samples, in.noise, in.timesteps)
 // and out.velocity = get_velocity(in.original_samples, in.noise, in.timesteps), host and graph.
-func checkAddNoise(t *testing.T, backend backends.Backend, s Scheduler, r *ioReader, f *safetensors.File) {
+func checkAddNoise(t *testing.T, backend compute.Backend, s Scheduler, r *ioReader, f *safetensors.File) {
 	t.Helper()
 	for _, kind := range []string{"noisy_samples", "velocity"} {
 		name := "out." + kind

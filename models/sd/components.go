@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/compute/shapes"
 
 	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/unet"

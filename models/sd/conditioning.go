@@ -7,11 +7,11 @@ package sd
 import (
 	"fmt"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/nn"
@@ -82,7 +82,7 @@ func (p *Pipeline) encode(prompts []string, opts EncodeOptions) (*Conditioning, 
 	key := encodeKey{clipSkip: opts.ClipSkip, chunks: chunks}
 	exec := p.encodeExecs[key]
 	if exec == nil {
-		exec, err = context.NewExec(p.Backend, p.Ctx.Reuse(), p.encodeGraphFn(key))
+		exec, err = model.NewExec(p.Backend, p.Ctx.Store(), p.encodeGraphFn(key))
 		if err != nil {
 			return nil, fmt.Errorf("sd.EncodePrompts: %w", err)
 		}
@@ -192,17 +192,17 @@ func (p *Pipeline) tokenize(prompts []string, seq int, long bool) ([]*tensors.Te
 
 // encodeGraphFn builds the encoding graph: ids (one [N·chunks, S] tensor per encoder) →
 // hidden [N, chunks·S, D] (float32) [, pooled [N, P]].
-func (p *Pipeline) encodeGraphFn(key encodeKey) func(ctx *context.Context, ids []*Node) []*Node {
-	return func(ctx *context.Context, ids []*Node) []*Node {
+func (p *Pipeline) encodeGraphFn(key encodeKey) func(ctx *model.Scope, ids []*Node) []*Node {
+	return func(ctx *model.Scope, ids []*Node) []*Node {
 		p.stats.EncodeGraphs++
 		if p.Kind == KindSD15 {
 			te := p.TextEncoders[0]
-			tctx := ctx.In(ScopeTextEncoder)
+			tctx := ctx.At("%s", ScopeTextEncoder)
 			o := te.Forward(tctx, ids[0])
 			h := o.LastHiddenState // [N·chunks, S, D]
 			if key.clipSkip > 0 {
 				h = o.HiddenStates[len(o.HiddenStates)-1-key.clipSkip]
-				h = nn.LayerNorm(tctx.In("text_model").In("final_layer_norm"), h, te.Config.LayerNormEps)
+				h = nn.LayerNorm(tctx.At("text_model").At("final_layer_norm"), h, te.Config.LayerNormEps)
 			}
 			h = clip.JoinChunks(ConvertDType(h, dtypes.Float32), key.chunks) // [N, chunks·S, D]
 			return []*Node{h}
@@ -210,7 +210,7 @@ func (p *Pipeline) encodeGraphFn(key encodeKey) func(ctx *context.Context, ids [
 		var hs []*Node
 		var pooled *Node
 		for i, te := range p.TextEncoders {
-			o := te.Forward(ctx.In(textEncoderScopes[i]), ids[i])
+			o := te.Forward(ctx.At("%s", textEncoderScopes[i]), ids[i])
 			hs = append(hs, ConvertDType(o.HiddenStates[len(o.HiddenStates)-2-key.clipSkip], dtypes.Float32)) // [N·chunks, S, D_i]
 			if i == 1 {
 				pooled = clip.FirstChunk(ConvertDType(o.TextEmbeds, dtypes.Float32), key.chunks) // [N, P]

@@ -12,7 +12,7 @@ import (
 	"io"
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/loba-dev/loba/internal/atomicfile"
 )
 

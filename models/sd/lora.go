@@ -3,7 +3,7 @@ package sd
 import (
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/core/graph"
 
 	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/nn"

@@ -15,10 +15,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/backend"
 	"github.com/loba-dev/loba/models/clip"
@@ -47,7 +47,7 @@ const (
 
 var samplerClasses = map[string]string{SamplerDDIM: schedulers.ClassDDIM, SamplerEuler: schedulers.ClassEulerDiscrete}
 
-// Component scopes: the weights of each component live under ctx.In(scope) of Pipeline.Ctx.
+// Component scopes: the weights of each component live under ctx.At("%s", scope) of Pipeline.Ctx.
 const (
 	ScopeUNet         = "unet"
 	ScopeVAE          = "vae"
@@ -62,13 +62,13 @@ var textEncoderScopes = []string{ScopeTextEncoder, ScopeTextEncoder2}
 // Linear and Conv2D layers of the sampling graph. multiplier is a [B] float32 node, one value per
 // UNet batch item (the slider strength, 0 while the adapter is held off); the adapter scales its
 // deltas by it, broadcast over the other axes. The adapter's variables must already exist in
-// Pipeline.Ctx (the graph is built with Ctx.Reuse()).
+// Pipeline.Ctx (the graph is built with Ctx).
 type AdapterFactory func(multiplier *Node) nn.Adapter
 
 // PipelineOptions tunes LoadPipeline. The zero value loads float32 weights on backend.New().
 type PipelineOptions struct {
 	// Backend runs every graph; nil creates one with backend.New() (GOMLX_BACKEND).
-	Backend backends.Backend
+	Backend compute.Backend
 	// DType is the dtype of the UNet and text-encoder weights and activations (default Float32;
 	// simplego has no Float16, use BFloat16). The VAE stays float32 when its config has
 	// force_upcast, as diffusers does.
@@ -123,10 +123,10 @@ type Pipeline struct {
 	// Sampler is the default sampler ("ddim" or "euler").
 	Sampler string
 
-	Backend backends.Backend
-	// Ctx is the root context: unet weights at Ctx.In("unet"), vae at Ctx.In("vae"), text encoders
-	// at Ctx.In("text_encoder") and Ctx.In("text_encoder_2"). Graphs are built with Ctx.Reuse().
-	Ctx *context.Context
+	Backend compute.Backend
+	// Ctx is the root context: unet weights at Ctx.At("unet"), vae at Ctx.At("vae"), text encoders
+	// at Ctx.At("text_encoder") and Ctx.At("text_encoder_2"). Graphs are built with Ctx.
+	Ctx *model.Scope
 	// DType is the dtype of the UNet and text-encoder weights; VAEDType the VAE's.
 	DType, VAEDType dtypes.DType
 
@@ -135,9 +135,9 @@ type Pipeline struct {
 	adapterGen    int
 
 	mu          sync.Mutex
-	encodeExecs map[encodeKey]*context.Exec
+	encodeExecs map[encodeKey]*model.Exec
 	stepExecs   map[stepKey]*stepEntry
-	decodeExec  *context.Exec
+	decodeExec  *model.Exec
 	stats       Stats
 }
 
@@ -178,8 +178,8 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 		}
 		return c.Dir, nil
 	}
-	p := &Pipeline{Dir: dir, Ctx: context.New(), DType: opts.DType, Backend: opts.Backend,
-		encodeExecs: map[encodeKey]*context.Exec{}, stepExecs: map[stepKey]*stepEntry{}}
+	p := &Pipeline{Dir: dir, Ctx: model.NewStore().RootScope(), DType: opts.DType, Backend: opts.Backend,
+		encodeExecs: map[encodeKey]*model.Exec{}, stepExecs: map[stepKey]*stepEntry{}}
 	if p.DType == dtypes.InvalidDType {
 		p.DType = dtypes.Float32
 	}
@@ -193,7 +193,7 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.UNet, err = unet.LoadInto(p.Ctx.In(ScopeUNet), unetDir, p.DType); err != nil {
+	if p.UNet, err = unet.LoadInto(p.Ctx.At("%s", ScopeUNet), unetDir, p.DType); err != nil {
 		return nil, err
 	}
 	p.Kind = KindSD15
@@ -228,7 +228,7 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 		if err != nil {
 			return nil, err
 		}
-		te, err := loadTextEncoder(p.Ctx.In(name), teDir, opts.Variant, p.DType, !opts.SkipTextEncoders)
+		te, err := loadTextEncoder(p.Ctx.At("%s", name), teDir, opts.Variant, p.DType, !opts.SkipTextEncoders)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +249,7 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 	return p, nil
 }
 
-// loadVAE reads vae/ into Ctx.In("vae"), float32 when force_upcast is set.
+// loadVAE reads vae/ into Ctx.At("vae"), float32 when force_upcast is set.
 func (p *Pipeline) loadVAE(dir string, opts PipelineOptions) error {
 	cfg := p.VAEConfig
 	var err error
@@ -264,12 +264,12 @@ func (p *Pipeline) loadVAE(dir string, opts PipelineOptions) error {
 	if err != nil {
 		return fmt.Errorf("sd.LoadPipeline: %w", err)
 	}
-	return p.VAE.LoadWeights(p.Ctx.In(ScopeVAE), files, p.VAEDType)
+	return p.VAE.LoadWeights(p.Ctx.At("%s", ScopeVAE), files, p.VAEDType)
 }
 
 // loadTextEncoder reads a text-encoder folder into ctx (the encoder's scope); with withWeights
 // false only its config.
-func loadTextEncoder(ctx *context.Context, dir, variant string, dtype dtypes.DType, withWeights bool) (*clip.TextModel, error) {
+func loadTextEncoder(ctx *model.Scope, dir, variant string, dtype dtypes.DType, withWeights bool) (*clip.TextModel, error) {
 	cfg, err := clip.LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -459,7 +459,7 @@ func (p *Pipeline) FreeTextEncoders() error {
 		delete(p.encodeExecs, k)
 	}
 	for i := range p.TextEncoders {
-		if err := p.Ctx.In(textEncoderScopes[i]).DeleteVariablesInScope(); err != nil {
+		if err := p.Ctx.At("%s", textEncoderScopes[i]).DeleteVariablesInScope(); err != nil {
 			return fmt.Errorf("sd.FreeTextEncoders: %w", err)
 		}
 	}
@@ -484,7 +484,7 @@ func (p *Pipeline) Close() {
 		p.decodeExec.Finalize()
 		p.decodeExec = nil
 	}
-	p.Ctx.Finalize()
+	p.Ctx.Store().Finalize()
 	p.TextEncoders, p.UNet, p.VAE = nil, nil, nil
 }
 

@@ -1,7 +1,6 @@
 package sd
 
 import (
-	"github.com/gomlx/gomlx/pkg/ml/context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,7 +68,7 @@ func TestLoadPipeline(t *testing.T) {
 			// Weights sit under the component scopes.
 			for _, scope := range append([]string{ScopeUNet, ScopeVAE}, textEncoderScopes[:wantTE]...) {
 				n := 0
-				for range p.Ctx.In(scope).IterVariablesInScope() {
+				for range p.Ctx.At("%s", scope).IterVariables() {
 					n++
 				}
 				require.Positive(t, n, scope)
@@ -128,7 +127,9 @@ func TestLoadPipelineSkipTextEncoders(t *testing.T) {
 			require.Empty(t, p.TextEncoders)
 			for _, scope := range textEncoderScopes {
 				n := 0
-				p.Ctx.In(scope).EnumerateVariablesInScope(func(*context.Variable) { n++ })
+				for range p.Ctx.At("%s", scope).IterVariables() {
+					n++
+				}
 				require.Zero(t, n, "%s holds variables", scope)
 			}
 			_, err := p.EncodePrompts([]string{"a red cube"}, EncodeOptions{})

@@ -10,11 +10,11 @@ import (
 	"image"
 	"math/rand/v2"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:staticcheck
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
@@ -77,7 +77,7 @@ type stepKey struct {
 
 // stepEntry is a compiled step graph with the scheduler whose tables it holds.
 type stepEntry struct {
-	exec  *context.Exec
+	exec  *model.Exec
 	sched schedulers.Scheduler
 }
 
@@ -289,7 +289,7 @@ func (p *Pipeline) stepEntry(key stepKey) (*stepEntry, error) {
 	if err := sched.SetTimesteps(key.steps); err != nil {
 		return nil, fmt.Errorf("sd.Sample: %w", err)
 	}
-	exec, err := context.NewExec(p.Backend, p.Ctx.Reuse(), p.stepGraphFn(sched, key.cfg, p.adapter))
+	exec, err := model.NewExec(p.Backend, p.Ctx.Store(), p.stepGraphFn(sched, key.cfg, p.adapter))
 	if err != nil {
 		return nil, fmt.Errorf("sd.Sample: %w", err)
 	}
@@ -301,8 +301,8 @@ func (p *Pipeline) stepEntry(key stepKey) (*stepEntry, error) {
 // stepGraphFn builds one denoising step. Inputs: x [B, C, h, w] float32, t [] float32, multiplier
 // [B] float32, guidance [] float32, hidden [B', S, D] float32 (B' = 2B with guidance: uncond rows
 // first), and for SDXL pooled [B', P] and time ids [B', 6]. Output: the next x.
-func (p *Pipeline) stepGraphFn(sched schedulers.Scheduler, cfg bool, adapter AdapterFactory) func(*context.Context, []*Node) *Node {
-	return func(ctx *context.Context, in []*Node) *Node {
+func (p *Pipeline) stepGraphFn(sched schedulers.Scheduler, cfg bool, adapter AdapterFactory) func(*model.Scope, []*Node) *Node {
+	return func(ctx *model.Scope, in []*Node) *Node {
 		p.stats.StepGraphs++
 		x, t, mult, guidance, hidden := in[0], in[1], in[2], in[3], in[4]
 		g := x.Graph()
@@ -321,7 +321,7 @@ func (p *Pipeline) stepGraphFn(sched schedulers.Scheduler, cfg bool, adapter Ada
 			prev := nn.UseAdapter(g, adapter(mult))
 			defer nn.UseAdapter(g, prev)
 		}
-		eps := p.UNet.Forward(ctx.In(ScopeUNet), ConvertDType(xin, p.DType), t, ConvertDType(hidden, p.DType), added)
+		eps := p.UNet.Forward(ctx.At("%s", ScopeUNet), ConvertDType(xin, p.DType), t, ConvertDType(hidden, p.DType), added)
 		eps = ConvertDType(eps, dtypes.Float32) // [B', C, h, w]
 		if cfg {
 			u := SliceAxis(eps, 0, AxisRange(0, n))
@@ -402,7 +402,7 @@ func (p *Pipeline) decode(latents *tensors.Tensor) (*tensors.Tensor, error) {
 	err := exceptions.TryCatch[error](func() {
 		if p.decodeExec == nil {
 			var err error
-			p.decodeExec, err = context.NewExec(p.Backend, p.Ctx.Reuse(), p.decodeGraph)
+			p.decodeExec, err = model.NewExec(p.Backend, p.Ctx.Store(), p.decodeGraph)
 			if err != nil {
 				panic(err)
 			}
@@ -421,7 +421,7 @@ func (p *Pipeline) decode(latents *tensors.Tensor) (*tensors.Tensor, error) {
 }
 
 // decodeGraph is the VAE decode of latents [B, C, h, w] → images [B, 3, H, W] float32.
-func (p *Pipeline) decodeGraph(ctx *context.Context, latents *Node) *Node {
+func (p *Pipeline) decodeGraph(ctx *model.Scope, latents *Node) *Node {
 	p.stats.DecodeGraphs++
 	if p.ToyLatents {
 		return toyworld.DecodeGraph(ConvertDType(latents, dtypes.Float32)) // [B, 3, H, W]
@@ -437,7 +437,7 @@ func (p *Pipeline) decodeGraph(ctx *context.Context, latents *Node) *Node {
 	} else {
 		z = AddScalar(DivScalar(z, cfg.ScalingFactor), cfg.Shift())
 	}
-	img := p.VAE.Decode(ctx.In(ScopeVAE), ConvertDType(z, p.VAEDType)) // [B, 3, H, W]
+	img := p.VAE.Decode(ctx.At("%s", ScopeVAE), ConvertDType(z, p.VAEDType)) // [B, 3, H, W]
 	return ConvertDType(img, dtypes.Float32)
 }
 

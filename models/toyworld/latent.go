@@ -7,7 +7,7 @@ import (
 	"math"
 
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // The fixed latent↔RGB map that stands in for the VAE of the toy base model.

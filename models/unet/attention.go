@@ -2,8 +2,8 @@ package unet
 
 import (
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -28,7 +28,7 @@ func (m *Attention) InnerDim() int { return m.Heads * m.HeadDim }
 
 // Forward attends x to encoder (x itself for self-attention). ctx is the module's scope (attn1 or
 // attn2). x: [B, S, QueryDim], encoder: [B, Sk, CrossAttentionDim] → [B, S, QueryDim].
-func (m *Attention) Forward(ctx *context.Context, x, encoder *Node) *Node {
+func (m *Attention) Forward(ctx *model.Scope, x, encoder *Node) *Node {
 	kv := x
 	if m.CrossAttentionDim > 0 {
 		if encoder == nil || encoder.Rank() != 3 || encoder.Shape().Dim(-1) != m.CrossAttentionDim || encoder.Shape().Dim(0) != x.Shape().Dim(0) {
@@ -38,11 +38,11 @@ func (m *Attention) Forward(ctx *context.Context, x, encoder *Node) *Node {
 		kv = encoder
 	}
 	inner := m.InnerDim()
-	q := nn.Linear(ctx.In("to_q"), x, inner, false)  // [B, S, inner]
-	k := nn.Linear(ctx.In("to_k"), kv, inner, false) // [B, Sk, inner]
-	v := nn.Linear(ctx.In("to_v"), kv, inner, false) // [B, Sk, inner]
+	q := nn.Linear(ctx.At("to_q"), x, inner, false)  // [B, S, inner]
+	k := nn.Linear(ctx.At("to_k"), kv, inner, false) // [B, Sk, inner]
+	v := nn.Linear(ctx.At("to_v"), kv, inner, false) // [B, Sk, inner]
 	h := nn.ScaledDotProductAttention(q, k, v, m.Heads, false)
-	return nn.Linear(ctx.In("to_out").In("0"), h, m.QueryDim, true) // [B, S, QueryDim]
+	return nn.Linear(ctx.At("to_out").At("0"), h, m.QueryDim, true) // [B, S, QueryDim]
 }
 
 func shapeOf(x *Node) any {
@@ -59,10 +59,10 @@ type FeedForward struct {
 }
 
 // Forward runs the MLP. ctx is the module's scope (ff). x: [B, S, Dim] → [B, S, Dim].
-func (m *FeedForward) Forward(ctx *context.Context, x *Node) *Node {
-	net := ctx.In("net")
-	h := nn.GEGLU(net.In("0"), x, m.InnerDim)     // [B, S, 4·Dim]
-	return nn.Linear(net.In("2"), h, m.Dim, true) // [B, S, Dim]
+func (m *FeedForward) Forward(ctx *model.Scope, x *Node) *Node {
+	net := ctx.At("net")
+	h := nn.GEGLU(net.At("0"), x, m.InnerDim)     // [B, S, 4·Dim]
+	return nn.Linear(net.At("2"), h, m.Dim, true) // [B, S, Dim]
 }
 
 // BasicTransformerBlock ports diffusers models/attention.py BasicTransformerBlock with
@@ -78,11 +78,11 @@ type BasicTransformerBlock struct {
 
 // Forward runs the block. ctx is the block's scope (transformer_blocks/N).
 // x: [B, S, Dim], encoder: [B, Sk, cross] → [B, S, Dim].
-func (m *BasicTransformerBlock) Forward(ctx *context.Context, x, encoder *Node) *Node {
-	h := nn.LayerNorm(ctx.In("norm1"), x, m.NormEps)
-	x = Add(m.Attn1.Forward(ctx.In("attn1"), h, nil), x)
-	h = nn.LayerNorm(ctx.In("norm2"), x, m.NormEps)
-	x = Add(m.Attn2.Forward(ctx.In("attn2"), h, encoder), x)
-	h = nn.LayerNorm(ctx.In("norm3"), x, m.NormEps)
-	return Add(m.FF.Forward(ctx.In("ff"), h), x) // [B, S, Dim]
+func (m *BasicTransformerBlock) Forward(ctx *model.Scope, x, encoder *Node) *Node {
+	h := nn.LayerNorm(ctx.At("norm1"), x, m.NormEps)
+	x = Add(m.Attn1.Forward(ctx.At("attn1"), h, nil), x)
+	h = nn.LayerNorm(ctx.At("norm2"), x, m.NormEps)
+	x = Add(m.Attn2.Forward(ctx.At("attn2"), h, encoder), x)
+	h = nn.LayerNorm(ctx.At("norm3"), x, m.NormEps)
+	return Add(m.FF.Forward(ctx.At("ff"), h), x) // [B, S, Dim]
 }

@@ -1,10 +1,10 @@
 package unet
 
 import (
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -32,10 +32,10 @@ type TimestepEmbedding struct {
 }
 
 // Forward runs the MLP. ctx is the module's scope. x: [B, in] → [B, TimeEmbedDim].
-func (m *TimestepEmbedding) Forward(ctx *context.Context, x *Node) *Node {
-	h := nn.Linear(ctx.In("linear_1"), x, m.TimeEmbedDim, true) // [B, T]
+func (m *TimestepEmbedding) Forward(ctx *model.Scope, x *Node) *Node {
+	h := nn.Linear(ctx.At("linear_1"), x, m.TimeEmbedDim, true) // [B, T]
 	h = nn.Activation(m.Act, h)
-	h = nn.Linear(ctx.In("linear_2"), h, m.TimeEmbedDim, true) // [B, T]
+	h = nn.Linear(ctx.At("linear_2"), h, m.TimeEmbedDim, true) // [B, T]
 	if m.PostAct != "" {
 		h = nn.Activation(m.PostAct, h)
 	}
@@ -62,7 +62,7 @@ func broadcastTimesteps(t *Node, batch int) *Node {
 // "text_time"): time_embeds = add_time_proj(time_ids.flatten()).reshape(B, -1);
 // aug = add_embedding(cat([text_embeds, time_embeds], -1)). ctx is the UNet root.
 // textEmbeds: [B, P], timeIDs: [B, K] → [B, T].
-func (m *UNet2DConditionModel) addEmbedding(ctx *context.Context, added *AddedCond, dtype dtypes.DType, capture func(string, *Node)) *Node {
+func (m *UNet2DConditionModel) addEmbedding(ctx *model.Scope, added *AddedCond, dtype dtypes.DType, capture func(string, *Node)) *Node {
 	if added == nil || added.TextEmbeds == nil || added.TimeIDs == nil {
 		exceptions.Panicf("unet: addition_embed_type \"text_time\" (SDXL) needs AddedCond with TextEmbeds [B, pooled] and TimeIDs [B, k]")
 	}
@@ -80,7 +80,7 @@ func (m *UNet2DConditionModel) addEmbedding(ctx *context.Context, added *AddedCo
 	capture("add_time_proj", timeEmbeds)
 	timeEmbeds = Reshape(timeEmbeds, b, k*m.AddTimeProj.NumChannels) // [B, k·d]
 	addEmbeds := Concatenate([]*Node{ConvertDType(text, dtype), ConvertDType(timeEmbeds, dtype)}, -1)
-	aug := m.AddEmbedding.Forward(ctx.In("add_embedding"), addEmbeds) // [B, T]
+	aug := m.AddEmbedding.Forward(ctx.At("add_embedding"), addEmbeds) // [B, T]
 	capture("add_embedding", aug)
 	return aug
 }

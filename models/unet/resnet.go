@@ -4,8 +4,8 @@ import (
 	"math"
 
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -25,21 +25,21 @@ type ResnetBlock2D struct {
 }
 
 // Forward runs the block. ctx is the block's scope. x: [B, In, H, W], temb: [B, T] → [B, Out, H, W].
-func (m *ResnetBlock2D) Forward(ctx *context.Context, x, temb *Node) *Node {
+func (m *ResnetBlock2D) Forward(ctx *model.Scope, x, temb *Node) *Node {
 	if x.Rank() != 4 || x.Shape().Dim(1) != m.In {
 		exceptions.Panicf("unet.ResnetBlock2D at %q: want x [B, %d, H, W], got %s", ctx.Scope(), m.In, x.Shape())
 	}
-	h := nn.GroupNorm(ctx.In("norm1"), x, m.Groups, m.Eps)
+	h := nn.GroupNorm(ctx.At("norm1"), x, m.Groups, m.Eps)
 	h = nn.Activation(m.Act, h)
-	h = nn.Conv2D(ctx.In("conv1"), h, m.Out, 3, 1, 1) // [B, Out, H, W]
-	t := nn.Linear(ctx.In("time_emb_proj"), nn.Activation(m.Act, temb), m.Out, true)
+	h = nn.Conv2D(ctx.At("conv1"), h, m.Out, 3, 1, 1) // [B, Out, H, W]
+	t := nn.Linear(ctx.At("time_emb_proj"), nn.Activation(m.Act, temb), m.Out, true)
 	h = Add(h, InsertAxes(t, -1, -1)) // + [B, Out, 1, 1]
-	h = nn.GroupNorm(ctx.In("norm2"), h, m.Groups, m.Eps)
+	h = nn.GroupNorm(ctx.At("norm2"), h, m.Groups, m.Eps)
 	h = nn.Activation(m.Act, h)
-	h = nn.Conv2D(ctx.In("conv2"), h, m.Out, 3, 1, 1) // [B, Out, H, W]
+	h = nn.Conv2D(ctx.At("conv2"), h, m.Out, 3, 1, 1) // [B, Out, H, W]
 	shortcut := x
 	if m.In != m.Out {
-		shortcut = nn.Conv2D(ctx.In("conv_shortcut"), x, m.Out, 1, 1, 0) // [B, Out, H, W]
+		shortcut = nn.Conv2D(ctx.At("conv_shortcut"), x, m.Out, 1, 1, 0) // [B, Out, H, W]
 	}
 	out := Add(shortcut, h)
 	if m.OutputScaleFactor != 1 {
@@ -58,12 +58,12 @@ type Downsample2D struct {
 
 // Forward downsamples. ctx is the downsampler's scope (downsamplers/0).
 // x: [B, C, H, W] → [B, C, ⌊(H+2p-3)/2⌋+1, ⌊(W+2p-3)/2⌋+1].
-func (m *Downsample2D) Forward(ctx *context.Context, x *Node) *Node {
+func (m *Downsample2D) Forward(ctx *model.Scope, x *Node) *Node {
 	pad := [2][2]int{{m.Padding, m.Padding}, {m.Padding, m.Padding}}
 	if m.Padding == 0 {
 		pad = [2][2]int{{0, 1}, {0, 1}}
 	}
-	return nn.Conv2DWith(ctx.In("conv"), x, nn.Conv2DConfig{Out: m.Channels, Kernel: 3, Stride: 2, Padding: pad})
+	return nn.Conv2DWith(ctx.At("conv"), x, nn.Conv2DConfig{Out: m.Channels, Kernel: 3, Stride: 2, Padding: pad})
 }
 
 // Upsample2D ports diffusers models/upsampling.py Upsample2D(use_conv=True): nearest-neighbour
@@ -74,9 +74,9 @@ type Upsample2D struct {
 
 // Forward upsamples to outH x outW (2H x 2W unless the UNet forwards the skip's size).
 // ctx is the upsampler's scope (upsamplers/0). x: [B, C, H, W] → [B, C, outH, outW].
-func (m *Upsample2D) Forward(ctx *context.Context, x *Node, outH, outW int) *Node {
+func (m *Upsample2D) Forward(ctx *model.Scope, x *Node, outH, outW int) *Node {
 	h := nearestResize(x, outH, outW)                        // [B, C, outH, outW]
-	return nn.Conv2D(ctx.In("conv"), h, m.Channels, 3, 1, 1) // [B, C, outH, outW]
+	return nn.Conv2D(ctx.At("conv"), h, m.Channels, 3, 1, 1) // [B, C, outH, outW]
 }
 
 // nearestResize ports F.interpolate(x, size=(outH, outW), mode="nearest") (torch's legacy nearest:

@@ -2,8 +2,8 @@ package unet
 
 import (
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -45,30 +45,30 @@ func (m *Transformer2DModel) InnerDim() int { return m.Heads * m.HeadDim }
 
 // Forward runs the model. ctx is its scope (attentions/N). x: [B, C, H, W],
 // encoder: [B, seq, cross_attention_dim] → [B, C, H, W].
-func (m *Transformer2DModel) Forward(ctx *context.Context, x, encoder *Node) *Node {
+func (m *Transformer2DModel) Forward(ctx *model.Scope, x, encoder *Node) *Node {
 	if x.Rank() != 4 || x.Shape().Dim(1) != m.Channels {
 		exceptions.Panicf("unet.Transformer2DModel at %q: want x [B, %d, H, W], got %s", ctx.Scope(), m.Channels, x.Shape())
 	}
 	b, hh, ww := x.Shape().Dim(0), x.Shape().Dim(2), x.Shape().Dim(3)
 	inner := m.InnerDim()
-	h := nn.GroupNorm(ctx.In("norm"), x, m.Groups, 1e-6)
+	h := nn.GroupNorm(ctx.At("norm"), x, m.Groups, 1e-6)
 	if m.UseLinearProjection {
 		h = Reshape(TransposeAllDims(h, 0, 2, 3, 1), b, hh*ww, m.Channels) // [B, H·W, C]
-		h = nn.Linear(ctx.In("proj_in"), h, inner, true)                   // [B, H·W, inner]
+		h = nn.Linear(ctx.At("proj_in"), h, inner, true)                   // [B, H·W, inner]
 	} else {
-		h = nn.Conv2D(ctx.In("proj_in"), h, inner, 1, 1, 0)           // [B, inner, H, W]
+		h = nn.Conv2D(ctx.At("proj_in"), h, inner, 1, 1, 0)           // [B, inner, H, W]
 		h = Reshape(TransposeAllDims(h, 0, 2, 3, 1), b, hh*ww, inner) // [B, H·W, inner]
 	}
-	blocks := ctx.In("transformer_blocks")
+	blocks := ctx.At("transformer_blocks")
 	for i := range m.Blocks {
-		h = m.Blocks[i].Forward(blocks.Inf("%d", i), h, encoder)
+		h = m.Blocks[i].Forward(blocks.At("%d", i), h, encoder)
 	}
 	if m.UseLinearProjection {
-		h = nn.Linear(ctx.In("proj_out"), h, m.Channels, true)              // [B, H·W, C]
+		h = nn.Linear(ctx.At("proj_out"), h, m.Channels, true)              // [B, H·W, C]
 		h = TransposeAllDims(Reshape(h, b, hh, ww, m.Channels), 0, 3, 1, 2) // [B, C, H, W]
 	} else {
 		h = TransposeAllDims(Reshape(h, b, hh, ww, inner), 0, 3, 1, 2) // [B, inner, H, W]
-		h = nn.Conv2D(ctx.In("proj_out"), h, m.Channels, 1, 1, 0)      // [B, C, H, W]
+		h = nn.Conv2D(ctx.At("proj_out"), h, m.Channels, 1, 1, 0)      // [B, C, H, W]
 	}
 	return Add(h, x)
 }

@@ -4,8 +4,8 @@ import (
 	"strings"
 
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // DownBlock is a down block of the UNet: DownBlock2D or CrossAttnDownBlock2D.
@@ -13,7 +13,7 @@ type DownBlock interface {
 	// Forward runs the block. ctx is its scope (down_blocks/i). x: [B, C_in, H, W], temb: [B, T],
 	// encoder: [B, seq, cross] → the output [B, C_out, H', W'] and the skip states it adds to the
 	// UNet's stack (one per resnet, plus the downsampler's output).
-	Forward(ctx *context.Context, x, temb, encoder *Node) (out *Node, skips []*Node)
+	Forward(ctx *model.Scope, x, temb, encoder *Node) (out *Node, skips []*Node)
 }
 
 // UpBlock is an up block of the UNet: UpBlock2D or CrossAttnUpBlock2D.
@@ -23,13 +23,13 @@ type UpBlock interface {
 	// Forward runs the block. ctx is its scope (up_blocks/i). x: [B, C, H, W]; skips: the block's
 	// skip states in push order (the last one is concatenated first); upH, upW: the upsampler's output
 	// size (ignored without upsampler) → [B, C_out, upH, upW] (or [B, C_out, H, W]).
-	Forward(ctx *context.Context, x *Node, skips []*Node, temb, encoder *Node, upH, upW int) *Node
+	Forward(ctx *model.Scope, x *Node, skips []*Node, temb, encoder *Node, upH, upW int) *Node
 }
 
 // MidBlock is the UNet's mid block: UNetMidBlock2DCrossAttn or UNetMidBlock2D.
 type MidBlock interface {
 	// Forward runs the block. ctx is its scope (mid_block). x: [B, C, H, W] → [B, C, H, W].
-	Forward(ctx *context.Context, x, temb, encoder *Node) *Node
+	Forward(ctx *model.Scope, x, temb, encoder *Node) *Node
 }
 
 // DownBlock2D ports diffusers unets/unet_2d_blocks.py DownBlock2D: resnets, then an optional
@@ -40,14 +40,14 @@ type DownBlock2D struct {
 }
 
 // Forward implements DownBlock.
-func (m *DownBlock2D) Forward(ctx *context.Context, x, temb, encoder *Node) (*Node, []*Node) {
+func (m *DownBlock2D) Forward(ctx *model.Scope, x, temb, encoder *Node) (*Node, []*Node) {
 	var skips []*Node
 	for i := range m.Resnets {
-		x = m.Resnets[i].Forward(ctx.In("resnets").Inf("%d", i), x, temb) // [B, C_out, H, W]
+		x = m.Resnets[i].Forward(ctx.At("resnets").At("%d", i), x, temb) // [B, C_out, H, W]
 		skips = append(skips, x)
 	}
 	if m.Downsampler != nil {
-		x = m.Downsampler.Forward(ctx.In("downsamplers").In("0"), x) // [B, C_out, H/2, W/2]
+		x = m.Downsampler.Forward(ctx.At("downsamplers").At("0"), x) // [B, C_out, H/2, W/2]
 		skips = append(skips, x)
 	}
 	return x, skips
@@ -63,15 +63,15 @@ type CrossAttnDownBlock2D struct {
 }
 
 // Forward implements DownBlock.
-func (m *CrossAttnDownBlock2D) Forward(ctx *context.Context, x, temb, encoder *Node) (*Node, []*Node) {
+func (m *CrossAttnDownBlock2D) Forward(ctx *model.Scope, x, temb, encoder *Node) (*Node, []*Node) {
 	var skips []*Node
 	for i := range m.Resnets {
-		x = m.Resnets[i].Forward(ctx.In("resnets").Inf("%d", i), x, temb)          // [B, C_out, H, W]
-		x = m.Attentions[i].Forward(ctx.In("attentions").Inf("%d", i), x, encoder) // [B, C_out, H, W]
+		x = m.Resnets[i].Forward(ctx.At("resnets").At("%d", i), x, temb)          // [B, C_out, H, W]
+		x = m.Attentions[i].Forward(ctx.At("attentions").At("%d", i), x, encoder) // [B, C_out, H, W]
 		skips = append(skips, x)
 	}
 	if m.Downsampler != nil {
-		x = m.Downsampler.Forward(ctx.In("downsamplers").In("0"), x) // [B, C_out, H/2, W/2]
+		x = m.Downsampler.Forward(ctx.At("downsamplers").At("0"), x) // [B, C_out, H/2, W/2]
 		skips = append(skips, x)
 	}
 	return x, skips
@@ -85,11 +85,11 @@ type UNetMidBlock2DCrossAttn struct {
 }
 
 // Forward implements MidBlock.
-func (m *UNetMidBlock2DCrossAttn) Forward(ctx *context.Context, x, temb, encoder *Node) *Node {
-	x = m.Resnets[0].Forward(ctx.In("resnets").In("0"), x, temb)
+func (m *UNetMidBlock2DCrossAttn) Forward(ctx *model.Scope, x, temb, encoder *Node) *Node {
+	x = m.Resnets[0].Forward(ctx.At("resnets").At("0"), x, temb)
 	for i := range m.Attentions {
-		x = m.Attentions[i].Forward(ctx.In("attentions").Inf("%d", i), x, encoder)
-		x = m.Resnets[i+1].Forward(ctx.In("resnets").Inf("%d", i+1), x, temb)
+		x = m.Attentions[i].Forward(ctx.At("attentions").At("%d", i), x, encoder)
+		x = m.Resnets[i+1].Forward(ctx.At("resnets").At("%d", i+1), x, temb)
 	}
 	return x // [B, C, H, W]
 }
@@ -101,8 +101,8 @@ type UNetMidBlock2D struct {
 }
 
 // Forward implements MidBlock.
-func (m *UNetMidBlock2D) Forward(ctx *context.Context, x, temb, _ *Node) *Node {
-	return m.Resnets[0].Forward(ctx.In("resnets").In("0"), x, temb) // [B, C, H, W]
+func (m *UNetMidBlock2D) Forward(ctx *model.Scope, x, temb, _ *Node) *Node {
+	return m.Resnets[0].Forward(ctx.At("resnets").At("0"), x, temb) // [B, C, H, W]
 }
 
 // UpBlock2D ports diffusers unets/unet_2d_blocks.py UpBlock2D: for each resnet,
@@ -116,15 +116,15 @@ type UpBlock2D struct {
 func (m *UpBlock2D) NumResnets() int { return len(m.Resnets) }
 
 // Forward implements UpBlock.
-func (m *UpBlock2D) Forward(ctx *context.Context, x *Node, skips []*Node, temb, _ *Node, upH, upW int) *Node {
+func (m *UpBlock2D) Forward(ctx *model.Scope, x *Node, skips []*Node, temb, _ *Node, upH, upW int) *Node {
 	checkSkips(ctx, len(m.Resnets), skips)
 	for i := range m.Resnets {
 		skip := skips[len(skips)-1-i]
-		x = Concatenate([]*Node{x, skip}, 1)                              // [B, C + C_skip, H, W]
-		x = m.Resnets[i].Forward(ctx.In("resnets").Inf("%d", i), x, temb) // [B, C_out, H, W]
+		x = Concatenate([]*Node{x, skip}, 1)                             // [B, C + C_skip, H, W]
+		x = m.Resnets[i].Forward(ctx.At("resnets").At("%d", i), x, temb) // [B, C_out, H, W]
 	}
 	if m.Upsampler != nil {
-		x = m.Upsampler.Forward(ctx.In("upsamplers").In("0"), x, upH, upW) // [B, C_out, upH, upW]
+		x = m.Upsampler.Forward(ctx.At("upsamplers").At("0"), x, upH, upW) // [B, C_out, upH, upW]
 	}
 	return x
 }
@@ -142,21 +142,21 @@ type CrossAttnUpBlock2D struct {
 func (m *CrossAttnUpBlock2D) NumResnets() int { return len(m.Resnets) }
 
 // Forward implements UpBlock.
-func (m *CrossAttnUpBlock2D) Forward(ctx *context.Context, x *Node, skips []*Node, temb, encoder *Node, upH, upW int) *Node {
+func (m *CrossAttnUpBlock2D) Forward(ctx *model.Scope, x *Node, skips []*Node, temb, encoder *Node, upH, upW int) *Node {
 	checkSkips(ctx, len(m.Resnets), skips)
 	for i := range m.Resnets {
 		skip := skips[len(skips)-1-i]
-		x = Concatenate([]*Node{x, skip}, 1)                                       // [B, C + C_skip, H, W]
-		x = m.Resnets[i].Forward(ctx.In("resnets").Inf("%d", i), x, temb)          // [B, C_out, H, W]
-		x = m.Attentions[i].Forward(ctx.In("attentions").Inf("%d", i), x, encoder) // [B, C_out, H, W]
+		x = Concatenate([]*Node{x, skip}, 1)                                      // [B, C + C_skip, H, W]
+		x = m.Resnets[i].Forward(ctx.At("resnets").At("%d", i), x, temb)          // [B, C_out, H, W]
+		x = m.Attentions[i].Forward(ctx.At("attentions").At("%d", i), x, encoder) // [B, C_out, H, W]
 	}
 	if m.Upsampler != nil {
-		x = m.Upsampler.Forward(ctx.In("upsamplers").In("0"), x, upH, upW) // [B, C_out, upH, upW]
+		x = m.Upsampler.Forward(ctx.At("upsamplers").At("0"), x, upH, upW) // [B, C_out, upH, upW]
 	}
 	return x
 }
 
-func checkSkips(ctx *context.Context, want int, skips []*Node) {
+func checkSkips(ctx *model.Scope, want int, skips []*Node) {
 	if len(skips) != want {
 		exceptions.Panicf("unet up block at %q: want %d skip states, got %d", ctx.Scope(), want, len(skips))
 	}

@@ -13,13 +13,13 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/weights"
@@ -92,20 +92,20 @@ func deref(s *string) string {
 // sample: [B, in_channels, H, W]; timestep: [], [1] or [B], any numeric dtype (int64 or float);
 // encoderHiddenStates: [B, seq, cross_attention_dim]; added: SDXL's TextEmbeds/TimeIDs (nil for SD1.x/2.x)
 // → [B, out_channels, H, W].
-func (m *UNet2DConditionModel) Forward(ctx *context.Context, sample, timestep, encoderHiddenStates *Node, added *AddedCond) *Node {
+func (m *UNet2DConditionModel) Forward(ctx *model.Scope, sample, timestep, encoderHiddenStates *Node, added *AddedCond) *Node {
 	return m.forward(ctx, sample, timestep, encoderHiddenStates, added, func(string, *Node) {})
 }
 
 // ForwardDebug is Forward that also returns the intermediate activations the fixtures record as
 // dbg.*: "time_proj", "time_embedding", "add_time_proj" and "add_embedding" (SDXL), "conv_in",
 // "down_blocks.{i}", "mid_block", "up_blocks.{i}".
-func (m *UNet2DConditionModel) ForwardDebug(ctx *context.Context, sample, timestep, encoderHiddenStates *Node, added *AddedCond) (*Node, map[string]*Node) {
+func (m *UNet2DConditionModel) ForwardDebug(ctx *model.Scope, sample, timestep, encoderHiddenStates *Node, added *AddedCond) (*Node, map[string]*Node) {
 	dbg := map[string]*Node{}
 	out := m.forward(ctx, sample, timestep, encoderHiddenStates, added, func(name string, x *Node) { dbg[name] = x })
 	return out, dbg
 }
 
-func (m *UNet2DConditionModel) forward(ctx *context.Context, sample, timestep, encoder *Node, added *AddedCond, capture func(string, *Node)) *Node {
+func (m *UNet2DConditionModel) forward(ctx *model.Scope, sample, timestep, encoder *Node, added *AddedCond, capture func(string, *Node)) *Node {
 	cfg := m.Config
 	if sample.Rank() != 4 || sample.Shape().Dim(1) != cfg.InChannels {
 		exceptions.Panicf("unet: want sample [B, %d, H, W], got %s", cfg.InChannels, sample.Shape())
@@ -121,7 +121,7 @@ func (m *UNet2DConditionModel) forward(ctx *context.Context, sample, timestep, e
 	// 1. time
 	tEmb := m.TimeProj.Forward(broadcastTimesteps(timestep, b)) // [B, C0] float32
 	capture("time_proj", tEmb)
-	emb := m.TimeEmbedding.Forward(ctx.In("time_embedding"), ConvertDType(tEmb, dtype)) // [B, T]
+	emb := m.TimeEmbedding.Forward(ctx.At("time_embedding"), ConvertDType(tEmb, dtype)) // [B, T]
 	capture("time_embedding", emb)
 	if cfg.IsSDXL() {
 		emb = Add(emb, m.addEmbedding(ctx, added, dtype, capture)) // [B, T]
@@ -132,21 +132,21 @@ func (m *UNet2DConditionModel) forward(ctx *context.Context, sample, timestep, e
 
 	// 2. pre-process
 	k := cfg.ConvInKernel
-	x := nn.Conv2D(ctx.In("conv_in"), sample, cfg.BlockOutChannels[0], k, 1, (k-1)/2) // [B, C0, H, W]
+	x := nn.Conv2D(ctx.At("conv_in"), sample, cfg.BlockOutChannels[0], k, 1, (k-1)/2) // [B, C0, H, W]
 	capture("conv_in", x)
 
 	// 3. down
 	skips := []*Node{x}
 	for i, blk := range m.DownBlocks {
 		var res []*Node
-		x, res = blk.Forward(ctx.In("down_blocks").Inf("%d", i), x, emb, encoder) // [B, C_i, H/2^i', W/2^i']
+		x, res = blk.Forward(ctx.At("down_blocks").At("%d", i), x, emb, encoder) // [B, C_i, H/2^i', W/2^i']
 		capture(fmt.Sprintf("down_blocks.%d", i), x)
 		skips = append(skips, res...)
 	}
 
 	// 4. mid
 	if m.MidBlock != nil {
-		x = m.MidBlock.Forward(ctx.In("mid_block"), x, emb, encoder) // [B, C_last, h, w]
+		x = m.MidBlock.Forward(ctx.At("mid_block"), x, emb, encoder) // [B, C_last, h, w]
 		capture("mid_block", x)
 	}
 
@@ -163,15 +163,15 @@ func (m *UNet2DConditionModel) forward(ctx *context.Context, sample, timestep, e
 		if len(skips) > 0 {
 			upH, upW = skips[len(skips)-1].Shape().Dim(2), skips[len(skips)-1].Shape().Dim(3)
 		}
-		x = blk.Forward(ctx.In("up_blocks").Inf("%d", i), x, res, emb, encoder, upH, upW)
+		x = blk.Forward(ctx.At("up_blocks").At("%d", i), x, res, emb, encoder, upH, upW)
 		capture(fmt.Sprintf("up_blocks.%d", i), x)
 	}
 
 	// 6. post-process
-	x = nn.GroupNorm(ctx.In("conv_norm_out"), x, cfg.Groups(), cfg.NormEps)
+	x = nn.GroupNorm(ctx.At("conv_norm_out"), x, cfg.Groups(), cfg.NormEps)
 	x = nn.Activation(cfg.ActFn, x) // conv_act
 	k = cfg.ConvOutKernel
-	return nn.Conv2D(ctx.In("conv_out"), x, cfg.OutChannels, k, 1, (k-1)/2) // [B, out, H, W]
+	return nn.Conv2D(ctx.At("conv_out"), x, cfg.OutChannels, k, 1, (k-1)/2) // [B, out, H, W]
 }
 
 // DummyInputs builds the smallest inputs Forward accepts (batch 1, spatial size 2^(levels-1), a
@@ -199,7 +199,7 @@ func (m *UNet2DConditionModel) DummyInputs(g *Graph) (sample, timestep, encoder 
 
 // Declare builds a minimal forward pass (see DummyInputs) so that weights.Declared lists every weight
 // of the model. ctx is the UNet's root scope.
-func (m *UNet2DConditionModel) Declare(ctx *context.Context, g *Graph) {
+func (m *UNet2DConditionModel) Declare(ctx *model.Scope, g *Graph) {
 	sample, t, enc, added := m.DummyInputs(g)
 	m.Forward(ctx, sample, t, enc, added)
 }
@@ -208,18 +208,18 @@ func (m *UNet2DConditionModel) Declare(ctx *context.Context, g *Graph) {
 // model.safetensors, or a sharded index) into a new context, as float32, and returns the model with
 // that context set to Reuse() (pass it to Forward). Errors name the files; weights that do not fit
 // the config are all listed together.
-func Load(dir string) (*UNet2DConditionModel, *context.Context, error) {
-	ctx := context.New()
+func Load(dir string) (*UNet2DConditionModel, *model.Scope, error) {
+	ctx := model.NewStore().RootScope()
 	m, err := LoadInto(ctx, dir, dtypes.Float32)
 	if err != nil {
 		return nil, nil, err
 	}
-	return m, ctx.Reuse(), nil
+	return m, ctx, nil
 }
 
-// LoadInto reads a diffusers UNet folder into ctx (the component root, e.g. ctx.In("unet")), with
+// LoadInto reads a diffusers UNet folder into ctx (the component root, e.g. ctx.At("unet")), with
 // floating-point weights converted to dtype. The variables are frozen (not trainable).
-func LoadInto(ctx *context.Context, dir string, dtype dtypes.DType) (*UNet2DConditionModel, error) {
+func LoadInto(ctx *model.Scope, dir string, dtype dtypes.DType) (*UNet2DConditionModel, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, err
@@ -254,14 +254,14 @@ type AddedCondTensors struct {
 // [B, in, H, W], timestep [B] (or scalar) and encoderHiddenStates [B, seq, cross]; added is nil
 // except for SDXL. ctx holds the weights (as returned by Load). Graph-building failures come back as
 // errors.
-func (m *UNet2DConditionModel) Predict(backend backends.Backend, ctx *context.Context,
+func (m *UNet2DConditionModel) Predict(backend compute.Backend, ctx *model.Scope,
 	sample, timestep, encoderHiddenStates *tensors.Tensor, added *AddedCondTensors) (out *tensors.Tensor, err error) {
 	inputs := []any{sample, timestep, encoderHiddenStates}
 	if added != nil {
 		inputs = append(inputs, added.TextEmbeds, added.TimeIDs)
 	}
 	err = exceptions.TryCatch[error](func() {
-		exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, in []*Node) *Node {
+		exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, in []*Node) *Node {
 			var a *AddedCond
 			if len(in) == 5 {
 				a = &AddedCond{TextEmbeds: in[3], TimeIDs: in[4]}

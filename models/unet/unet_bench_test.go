@@ -5,17 +5,17 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
 )
 
 // benchCase loads the sd15_tiny fixture: the model, its weights and the case's inputs.
-func benchCase(b *testing.B) (*UNet2DConditionModel, *context.Context, []*tensors.Tensor) {
+func benchCase(b *testing.B) (*UNet2DConditionModel, *model.Scope, []*tensors.Tensor) {
 	dir := filepath.Join(testutil.Fixtures(b), "unet", "sd15_tiny")
 	m, ctx, err := Load(dir)
 	require.NoError(b, err)
@@ -27,7 +27,7 @@ func benchCase(b *testing.B) (*UNet2DConditionModel, *context.Context, []*tensor
 func BenchmarkUNetForward(b *testing.B) {
 	backend := testBackend(b)
 	m, ctx, in := benchCase(b)
-	exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, sample, t, enc *Node) *Node {
+	exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, sample, t, enc *Node) *Node {
 		return m.Forward(ctx, sample, t, enc, nil)
 	})
 	exec.MustExec(in[0], in[1], in[2]) // compile
@@ -43,7 +43,7 @@ func BenchmarkUNetForward(b *testing.B) {
 func BenchmarkUNetForwardBackward(b *testing.B) {
 	backend := testBackend(b)
 	m, ctx, in := benchCase(b)
-	exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, sample, t, enc *Node) (*Node, *Node) {
+	exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, sample, t, enc *Node) (*Node, *Node) {
 		return forwardBackward(ctx, m, sample, t, enc)
 	})
 	loss, gsum := exec.MustExec2(in[0], in[1], in[2]) // compile
@@ -57,13 +57,13 @@ func BenchmarkUNetForwardBackward(b *testing.B) {
 }
 
 // forwardBackward returns mean(unet(sample)²) and the sum of |∂loss/∂p| over every weight and the sample.
-func forwardBackward(ctx *context.Context, m *UNet2DConditionModel, sample, t, enc *Node) (*Node, *Node) {
+func forwardBackward(ctx *model.Scope, m *UNet2DConditionModel, sample, t, enc *Node) (*Node, *Node) {
 	g := sample.Graph()
 	out := m.Forward(ctx, sample, t, enc, nil)
 	loss := ReduceAllMean(Square(out))
 	wrt := []*Node{sample}
 	for v := range ctx.IterVariables() {
-		wrt = append(wrt, v.ValueGraph(g))
+		wrt = append(wrt, v.NodeValue(g))
 	}
 	grads := Gradient(loss, wrt...)
 	total := ScalarZero(g, dtypes.Float32)
@@ -86,14 +86,14 @@ func TestGradients(t *testing.T) {
 
 	var names []string
 	for v := range ctx.IterVariables() {
-		names = append(names, v.ScopeAndName())
+		names = append(names, v.Path())
 	}
-	exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, sample, t, enc *Node) []*Node {
+	exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, sample, t, enc *Node) []*Node {
 		g := sample.Graph()
 		loss := ReduceAllMean(Square(m.Forward(ctx, sample, t, enc, nil)))
 		wrt := []*Node{sample}
 		for v := range ctx.IterVariables() {
-			wrt = append(wrt, v.ValueGraph(g))
+			wrt = append(wrt, v.NodeValue(g))
 		}
 		grads := Gradient(loss, wrt...)
 		outs := []*Node{loss, grads[0]}

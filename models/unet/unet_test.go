@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -24,7 +24,7 @@ import (
 const parityTol = 1e-4
 
 // testBackend is the tests' simplego backend (configured by models/backend).
-func testBackend(t testing.TB) backends.Backend {
+func testBackend(t testing.TB) compute.Backend {
 	t.Helper()
 	return testutil.Backend(t)
 }
@@ -73,7 +73,7 @@ func TestParity(t *testing.T) {
 			sort.Strings(dbgNames)
 
 			start := time.Now()
-			exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, in []*Node) []*Node {
+			exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, in []*Node) []*Node {
 				var added *AddedCond
 				if len(in) == 5 {
 					added = &AddedCond{TextEmbeds: in[3], TimeIDs: in[4]}

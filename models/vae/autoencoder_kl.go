@@ -10,11 +10,11 @@ package vae
 import (
 	"fmt"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -42,10 +42,10 @@ func New(cfg *Config) (*AutoencoderKL, error) {
 // Encode computes the posterior's moments, quant_conv(encoder(image)) (diffusers
 // `vae.encode(x).latent_dist.parameters`). ctx is the VAE's root scope.
 // image: [B, in_channels, H, W] → moments [B, 2·latent_channels, H/f, W/f].
-func (m *AutoencoderKL) Encode(ctx *context.Context, image *Node) *Node {
-	h := m.Encoder.Forward(ctx.In("encoder"), image) // [B, 2·latent, h, w]
+func (m *AutoencoderKL) Encode(ctx *model.Scope, image *Node) *Node {
+	h := m.Encoder.Forward(ctx.At("encoder"), image) // [B, 2·latent, h, w]
 	if m.Config.UseQuantConv {
-		h = nn.Conv2D(ctx.In("quant_conv"), h, 2*m.Config.LatentChannels, 1, 1, 0) // [B, 2·latent, h, w]
+		h = nn.Conv2D(ctx.At("quant_conv"), h, 2*m.Config.LatentChannels, 1, 1, 0) // [B, 2·latent, h, w]
 	}
 	return h
 }
@@ -53,15 +53,15 @@ func (m *AutoencoderKL) Encode(ctx *context.Context, image *Node) *Node {
 // Decode computes decoder(post_quant_conv(latents)) (diffusers `vae.decode(z).sample`). The
 // latents are unscaled: divide by scaling_factor (and add shift_factor) before calling it.
 // ctx is the VAE's root scope. latents: [B, latent_channels, h, w] → [B, out_channels, h·f, w·f].
-func (m *AutoencoderKL) Decode(ctx *context.Context, latents *Node) *Node {
+func (m *AutoencoderKL) Decode(ctx *model.Scope, latents *Node) *Node {
 	if latents.Rank() != 4 || latents.Shape().Dim(1) != m.Config.LatentChannels {
 		exceptions.Panicf("vae.Decode: want latents [B, %d, h, w], got %s", m.Config.LatentChannels, latents.Shape())
 	}
 	z := latents
 	if m.Config.UsePostQuantConv {
-		z = nn.Conv2D(ctx.In("post_quant_conv"), z, m.Config.LatentChannels, 1, 1, 0) // [B, latent, h, w]
+		z = nn.Conv2D(ctx.At("post_quant_conv"), z, m.Config.LatentChannels, 1, 1, 0) // [B, latent, h, w]
 	}
-	return m.Decoder.Forward(ctx.In("decoder"), z) // [B, out, h·f, w·f]
+	return m.Decoder.Forward(ctx.At("decoder"), z) // [B, out, h·f, w·f]
 }
 
 // DiagonalGaussian ports diffusers DiagonalGaussianDistribution (deterministic=False): mean,
@@ -87,7 +87,7 @@ func Sample(mean, std, noise *Node) *Node {
 
 // Declare builds a minimal encode and decode (batch 1, smallest spatial size) so that
 // weights.Declared lists every weight of the model. ctx is the VAE's root scope.
-func (m *AutoencoderKL) Declare(ctx *context.Context, g *Graph) {
+func (m *AutoencoderKL) Declare(ctx *model.Scope, g *Graph) {
 	cfg := m.Config
 	f := cfg.DownsampleFactor()
 	image := Zeros(g, shapes.Make(dtypes.Float32, 1, cfg.InChannels, f, f))       // [1, in, f, f]

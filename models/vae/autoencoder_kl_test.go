@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
@@ -79,7 +79,7 @@ func TestParity(t *testing.T) {
 				inputs = append(inputs, tensors.FromFlatDataAndDimensions(vals, dims...))
 			}
 
-			exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, in []*Node) []*Node {
+			exec, err := gmodel.NewExec(backend, ctx.Store(), func(_ *gmodel.Scope, in []*Node) []*Node {
 				byName := map[string]*Node{}
 				for i, n := range inNames {
 					byName[n] = in[i]

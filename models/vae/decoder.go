@@ -1,11 +1,9 @@
 package vae
 
 import (
-	"strconv"
-
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -20,25 +18,25 @@ type Decoder struct {
 
 // Forward decodes latents (after post_quant_conv). ctx is the "decoder" scope.
 // z: [B, latent_channels, h, w] → [B, out_channels, h·f, w·f], f = 2^(levels-1).
-func (d *Decoder) Forward(ctx *context.Context, z *Node) *Node {
+func (d *Decoder) Forward(ctx *model.Scope, z *Node) *Node {
 	cfg := d.cfg
 	if z.Rank() != 4 || z.Shape().Dim(1) != cfg.LatentChannels {
 		exceptions.Panicf("vae.Decoder: want latents [B, %d, h, w], got %s", cfg.LatentChannels, z.Shape())
 	}
 	ch := cfg.BlockOutChannels
 	levels := len(ch)
-	h := nn.Conv2D(ctx.In("conv_in"), z, ch[levels-1], 3, 1, 1) // [B, C_last, h, w]
+	h := nn.Conv2D(ctx.At("conv_in"), z, ch[levels-1], 3, 1, 1) // [B, C_last, h, w]
 	mid := &UNetMidBlock2D{Channels: ch[levels-1], Groups: cfg.NormNumGroups, AddAttention: cfg.MidBlockAddAttention}
-	h = mid.Forward(ctx.In("mid_block"), h) // [B, C_last, h, w]
+	h = mid.Forward(ctx.At("mid_block"), h) // [B, C_last, h, w]
 	out := ch[levels-1]
 	for i := range cfg.UpBlockTypes {
 		prev := out
 		out = ch[levels-1-i]
 		blk := &UpDecoderBlock2D{In: prev, Out: out, NumLayers: cfg.LayersPerBlock + 1, Groups: cfg.NormNumGroups,
 			AddUpsample: i != levels-1}
-		h = blk.Forward(ctx.In("up_blocks").In(strconv.Itoa(i)), h) // [B, C_rev_i, h·2^(i+1), w·2^(i+1)] (no 2x at the last)
+		h = blk.Forward(ctx.At("up_blocks").At("%d", i), h) // [B, C_rev_i, h·2^(i+1), w·2^(i+1)] (no 2x at the last)
 	}
-	h = nn.GroupNorm(ctx.In("conv_norm_out"), h, cfg.NormNumGroups, normEps) // [B, C0, H, W]
+	h = nn.GroupNorm(ctx.At("conv_norm_out"), h, cfg.NormNumGroups, normEps) // [B, C0, H, W]
 	h = nn.SiLU(h)
-	return nn.Conv2D(ctx.In("conv_out"), h, cfg.OutChannels, 3, 1, 1) // [B, out_channels, H, W]
+	return nn.Conv2D(ctx.At("conv_out"), h, cfg.OutChannels, 3, 1, 1) // [B, out_channels, H, W]
 }

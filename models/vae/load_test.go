@@ -6,10 +6,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
@@ -68,7 +68,7 @@ func TestLoadLegacyAttentionNames(t *testing.T) {
 	}
 	n := 0
 	for v := range want.IterVariables() {
-		g := got.GetVariableByScopeAndName(v.Scope(), v.Name())
+		g := got.Store().GetVariable(gmodel.JoinPath(v.Scope(), v.Name()))
 		if g == nil {
 			t.Errorf("variable %s/%s missing after legacy load", v.Scope(), v.Name())
 			continue
@@ -117,7 +117,7 @@ func TestDeclaredOptionalModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	decl, err := weights.Declared(func(ctx *context.Context, g *graph.Graph) { model.Declare(ctx, g) })
+	decl, err := weights.Declared(func(ctx *gmodel.Scope, g *graph.Graph) { model.Declare(ctx, g) })
 	if err != nil {
 		t.Fatal(err)
 	}

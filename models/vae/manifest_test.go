@@ -7,8 +7,8 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/graph"
+	gmodel "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/weights"
@@ -35,7 +35,7 @@ func readManifest(t *testing.T, path string) map[string]manifestEntry {
 // diffDeclared compares the declared keys/shapes with a manifest and reports every difference.
 func diffDeclared(t *testing.T, name string, model *AutoencoderKL, manifest map[string]manifestEntry) {
 	t.Helper()
-	decl, err := weights.Declared(func(ctx *context.Context, g *graph.Graph) { model.Declare(ctx, g) })
+	decl, err := weights.Declared(func(ctx *gmodel.Scope, g *graph.Graph) { model.Declare(ctx, g) })
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}

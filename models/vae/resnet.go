@@ -1,8 +1,8 @@
 package vae
 
 import (
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -18,15 +18,15 @@ type ResnetBlock2D struct {
 
 // Forward computes (x + conv2(silu(norm2(conv1(silu(norm1(x))))))) with the shortcut on x.
 // ctx is the block's scope. x: [B, In, H, W] → [B, Out, H, W].
-func (r *ResnetBlock2D) Forward(ctx *context.Context, x *Node) *Node {
-	h := nn.GroupNorm(ctx.In("norm1"), x, r.Groups, r.Eps) // [B, In, H, W]
+func (r *ResnetBlock2D) Forward(ctx *model.Scope, x *Node) *Node {
+	h := nn.GroupNorm(ctx.At("norm1"), x, r.Groups, r.Eps) // [B, In, H, W]
 	h = nn.SiLU(h)
-	h = nn.Conv2D(ctx.In("conv1"), h, r.Out, 3, 1, 1) // [B, Out, H, W]
-	h = nn.GroupNorm(ctx.In("norm2"), h, r.Groups, r.Eps)
+	h = nn.Conv2D(ctx.At("conv1"), h, r.Out, 3, 1, 1) // [B, Out, H, W]
+	h = nn.GroupNorm(ctx.At("norm2"), h, r.Groups, r.Eps)
 	h = nn.SiLU(h)
-	h = nn.Conv2D(ctx.In("conv2"), h, r.Out, 3, 1, 1) // [B, Out, H, W]
+	h = nn.Conv2D(ctx.At("conv2"), h, r.Out, 3, 1, 1) // [B, Out, H, W]
 	if r.In != r.Out {
-		x = nn.Conv2D(ctx.In("conv_shortcut"), x, r.Out, 1, 1, 0) // [B, Out, H, W]
+		x = nn.Conv2D(ctx.At("conv_shortcut"), x, r.Out, 1, 1, 0) // [B, Out, H, W]
 	}
 	return Add(x, h)
 }

@@ -1,10 +1,8 @@
 package vae
 
 import (
-	"strconv"
-
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/nn"
 )
@@ -18,17 +16,17 @@ type DownEncoderBlock2D struct {
 }
 
 // Forward: x [B, In, H, W] → [B, Out, H', W'] with H' = ⌊H/2⌋, W' = ⌊W/2⌋ when downsampling.
-func (d *DownEncoderBlock2D) Forward(ctx *context.Context, x *Node) *Node {
+func (d *DownEncoderBlock2D) Forward(ctx *model.Scope, x *Node) *Node {
 	for i := 0; i < d.NumLayers; i++ {
 		in := d.Out
 		if i == 0 {
 			in = d.In
 		}
 		r := &ResnetBlock2D{In: in, Out: d.Out, Groups: d.Groups, Eps: normEps}
-		x = r.Forward(ctx.In("resnets").In(strconv.Itoa(i)), x) // [B, Out, H, W]
+		x = r.Forward(ctx.At("resnets").At("%d", i), x) // [B, Out, H, W]
 	}
 	if d.AddDownsample {
-		x = Downsample2D(ctx.In("downsamplers").In("0"), x, d.Out) // [B, Out, ⌊H/2⌋, ⌊W/2⌋]
+		x = Downsample2D(ctx.At("downsamplers").At("0"), x, d.Out) // [B, Out, ⌊H/2⌋, ⌊W/2⌋]
 	}
 	return x
 }
@@ -42,17 +40,17 @@ type UpDecoderBlock2D struct {
 }
 
 // Forward: x [B, In, H, W] → [B, Out, 2H, 2W] when upsampling, else [B, Out, H, W].
-func (u *UpDecoderBlock2D) Forward(ctx *context.Context, x *Node) *Node {
+func (u *UpDecoderBlock2D) Forward(ctx *model.Scope, x *Node) *Node {
 	for i := 0; i < u.NumLayers; i++ {
 		in := u.Out
 		if i == 0 {
 			in = u.In
 		}
 		r := &ResnetBlock2D{In: in, Out: u.Out, Groups: u.Groups, Eps: normEps}
-		x = r.Forward(ctx.In("resnets").In(strconv.Itoa(i)), x) // [B, Out, H, W]
+		x = r.Forward(ctx.At("resnets").At("%d", i), x) // [B, Out, H, W]
 	}
 	if u.AddUpsample {
-		x = Upsample2D(ctx.In("upsamplers").In("0"), x, u.Out) // [B, Out, 2H, 2W]
+		x = Upsample2D(ctx.At("upsamplers").At("0"), x, u.Out) // [B, Out, 2H, 2W]
 	}
 	return x
 }
@@ -66,30 +64,30 @@ type UNetMidBlock2D struct {
 }
 
 // Forward: x [B, C, H, W] → [B, C, H, W].
-func (m *UNetMidBlock2D) Forward(ctx *context.Context, x *Node) *Node {
+func (m *UNetMidBlock2D) Forward(ctx *model.Scope, x *Node) *Node {
 	r := &ResnetBlock2D{In: m.Channels, Out: m.Channels, Groups: m.Groups, Eps: normEps}
-	x = r.Forward(ctx.In("resnets").In("0"), x)
+	x = r.Forward(ctx.At("resnets").At("0"), x)
 	if m.AddAttention {
 		a := &Attention{Channels: m.Channels, Heads: 1, Groups: m.Groups, Eps: normEps}
-		x = a.Forward(ctx.In("attentions").In("0"), x)
+		x = a.Forward(ctx.At("attentions").At("0"), x)
 	}
-	return r.Forward(ctx.In("resnets").In("1"), x)
+	return r.Forward(ctx.At("resnets").At("1"), x)
 }
 
 // Downsample2D ports diffusers models/downsampling.py Downsample2D(use_conv=True, padding=0):
 // F.pad(x, (0, 1, 0, 1)) (one zero row at the bottom, one zero column at the right), then a 3x3
 // stride-2 conv with no padding, weights under ctx "conv". x: [B, C, H, W] → [B, out, ⌊H/2⌋, ⌊W/2⌋].
-func Downsample2D(ctx *context.Context, x *Node, out int) *Node {
-	return nn.Conv2DWith(ctx.In("conv"), x, nn.Conv2DConfig{Out: out, Kernel: 3, Stride: 2,
+func Downsample2D(ctx *model.Scope, x *Node, out int) *Node {
+	return nn.Conv2DWith(ctx.At("conv"), x, nn.Conv2DConfig{Out: out, Kernel: 3, Stride: 2,
 		Padding: [2][2]int{{0, 1}, {0, 1}}})
 }
 
 // Upsample2D ports diffusers models/upsampling.py Upsample2D(use_conv=True): nearest-neighbour 2x
 // (F.interpolate(scale_factor=2.0, mode="nearest")), then a 3x3 conv with padding 1, weights under
 // ctx "conv". x: [B, C, H, W] → [B, out, 2H, 2W].
-func Upsample2D(ctx *context.Context, x *Node, out int) *Node {
+func Upsample2D(ctx *model.Scope, x *Node, out int) *Node {
 	x = UpsampleNearest2x(x)                          // [B, C, 2H, 2W]
-	return nn.Conv2D(ctx.In("conv"), x, out, 3, 1, 1) // [B, out, 2H, 2W]
+	return nn.Conv2D(ctx.At("conv"), x, out, 3, 1, 1) // [B, out, 2H, 2W]
 }
 
 // UpsampleNearest2x repeats every pixel into a 2x2 block, with a broadcast and a reshape (its

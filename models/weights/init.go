@@ -6,9 +6,9 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // InitFromScratch creates, in ctx (a component root), one trainable variable per declared key with
@@ -22,7 +22,7 @@ import (
 //
 // Keys are visited in sorted order and each draws from a PCG stream seeded by (seed, key), so the
 // values depend only on the seed and the key. Variables are float32 (training precision).
-func InitFromScratch(ctx *context.Context, declared map[string]shapes.Shape, seed uint64, embedStd float64) error {
+func InitFromScratch(ctx *model.Scope, declared map[string]shapes.Shape, seed uint64, embedStd float64) error {
 	for _, key := range SortedKeys(declared) {
 		shape := declared[key]
 		scope, name := KeyToScope(key)

@@ -4,29 +4,29 @@ import (
 	"math"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 
 	"github.com/loba-dev/loba/models/nn"
 )
 
 func TestInitFromScratch(t *testing.T) {
-	build := func(ctx *context.Context, g *Graph) {
+	build := func(ctx *model.Scope, g *Graph) {
 		x := Zeros(g, shapes.Make(dtypes.Float32, 1, 8, 4, 4))
-		h := nn.Conv2D(ctx.In("conv_in"), x, 16, 3, 1, 1)
-		nn.GroupNorm(ctx.In("norm1"), h, 4, 1e-5)
-		nn.Linear(ctx.In("proj"), Zeros(g, shapes.Make(dtypes.Float32, 1, 32)), 10, true)
-		ctx.In("token_embedding").VariableWithShape("weight", shapes.Make(dtypes.Float32, 50, 6))
+		h := nn.Conv2D(ctx.At("conv_in"), x, 16, 3, 1, 1)
+		nn.GroupNorm(ctx.At("norm1"), h, 4, 1e-5)
+		nn.Linear(ctx.At("proj"), Zeros(g, shapes.Make(dtypes.Float32, 1, 32)), 10, true)
+		ctx.At("token_embedding").VariableWithShape("weight", shapes.Make(dtypes.Float32, 50, 6))
 	}
 	decl, err := Declared(build)
 	require.NoError(t, err)
 	values := func(seed uint64) map[string][]float32 {
-		ctx := context.New()
+		ctx := model.NewStore().RootScope()
 		require.NoError(t, InitFromScratch(ctx, decl, seed, 0.02))
 		out := map[string][]float32{}
 		for v := range ctx.IterVariables() {

@@ -8,9 +8,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -158,7 +158,7 @@ func Check(declared map[string]shapes.Shape, files []string, opts LoadOptions) e
 // LoadFiles reads the safetensors files and sets, in ctx (already scoped to the component root),
 // one variable per declared key, converted to opts.DType. Missing, unexpected and mis-shaped keys
 // are all reported together in one *Problems error naming the files; nothing is set then.
-func LoadFiles(ctx *context.Context, declared map[string]shapes.Shape, files []string, opts LoadOptions) error {
+func LoadFiles(ctx *model.Scope, declared map[string]shapes.Shape, files []string, opts LoadOptions) error {
 	if opts.DType == dtypes.InvalidDType {
 		opts.DType = dtypes.Float32
 	}

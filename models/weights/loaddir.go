@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // WeightLoader is a model that sets its weights in a context from weight files.
 type WeightLoader interface {
-	LoadWeights(ctx *context.Context, files []string, dtype dtypes.DType) error
+	LoadWeights(ctx *model.Scope, files []string, dtype dtypes.DType) error
 }
 
 // LoadDir is the Load of a model package for one component folder: dir/config.json through
@@ -18,13 +18,13 @@ type WeightLoader interface {
 // the weights into a fresh context (converted to dtype), returned in Reuse mode. name prefixes the
 // errors ("vae.Load").
 func LoadDir[C any, M WeightLoader](name, dir, variant string, dtype dtypes.DType,
-	loadConfig func(path string) (C, error), newModel func(C) (M, error)) (M, *context.Context, error) {
+	loadConfig func(path string) (C, error), newModel func(C) (M, error)) (M, *model.Scope, error) {
 	var zero M
 	cfg, err := loadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return zero, nil, err
 	}
-	model, err := newModel(cfg)
+	m, err := newModel(cfg)
 	if err != nil {
 		return zero, nil, err
 	}
@@ -32,9 +32,9 @@ func LoadDir[C any, M WeightLoader](name, dir, variant string, dtype dtypes.DTyp
 	if err != nil {
 		return zero, nil, fmt.Errorf("%s: %w", name, err)
 	}
-	ctx := context.New()
-	if err := model.LoadWeights(ctx, files, dtype); err != nil {
+	ctx := model.NewStore().RootScope()
+	if err := m.LoadWeights(ctx, files, dtype); err != nil {
 		return zero, nil, err
 	}
-	return model, ctx.Reuse(), nil
+	return m, ctx, nil
 }

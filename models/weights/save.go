@@ -4,33 +4,33 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/x448/float16"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/bfloat16"
+	"github.com/gomlx/compute/dtypes/float16"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/safetensors"
 )
 
-// SaveComponent writes every variable under ctx's scope (a component root such as ctx.In("unet"))
+// SaveComponent writes every variable under ctx's scope (a component root such as ctx.At("unet"))
 // to a safetensors file under its checkpoint key — the inverse of LoadFiles, so diffusers,
 // transformers and LoadFiles read it back. Floating-point values are stored as dtype (Float32,
 // Float16 or BFloat16; InvalidDType keeps each variable's). The write is atomic.
-func SaveComponent(ctx *context.Context, path string, dtype dtypes.DType, metadata map[string]string) error {
+func SaveComponent(ctx *model.Scope, path string, dtype dtypes.DType, metadata map[string]string) error {
 	root := ctx.Scope()
 	out := map[string]*tensors.Tensor{}
-	for v := range ctx.IterVariablesInScope() {
+	for v := range ctx.IterVariables() {
 		if !strings.HasPrefix(v.Scope()+"/", strings.TrimSuffix(root, "/")+"/") {
 			continue
 		}
 		t, err := v.Value()
 		if err != nil {
-			return fmt.Errorf("weights.SaveComponent: %s: %w", v.ScopeAndName(), err)
+			return fmt.Errorf("weights.SaveComponent: %s: %w", v.Path(), err)
 		}
 		if dtype != dtypes.InvalidDType && t.DType().IsFloat() && t.DType() != dtype {
 			if t, err = convertFloat32(t, dtype); err != nil {
-				return fmt.Errorf("weights.SaveComponent: %s: %w", v.ScopeAndName(), err)
+				return fmt.Errorf("weights.SaveComponent: %s: %w", v.Path(), err)
 			}
 		}
 		out[ScopeToKey(root, v.Scope(), v.Name())] = t
@@ -52,7 +52,7 @@ func convertFloat32(t *tensors.Tensor, dtype dtypes.DType) (*tensors.Tensor, err
 	case dtypes.Float16:
 		v := make([]float16.Float16, len(src))
 		for i, x := range src {
-			v[i] = float16.Fromfloat32(x)
+			v[i] = float16.FromFloat32(x)
 		}
 		return tensors.FromFlatDataAndDimensions(v, dims...), nil
 	case dtypes.BFloat16:

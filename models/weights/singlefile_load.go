@@ -7,13 +7,14 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/bfloat16"
+	"github.com/gomlx/compute/dtypes/float16"
+	"github.com/gomlx/compute/dtypes/gotype"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/dtypes/bfloat16"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/x448/float16"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -355,7 +356,7 @@ func LoadSingleFile(path string, declared map[string]map[string]shapes.Shape, op
 // "down_blocks.0.resnets.0.conv1.weight" becomes variable "weight" in scope
 // down_blocks/0/resnets/0/conv1. The variables are frozen unless opts.Trainable. Nothing is set
 // when the file does not fit.
-func LoadSingleFileInto(ctxs map[string]*context.Context, path string, declared map[string]map[string]shapes.Shape, opts SingleFileOptions) error {
+func LoadSingleFileInto(ctxs map[string]*model.Scope, path string, declared map[string]map[string]shapes.Shape, opts SingleFileOptions) error {
 	var noCtx []string
 	for comp := range declared {
 		if ctxs[comp] == nil {
@@ -372,16 +373,16 @@ func LoadSingleFileInto(ctxs map[string]*context.Context, path string, declared 
 }
 
 // setVariable sets (or creates) the variable of a checkpoint key under ctx.
-func setVariable(ctx *context.Context, key string, t *tensors.Tensor, trainable bool) (err error) {
+func setVariable(ctx *model.Scope, key string, t *tensors.Tensor, trainable bool) (err error) {
 	return exceptions.TryCatch[error](func() {
 		scope, name := KeyToScope(key)
 		c := ctx
 		for _, s := range scope {
-			c = c.In(s)
+			c = c.At("%s", s)
 		}
 		v := c.GetVariable(name)
 		if v == nil {
-			v = c.Checked(false).VariableWithValue(name, t)
+			v = c.VariableWithValue(name, t)
 		} else if err := v.SetValue(t); err != nil {
 			exceptions.Panicf("setting %s: %v", key, err)
 		}
@@ -484,7 +485,7 @@ func rearrange(row SingleFileKey, t *tensors.Tensor) (out *tensors.Tensor, err e
 	return out, err
 }
 
-func rearrangeFlat[T dtypes.Supported](row SingleFileKey, data []T, dims []int) (*tensors.Tensor, error) {
+func rearrangeFlat[T gotype.Supported](row SingleFileKey, data []T, dims []int) (*tensors.Tensor, error) {
 	res, shape, err := ConvertSingleFileTensor(row, data, dims)
 	if err != nil {
 		return nil, err

@@ -9,12 +9,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/dtypes/float16"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
-	"github.com/x448/float16"
 
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
@@ -267,10 +267,10 @@ func TestLoadSingleFile(t *testing.T) {
 			}
 
 			// Into per-component contexts: frozen variables under the diffusers key's scope.
-			ctxs := map[string]*context.Context{}
-			root := context.New()
+			ctxs := map[string]*model.Scope{}
+			root := model.NewStore().RootScope()
 			for comp := range tc.declared {
-				ctxs[comp] = root.In(comp)
+				ctxs[comp] = root.At("%s", comp)
 			}
 			require.NoError(t, LoadSingleFileInto(ctxs, path, tc.declared, opts))
 			n := 0
@@ -308,7 +308,7 @@ func TestLoadSingleFile(t *testing.T) {
 					w := sfFloats(t, want)
 					wantBits, gotBits := make([]uint32, len(w)), make([]uint32, len(g))
 					for i := range w {
-						wantBits[i] = math.Float32bits(float16.Fromfloat32(w[i]).Float32())
+						wantBits[i] = math.Float32bits(float16.FromFloat32(w[i]).Float32())
 					}
 					for i := range g {
 						gotBits[i] = math.Float32bits(g[i])
@@ -369,10 +369,10 @@ func TestLoadSingleFileProblems(t *testing.T) {
 				e[teRow.From] = w
 			})
 
-			ctxs := map[string]*context.Context{}
-			root := context.New()
+			ctxs := map[string]*model.Scope{}
+			root := model.NewStore().RootScope()
 			for comp := range tc.declared {
-				ctxs[comp] = root.In(comp)
+				ctxs[comp] = root.At("%s", comp)
 			}
 			err = LoadSingleFileInto(ctxs, path, tc.declared, SingleFileOptions{Layout: tc.layout})
 			require.Error(t, err)
@@ -464,7 +464,7 @@ func TestLoadSingleFileErrors(t *testing.T) {
 	require.ErrorContains(t, err, `no component "safety_checker"`)
 	_, err = LoadSingleFile(good, nil, opts)
 	require.ErrorContains(t, err, "no component")
-	err = LoadSingleFileInto(map[string]*context.Context{}, good, tc.declared, opts)
+	err = LoadSingleFileInto(map[string]*model.Scope{}, good, tc.declared, opts)
 	require.ErrorContains(t, err, "no context")
 
 	// A model that declares a key the layout does not produce, and misses one it does.

@@ -2,7 +2,7 @@
 //
 // The rule is identity: a diffusers/transformers key is a scope path plus a variable name, with "."
 // read as the scope separator. `down_blocks.0.resnets.1.conv1.weight` under a component root ctx is
-// the variable "weight" in scope ctx.In("down_blocks").In("0").In("resnets").In("1").In("conv1").
+// the variable "weight" in scope ctx.At("down_blocks").At("0").At("resnets").At("1").At("conv1").
 // No rename, no transpose. Other namings (LDM/SAI single files, OpenCLIP) are converted only here,
 // by tables generated in loops (singlefile*.go).
 //
@@ -17,12 +17,12 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	"github.com/gomlx/gomlx/backends"
-	_ "github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // KeyToScope splits a checkpoint key into scope parts and variable name:
@@ -35,49 +35,49 @@ func KeyToScope(key string) (scope []string, name string) {
 // ScopeToKey joins a gomlx scope ("/a/0", relative to the component root) and a variable name into a
 // checkpoint key ("a.0.weight"). root is the component root scope to strip ("" or "/" for the top).
 func ScopeToKey(root, scope, name string) string {
-	rel := strings.TrimPrefix(scope, strings.TrimSuffix(root, context.ScopeSeparator))
-	rel = strings.Trim(rel, context.ScopeSeparator)
+	rel := strings.TrimPrefix(scope, strings.TrimSuffix(root, model.ScopeSeparator))
+	rel = strings.Trim(rel, model.ScopeSeparator)
 	if rel == "" {
 		return name
 	}
-	return strings.ReplaceAll(rel, context.ScopeSeparator, ".") + "." + name
+	return strings.ReplaceAll(rel, model.ScopeSeparator, ".") + "." + name
 }
 
 // In returns ctx scoped to the module path of a dotted key prefix: In(ctx, "down_blocks.0") =
-// ctx.In("down_blocks").In("0").
-func In(ctx *context.Context, dotted string) *context.Context {
+// ctx.At("down_blocks").At("0").
+func In(ctx *model.Scope, dotted string) *model.Scope {
 	if dotted == "" {
 		return ctx
 	}
 	for _, p := range strings.Split(dotted, ".") {
-		ctx = ctx.In(p)
+		ctx = ctx.At("%s", p)
 	}
 	return ctx
 }
 
 var (
 	shapeBackendOnce sync.Once
-	shapeBackend     backends.Backend
+	shapeBackend     compute.Backend
 	shapeBackendErr  error
 )
 
 // ShapeBackend is the pure-Go backend used to build graphs that are never executed (shape-only
 // model builds). It never downloads anything.
-func ShapeBackend() (backends.Backend, error) {
+func ShapeBackend() (compute.Backend, error) {
 	shapeBackendOnce.Do(func() {
-		shapeBackend, shapeBackendErr = backends.NewWithConfig("go")
+		shapeBackend, shapeBackendErr = compute.NewWithConfig("go")
 	})
 	return shapeBackend, shapeBackendErr
 }
 
 // Declared builds `build` once on a fresh context — graph only, never executed, so no weight is
 // allocated — and returns every variable it declared as checkpoint key → shape.
-func Declared(build func(ctx *context.Context, g *graph.Graph)) (map[string]shapes.Shape, error) {
+func Declared(build func(ctx *model.Scope, g *graph.Graph)) (map[string]shapes.Shape, error) {
 	backend, err := ShapeBackend()
 	if err != nil {
 		return nil, fmt.Errorf("weights.Declared: creating the shape backend: %w", err)
 	}
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	err = exceptions.TryCatch[error](func() {
 		g := graph.NewGraph(backend, "declare")
 		build(ctx, g)

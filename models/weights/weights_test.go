@@ -7,11 +7,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
@@ -20,11 +20,11 @@ import (
 )
 
 // tinyModel declares down.0.proj (Linear 3→4) and conv (Conv2D 2→5, 3×3).
-func tinyModel(ctx *context.Context, g *Graph) {
+func tinyModel(ctx *model.Scope, g *Graph) {
 	x := Zeros(g, shapes.Make(dtypes.Float32, 1, 3))
 	nn.Linear(In(ctx, "down.0.proj"), x, 4, true)
 	img := Zeros(g, shapes.Make(dtypes.Float32, 1, 2, 4, 4))
-	nn.Conv2D(ctx.In("conv"), img, 5, 3, 1, 1)
+	nn.Conv2D(ctx.At("conv"), img, 5, 3, 1, 1)
 }
 
 func TestKeyScopeRoundTrip(t *testing.T) {
@@ -50,7 +50,7 @@ func TestDeclared(t *testing.T) {
 	}
 	require.EqualValues(t, 4*3+4+5*2*9+5, ParamCount(decl))
 
-	_, err = Declared(func(ctx *context.Context, g *Graph) {
+	_, err = Declared(func(ctx *model.Scope, g *Graph) {
 		nn.GroupNorm(ctx, Zeros(g, shapes.Make(dtypes.Float32, 1, 6, 2, 2)), 4, 1e-5)
 	})
 	require.ErrorContains(t, err, "groups")
@@ -81,18 +81,19 @@ func TestLoadFiles(t *testing.T) {
 		"down.0.proj.weight": {4, 3}, "down.0.proj.bias": {4},
 		"conv.weight": {5, 2, 3, 3}, "conv.bias": {5}, "position_ids": {1, 7},
 	})
-	ctx := context.New()
-	err = LoadFiles(ctx.In("m"), decl, []string{good}, LoadOptions{})
+	ctx := model.NewStore().RootScope()
+	err = LoadFiles(ctx.At("m"), decl, []string{good}, LoadOptions{})
 	require.ErrorContains(t, err, "position_ids", "an unexpected key must be reported")
-	err = LoadFiles(ctx.In("m"), decl, []string{good}, LoadOptions{Ignore: func(k string) bool { return k == "position_ids" }})
+	err = LoadFiles(ctx.At("m"), decl, []string{good}, LoadOptions{Ignore: func(k string) bool { return k == "position_ids" }})
 	require.NoError(t, err)
-	v := ctx.In("m").In("down").In("0").In("proj").GetVariable("weight")
+	v := ctx.At("m").At("down").At("0").At("proj").GetVariable("weight")
 	require.NotNil(t, v)
 	require.False(t, v.Trainable, "base weights load frozen")
 	require.Equal(t, float32(5.5), tensors.MustCopyFlatData[float32](v.MustValue())[5])
 
 	// The graph then builds under Reuse() and runs on the loaded weights.
-	out := context.MustExecOnce(backend, ctx.In("m").Reuse(), func(ctx *context.Context, x *Node) *Node {
+	out := model.MustExecOnce(backend, ctx.Store(), func(root *model.Scope, x *Node) *Node {
+		ctx := root.At("m")
 		return nn.Linear(In(ctx, "down.0.proj"), x, 4, true)
 	}, [][]float32{{1, 0, 0}})
 	require.InDelta(t, 0.5+0.5, out.Value().([][]float32)[0][0], 1e-6) // w[0,0] + b[0]
@@ -108,7 +109,7 @@ func TestLoadFilesReportsEverythingTogether(t *testing.T) {
 		"conv.weight":        {5, 2, 3, 3},
 		"conv.extra":         {2},
 	})
-	err = LoadFiles(context.New(), decl, []string{bad}, LoadOptions{})
+	err = LoadFiles(model.NewStore().RootScope(), decl, []string{bad}, LoadOptions{})
 	var probs *Problems
 	require.True(t, errors.As(err, &probs), "want *Problems, got %v", err)
 	msg := err.Error()
@@ -126,7 +127,7 @@ func TestPickleRefused(t *testing.T) {
 	for _, name := range []string{"model.ckpt", "pytorch_model.bin", "x.pt", "y.PTH"} {
 		p := filepath.Join(dir, name)
 		require.NoError(t, os.WriteFile(p, []byte("\x80\x02}q\x00."), 0o644))
-		err := LoadFiles(context.New(), map[string]shapes.Shape{}, []string{p}, LoadOptions{})
+		err := LoadFiles(model.NewStore().RootScope(), map[string]shapes.Shape{}, []string{p}, LoadOptions{})
 		require.ErrorContains(t, err, p)
 		require.ErrorContains(t, err, "safetensors")
 		require.ErrorContains(t, err, "pickle")
@@ -167,18 +168,18 @@ func TestFindWeightFiles(t *testing.T) {
 func TestSaveComponentRoundTrip(t *testing.T) {
 	decl, err := Declared(tinyModel)
 	require.NoError(t, err)
-	root := context.New()
-	require.NoError(t, InitFromScratch(root.In("unet"), decl, 5, 0.02))
-	root.In("other").VariableWithValue("x", []float32{1, 2}) // outside the component: not saved
+	root := model.NewStore().RootScope()
+	require.NoError(t, InitFromScratch(root.At("unet"), decl, 5, 0.02))
+	root.At("other").VariableWithValue("x", []float32{1, 2}) // outside the component: not saved
 	dir := t.TempDir()
 	for _, dt := range []dtypes.DType{dtypes.Float32, dtypes.Float16} {
 		path := filepath.Join(dir, dt.String()+".safetensors")
-		require.NoError(t, SaveComponent(root.In("unet"), path, dt, map[string]string{"format": "pt"}))
-		back := context.New()
+		require.NoError(t, SaveComponent(root.At("unet"), path, dt, map[string]string{"format": "pt"}))
+		back := model.NewStore().RootScope()
 		require.NoError(t, LoadFiles(back, decl, []string{path}, LoadOptions{}))
 		for key := range decl {
 			scope, name := KeyToScope(key)
-			want := tensors.MustCopyFlatData[float32](In(root.In("unet"), strings.Join(scope, ".")).GetVariable(name).MustValue())
+			want := tensors.MustCopyFlatData[float32](In(root.At("unet"), strings.Join(scope, ".")).GetVariable(name).MustValue())
 			got := tensors.MustCopyFlatData[float32](In(back, strings.Join(scope, ".")).GetVariable(name).MustValue())
 			tol := 0.0
 			if dt == dtypes.Float16 {

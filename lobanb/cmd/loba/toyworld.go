@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/loba-dev/loba/lobanb/toybase"

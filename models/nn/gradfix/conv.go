@@ -4,9 +4,9 @@ import (
 	"reflect"
 	"slices"
 
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // convGeneralVJP handles ConvGeneral without channel/batch groups and without input dilation

@@ -4,7 +4,7 @@ import (
 	"slices"
 
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // dotGeneralVJP: out = DotGeneral(lhs, lc, lb, rhs, rc, rb), laid out as
@@ -15,17 +15,6 @@ func dotGeneralVJP(node, v *Node) []*Node {
 	lhs, rhs := inputs[0], inputs[1]
 	dl, dr := DotGeneralGrads(v, lhs, intsOf(p.FieldByName("lhsContractingAxes")), intsOf(p.FieldByName("lhsBatchAxes")),
 		rhs, intsOf(p.FieldByName("rhsContractingAxes")), intsOf(p.FieldByName("rhsBatchAxes")))
-	return []*Node{dl, dr}
-}
-
-// dotVJP: Dot is DotGeneral contracting lhs's last axis with rhs's first (ranks 1 or 2).
-func dotVJP(node, v *Node) []*Node {
-	inputs := node.Inputs()
-	lhs, rhs := inputs[0], inputs[1]
-	if lhs.Rank() < 1 || lhs.Rank() > 2 || rhs.Rank() < 1 || rhs.Rank() > 2 {
-		exceptions.Panicf("gradfix: Dot of ranks %d and %d not supported: %s, %s", lhs.Rank(), rhs.Rank(), lhs.Shape(), rhs.Shape())
-	}
-	dl, dr := DotGeneralGrads(v, lhs, []int{lhs.Rank() - 1}, nil, rhs, []int{0}, nil)
 	return []*Node{dl, dr}
 }
 

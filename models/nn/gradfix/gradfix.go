@@ -1,29 +1,32 @@
-// Package gradfix replaces, in gomlx v0.26.0's graph.VJPRegistration, the reverse-mode gradients
-// (VJPs) that are missing, unusable on simplego or pathologically expensive for LOBA's models:
+// Package gradfix replaces, in gomlx's graph.VJPRegistration, the reverse-mode gradients (VJPs)
+// that gomlx v0.28.8 still gets wrong or lacks for LOBA's models. Each one was re-examined on the
+// move from v0.26.0 (TestStockVJPs records the evidence, and fails once upstream fixes one):
 //
-//   - DotGeneral and Dot: v0.26.0 builds them as a broadcast Mul + ReduceSum, which materialises a
-//     batch×M×N×K intermediate (4.3 GB for one 1024³ matmul on simplego; CUDA-core reductions on
-//     XLA). Here each operand's gradient is one DotGeneral of the cotangent with the other operand
-//     plus at most one Transpose — two gemms, as upstream gomlx PR #428 does.
-//   - Rsqrt: v0.26.0 registers no gradient at all; here d/dx x^-½ = -½·x^-3/2.
-//   - ConvGeneral: v0.26.0 uses Reverse (absent on simplego) and assumes the input and output
-//     share one axes layout. Here the input gradient is an input-dilated convolution of the
-//     cotangent with the spatially flipped kernel (flipped with Slice+Concatenate), the kernel
-//     gradient a kernel-dilated convolution of the input with the cotangent; strides, kernel
-//     dilations, asymmetric padding and any axes layout are handled. Grouped and input-dilated
-//     convolutions keep the stock gradient.
-//   - Slice: v0.26.0 uses Pad (absent on simplego). Here the cotangent is zero-padded with
-//     Concatenate (strided slices interleave zeros with Concatenate+Reshape).
+//   - DotGeneral: v0.28.8 builds the gradients as gemms (upstream PR #428, as this package did
+//     for v0.26.0), but its stock VJP transposes the result wrongly when an operand's contracting
+//     axes are not in ascending order (e.g. lhs contracting [2, 0], rhs [0, 2]): graph building
+//     panics with a shape mismatch. Here each operand's gradient is one DotGeneral of the
+//     cotangent with the other operand plus at most one Transpose, for any axes order.
+//   - Rsqrt: v0.28.8 registers no gradient at all; here d/dx x^-½ = -½·x^-3/2.
+//   - ConvGeneral: v0.28.8's stock VJP panics ("gradient of Convolve with input dilation not
+//     defined") for the convolutions nn builds, which pass explicit unit input dilations. Here the
+//     input gradient is an input-dilated convolution of the cotangent with the spatially flipped
+//     kernel, the kernel gradient a kernel-dilated convolution of the input with the cotangent;
+//     strides, kernel dilations, asymmetric padding and any axes layout are handled. Grouped and
+//     input-dilated convolutions keep the stock gradient.
+//
+// Slice's gradient, replaced for v0.26.0 (it needed Pad, which simplego lacked), is gomlx's own
+// again: the v0.28.8 Go backend has Pad, and the stock VJP passes the finite-difference tests.
 //
 // Everything emitted is a standard op (DotGeneral, Transpose, ConvGeneral, Slice, Concatenate,
-// Reshape, Mul), so the same gradients run on simplego and on XLA.
+// Reshape, Mul), so the same gradients run on the Go backend and on XLA.
 //
 // The package registers itself in init(): importing it (models/nn does) is enough. Install and
 // Uninstall switch between these gradients and the stock ones; they write a global map, so call
 // them only while no graph is being built (tests and benchmarks only).
 //
 // Node parameters that gomlx keeps private (contracting axes, strides, paddings...) are read with
-// reflect, read-only; the package is tied to gomlx v0.26.0's node layout and panics with a clear
+// reflect, read-only; the package is tied to gomlx v0.28.8's node layout and panics with a clear
 // message if that layout changes.
 package gradfix
 
@@ -31,18 +34,16 @@ import (
 	"reflect"
 	"sync"
 
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/exceptions"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // fixed lists the node types whose VJP this package replaces.
 var fixed = map[NodeType]VJP{
 	NodeTypeDotGeneral:  singleOutput(dotGeneralVJP),
-	NodeTypeDot:         singleOutput(dotVJP),
 	NodeTypeRsqrt:       singleOutput(rsqrtVJP),
 	NodeTypeConvGeneral: convGeneralVJP,
-	NodeTypeSlice:       singleOutput(sliceVJP),
 }
 
 var (
@@ -69,7 +70,7 @@ func Install() {
 	installed = true
 }
 
-// Uninstall restores the stock gomlx v0.26.0 VJPs (for comparisons in tests and benchmarks).
+// Uninstall restores gomlx's stock VJPs (for comparisons in tests and benchmarks).
 func Uninstall() {
 	mu.Lock()
 	defer mu.Unlock()
@@ -92,7 +93,7 @@ func Installed() bool {
 
 // NodeTypes lists the node types whose gradient this package replaces.
 func NodeTypes() []NodeType {
-	return []NodeType{NodeTypeDotGeneral, NodeTypeDot, NodeTypeRsqrt, NodeTypeConvGeneral, NodeTypeSlice}
+	return []NodeType{NodeTypeDotGeneral, NodeTypeRsqrt, NodeTypeConvGeneral}
 }
 
 // stockVJP returns the stock VJP of nodeType (nil when gomlx has none).
@@ -110,12 +111,12 @@ func singleOutput(fn func(node, v *Node) []*Node) VJP {
 func params(node *Node, fields ...string) reflect.Value {
 	inputs := reflect.ValueOf(node).Elem().FieldByName("inputs")
 	if !inputs.IsValid() || inputs.IsNil() || inputs.Elem().Kind() != reflect.Pointer {
-		exceptions.Panicf("gradfix: cannot read the parameters of node %s: gomlx's Node layout changed (gradfix is written for gomlx v0.26.0)", node)
+		exceptions.Panicf("gradfix: cannot read the parameters of node %s: gomlx's Node layout changed (gradfix is written for gomlx v0.28.8)", node)
 	}
 	s := inputs.Elem().Elem()
 	for _, f := range fields {
 		if !s.FieldByName(f).IsValid() {
-			exceptions.Panicf("gradfix: node %s has no parameter %q: gomlx's node layout changed (gradfix is written for gomlx v0.26.0)", node, f)
+			exceptions.Panicf("gradfix: node %s has no parameter %q: gomlx's node layout changed (gradfix is written for gomlx v0.28.8)", node, f)
 		}
 	}
 	return s

@@ -2,12 +2,14 @@ package gradfix_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/exceptions"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/nn/gradfix"
@@ -16,7 +18,7 @@ import (
 
 // testBackend is the tests' simplego backend (unbounded parallelism; see models/backend for
 // the deadlock that avoids).
-func testBackend(t testing.TB) backends.Backend {
+func testBackend(t testing.TB) compute.Backend {
 	t.Helper()
 	return testutil.Backend(t)
 }
@@ -24,7 +26,7 @@ func testBackend(t testing.TB) backends.Backend {
 // checkFn runs gradcheck.Check on a pure function of the inputs.
 func checkFn(t *testing.T, f func(xs []*Node) *Node, inputs []*tensors.Tensor, opts gradcheck.Options) {
 	t.Helper()
-	gradcheck.Check(t, testBackend(t), context.New(), func(_ *context.Context, xs []*Node) *Node { return f(xs) }, inputs, opts)
+	gradcheck.Check(t, testBackend(t), model.NewStore().RootScope(), func(_ *model.Scope, xs []*Node) *Node { return f(xs) }, inputs, opts)
 }
 
 // withStock runs fn with gomlx's stock VJPs registered.
@@ -56,7 +58,7 @@ func TestInstallUninstall(t *testing.T) {
 			t.Error("Uninstall kept the fixed DotGeneral VJP")
 		}
 		if _, ok := VJPRegistration[NodeTypeRsqrt]; ok {
-			t.Error("Uninstall kept an Rsqrt VJP, stock gomlx v0.26.0 has none")
+			t.Error("Uninstall kept an Rsqrt VJP, stock gomlx v0.28.8 has none")
 		}
 	})
 	for _, nt := range gradfix.NodeTypes() {
@@ -86,18 +88,26 @@ var dotCases = []dotCase{
 
 func (c dotCase) fn(xs []*Node) *Node { return DotGeneral(xs[0], c.lc, c.lb, xs[1], c.rc, c.rb) }
 
+// stockFails lists the DotGeneral cases whose stock v0.28.8 gradient cannot be built (see
+// TestStockVJPs).
+var stockFails = map[string]bool{"two-contracting-swapped": true}
+
 func TestDotGeneralMatchesStock(t *testing.T) {
 	backend := testBackend(t)
 	for i, c := range dotCases {
+		if stockFails[c.name] {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
 			inputs := []*tensors.Tensor{gradcheck.Random(uint64(10+i), c.lhs...), gradcheck.Random(uint64(20+i), c.rhs...)}
 			_, fixed, fixedOps := gradcheck.Gradients(backend, c.fn, inputs, 0)
 			var stock [][]float64
 			var stockOps map[NodeType]int
 			withStock(func() { _, stock, stockOps = gradcheck.Gradients(backend, c.fn, inputs, 0) })
-			// Stock: the forward DotGeneral only (gradients are Mul+ReduceSum); fixed: plus 2 gemms.
-			if stockOps[NodeTypeDotGeneral] != 1 || fixedOps[NodeTypeDotGeneral] != 3 {
-				t.Errorf("DotGeneral nodes: stock %d (want 1), fixed %d (want 3)", stockOps[NodeTypeDotGeneral], fixedOps[NodeTypeDotGeneral])
+			// Fixed: the forward DotGeneral plus one gemm per operand, always (stock falls back
+			// to Mul+ReduceSum where the other operand has no free axes, e.g. an inner product).
+			if fixedOps[NodeTypeDotGeneral] != 3 {
+				t.Errorf("DotGeneral nodes: fixed %d (want 3), stock %d", fixedOps[NodeTypeDotGeneral], stockOps[NodeTypeDotGeneral])
 			}
 			for k := range fixed {
 				if d := maxRelDiff(fixed[k], stock[k]); d > 1e-24 {
@@ -106,6 +116,49 @@ func TestDotGeneralMatchesStock(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStockVJPs records why each replaced gradient is still replaced on gomlx v0.28.8, and that
+// the one no longer replaced (Slice) is right: when upstream fixes one, this test fails and the
+// replacement can go.
+func TestStockVJPs(t *testing.T) {
+	backend := testBackend(t)
+	buildErr := func(fn func(xs []*Node) *Node, inputs []*tensors.Tensor) (err error) {
+		withStock(func() {
+			err = exceptions.TryCatch[error](func() { gradcheck.Gradients(backend, fn, inputs, 0) })
+		})
+		return err
+	}
+	t.Run("DotGeneral-unsorted-contracting-axes", func(t *testing.T) {
+		c := dotCases[slices.IndexFunc(dotCases, func(c dotCase) bool { return stockFails[c.name] })]
+		err := buildErr(c.fn, []*tensors.Tensor{gradcheck.Random(1, c.lhs...), gradcheck.Random(2, c.rhs...)})
+		if err == nil {
+			t.Fatalf("stock DotGeneral gradient of %s builds now: compare it and drop gradfix's DotGeneral VJP if it matches", c.name)
+		}
+		t.Logf("stock: %.160s", err)
+	})
+	t.Run("ConvGeneral", func(t *testing.T) {
+		err := buildErr(func(xs []*Node) *Node {
+			return ConvGeneral(xs[0], xs[1], nchwAxes, []int{1, 1}, [][2]int{{1, 1}, {1, 1}}, []int{1, 1}, []int{1, 1}, 1, 1)
+		}, []*tensors.Tensor{gradcheck.Random(3, 2, 3, 5, 6), gradcheck.Random(4, 4, 3, 3, 3)})
+		if err == nil {
+			t.Fatal("stock ConvGeneral gradient builds now: check it with TestConvGeneral's cases and drop gradfix's if they pass")
+		}
+		t.Logf("stock: %.160s", err)
+	})
+	t.Run("Rsqrt", func(t *testing.T) {
+		withStock(func() {
+			if VJPRegistration[NodeTypeRsqrt] != nil {
+				t.Error("gomlx has an Rsqrt gradient now: check it with TestRsqrt and drop gradfix's if it passes")
+			}
+		})
+	})
+	t.Run("Slice-stock-is-right", func(t *testing.T) {
+		if VJPRegistration[NodeTypeSlice] == nil {
+			t.Fatal("no Slice gradient registered")
+		}
+		TestSlice(t) // with gomlx's own Slice VJP (gradfix does not replace it)
+	})
 }
 
 func TestDotGeneralFiniteDifferences(t *testing.T) {
@@ -113,28 +166,6 @@ func TestDotGeneralFiniteDifferences(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			checkFn(t, c.fn, []*tensors.Tensor{gradcheck.Random(uint64(30+i), c.lhs...), gradcheck.Random(uint64(40+i), c.rhs...)},
 				gradcheck.Options{Tol: 1e-7})
-		})
-	}
-}
-
-func TestDotMatchesStock(t *testing.T) {
-	backend := testBackend(t)
-	for i, dims := range [][2][]int{{{4}, {4}}, {{3, 4}, {4}}, {{3, 4}, {4, 5}}} {
-		t.Run(fmt.Sprint(dims), func(t *testing.T) {
-			fn := func(xs []*Node) *Node { return Dot(xs[0], xs[1]) }
-			inputs := []*tensors.Tensor{gradcheck.Random(uint64(50+i), dims[0]...), gradcheck.Random(uint64(60+i), dims[1]...)}
-			_, fixed, fixedOps := gradcheck.Gradients(backend, fn, inputs, 0)
-			var stock [][]float64
-			withStock(func() { _, stock, _ = gradcheck.Gradients(backend, fn, inputs, 0) })
-			if fixedOps[NodeTypeDotGeneral] != 2 {
-				t.Errorf("fixed Dot gradient has %d DotGeneral nodes, want 2", fixedOps[NodeTypeDotGeneral])
-			}
-			for k := range fixed {
-				if d := maxRelDiff(fixed[k], stock[k]); d > 1e-24 {
-					t.Errorf("operand %d: fixed and stock gradients differ (squared rel. diff %.3g)", k, d)
-				}
-			}
-			checkFn(t, fn, inputs, gradcheck.Options{Tol: 1e-7})
 		})
 	}
 }
@@ -163,10 +194,13 @@ func TestSlice(t *testing.T) {
 	}
 }
 
+// nchwAxes is the convolution layout nn uses: NCHW input and output, OIHW kernel.
+var nchwAxes = ConvolveAxesConfig{InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
+	KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: []int{2, 3},
+	OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3}}
+
 func TestConvGeneral(t *testing.T) {
-	nchw := ConvolveAxesConfig{InputBatch: 0, InputChannels: 1, InputSpatial: []int{2, 3},
-		KernelOutputChannels: 0, KernelInputChannels: 1, KernelSpatial: []int{2, 3},
-		OutputBatch: 0, OutputChannels: 1, OutputSpatial: []int{2, 3}}
+	nchw := nchwAxes
 	nhwc := ConvolveAxesConfig{InputBatch: 0, InputChannels: 3, InputSpatial: []int{1, 2},
 		KernelSpatial: []int{0, 1}, KernelInputChannels: 2, KernelOutputChannels: 3,
 		OutputBatch: 0, OutputChannels: 3, OutputSpatial: []int{1, 2}}

@@ -15,15 +15,15 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Func builds the function checked; inputs are the graph parameters in the order given to Check.
-type Func func(ctx *context.Context, inputs []*Node) *Node
+type Func func(ctx *model.Scope, inputs []*Node) *Node
 
 // Options tune Check; zero values take the defaults.
 type Options struct {
@@ -50,7 +50,7 @@ type Result struct {
 // Check compiles f on backend, computes the analytic gradients of L w.r.t. every input and every
 // trainable variable f declares in ctx, and compares a sample of their elements with central
 // differences. It reports failures with t.Errorf and returns the per-tensor results.
-func Check(t testing.TB, backend backends.Backend, ctx *context.Context, f Func, inputs []*tensors.Tensor, opts Options) []Result {
+func Check(t testing.TB, backend compute.Backend, ctx *model.Scope, f Func, inputs []*tensors.Tensor, opts Options) []Result {
 	t.Helper()
 	if opts.Eps == 0 {
 		opts.Eps = 1e-6
@@ -74,8 +74,8 @@ func Check(t testing.TB, backend backends.Backend, ctx *context.Context, f Func,
 		return ReduceAllSum(Mul(ConvertDType(out, dtypes.Float64), Const(out.Graph(), wt)))
 	}
 
-	var vars []*context.Variable
-	gradExec := context.MustNewExec(backend, ctx, func(ctx *context.Context, xs []*Node) []*Node {
+	var vars []*model.Variable
+	gradExec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, xs []*Node) []*Node {
 		loss := weighted(f(ctx, xs))
 		g := loss.Graph()
 		vars = vars[:0]
@@ -84,15 +84,15 @@ func Check(t testing.TB, backend backends.Backend, ctx *context.Context, f Func,
 				vars = append(vars, v)
 			}
 		}
-		slices.SortFunc(vars, func(a, b *context.Variable) int {
-			if a.ScopeAndName() < b.ScopeAndName() {
+		slices.SortFunc(vars, func(a, b *model.Variable) int {
+			if a.Path() < b.Path() {
 				return -1
 			}
 			return 1
 		})
 		targets := slices.Clone(xs)
 		for _, v := range vars {
-			targets = append(targets, v.ValueGraph(g))
+			targets = append(targets, v.NodeValue(g))
 		}
 		return append([]*Node{loss}, Gradient(loss, targets...)...)
 	})
@@ -104,7 +104,7 @@ func Check(t testing.TB, backend backends.Backend, ctx *context.Context, f Func,
 	outs := gradExec.MustExec(args...)
 	grads := outs[1:]
 
-	lossExec := context.MustNewExec(backend, ctx.Reuse(), func(ctx *context.Context, xs []*Node) *Node {
+	lossExec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, xs []*Node) *Node {
 		return weighted(f(ctx, xs))
 	})
 	defer lossExec.Finalize()
@@ -132,7 +132,7 @@ func Check(t testing.TB, backend backends.Backend, ctx *context.Context, f Func,
 	}
 	for _, v := range vars {
 		val := v.MustValue()
-		targets = append(targets, target{name: v.ScopeAndName(), values: toFloat64(val), dims: val.Shape().Dimensions, dtype: val.DType(),
+		targets = append(targets, target{name: v.Path(), values: toFloat64(val), dims: val.Shape().Dimensions, dtype: val.DType(),
 			set: func(t *tensors.Tensor) {
 				if err := v.SetValue(t); err != nil {
 					panic(err)
@@ -184,7 +184,7 @@ func Check(t testing.TB, backend backends.Backend, ctx *context.Context, f Func,
 // Gradients compiles f on backend and returns L, its analytic gradients w.r.t. the inputs, as
 // float64, and the number of nodes of each type in the graph — for comparing two gradient
 // implementations.
-func Gradients(backend backends.Backend, f func(inputs []*Node) *Node, inputs []*tensors.Tensor, seed uint64) (loss float64, grads [][]float64, ops map[NodeType]int) {
+func Gradients(backend compute.Backend, f func(inputs []*Node) *Node, inputs []*tensors.Tensor, seed uint64) (loss float64, grads [][]float64, ops map[NodeType]int) {
 	if seed == 0 {
 		seed = 1
 	}
