@@ -30,3 +30,7 @@ require (
 	google.golang.org/protobuf v1.36.11 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 )
+
+// A patched copy of compute v0.1.6 (float32 Exp and Logistic in pure Go): see
+// internal/third_party/compute/LOBA_PATCH.md.
+replace github.com/gomlx/compute v0.1.6 => ./internal/third_party/compute

@@ -3,6 +3,8 @@ package nn
 import (
 	"sync"
 
+	"github.com/loba-dev/loba/models/nn/gemm"
+
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 )
@@ -54,10 +56,11 @@ func adapterOf(g *Graph) Adapter {
 	return adapters[g.GraphId()]
 }
 
-// Dense is x·wᵀ over the last axis, torch.nn.functional.linear without bias and without adapters.
+// Dense is x·wᵀ over the last axis, torch.nn.functional.linear without bias and without adapters,
+// laid out by package gemm for the backend's fast kernels.
 // x: [..., in], w: [out, in] → [..., out].
 func Dense(x, w *Node) *Node {
-	return EinsumAxes(x, w, [][2]int{{x.Rank() - 1, 1}}, nil)
+	return gemm.DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
 }
 
 // Convolve2D is the convolution of Conv2D without bias and without adapters: NCHW x, OIHW w.

@@ -3,6 +3,8 @@ package nn
 import (
 	"math"
 
+	"github.com/loba-dev/loba/models/nn/gemm"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -26,10 +28,10 @@ func ScaledDotProductAttention(q, k, v *Node, heads int, causal bool) *Node {
 	}
 	dh := c / heads
 	dtype := q.DType()
-	qh := Reshape(q, b, sq, heads, dh)          // [B, Sq, H, Dh]
-	kh := Reshape(k, b, sk, heads, dh)          // [B, Sk, H, Dh]
-	vh := Reshape(v, b, sk, heads, dh)          // [B, Sk, H, Dh]
-	scores := Einsum("bqhd,bkhd->bhqk", qh, kh) // [B, H, Sq, Sk]
+	qh := Reshape(q, b, sq, heads, dh)                                              // [B, Sq, H, Dh]
+	kh := Reshape(k, b, sk, heads, dh)                                              // [B, Sk, H, Dh]
+	vh := Reshape(v, b, sk, heads, dh)                                              // [B, Sk, H, Dh]
+	scores := gemm.DotGeneral(qh, []int{3}, []int{0, 2}, kh, []int{3}, []int{0, 2}) // [B, H, Sq, Sk]
 	scores = MulScalar(ConvertDType(scores, dtypes.Float32), 1/math.Sqrt(float64(dh)))
 	if causal {
 		g := q.Graph()
@@ -40,9 +42,10 @@ func ScaledDotProductAttention(q, k, v *Node, heads int, causal bool) *Node {
 		mask := Where(GreaterThan(col, row), BroadcastToDims(minF, sq, sk), BroadcastToDims(zero, sq, sk)) // [Sq, Sk]
 		scores = Add(scores, ExpandLeftToRank(mask, 4))
 	}
-	probs := ConvertDType(Softmax(scores, -1), dtype) // [B, H, Sq, Sk]
-	out := Einsum("bhqk,bkhd->bqhd", probs, vh)       // [B, Sq, H, Dh]
-	return Reshape(out, b, sq, c)                     // [B, Sq, H·Dh]
+	probs := ConvertDType(Softmax(scores, -1), dtype)                               // [B, H, Sq, Sk]
+	out := gemm.DotGeneral(probs, []int{3}, []int{0, 1}, vh, []int{1}, []int{0, 2}) // [B, H, Sq, Dh]
+	out = TransposeAllAxes(out, 0, 2, 1, 3)                                         // [B, Sq, H, Dh]
+	return Reshape(out, b, sq, c)                                                   // [B, Sq, H·Dh]
 }
 
 // GEGLU ports diffusers GEGLU: proj = Linear(in, 2·out); hidden, gate = proj(x).chunk(2, -1);

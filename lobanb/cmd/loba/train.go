@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -25,8 +27,9 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	tokenizer := fs.String("tokenizer", "", "override the model's tokenizer (a folder or openai's bpe_simple_vocab_16e6.txt.gz)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	noEval := fs.Bool("no-eval", false, "skip the preset's eval section (no eval.json / grid.png; `loba eval` runs it later)")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the run to this file (`go tool pprof loba FILE`)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: loba train [--out DIR] [--model M] [--steps N] [--no-eval] PRESET\n\n"+
+		fmt.Fprintln(stderr, "usage: loba train [--out DIR] [--model M] [--steps N] [--no-eval] [--cpuprofile FILE] PRESET\n\n"+
 			"PRESET: a LOBA preset (YAML), a LECO config.yaml, a Concept Sliders prompts.yaml or an sd-scripts LECO .toml.")
 		fs.PrintDefaults()
 	}
@@ -43,6 +46,14 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "loba train: %v\n", err)
 		return 2
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "loba train: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer stopProfile()
 	}
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "loba train: warning: %s\n", w)
@@ -79,4 +90,21 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "done: %d steps, last loss %.5g; wrote %s\n", res.Steps, res.LastLoss, res.LoRAPath)
 	return 0
+}
+
+// startCPUProfile starts Go's CPU profiler writing to path; the returned function stops it and
+// closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

@@ -3,6 +3,8 @@ package gradfix
 import (
 	"slices"
 
+	"github.com/loba-dev/loba/models/nn/gemm"
+
 	"github.com/gomlx/exceptions"
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -37,7 +39,7 @@ func DotGeneralGrads(v, lhs *Node, lc, lb []int, rhs *Node, rc, rb []int) (dLhs,
 	}
 
 	// dLhs: [batch..., lhs free..., rhs contracting axes in ascending rhs order...].
-	dLhs = DotGeneral(v, vRFree, vBatch, rhs, rFree, rb)
+	dLhs = gemm.DotGeneral(v, vRFree, vBatch, rhs, rFree, rb)
 	perm := make([]int, lhs.Rank())
 	for i, axis := range lb {
 		perm[axis] = i
@@ -51,7 +53,7 @@ func DotGeneralGrads(v, lhs *Node, lc, lb []int, rhs *Node, rc, rb []int) (dLhs,
 	dLhs = transposeIfNeeded(dLhs, perm)
 
 	// dRhs: [batch..., rhs free..., lhs contracting axes in ascending lhs order...].
-	dRhs = DotGeneral(v, vLFree, vBatch, lhs, lFree, lb)
+	dRhs = gemm.DotGeneral(v, vLFree, vBatch, lhs, lFree, lb)
 	perm = make([]int, rhs.Rank())
 	for i, axis := range rb {
 		perm[axis] = i

@@ -1,0 +1,50 @@
+package nn
+
+import (
+	"fmt"
+	"testing"
+
+	. "github.com/gomlx/gomlx/core/graph"
+
+	"github.com/loba-dev/loba/internal/testutil"
+)
+
+// BenchmarkDenseLayouts times x [M, K] · w on the Go backend with w stored [N, K] (torch's Linear
+// layout: DotGeneral's "transposed" layout) and [K, N] ("non-transposed"), for the gemm shapes of
+// the tiny SD1.5 UNet at batch 2 (16×16 latents: M = 512 tokens).
+func BenchmarkDenseLayouts(b *testing.B) {
+	backend := testutil.Backend(b)
+	for _, s := range [][3]int{{512, 32, 32}, {512, 32, 256}, {512, 128, 32}, {512, 288, 32}, {128, 576, 64}, {512, 36, 32}, {2048, 8, 256}, {512, 32, 4}, {512, 4, 32}} {
+		m, k, n := s[0], s[1], s[2]
+		x := randomF32(m, k)
+		for _, layout := range []string{"NK", "KN", "NK-T"} {
+			var w = randomF32(n, k)
+			contract := 1
+			if layout == "KN" {
+				w = randomF32(k, n)
+				contract = 0
+			}
+			exec := MustNewExec(backend, func(x, w *Node) *Node {
+				if layout == "NK-T" { // stored [N, K], transposed in the graph
+					return DotGeneral(x, []int{1}, nil, Transpose(w, 0, 1), []int{0}, nil)
+				}
+				return DotGeneral(x, []int{1}, nil, w, []int{contract}, nil)
+			})
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", m, k, n, layout), func(b *testing.B) {
+				measure(b, 2*float64(m*n*k), func() { exec.MustExec(x, w)[0].FinalizeAll() })
+			})
+		}
+	}
+}
+
+// BenchmarkUnary times the Go backend's transcendental element-wise ops on 1M float32 values: Exp
+// and Logistic (pure Go in LOBA's patched compute, see internal/third_party/compute/LOBA_PATCH.md),
+// and Erf (exact GELU).
+func BenchmarkUnary(b *testing.B) {
+	backend := testutil.Backend(b)
+	x := randomF32(4, 4, 256, 256)
+	for name, op := range map[string]func(*Node) *Node{"Exp": Exp, "Logistic": Sigmoid, "Erf": Erf} {
+		exec := MustNewExec(backend, op)
+		b.Run(name, func(b *testing.B) { measure(b, 0, func() { exec.MustExec(x)[0].FinalizeAll() }) })
+	}
+}
