@@ -4,8 +4,8 @@
 #
 #   ./install.sh             everything: Go 1.26 (if missing), module cache, the `loba` CLI, Jupyter
 #                            (Debian packages, where absent), GoNB + goimports + gopls, the gonb kernel
-#                            (with LOBA's folder recorded in it), ECharts for offline charts (npm) and,
-#                            where an NVIDIA GPU is present, the CUDA PJRT plugin
+#                            (with LOBA's folder and GOEXPERIMENT=simd recorded in it), ECharts for offline
+#                            charts (npm) and, where an NVIDIA GPU is present, the CUDA PJRT plugin
 #   ./install.sh --cpu-only  the same without the CUDA plugin
 #   ./install.sh --check     change nothing; say what is missing and the command that fixes it
 #                            (`loba doctor`)
@@ -14,10 +14,10 @@ case "$0" in */*) cd "${0%/*}" ;; esac
 ROOT="$(pwd)"
 ORIG_PATH="$PATH"
 
-GO_VERSION_WANT="1.26"
-GONB_VERSION="v0.11.1"
+GO_VERSION_WANT="1.26.5"  # gomlx v0.28.8's go.mod says go 1.26.5
+GONB_VERSION="v0.11.5"
 GOIMPORTS_VERSION="v0.52.0"
-GOPLS_VERSION="v0.23.0" # the last gopls that builds with Go 1.26
+GOPLS_VERSION="v0.23.0" # the last gopls that builds with Go 1.26 (v0.24.0's go.mod says go 1.27.0)
 ECHARTS_VERSION="5.6.0"
 # Keep these in step with kernelsetup/env.go (TestInstallPins checks).
 
@@ -27,12 +27,24 @@ for arg in "$@"; do
   case "$arg" in
     --cpu-only) CPU_ONLY=1 ;;
     --check) CHECK=1 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $arg (use --cpu-only, --check)" >&2; exit 2 ;;
   esac
 done
 
 say() { printf '[install] %s\n' "$*"; }
+# GOEXPERIMENT=simd turns on the Go backend's AVX2/AVX-512 kernels: every build below, and the gonb
+# kernel's cell builds, use it where the toolchain has it (Go 1.26 or newer on amd64; an older Go
+# refuses the name, so the probes run without it).
+ORIG_GOEXPERIMENT="${GOEXPERIMENT:-}"
+unset GOEXPERIMENT
+simd_ok() { [ "$(go env GOARCH 2>/dev/null)" = amd64 ] && GOEXPERIMENT=simd go version >/dev/null 2>&1; }
+with_simd() { # $1 with simd on, its other experiments kept
+  local v=",$1,"
+  v="${v//,nosimd,/,}"
+  case "$v" in *,simd,*) ;; *) v="${v}simd,";; esac
+  v="${v#,}"; v="${v#,}"; printf '%s' "${v%,}"
+}
 CHANGED=0
 did() { CHANGED=$((CHANGED + 1)); say "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else return 1; fi; }
@@ -49,17 +61,21 @@ if [ "$CHECK" = 1 ]; then
     exit 1
   fi
   export PATH="$PATH:$(go env GOPATH)/bin"
-  exec go run ./lobanb/cmd/loba doctor --root "$ROOT"
+  # The doctor is built with GOEXPERIMENT=simd where the toolchain has it, and runs with the caller's
+  # own GOEXPERIMENT, which it checks.
+  build_exp=""; if simd_ok; then build_exp="$(with_simd "$ORIG_GOEXPERIMENT")"; fi
+  if [ -n "$ORIG_GOEXPERIMENT" ]; then run_env="env GOEXPERIMENT=$ORIG_GOEXPERIMENT"; else run_env="env -u GOEXPERIMENT"; fi
+  exec env GOEXPERIMENT="$build_exp" go run -exec "$run_env" ./lobanb/cmd/loba doctor --root "$ROOT"
 fi
 
-# 1. Go toolchain: go1.26 or newer (Colab's is old or absent).
+# 1. Go toolchain: go1.26.5 or newer (Colab's is old or absent).
 go_ok() { command -v go >/dev/null 2>&1 && v=$(GOTOOLCHAIN=local go env GOVERSION 2>/dev/null) \
   && printf '%s\n%s\n' "go${GO_VERSION_WANT}" "${v%%[-+ ]*}" | sort -V -C; }
 if ! go_ok && [ -x "$HOME/.local/go/bin/go" ]; then export PATH="$HOME/.local/go/bin:$PATH"; fi
 if ! go_ok; then
   arch=$(uname -m); case "$arch" in x86_64) arch=amd64;; aarch64|arm64) arch=arm64;; esac
   ver=$(curl -fsSL 'https://go.dev/VERSION?m=text' | head -1)
-  case "$ver" in go${GO_VERSION_WANT}*) ;; *) ver="go${GO_VERSION_WANT}.0";; esac
+  case "$ver" in "go${GO_VERSION_WANT%.*}".*) ;; *) ver="go${GO_VERSION_WANT}";; esac
   did "Go ${GO_VERSION_WANT} not found ($(command -v go >/dev/null 2>&1 && GOTOOLCHAIN=local go env GOVERSION || echo none)): installing ${ver} into \$HOME/.local/go"
   mkdir -p "$HOME/.local"
   rm -rf "$HOME/.local/go"
@@ -67,14 +83,22 @@ if ! go_ok; then
   export PATH="$HOME/.local/go/bin:$PATH"
 fi
 say "go: $(go env GOVERSION) at $(command -v go)"
+if simd_ok; then
+  GOEXPERIMENT="$(with_simd "$ORIG_GOEXPERIMENT")"
+  export GOEXPERIMENT
+  say "GOEXPERIMENT=$GOEXPERIMENT: the builds below and the gonb kernel's cells use the Go backend's AVX2/AVX-512 kernels"
+else
+  if [ -n "$ORIG_GOEXPERIMENT" ]; then export GOEXPERIMENT="$ORIG_GOEXPERIMENT"; fi
+  say "GOEXPERIMENT=simd: not available with $(go env GOVERSION) on $(go env GOOS)/$(go env GOARCH) (needs Go 1.26 or newer on amd64): building without it"
+fi
 GOBIN_DIR="$(go env GOPATH)/bin"
 export PATH="$PATH:$GOBIN_DIR"
 DATA_DIR="${XDG_DATA_HOME:-$HOME/.local/share}/loba"
 mkdir -p "$DATA_DIR" "$GOBIN_DIR"
 
 # 2. Modules and build cache (the GoMLX module cache takes minutes on a fresh machine). A stamp of
-#    go.sum and the Go version skips the warm-up on later runs.
-stamp="$(cat go.sum; go env GOVERSION)"
+#    go.mod, go.sum, the Go version and GOEXPERIMENT skips the warm-up on later runs.
+stamp="$(cat go.mod go.sum; go env GOVERSION GOEXPERIMENT)"
 stamp="$(printf '%s' "$stamp" | sha256sum | cut -c1-16)"
 if [ "$(cat "$DATA_DIR/warm.stamp" 2>/dev/null)" != "$stamp" ]; then
   did "downloading Go modules and warming the build cache (library and tests)"
@@ -86,7 +110,7 @@ else
   say "module and build cache: warm"
 fi
 
-# 3. The CLI (go install is a no-op when it is up to date).
+# 3. The CLI (go install is a no-op when it is up to date; it rebuilds one built without GOEXPERIMENT=simd).
 before="$(sha256sum "$GOBIN_DIR/loba" 2>/dev/null || echo none)"
 go install ./lobanb/cmd/loba
 if [ "$before" != "$(sha256sum "$GOBIN_DIR/loba")" ]; then did "installed $GOBIN_DIR/loba"; else say "loba: up to date"; fi
@@ -179,7 +203,7 @@ else
   say "CUDA plugin: skipped ($( [ "$CPU_ONLY" = 1 ] && echo "--cpu-only" || echo "no NVIDIA GPU" ))"
 fi
 
-# 8. The gonb kernel, with LOBA's folder (and, with CUDA, XLA_FLAGS) in its environment.
+# 8. The gonb kernel, with LOBA's folder, the Go toolchain's PATH and GOEXPERIMENT=simd in its environment.
 kernel_json() { find "${JUPYTER_DATA_DIR:-$HOME/.local/share/jupyter}/kernels/gonb" -name kernel.json 2>/dev/null | head -1; }
 if [ -z "$(kernel_json)" ]; then
   did "registering the gonb kernel"
@@ -187,8 +211,11 @@ if [ -z "$(kernel_json)" ]; then
 fi
 before="$(cat "$(kernel_json)" 2>/dev/null || true)"
 loba setup kernel --root "$ROOT" >/dev/null
-if [ "$before" != "$(cat "$(kernel_json)")" ]; then did "gonb kernel: LOBA_ROOT=$ROOT recorded in $(kernel_json)"; else say "gonb kernel: $(kernel_json)"; fi
+if [ "$before" != "$(cat "$(kernel_json)")" ]; then did "gonb kernel: LOBA_ROOT=$ROOT${GOEXPERIMENT:+ and GOEXPERIMENT=$GOEXPERIMENT} recorded in $(kernel_json)"; else say "gonb kernel: $(kernel_json)"; fi
 
 if [ "$CHANGED" = 0 ]; then say "nothing to change: all in place"; else say "$CHANGED step(s) changed"; fi
 case ":$ORIG_PATH:" in *":$GOBIN_DIR:"*) ;; *) say "add $GOBIN_DIR to your PATH: export PATH=\"\$PATH:$GOBIN_DIR\"";; esac
+if simd_ok && [ "$(with_simd "$ORIG_GOEXPERIMENT")" != "$ORIG_GOEXPERIMENT" ]; then
+  say "for go build/test/run in your shell too: export GOEXPERIMENT=$(with_simd "$ORIG_GOEXPERIMENT")"
+fi
 say "next: jupyter notebook notebooks/01-quickstart.ipynb   (kernel \"Go (gonb)\"), or: loba train notebooks/presets/toy-size.yaml --out /tmp/size"

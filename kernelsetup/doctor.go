@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/loba-dev/loba/models/backend"
 )
 
 // Check is one thing Detect looked at.
@@ -78,10 +80,16 @@ func (r *Report) Text() string {
 	}
 	if miss := r.Missing(); len(miss) > 0 {
 		names := make([]string, len(miss))
+		shell := false // a fix that is an export: install.sh cannot do it for the caller's shell
 		for i, c := range miss {
 			names[i] = c.Name
+			shell = shell || strings.HasPrefix(c.Fix, "export ")
 		}
-		fmt.Fprintf(&b, "%d missing (%s): run the fixes above, or ./install.sh which does them all.\n", len(miss), strings.Join(names, ", "))
+		if shell {
+			fmt.Fprintf(&b, "%d missing (%s): run the fixes above (./install.sh does all but the export lines, which are for your shell).\n", len(miss), strings.Join(names, ", "))
+		} else {
+			fmt.Fprintf(&b, "%d missing (%s): run the fixes above, or ./install.sh which does them all.\n", len(miss), strings.Join(names, ", "))
+		}
 	} else {
 		fmt.Fprintln(&b, "All set: open a notebook in notebooks/ with the \"Go (gonb)\" kernel, or run `loba train notebooks/presets/toy-size.yaml --out /tmp/size`.")
 	}
@@ -107,15 +115,14 @@ func Detect(e Env) *Report {
 	}
 
 	// Go.
-	goc := Check{Name: "go", Required: true, Fix: "./install.sh   (installs Go " + GoVersion + " into ~/.local/go when missing)"}
-	if p := e.LookPath("go"); p == "" {
-		goc.Problem = "the Go toolchain is not on PATH"
-	} else if v, err := e.output(20*time.Second, p, "env", "GOVERSION"); err != nil {
-		goc.Problem = fmt.Sprintf("%s does not run: %v", p, err)
-	} else if !goAtLeast(v, GoVersion) {
-		goc.Problem = fmt.Sprintf("%s is %s; LOBA needs go%s or newer", p, v, GoVersion)
+	goc := Check{Name: "go", Required: true, Fix: "./install.sh   (installs Go " + GoVersion + " or newer into ~/.local/go when missing or older)"}
+	tc, tcErr := e.Toolchain()
+	if tcErr != nil {
+		goc.Problem = tcErr.Error()
+	} else if !goAtLeast(tc.Version, GoVersion) {
+		goc.Problem = fmt.Sprintf("%s is %s; LOBA needs go%s or newer", tc.Path, tc.Version, GoVersion)
 	} else {
-		goc.OK, goc.Found = true, v+" at "+p
+		goc.OK, goc.Found = true, tc.Version+" at "+tc.Path
 	}
 	add(goc)
 
@@ -170,15 +177,17 @@ func Detect(e Env) *Report {
 		default:
 			kenv.OK, kenv.Found = true, "LOBA_ROOT="+root
 		}
-		if kenv.OK {
-			if want := e.xlaFlagsWanted(); want != "" && spec.Env["XLA_FLAGS"] == "" {
-				kenv.OK = false
-				kenv.Problem = "the CUDA plugin needs XLA_FLAGS in the kernel's environment"
-			}
-		}
 	}
 	add(ks)
 	add(kenv)
+
+	// GOEXPERIMENT=simd in this shell, the gonb kernel and the loba binary (with a toolchain that
+	// LOBA can use; the go check says otherwise).
+	if goc.OK {
+		for _, c := range e.simdChecks(tc, spec, kenv.Fix, r.Root, backend.SIMDEnabled) {
+			add(c)
+		}
+	}
 
 	// Offline ECharts (optional: charts load from the CDN when online).
 	ec := Check{Name: "echarts", Fix: fmt.Sprintf("./install.sh   (npm pack echarts@%s, copies dist/echarts.min.js to %s)", EChartsVersion, e.EChartsPath())}

@@ -2,6 +2,8 @@ package kernelsetup
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,13 +14,14 @@ import (
 
 // Pinned versions of what install.sh installs (and the fixes name).
 const (
-	GoVersion        = "1.26"
-	GonbVersion      = "v0.11.1"
+	GoVersion        = "1.26.5" // gomlx v0.28.8's go.mod says go 1.26.5
+	GonbVersion      = "v0.11.5"
 	GoimportsVersion = "v0.52.0" // golang.org/x/tools
-	GoplsVersion     = "v0.23.0" // the last gopls that builds with Go 1.26
+	GoplsVersion     = "v0.23.0" // the last gopls that builds with Go 1.26 (v0.24.0's go.mod says go 1.27.0)
 	EChartsVersion   = "5.6.0"
 	// CUDAPlugin and CUDAPluginVersion pick the CUDA PJRT plugin: the jax-cuda12-pjrt wheel of that
-	// version (CUDA 12 runs on the drivers Colab and most clouds have; "latest" would pick CUDA 13).
+	// version (CUDA 12 runs on the drivers Colab and most clouds have). go-xla v0.4.5's own
+	// auto-install would pick "cuda13" at "latest" (installer/cuda.go:91).
 	CUDAPlugin        = "cuda12"
 	CUDAPluginVersion = "0.7.2"
 	// ModulePath is LOBA's Go module, which a notebook's first cell points at LOBA_ROOT.
@@ -106,13 +109,18 @@ func (e Env) onPath(dir string) bool {
 	return false
 }
 
-// output runs a command under the environment with a time limit and returns its trimmed stdout.
+// output runs a command under the environment with a time limit and returns its trimmed stdout; a
+// failure carries the last line of its stderr.
 func (e Env) output(timeout time.Duration, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = e.vars()
 	out, err := cmd.Output()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) && len(strings.TrimSpace(string(exitErr.Stderr))) > 0 {
+		err = fmt.Errorf("%w: %s", err, lastLine(string(exitErr.Stderr)))
+	}
 	return strings.TrimSpace(string(out)), err
 }
 

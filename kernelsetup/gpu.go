@@ -37,9 +37,10 @@ func (e Env) GPUs() []string {
 	return nil
 }
 
-// PluginDirs lists the folders go-xla searches for PJRT plugins (GOMLX.md §3): only
-// $PJRT_PLUGIN_LIBRARY_PATH when it is set, else ~/.local/lib/go-xla(/nvidia), ~/.local/lib/gomlx/pjrt
-// and the same under /usr/local/lib.
+// PluginDirs lists the folders go-xla searches for PJRT plugins (go-xla v0.4.5
+// pjrt/dynamiclib_base.go:73-81 and pjrt/dynamiclib_posix.go:63-80): only $PJRT_PLUGIN_LIBRARY_PATH
+// when it is set, else ~/.local/lib/go-xla(/nvidia), ~/.local/lib/gomlx/pjrt and the same under
+// /usr/local/lib (go-xla also searches the system's library folders, which LOBA's installs never use).
 func (e Env) PluginDirs() []string {
 	if p := e.Getenv("PJRT_PLUGIN_LIBRARY_PATH"); p != "" {
 		return filepath.SplitList(p)
@@ -67,29 +68,13 @@ func (e Env) FindPlugin(name string) string {
 // goes to its nvidia/ subfolder with the CUDA libraries).
 func (e Env) CUDAInstallDir() string { return filepath.Join(e.Home(), ".local", "lib", "go-xla") }
 
-// xlaFlagsWanted is the XLA_FLAGS value a CUDA plugin installed by go-xla needs ("" when no such
-// plugin is installed or XLA_FLAGS already names the CUDA folder).
-func (e Env) xlaFlagsWanted() string {
-	p := e.FindPlugin("cuda")
-	if p == "" {
-		return ""
-	}
-	nvidia := filepath.Dir(p)
-	if filepath.Base(nvidia) != "nvidia" {
-		nvidia = filepath.Join(nvidia, "nvidia")
-	}
-	if !fileExists(nvidia) {
-		return ""
-	}
-	flags := e.Getenv("XLA_FLAGS")
-	if strings.Contains(flags, "--xla_gpu_cuda_data_dir=") {
-		return flags
-	}
-	return strings.TrimSpace(flags + " --xla_gpu_cuda_data_dir=" + nvidia)
-}
-
 // InstallCUDA downloads the pinned CUDA PJRT plugin (CUDAPlugin, CUDAPluginVersion) and its NVIDIA
-// libraries from PyPI into CUDAInstallDir() (go-xla's installer; cached in ~/.cache/go-xla).
+// libraries from PyPI into CUDAInstallDir() (go-xla v0.4.5's installer.CudaInstall, installer/cuda.go:106;
+// cached in ~/.cache/go-xla). The plugin lands in CUDAInstallDir()/nvidia/pjrt_c_api_cuda_plugin.so
+// (installer/cuda.go:118-129), where go-xla looks for it (pjrt/dynamiclib_posix.go:70-71) and where its
+// own auto-install finds it installed (installer/cuda.go:68-75), so that one never replaces LOBA's pin
+// with its default, "cuda13" at "latest" (installer/cuda.go:91). The NVIDIA libraries are those the
+// newest jax-<plugin>-plugin on PyPI depends on, whatever the version (installer/cuda.go:270-299).
 func (e Env) InstallCUDA(verbose bool) error {
 	v := installer.Quiet
 	if verbose {

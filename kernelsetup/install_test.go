@@ -41,6 +41,7 @@ func TestInstallCheckMissing(t *testing.T) {
 		"MISSING  gonb", "go get github.com/janpfeifer/gonb@" + GonbVersion,
 		"MISSING  goimports", "go install golang.org/x/tools/cmd/goimports@" + GoimportsVersion,
 		"MISSING  gopls", "MISSING  gonb kernel", "./install.sh",
+		"warning  simd (shell)", "fix: export GOEXPERIMENT=simd",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("install.sh --check output lacks %q:\n%s", want, text)

@@ -189,8 +189,9 @@ func TestGPUsFromDeviceFiles(t *testing.T) {
 	if c := Detect(e).Check("cuda plugin"); !c.OK || c.Found != plugin {
 		t.Errorf("plugin present: %+v", c)
 	}
-	if got := e.KernelEnv("/x")["XLA_FLAGS"]; got != "--xla_gpu_cuda_data_dir="+nv {
-		t.Errorf("XLA_FLAGS for go-xla's plugin = %q", got)
+	// go-xla v0.4.5 sets XLA_FLAGS for its plugin itself: the kernel's environment does not.
+	if got, ok := e.KernelEnv("/x")["XLA_FLAGS"]; ok {
+		t.Errorf("XLA_FLAGS in the kernel env = %q; go-xla v0.4.5 sets it itself", got)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/loba-dev/loba/internal/atomicfile"
 )
@@ -80,8 +81,17 @@ func (k *KernelSpec) Write() error {
 // KernelEnv is what `loba setup kernel` records in the gonb kernel's environment: LOBA_ROOT (the
 // folder a notebook's first cell points the loba module at), a PATH that starts with the Go
 // toolchain and GOBIN (GoNB runs go, goimports and gopls from its PATH; Jupyter substitutes
-// ${PATH}), and with a CUDA plugin from go-xla, XLA_FLAGS naming its CUDA folder (GOMLX.md §3: go-xla
-// v0.1.4 otherwise points XLA at a developer's home folder).
+// ${PATH}), and, where the toolchain can build with it (Go 1.26 or newer on amd64),
+// GOEXPERIMENT=simd: GoNB builds each cell with `go build` in the kernel's environment
+// (gonb v0.11.5 internal/goexec/execcode.go:265), so the cells get the Go backend's AVX2/AVX-512
+// kernels.
+//
+// No XLA_FLAGS: go-xla v0.1.4 pointed XLA at a developer's home folder
+// (pkg/pjrt/cuda_linux.go:98, cudaSetCUDADir("/home/janpf/.local/lib/go-xla/nvidia")), which LOBA
+// overrode here with --xla_gpu_cuda_data_dir. go-xla v0.4.5 sets XLA_FLAGS itself to the nvidia/
+// folder beside the CUDA plugin it loads (pjrt/cuda_linux.go:84-97 and :102-112, called from
+// pjrt/dynamiclib_base.go:135; its CHANGELOG, v0.2.1: "Fixed CUDA library paths"), and SetupKernel
+// removes the entry older LOBA versions wrote.
 func (e Env) KernelEnv(root string) map[string]string {
 	env := map[string]string{"LOBA_ROOT": root}
 	var dirs []string
@@ -94,13 +104,28 @@ func (e Env) KernelEnv(root string) map[string]string {
 		path += d + string(filepath.ListSeparator)
 	}
 	env["PATH"] = path + "${PATH}"
-	if flags := e.xlaFlagsWanted(); flags != "" {
-		env["XLA_FLAGS"] = flags
+	if t, err := e.Toolchain(); err == nil && t.SIMDSupported() {
+		env["GOEXPERIMENT"] = SIMDExperiment
 	}
 	return env
 }
 
-// SetupKernel records KernelEnv(root) in the registered gonb kernel spec (other env entries stay).
+// withoutLegacyXLAFlags is flags less the --xla_gpu_cuda_data_dir=<...>/go-xla/nvidia entry that LOBA
+// recorded for go-xla v0.1.4 (see KernelEnv); other flags stay.
+func withoutLegacyXLAFlags(flags string) string {
+	var keep []string
+	for _, f := range strings.Fields(flags) {
+		if dir, ok := strings.CutPrefix(f, "--xla_gpu_cuda_data_dir="); ok &&
+			filepath.Base(dir) == "nvidia" && filepath.Base(filepath.Dir(dir)) == "go-xla" {
+			continue
+		}
+		keep = append(keep, f)
+	}
+	return strings.Join(keep, " ")
+}
+
+// SetupKernel records KernelEnv(root) in the registered gonb kernel spec (other env entries stay,
+// but for the XLA_FLAGS entry of older LOBA versions).
 // It returns the kernel.json it changed; with no gonb kernel registered it says to run gonb --install.
 func (e Env) SetupKernel(root string) (string, error) {
 	if !IsRoot(root) {
@@ -121,7 +146,17 @@ func (e Env) SetupKernel(root string) (string, error) {
 		k.Env = map[string]string{}
 	}
 	for key, v := range e.KernelEnv(abs) {
+		if key == "GOEXPERIMENT" {
+			v = WithSIMD(k.Env[key]) // other experiments already recorded stay
+		}
 		k.Env[key] = v
+	}
+	if flags, ok := k.Env["XLA_FLAGS"]; ok {
+		if rest := withoutLegacyXLAFlags(flags); rest == "" {
+			delete(k.Env, "XLA_FLAGS")
+		} else {
+			k.Env["XLA_FLAGS"] = rest
+		}
 	}
 	return k.Path(), k.Write()
 }

@@ -32,8 +32,8 @@ func runDoctor(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runSetup implements `loba setup kernel [--root DIR]` (record LOBA_ROOT, PATH and, with a CUDA
-// plugin, XLA_FLAGS in the gonb kernel spec) and `loba setup cuda` (install the pinned CUDA PJRT
+// runSetup implements `loba setup kernel [--root DIR]` (record LOBA_ROOT, PATH and, where the
+// toolchain has it, GOEXPERIMENT=simd in the gonb kernel spec) and `loba setup cuda` (install the pinned CUDA PJRT
 // plugin into ~/.local/lib/go-xla).
 func runSetup(args []string, stdout, stderr io.Writer) int {
 	usage := func() int {
