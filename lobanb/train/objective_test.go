@@ -3,13 +3,16 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	gmodel "github.com/gomlx/gomlx/ml/model"
@@ -40,171 +43,493 @@ type loraLossCase struct {
 func TestLoRALossParity(t *testing.T) {
 	backend := testutil.Backend(t)
 	for _, dir := range testutil.Cases(t, "lora_loss") {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			var cs loraLossCase
-			data, err := os.ReadFile(filepath.Join(dir, "case.json"))
-			require.NoError(t, err)
-			require.NoError(t, json.Unmarshal(data, &cs))
-			g, mult := 1.0, 1.0
-			if cs.GuidanceScale != nil {
-				g = *cs.GuidanceScale
-			}
-			if cs.Lora.Multiplier != nil {
-				mult = *cs.Lora.Multiplier
-			}
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkLoRALossCase(t, backend, dir) })
+	}
+}
 
-			root := gmodel.NewStore().RootScope()
-			model, err := unet.LoadInto(root.At("unet"), filepath.Join(dir, cs.BaseModel.Path), dtypes.Float32)
-			require.NoError(t, err)
-			decl, err := weights.Declared(model.Declare)
-			require.NoError(t, err)
-			loaded, err := lora.LoadKohya(filepath.Join(dir, "lora.safetensors"), lora.Base{Component: "unet", Declared: decl})
-			require.NoError(t, err)
-			require.Len(t, loaded.Networks, 1)
-			net := loaded.Networks[0]
-			require.NoError(t, net.SetWeights(root, loaded.Weights["unet"]))
-			vars, err := net.Variables(root)
-			require.NoError(t, err)
+// loraLossRoles are the four conditionings of a lora_loss case, in Batch order.
+var loraLossRoles = []string{"target", "positive", "neutral", "unconditional"}
 
-			io, err := safetensors.ReadTensors(filepath.Join(dir, "io.safetensors"), 0)
-			require.NoError(t, err)
-			used := map[string]bool{}
-			get := func(key string) *tensors.Tensor {
-				used[key] = true
-				return io[key]
-			}
-			x, ts := get("in.x_t"), get("in.timestep")
-			require.NotNil(t, x)
-			require.NotNil(t, ts)
-			conds := map[string]*tensors.Tensor{}
-			for _, c := range []string{"target", "positive", "neutral", "unconditional"} {
-				conds[c] = get("in." + c)
-				require.NotNil(t, conds[c], "in.%s", c)
-			}
-			// SDXL-shaped cases carry pooled text embeds (per conditioning or shared) and time ids.
-			sdxlExtra := func(c string) (te, tid *tensors.Tensor) {
-				for _, k := range []string{"in." + c + "_text_embeds", "in." + c + ".text_embeds", "in.text_embeds"} {
-					if io[k] != nil {
-						te = get(k)
-						break
-					}
-				}
-				if io["in.time_ids"] != nil {
-					tid = get("in.time_ids")
-				}
-				return te, tid
-			}
-			b := x.Shape().Dim(0)
-			signed := func(s float64) *tensors.Tensor {
-				v := make([]float32, b)
-				for i := range v {
-					v[i] = float32(s)
-				}
-				return tensors.FromValue(v)
-			}
-			multT, ones := signed(mult), signed(1)
+// loraLossCond is one conditioning's inputs: TextEmbeds only for text_time (SDXL-shaped) cases.
+type loraLossCond struct {
+	Hidden, TextEmbeds *tensors.Tensor
+}
 
-			d := &Denoiser{UNet: model, Ctx: root.At("unet")}
-			var names []string // output order
-			exec, err := gmodel.NewExec(backend, root.Store(), func(ctx *gmodel.Scope, inputs []*Node) []*Node {
-				graphCond := func(i int, c string) Cond {
-					te, tid := sdxlExtra(c)
-					out := Cond{Hidden: inputs[i]}
-					if te != nil {
-						out.TextEmbeds = Const(inputs[0].Graph(), te)
-						out.TimeIDs = Const(inputs[0].Graph(), tid)
-					}
-					return out
-				}
-				in := Batch{X: inputs[0], T: inputs[1],
-					Target: graphCond(2, "target"), Positive: graphCond(3, "positive"),
-					Neutral: graphCond(4, "neutral"), Unconditional: graphCond(5, "unconditional"),
-					Multiplier: inputs[6], Weight: inputs[7]}
-				factory := func(m *Node) nn.Adapter { return net.Adapter(root, "/unet", m) }
-				var outs []*Node
-				names = nil
-				for _, action := range []struct {
-					name string
-					sign float64
-				}{{"erase", -g}, {"enhance", g}} {
-					in.SignedGuidance = MulScalar(OnesLike(inputs[7]), action.sign)
-					loss, preds := Loss(d, in, factory, LossConfig{})
-					nodes := make([]*Node, len(vars))
-					for i, v := range vars {
-						nodes[i] = v.NodeValue(loss.Graph())
-					}
-					grads := Gradient(loss, nodes...)
-					outs = append(outs, loss)
-					names = append(names, "out.loss_"+action.name)
-					for i, v := range vars {
-						outs = append(outs, grads[i])
-						names = append(names, fmt.Sprintf("grad_%s:%d:%s", action.name, i/2, v.Scope()))
-					}
-					if action.name == "erase" {
-						outs = append(outs, preds.Target, preds.Positive, preds.Neutral, preds.Unconditional)
-						names = append(names, "out.target_pred", "out.positive_pred", "out.neutral_pred", "out.unconditional_pred")
-					}
-				}
-				return outs
-			})
-			require.NoError(t, err)
-			results, err := exec.Exec(x, ts, conds["target"], conds["positive"], conds["neutral"], conds["unconditional"], multT, ones)
-			require.NoError(t, err)
+// loraLossInputs are the in.* tensors of a lora_loss case, resolved as the fixtures README documents.
+type loraLossInputs struct {
+	X, T    *tensors.Tensor
+	Conds   map[string]loraLossCond // by role
+	TimeIDs *tensors.Tensor         // text_time cases only
+	Keys    []string                // the in.* keys read, sorted
+}
 
-			// Disabled-adapter prediction (debug aid of the case).
-			if ref, ok := io["out.target_pred_lora_disabled"]; ok {
-				used["out.target_pred_lora_disabled"] = true
-				te, tid := sdxlExtra("target")
-				var added *unet.AddedCondTensors
-				if te != nil {
-					added = &unet.AddedCondTensors{TextEmbeds: te, TimeIDs: tid}
-				}
-				got, err := model.Predict(backend, root.At("unet"), x, ts, conds["target"], added)
-				require.NoError(t, err)
-				require.Less(t, testutil.RelErr(tensors.MustCopyFlatData[float32](got), tensors.MustCopyFlatData[float32](ref)), 1e-4)
-			}
+// resolveLoRALossInputs finds the inputs of a lora_loss case in its io tensors (fixtures README,
+// "lora_loss"): in.x_t [B,C,H,W], in.timestep [B] and, for each role, the hidden states under
+// exactly one of in.<role> or in.<role>.encoder_hidden_states [B,S,D]; when the base UNet's
+// addition_embed_type is "text_time" (textTime), also in.<role>.text_embeds [B,P] and the shared
+// in.time_ids [B,N]. Sizes are read from the tensors; only ranks and the batch size are checked. A
+// missing key, a wrong rank or batch, or any in.* key the documented form does not name is an
+// error naming every such key.
+func resolveLoRALossInputs(io map[string]*tensors.Tensor, textTime bool) (*loraLossInputs, error) {
+	in := &loraLossInputs{Conds: map[string]loraLossCond{}}
+	var problems []string
+	batch := -1
+	take := func(key string, rank int) *tensors.Tensor {
+		v, ok := io[key]
+		if !ok || v == nil {
+			problems = append(problems, "missing "+key)
+			return nil
+		}
+		in.Keys = append(in.Keys, key)
+		switch {
+		case v.Rank() != rank:
+			problems = append(problems, fmt.Sprintf("%s has shape %s, want rank %d", key, v.Shape(), rank))
+		case batch >= 0 && v.Shape().Dim(0) != batch:
+			problems = append(problems, fmt.Sprintf("%s has shape %s, want batch %d (in.x_t)", key, v.Shape(), batch))
+		}
+		return v
+	}
+	if in.X = take("in.x_t", 4); in.X != nil && in.X.Rank() == 4 {
+		batch = in.X.Shape().Dim(0)
+	}
+	in.T = take("in.timestep", 1)
+	for _, role := range loraLossRoles {
+		var c loraLossCond
+		plain, split := "in."+role, "in."+role+".encoder_hidden_states"
+		_, hasPlain := io[plain]
+		_, hasSplit := io[split]
+		switch {
+		case hasPlain && hasSplit:
+			problems = append(problems, fmt.Sprintf("both %s and %s (want exactly one)", plain, split))
+			in.Keys = append(in.Keys, plain, split)
+		case hasPlain:
+			c.Hidden = take(plain, 3)
+		case hasSplit:
+			c.Hidden = take(split, 3)
+		default:
+			problems = append(problems, fmt.Sprintf("missing %s (or %s)", split, plain))
+		}
+		if textTime {
+			c.TextEmbeds = take("in."+role+".text_embeds", 2)
+		}
+		in.Conds[role] = c
+	}
+	if textTime {
+		in.TimeIDs = take("in.time_ids", 2)
+	}
+	read := map[string]bool{}
+	for _, k := range in.Keys {
+		read[k] = true
+	}
+	var unknown []string
+	for k := range io {
+		if strings.HasPrefix(k, "in.") && !read[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		msg := "unrecognised input " + k
+		if !textTime && (strings.HasSuffix(k, "text_embeds") || strings.HasSuffix(k, "time_ids")) {
+			msg += " (the base UNet's addition_embed_type is not \"text_time\")"
+		}
+		problems = append(problems, msg)
+	}
+	sort.Strings(in.Keys)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("lora_loss inputs (text_time=%v): %s", textTime, strings.Join(problems, "; "))
+	}
+	return in, nil
+}
 
-			kohya := map[int]string{}
-			for i, m := range net.Modules {
-				name, err := net.KohyaName(m, loaded.Layout, model.Config.IsSDXL())
-				require.NoError(t, err)
-				kohya[i] = name
+// checkLoRALossCase runs the lora_loss case in dir through the kohya loader and Loss and compares
+// every output of io.safetensors; an io tensor it does not read (except dbg.*) fails the test.
+func checkLoRALossCase(t *testing.T, backend compute.Backend, dir string) {
+	t.Helper()
+	var cs loraLossCase
+	data, err := os.ReadFile(filepath.Join(dir, "case.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &cs))
+	g, mult := 1.0, 1.0
+	if cs.GuidanceScale != nil {
+		g = *cs.GuidanceScale
+	}
+	if cs.Lora.Multiplier != nil {
+		mult = *cs.Lora.Multiplier
+	}
+
+	root := gmodel.NewStore().RootScope()
+	model, err := unet.LoadInto(root.At("unet"), filepath.Join(dir, cs.BaseModel.Path), dtypes.Float32)
+	require.NoError(t, err)
+	decl, err := weights.Declared(model.Declare)
+	require.NoError(t, err)
+	loaded, err := lora.LoadKohya(filepath.Join(dir, "lora.safetensors"), lora.Base{Component: "unet", Declared: decl})
+	require.NoError(t, err)
+	require.Len(t, loaded.Networks, 1)
+	net := loaded.Networks[0]
+	require.NoError(t, net.SetWeights(root, loaded.Weights["unet"]))
+	vars, err := net.Variables(root)
+	require.NoError(t, err)
+
+	io, err := safetensors.ReadTensors(filepath.Join(dir, "io.safetensors"), 0)
+	require.NoError(t, err)
+	in, err := resolveLoRALossInputs(io, model.Config.IsSDXL())
+	require.NoError(t, err, "lora_loss case %s", dir)
+	used := map[string]bool{}
+	for _, k := range in.Keys {
+		used[k] = true
+	}
+	b := in.X.Shape().Dim(0)
+	signed := func(s float64) *tensors.Tensor {
+		v := make([]float32, b)
+		for i := range v {
+			v[i] = float32(s)
+		}
+		return tensors.FromValue(v)
+	}
+	// Exec inputs: x, t, the four hidden states, multiplier, weight, then (text_time) the four
+	// text embeds and the time ids.
+	args := []any{in.X, in.T}
+	for _, role := range loraLossRoles {
+		args = append(args, in.Conds[role].Hidden)
+	}
+	args = append(args, signed(mult), signed(1))
+	if in.TimeIDs != nil {
+		for _, role := range loraLossRoles {
+			args = append(args, in.Conds[role].TextEmbeds)
+		}
+		args = append(args, in.TimeIDs)
+	}
+
+	d := &Denoiser{UNet: model, Ctx: root.At("unet")}
+	var names []string // output order
+	exec, err := gmodel.NewExec(backend, root.Store(), func(ctx *gmodel.Scope, inputs []*Node) []*Node {
+		graphCond := func(i int) Cond {
+			out := Cond{Hidden: inputs[2+i]}
+			if len(inputs) > 8 {
+				out.TextEmbeds, out.TimeIDs = inputs[8+i], inputs[12]
 			}
-			var allGot, allWant []float32
-			for i, name := range names {
-				got := tensors.MustCopyFlatData[float32](results[i])
-				key := name
-				if strings.HasPrefix(name, "grad_") {
-					parts := strings.SplitN(name, ":", 3)
-					var mod int
-					fmt.Sscan(parts[1], &mod)
-					half := "lora_down"
-					if strings.HasSuffix(parts[2], "lora_up") {
-						half = "lora_up"
-					}
-					key = fmt.Sprintf("out.%s.%s.%s.weight", parts[0], kohya[mod], half)
-				}
-				ref, ok := io[key]
-				require.True(t, ok, "reference %s missing", key)
-				used[key] = true
-				want := tensors.MustCopyFlatData[float32](ref)
-				tol := 1e-4
-				if strings.HasPrefix(name, "grad_") {
-					tol = 1e-3
-					allGot, allWant = append(allGot, got...), append(allWant, want...)
-				}
-				rel := testutil.RelErr(got, want)
-				require.Less(t, rel, tol, "%s: rel err %g", key, rel)
+			return out
+		}
+		batch := Batch{X: inputs[0], T: inputs[1],
+			Target: graphCond(0), Positive: graphCond(1), Neutral: graphCond(2), Unconditional: graphCond(3),
+			Multiplier: inputs[6], Weight: inputs[7]}
+		factory := func(m *Node) nn.Adapter { return net.Adapter(root, "/unet", m) }
+		var outs []*Node
+		names = nil
+		for _, action := range []struct {
+			name string
+			sign float64
+		}{{"erase", -g}, {"enhance", g}} {
+			batch.SignedGuidance = MulScalar(OnesLike(inputs[7]), action.sign)
+			loss, preds := Loss(d, batch, factory, LossConfig{})
+			nodes := make([]*Node, len(vars))
+			for i, v := range vars {
+				nodes[i] = v.NodeValue(loss.Graph())
 			}
-			t.Logf("all gradients concatenated: rel err %.3g", testutil.RelErr(allGot, allWant))
-			var unused []string
-			for k := range io {
-				if !used[k] && !strings.HasPrefix(k, "dbg.") {
-					unused = append(unused, k)
-				}
+			grads := Gradient(loss, nodes...)
+			outs = append(outs, loss)
+			names = append(names, "out.loss_"+action.name)
+			for i, v := range vars {
+				outs = append(outs, grads[i])
+				names = append(names, fmt.Sprintf("grad_%s:%d:%s", action.name, i/2, v.Scope()))
 			}
-			sort.Strings(unused)
-			require.Empty(t, unused, "io tensors the test does not check")
+			if action.name == "erase" {
+				outs = append(outs, preds.Target, preds.Positive, preds.Neutral, preds.Unconditional)
+				names = append(names, "out.target_pred", "out.positive_pred", "out.neutral_pred", "out.unconditional_pred")
+			}
+		}
+		return outs
+	})
+	require.NoError(t, err)
+	results, err := exec.Exec(args...)
+	require.NoError(t, err)
+
+	// Disabled-adapter prediction (debug aid of the case).
+	if ref, ok := io["out.target_pred_lora_disabled"]; ok {
+		used["out.target_pred_lora_disabled"] = true
+		var added *unet.AddedCondTensors
+		if in.TimeIDs != nil {
+			added = &unet.AddedCondTensors{TextEmbeds: in.Conds["target"].TextEmbeds, TimeIDs: in.TimeIDs}
+		}
+		got, err := model.Predict(backend, root.At("unet"), in.X, in.T, in.Conds["target"].Hidden, added)
+		require.NoError(t, err)
+		require.Less(t, testutil.RelErr(tensors.MustCopyFlatData[float32](got), tensors.MustCopyFlatData[float32](ref)), 1e-4)
+	}
+
+	kohya := map[int]string{}
+	for i, m := range net.Modules {
+		name, err := net.KohyaName(m, loaded.Layout, model.Config.IsSDXL())
+		require.NoError(t, err)
+		kohya[i] = name
+	}
+	var allGot, allWant []float32
+	for i, name := range names {
+		got := tensors.MustCopyFlatData[float32](results[i])
+		key := name
+		if strings.HasPrefix(name, "grad_") {
+			parts := strings.SplitN(name, ":", 3)
+			var mod int
+			fmt.Sscan(parts[1], &mod)
+			half := "lora_down"
+			if strings.HasSuffix(parts[2], "lora_up") {
+				half = "lora_up"
+			}
+			key = fmt.Sprintf("out.%s.%s.%s.weight", parts[0], kohya[mod], half)
+		}
+		ref, ok := io[key]
+		require.True(t, ok, "reference %s missing", key)
+		used[key] = true
+		want := tensors.MustCopyFlatData[float32](ref)
+		tol := 1e-4
+		if strings.HasPrefix(name, "grad_") {
+			tol = 1e-3
+			allGot, allWant = append(allGot, got...), append(allWant, want...)
+		}
+		rel := testutil.RelErr(got, want)
+		require.Less(t, rel, tol, "%s: rel err %g", key, rel)
+	}
+	t.Logf("all gradients concatenated: rel err %.3g", testutil.RelErr(allGot, allWant))
+	var unused []string
+	for k := range io {
+		if !used[k] && !strings.HasPrefix(k, "dbg.") {
+			unused = append(unused, k)
+		}
+	}
+	sort.Strings(unused)
+	require.Empty(t, unused, "io tensors the test does not check")
+}
+
+// TestLoRALossInputKeys: resolveLoRALossInputs accepts exactly the documented forms (SD1.5:
+// in.<role>; SDXL: in.<role>.encoder_hidden_states + in.<role>.text_embeds + in.time_ids) and names
+// every missing, duplicated or unrecognised key otherwise.
+func TestLoRALossInputKeys(t *testing.T) {
+	const b = 2
+	zeros := func(dims ...int) *tensors.Tensor { return tensors.FromShape(shapes.Make(dtypes.Float32, dims...)) }
+	base := func() map[string]*tensors.Tensor {
+		return map[string]*tensors.Tensor{
+			"in.x_t": zeros(b, 4, 8, 8), "in.timestep": tensors.FromValue([]int64{801, 301}),
+			"out.target_pred": zeros(b, 4, 8, 8), "dbg.anything": zeros(1),
+		}
+	}
+	sd15 := func() map[string]*tensors.Tensor {
+		io := base()
+		for _, r := range loraLossRoles {
+			io["in."+r] = zeros(b, 77, 16)
+		}
+		return io
+	}
+	sdxl := func() map[string]*tensors.Tensor {
+		io := base()
+		for _, r := range loraLossRoles {
+			io["in."+r+".encoder_hidden_states"] = zeros(b, 77, 36)
+			io["in."+r+".text_embeds"] = zeros(b, 24)
+		}
+		io["in.time_ids"] = zeros(b, 6)
+		return io
+	}
+
+	t.Run("sd15", func(t *testing.T) {
+		io := sd15()
+		in, err := resolveLoRALossInputs(io, false)
+		require.NoError(t, err)
+		require.Same(t, io["in.x_t"], in.X)
+		require.Same(t, io["in.timestep"], in.T)
+		require.Nil(t, in.TimeIDs)
+		for _, r := range loraLossRoles {
+			require.Same(t, io["in."+r], in.Conds[r].Hidden, r)
+			require.Nil(t, in.Conds[r].TextEmbeds, r)
+		}
+		require.Equal(t, []string{"in.neutral", "in.positive", "in.target", "in.timestep", "in.unconditional", "in.x_t"}, in.Keys)
+	})
+	t.Run("sdxl", func(t *testing.T) {
+		io := sdxl()
+		in, err := resolveLoRALossInputs(io, true)
+		require.NoError(t, err)
+		require.Same(t, io["in.time_ids"], in.TimeIDs)
+		for _, r := range loraLossRoles {
+			require.Same(t, io["in."+r+".encoder_hidden_states"], in.Conds[r].Hidden, r)
+			require.Same(t, io["in."+r+".text_embeds"], in.Conds[r].TextEmbeds, r)
+		}
+		require.Len(t, in.Keys, 2+4*2+1)
+	})
+	t.Run("sdxl with plain hidden-state keys", func(t *testing.T) {
+		io := sdxl()
+		io["in.positive"] = io["in.positive.encoder_hidden_states"]
+		delete(io, "in.positive.encoder_hidden_states")
+		in, err := resolveLoRALossInputs(io, true)
+		require.NoError(t, err)
+		require.Same(t, io["in.positive"], in.Conds["positive"].Hidden)
+	})
+
+	for _, tc := range []struct {
+		name     string
+		textTime bool
+		edit     func(io map[string]*tensors.Tensor)
+		want     []string
+	}{
+		{"sdxl keys on a non-text_time UNet", false, func(map[string]*tensors.Tensor) {},
+			[]string{"unrecognised input in.target.text_embeds", "unrecognised input in.time_ids", "not \"text_time\""}},
+		{"missing text_embeds", true, func(io map[string]*tensors.Tensor) { delete(io, "in.neutral.text_embeds") },
+			[]string{"missing in.neutral.text_embeds"}},
+		{"missing time_ids", true, func(io map[string]*tensors.Tensor) { delete(io, "in.time_ids") },
+			[]string{"missing in.time_ids"}},
+		{"missing hidden states", true, func(io map[string]*tensors.Tensor) { delete(io, "in.unconditional.encoder_hidden_states") },
+			[]string{"missing in.unconditional.encoder_hidden_states (or in.unconditional)"}},
+		{"both hidden-state spellings", true, func(io map[string]*tensors.Tensor) { io["in.target"] = zeros(b, 77, 36) },
+			[]string{"both in.target and in.target.encoder_hidden_states"}},
+		{"undocumented text_embeds spelling", true, func(io map[string]*tensors.Tensor) {
+			io["in.target_text_embeds"] = io["in.target.text_embeds"]
+			delete(io, "in.target.text_embeds")
+		}, []string{"missing in.target.text_embeds", "unrecognised input in.target_text_embeds"}},
+		{"shared text_embeds", true, func(io map[string]*tensors.Tensor) { io["in.text_embeds"] = zeros(b, 24) },
+			[]string{"unrecognised input in.text_embeds"}},
+		{"unknown input", true, func(io map[string]*tensors.Tensor) { io["in.negative"] = zeros(b, 77, 36) },
+			[]string{"unrecognised input in.negative"}},
+		{"missing x_t", true, func(io map[string]*tensors.Tensor) { delete(io, "in.x_t") },
+			[]string{"missing in.x_t"}},
+		{"wrong rank", true, func(io map[string]*tensors.Tensor) { io["in.time_ids"] = zeros(b * 6) },
+			[]string{"in.time_ids has shape", "want rank 2"}},
+		{"wrong batch", true, func(io map[string]*tensors.Tensor) { io["in.positive.text_embeds"] = zeros(b+1, 24) },
+			[]string{"in.positive.text_embeds has shape", "want batch 2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			io := sdxl()
+			tc.edit(io)
+			_, err := resolveLoRALossInputs(io, tc.textTime)
+			require.Error(t, err)
+			for _, w := range tc.want {
+				require.Contains(t, err.Error(), w)
+			}
 		})
 	}
+	t.Run("sd15 keys on a text_time UNet", func(t *testing.T) {
+		_, err := resolveLoRALossInputs(sd15(), true)
+		require.Error(t, err)
+		for _, r := range loraLossRoles {
+			require.Contains(t, err.Error(), "missing in."+r+".text_embeds")
+		}
+		require.Contains(t, err.Error(), "missing in.time_ids")
+	})
+}
+
+// TestLoRALossParitySyntheticSDXL runs checkLoRALossCase on an SDXL-shaped lora_loss case written
+// in the documented form (in.<role>.encoder_hidden_states, in.<role>.text_embeds, in.time_ids) on
+// the public unet/sdxl_tiny, with a negative multiplier and guidance 1.5. Its references are
+// computed here without Loss: the UNet forward with the LoRA adapter (target) or without it (the
+// other roles), the README's loss formula and its gradient with respect to the LoRA weights.
+func TestLoRALossParitySyntheticSDXL(t *testing.T) {
+	backend := testutil.Backend(t)
+	dir := filepath.Join(t.TempDir(), "sdxl_tiny_synthetic")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	writeSyntheticSDXLLoRALossCase(t, backend, dir, 1.5, -0.75)
+	checkLoRALossCase(t, backend, dir)
+}
+
+// writeSyntheticSDXLLoRALossCase writes case.json, lora.safetensors and io.safetensors of an
+// SDXL-shaped lora_loss case into dir (see TestLoRALossParitySyntheticSDXL).
+func writeSyntheticSDXLLoRALossCase(t *testing.T, backend compute.Backend, dir string, g, mult float64) {
+	t.Helper()
+	baseDir := filepath.Join(testutil.Fixtures(t), "unet", "sdxl_tiny")
+	rel, err := filepath.Rel(dir, baseDir)
+	require.NoError(t, err)
+	m, ctx, err := unet.Load(baseDir)
+	require.NoError(t, err)
+	cfg := m.Config
+	require.True(t, cfg.IsSDXL(), "unet/sdxl_tiny must be text_time")
+	decl, err := weights.Declared(m.Declare)
+	require.NoError(t, err)
+	net, err := lora.Resolve(lora.UNet, decl, lora.Targets{Preset: lora.PresetNone, Rank: 4, Alpha: 2,
+		Selectors: []lora.Selector{{Match: "attn"}}})
+	require.NoError(t, err)
+
+	rng := rand.New(rand.NewPCG(6002, 1))
+	normal := func(std float64, dims ...int) *tensors.Tensor {
+		v := make([]float32, shapes.Make(dtypes.Float32, dims...).Size())
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * std)
+		}
+		return tensors.FromFlatDataAndDimensions(v, dims...)
+	}
+	w := map[string]lora.ModuleWeights{}
+	for _, mod := range net.Modules {
+		w[mod.Path] = lora.ModuleWeights{Down: normal(0.1, mod.DownShape()...), Up: normal(0.05, mod.UpShape()...)}
+	}
+	require.NoError(t, net.SetWeights(ctx, w))
+	require.NoError(t, lora.WriteKohya(filepath.Join(dir, "lora.safetensors"), []*lora.Network{net},
+		map[string]map[string]lora.ModuleWeights{lora.UNet: w}, lora.SaveOptions{DType: safetensors.F32, BaseModel: lora.BaseSDXL10}))
+
+	// Inputs, sized from the base config: pooled P = projection input − 6·addition_time_embed_dim.
+	const b, seq, nTimeIDs = 2, 77, 6
+	side := 4 * cfg.DownsampleFactor()
+	cross := cfg.CrossAttentionDim.At(0)
+	pooled := *cfg.ProjectionClassEmbeddingsInputDim - nTimeIDs*(*cfg.AdditionTimeEmbedDim)
+	io := map[string]*tensors.Tensor{
+		"in.x_t":      normal(1, b, cfg.InChannels, side, side),
+		"in.timestep": tensors.FromValue([]int64{801, 301}),
+		"in.time_ids": tensors.FromValue([][]float32{{16, 16, 0, 0, 16, 16}, {24, 16, 2, 1, 16, 16}}),
+	}
+	for _, r := range loraLossRoles {
+		io["in."+r+".encoder_hidden_states"] = normal(1, b, seq, cross)
+		io["in."+r+".text_embeds"] = normal(1, b, pooled)
+	}
+
+	vars, err := net.Variables(ctx)
+	require.NoError(t, err)
+	exec, err := gmodel.NewExec(backend, ctx.Store(), func(_ *gmodel.Scope, in []*Node) []*Node {
+		x, ts, tid, mulN := in[0], in[1], in[10], in[11]
+		fwd := func(i int, adapter nn.Adapter) *Node {
+			prev := nn.UseAdapter(x.Graph(), adapter)
+			defer nn.UseAdapter(x.Graph(), prev)
+			return m.Forward(ctx, x, ts, in[2+i], &unet.AddedCond{TextEmbeds: in[6+i], TimeIDs: tid})
+		}
+		target := fwd(0, net.Adapter(ctx, "/", mulN))
+		pos, neu, unc, off := fwd(1, nil), fwd(2, nil), fwd(3, nil), fwd(0, nil)
+		diff := MulScalar(Sub(pos, unc), g)
+		erase := ReduceAllMean(Square(Sub(target, Sub(neu, diff))))
+		enhance := ReduceAllMean(Square(Sub(target, Add(neu, diff))))
+		nodes := make([]*Node, len(vars))
+		for i, v := range vars {
+			nodes[i] = v.NodeValue(x.Graph())
+		}
+		out := []*Node{target, pos, neu, unc, off, erase, enhance}
+		out = append(out, Gradient(erase, nodes...)...)
+		return append(out, Gradient(enhance, nodes...)...)
+	})
+	require.NoError(t, err)
+	args := []any{io["in.x_t"], io["in.timestep"]}
+	for _, suffix := range []string{".encoder_hidden_states", ".text_embeds"} {
+		for _, r := range loraLossRoles {
+			args = append(args, io["in."+r+suffix])
+		}
+	}
+	args = append(args, io["in.time_ids"], float32(mult))
+	res, err := exec.Exec(args...)
+	require.NoError(t, err)
+	for i, k := range []string{"out.target_pred", "out.positive_pred", "out.neutral_pred", "out.unconditional_pred",
+		"out.target_pred_lora_disabled", "out.loss_erase", "out.loss_enhance"} {
+		io[k] = res[i]
+	}
+	require.Greater(t, testutil.RelErr(tensors.MustCopyFlatData[float32](io["out.target_pred"]),
+		tensors.MustCopyFlatData[float32](io["out.target_pred_lora_disabled"])), 1e-3, "the LoRA must change the output")
+	for k, loss := range []string{"erase", "enhance"} {
+		for i, mod := range net.Modules {
+			name, err := net.KohyaName(mod, lora.LayoutDiffusers, true)
+			require.NoError(t, err)
+			base := 7 + k*len(vars) + 2*i
+			io["out.grad_"+loss+"."+name+".lora_down.weight"] = res[base]
+			io["out.grad_"+loss+"."+name+".lora_up.weight"] = res[base+1]
+		}
+	}
+	require.NoError(t, safetensors.Write(filepath.Join(dir, "io.safetensors"), io, nil))
+
+	cs := map[string]any{
+		"kind": "lora_loss", "name": filepath.Base(dir),
+		"base_model":     map[string]any{"path": rel},
+		"guidance_scale": g,
+		"lora":           map[string]any{"rank": 4, "alpha": 2.0, "multiplier": mult},
+	}
+	data, err := json.MarshalIndent(cs, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.json"), data, 0o644))
 }

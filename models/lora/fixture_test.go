@@ -1,12 +1,18 @@
 package lora
 
 import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -40,106 +46,123 @@ func flat(t *testing.T, x *tensors.Tensor) []float32 {
 }
 
 // TestLoRALossFixture loads every lora_loss case's lora.safetensors through LoadKohya onto its base
-// UNet and checks the resolved modules, ranks and alphas, then the UNet with the Adapter at
-// multiplier 1 (out.target_pred), 0 (out.target_pred_lora_disabled) and per sample [1, 0, …], and the
-// gradients of loss_erase / loss_enhance with respect to the LoRA weights (out.grad_*).
+// UNet and checks the resolved modules, ranks and alphas, then the UNet with the Adapter at the
+// case's multiplier (out.target_pred), 0 (out.target_pred_lora_disabled and the other roles'
+// out.*_pred) and per sample [m, 0, …], and the gradients of loss_erase / loss_enhance with respect
+// to the LoRA weights (out.grad_*). Inputs are read as the fixtures README documents
+// (resolveLoRALossInputs); a case with an input it does not recognise fails.
 func TestLoRALossFixture(t *testing.T) {
 	backend := testutil.Backend(t)
 	for _, dir := range testutil.Cases(t, "lora_loss") {
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			var c loraCase
-			readJSON(t, filepath.Join(dir, "case.json"), &c)
-			baseDir := filepath.Join(dir, c.BaseModel.Path)
-			m, ctx, err := unet.Load(baseDir)
-			require.NoError(t, err)
-			decl, err := weights.Declared(m.Declare)
-			require.NoError(t, err)
-
-			loraPath := filepath.Join(dir, "lora.safetensors")
-			l, err := LoadKohya(loraPath, Base{Component: UNet, Declared: decl})
-			require.NoError(t, err)
-			require.Equal(t, LayoutDiffusers, l.Layout)
-			require.Len(t, l.Networks, 1)
-			net := l.Network(UNet)
-			require.NotNil(t, net)
-
-			// Modules = the case's mapping; rank and alpha as stored in the file.
-			f, err := safetensors.Open(loraPath)
-			require.NoError(t, err)
-			defer f.Close()
-			got := map[string]string{}
-			for _, mod := range net.Modules {
-				name, err := net.KohyaName(mod, LayoutDiffusers, false)
-				require.NoError(t, err)
-				got[name] = mod.Path
-				info, ok := f.Info(name + ".lora_down.weight")
-				require.True(t, ok)
-				require.Equal(t, info.Shape[0], mod.Rank, name)
-				alpha, _, err := f.Float64s(name + ".alpha")
-				require.NoError(t, err)
-				require.Equal(t, alpha[0], mod.Alpha, name)
-				require.Equal(t, c.LoRA.Rank, mod.Rank)
-				require.Equal(t, c.LoRA.Alpha, mod.Alpha)
-			}
-			require.Equal(t, c.LoRA.Mapping, got)
-
-			require.NoError(t, l.SetWeights(ctx))
-			io, err := safetensors.ReadTensors(filepath.Join(dir, "io.safetensors"), dtypes.Float32)
-			require.NoError(t, err)
-
-			exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, x, ts, enc, mult *Node) *Node {
-				prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", mult))
-				defer nn.UseAdapter(x.Graph(), prev)
-				return m.Forward(ctx, x, ts, enc, nil)
-			})
-			run := func(mult any) []float32 {
-				return flat(t, exec.MustExec(io["in.x_t"], io["in.timestep"], io["in.target"], mult)[0])
-			}
-			on, off := run(float32(c.LoRA.Multiplier)), run(float32(0))
-			wantOn, wantOff := flat(t, io["out.target_pred"]), flat(t, io["out.target_pred_lora_disabled"])
-			require.Less(t, testutil.RelErr(on, wantOn), 1e-4, "multiplier %g", c.LoRA.Multiplier)
-			require.Less(t, testutil.RelErr(off, wantOff), 1e-4, "multiplier 0")
-			require.Greater(t, testutil.RelErr(wantOff, wantOn), 1e-3, "the LoRA must change the output")
-
-			// Per-sample multiplier: even samples on, odd samples off.
-			b := io["in.x_t"].Shape().Dim(0)
-			per := make([]float32, b)
-			for i := range per {
-				if i%2 == 0 {
-					per[i] = float32(c.LoRA.Multiplier)
-				}
-			}
-			mixed := run(tensors.FromFlatDataAndDimensions(per, b))
-			n := len(mixed) / b
-			for i := range b {
-				want := wantOff
-				if i%2 == 0 {
-					want = wantOn
-				}
-				require.Less(t, testutil.RelErr(mixed[i*n:(i+1)*n], want[i*n:(i+1)*n]), 1e-4, "sample %d", i)
-			}
-
-			checkGradients(t, c, m, ctx, net, io)
-		})
+		t.Run(filepath.Base(dir), func(t *testing.T) { checkLoRALossFixtureCase(t, backend, dir) })
 	}
 }
 
-// checkGradients checks d loss_{erase,enhance} / d LoRA weights against out.grad_*.
-func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx *model.Scope, net *Network, io map[string]*tensors.Tensor) {
+// checkLoRALossFixtureCase is TestLoRALossFixture on the case in dir.
+func checkLoRALossFixtureCase(t *testing.T, backend compute.Backend, dir string) {
+	t.Helper()
+	c := loraCase{GuidanceScale: 1} // case.json values; guidance and multiplier default to 1
+	c.LoRA.Multiplier = 1
+	readJSON(t, filepath.Join(dir, "case.json"), &c)
+	baseDir := filepath.Join(dir, c.BaseModel.Path)
+	m, ctx, err := unet.Load(baseDir)
+	require.NoError(t, err)
+	decl, err := weights.Declared(m.Declare)
+	require.NoError(t, err)
+
+	loraPath := filepath.Join(dir, "lora.safetensors")
+	l, err := LoadKohya(loraPath, Base{Component: UNet, Declared: decl})
+	require.NoError(t, err)
+	require.Equal(t, LayoutDiffusers, l.Layout)
+	require.Len(t, l.Networks, 1)
+	net := l.Network(UNet)
+	require.NotNil(t, net)
+
+	// Modules = the case's mapping; rank and alpha as stored in the file.
+	f, err := safetensors.Open(loraPath)
+	require.NoError(t, err)
+	defer f.Close()
+	got := map[string]string{}
+	for _, mod := range net.Modules {
+		name, err := net.KohyaName(mod, LayoutDiffusers, m.Config.IsSDXL())
+		require.NoError(t, err)
+		got[name] = mod.Path
+		info, ok := f.Info(name + ".lora_down.weight")
+		require.True(t, ok)
+		require.Equal(t, info.Shape[0], mod.Rank, name)
+		alpha, _, err := f.Float64s(name + ".alpha")
+		require.NoError(t, err)
+		require.Equal(t, alpha[0], mod.Alpha, name)
+		require.Equal(t, c.LoRA.Rank, mod.Rank)
+		require.Equal(t, c.LoRA.Alpha, mod.Alpha)
+	}
+	require.Equal(t, c.LoRA.Mapping, got)
+
+	require.NoError(t, l.SetWeights(ctx))
+	io, err := safetensors.ReadTensors(filepath.Join(dir, "io.safetensors"), dtypes.Float32)
+	require.NoError(t, err)
+	in, err := resolveLoRALossInputs(io, m.Config.IsSDXL())
+	require.NoError(t, err, "lora_loss case %s", dir)
+
+	// Inputs: x, t, hidden states, multiplier, then (text_time) text embeds and time ids.
+	exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, args []*Node) *Node {
+		x, ts, enc, mult := args[0], args[1], args[2], args[3]
+		prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", mult))
+		defer nn.UseAdapter(x.Graph(), prev)
+		return m.Forward(ctx, x, ts, enc, addedCond(args[4:]))
+	})
+	run := func(role string, mult any) []float32 {
+		args := append([]any{in.X, in.T, in.Conds[role].Hidden, mult}, in.added(role)...)
+		return flat(t, exec.MustExec(args...)[0])
+	}
+	on, off := run("target", float32(c.LoRA.Multiplier)), run("target", float32(0))
+	wantOn, wantOff := flat(t, io["out.target_pred"]), flat(t, io["out.target_pred_lora_disabled"])
+	require.Less(t, testutil.RelErr(on, wantOn), 1e-4, "multiplier %g", c.LoRA.Multiplier)
+	require.Less(t, testutil.RelErr(off, wantOff), 1e-4, "multiplier 0")
+	require.Greater(t, testutil.RelErr(wantOff, wantOn), 1e-3, "the LoRA must change the output")
+	// The other conditionings are predicted with the LoRA disabled.
+	for _, role := range loraLossRoles[1:] {
+		require.Less(t, testutil.RelErr(run(role, float32(0)), flat(t, io["out."+role+"_pred"])), 1e-4, "out.%s_pred", role)
+	}
+
+	// Per-sample multiplier: even samples on, odd samples off.
+	b := in.X.Shape().Dim(0)
+	per := make([]float32, b)
+	for i := range per {
+		if i%2 == 0 {
+			per[i] = float32(c.LoRA.Multiplier)
+		}
+	}
+	mixed := run("target", tensors.FromFlatDataAndDimensions(per, b))
+	n := len(mixed) / b
+	for i := range b {
+		want := wantOff
+		if i%2 == 0 {
+			want = wantOn
+		}
+		require.Less(t, testutil.RelErr(mixed[i*n:(i+1)*n], want[i*n:(i+1)*n]), 1e-4, "sample %d", i)
+	}
+
+	checkGradients(t, c, m, ctx, net, in, io)
+}
+
+// checkGradients checks d loss_{erase,enhance} / d LoRA weights, with the LoRA at the case's
+// multiplier, against out.grad_*.
+func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx *model.Scope, net *Network, in *loraLossInputs, io map[string]*tensors.Tensor) {
 	t.Helper()
 	vars, err := net.Variables(ctx)
 	require.NoError(t, err)
 	names := make([]string, len(vars))
 	for i, mod := range net.Modules {
-		name, err := net.KohyaName(mod, LayoutDiffusers, false)
+		name, err := net.KohyaName(mod, LayoutDiffusers, m.Config.IsSDXL())
 		require.NoError(t, err)
 		names[2*i], names[2*i+1] = name+".lora_down.weight", name+".lora_up.weight"
 	}
 	g := c.GuidanceScale
-	exec := model.MustNewExec(testutil.Backend(t), ctx.Store(), func(_ *model.Scope, in []*Node) []*Node {
-		x, ts, enc, pos, neu, unc := in[0], in[1], in[2], in[3], in[4], in[5]
-		prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", nil))
-		pred := m.Forward(ctx, x, ts, enc, nil)
+	exec := model.MustNewExec(testutil.Backend(t), ctx.Store(), func(_ *model.Scope, args []*Node) []*Node {
+		x, ts, enc, pos, neu, unc := args[0], args[1], args[2], args[3], args[4], args[5]
+		prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", Scalar(x.Graph(), dtypes.Float32, c.LoRA.Multiplier)))
+		pred := m.Forward(ctx, x, ts, enc, addedCond(args[6:]))
 		nn.UseAdapter(x.Graph(), prev)
 		diff := Sub(pos, unc)
 		erase := ReduceAllMean(Square(Sub(pred, Sub(neu, MulScalar(diff, g)))))
@@ -152,7 +175,8 @@ func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx 
 		out = append(out, Gradient(erase, nodes...)...)
 		return append(out, Gradient(enhance, nodes...)...)
 	})
-	res := exec.MustExec(io["in.x_t"], io["in.timestep"], io["in.target"], io["out.positive_pred"], io["out.neutral_pred"], io["out.unconditional_pred"])
+	args := append([]any{in.X, in.T, in.Conds["target"].Hidden, io["out.positive_pred"], io["out.neutral_pred"], io["out.unconditional_pred"]}, in.added("target")...)
+	res := exec.MustExec(args...)
 	require.Less(t, testutil.RelErr(flat(t, res[0]), flat(t, io["out.loss_erase"])), 1e-4)
 	require.Less(t, testutil.RelErr(flat(t, res[1]), flat(t, io["out.loss_enhance"])), 1e-4)
 	var seen []string
@@ -178,4 +202,354 @@ func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx 
 	sort.Strings(wantKeys)
 	sort.Strings(seen)
 	require.Equal(t, wantKeys, seen)
+}
+
+// loraLossRoles are the four conditionings of a lora_loss case, in Batch order.
+var loraLossRoles = []string{"target", "positive", "neutral", "unconditional"}
+
+// loraLossCond is one conditioning's inputs: TextEmbeds only for text_time (SDXL-shaped) cases.
+type loraLossCond struct {
+	Hidden, TextEmbeds *tensors.Tensor
+}
+
+// loraLossInputs are the in.* tensors of a lora_loss case, resolved as the fixtures README documents.
+type loraLossInputs struct {
+	X, T    *tensors.Tensor
+	Conds   map[string]loraLossCond // by role
+	TimeIDs *tensors.Tensor         // text_time cases only
+	Keys    []string                // the in.* keys read, sorted
+}
+
+// resolveLoRALossInputs finds the inputs of a lora_loss case in its io tensors (fixtures README,
+// "lora_loss"): in.x_t [B,C,H,W], in.timestep [B] and, for each role, the hidden states under
+// exactly one of in.<role> or in.<role>.encoder_hidden_states [B,S,D]; when the base UNet's
+// addition_embed_type is "text_time" (textTime), also in.<role>.text_embeds [B,P] and the shared
+// in.time_ids [B,N]. Sizes are read from the tensors; only ranks and the batch size are checked. A
+// missing key, a wrong rank or batch, or any in.* key the documented form does not name is an
+// error naming every such key.
+func resolveLoRALossInputs(io map[string]*tensors.Tensor, textTime bool) (*loraLossInputs, error) {
+	in := &loraLossInputs{Conds: map[string]loraLossCond{}}
+	var problems []string
+	batch := -1
+	take := func(key string, rank int) *tensors.Tensor {
+		v, ok := io[key]
+		if !ok || v == nil {
+			problems = append(problems, "missing "+key)
+			return nil
+		}
+		in.Keys = append(in.Keys, key)
+		switch {
+		case v.Rank() != rank:
+			problems = append(problems, fmt.Sprintf("%s has shape %s, want rank %d", key, v.Shape(), rank))
+		case batch >= 0 && v.Shape().Dim(0) != batch:
+			problems = append(problems, fmt.Sprintf("%s has shape %s, want batch %d (in.x_t)", key, v.Shape(), batch))
+		}
+		return v
+	}
+	if in.X = take("in.x_t", 4); in.X != nil && in.X.Rank() == 4 {
+		batch = in.X.Shape().Dim(0)
+	}
+	in.T = take("in.timestep", 1)
+	for _, role := range loraLossRoles {
+		var c loraLossCond
+		plain, split := "in."+role, "in."+role+".encoder_hidden_states"
+		_, hasPlain := io[plain]
+		_, hasSplit := io[split]
+		switch {
+		case hasPlain && hasSplit:
+			problems = append(problems, fmt.Sprintf("both %s and %s (want exactly one)", plain, split))
+			in.Keys = append(in.Keys, plain, split)
+		case hasPlain:
+			c.Hidden = take(plain, 3)
+		case hasSplit:
+			c.Hidden = take(split, 3)
+		default:
+			problems = append(problems, fmt.Sprintf("missing %s (or %s)", split, plain))
+		}
+		if textTime {
+			c.TextEmbeds = take("in."+role+".text_embeds", 2)
+		}
+		in.Conds[role] = c
+	}
+	if textTime {
+		in.TimeIDs = take("in.time_ids", 2)
+	}
+	read := map[string]bool{}
+	for _, k := range in.Keys {
+		read[k] = true
+	}
+	var unknown []string
+	for k := range io {
+		if strings.HasPrefix(k, "in.") && !read[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		msg := "unrecognised input " + k
+		if !textTime && (strings.HasSuffix(k, "text_embeds") || strings.HasSuffix(k, "time_ids")) {
+			msg += " (the base UNet's addition_embed_type is not \"text_time\")"
+		}
+		problems = append(problems, msg)
+	}
+	sort.Strings(in.Keys)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("lora_loss inputs (text_time=%v): %s", textTime, strings.Join(problems, "; "))
+	}
+	return in, nil
+}
+
+// added is the text_time inputs of role, in exec order (none for other cases).
+func (in *loraLossInputs) added(role string) []any {
+	if in.TimeIDs == nil {
+		return nil
+	}
+	return []any{in.Conds[role].TextEmbeds, in.TimeIDs}
+}
+
+// addedCond is the SDXL added conditioning of an exec's trailing inputs (text embeds, time ids), or
+// nil when there are none.
+func addedCond(args []*Node) *unet.AddedCond {
+	if len(args) == 0 {
+		return nil
+	}
+	return &unet.AddedCond{TextEmbeds: args[0], TimeIDs: args[1]}
+}
+
+// TestLoRALossInputKeys: resolveLoRALossInputs accepts exactly the documented forms (SD1.5:
+// in.<role>; SDXL: in.<role>.encoder_hidden_states + in.<role>.text_embeds + in.time_ids) and names
+// every missing, duplicated or unrecognised key otherwise.
+func TestLoRALossInputKeys(t *testing.T) {
+	const b = 2
+	zeros := func(dims ...int) *tensors.Tensor { return tensors.FromShape(shapes.Make(dtypes.Float32, dims...)) }
+	base := func() map[string]*tensors.Tensor {
+		return map[string]*tensors.Tensor{
+			"in.x_t": zeros(b, 4, 8, 8), "in.timestep": tensors.FromValue([]int64{801, 301}),
+			"out.target_pred": zeros(b, 4, 8, 8), "dbg.anything": zeros(1),
+		}
+	}
+	sd15 := func() map[string]*tensors.Tensor {
+		io := base()
+		for _, r := range loraLossRoles {
+			io["in."+r] = zeros(b, 77, 16)
+		}
+		return io
+	}
+	sdxl := func() map[string]*tensors.Tensor {
+		io := base()
+		for _, r := range loraLossRoles {
+			io["in."+r+".encoder_hidden_states"] = zeros(b, 77, 36)
+			io["in."+r+".text_embeds"] = zeros(b, 24)
+		}
+		io["in.time_ids"] = zeros(b, 6)
+		return io
+	}
+
+	t.Run("sd15", func(t *testing.T) {
+		io := sd15()
+		in, err := resolveLoRALossInputs(io, false)
+		require.NoError(t, err)
+		require.Same(t, io["in.x_t"], in.X)
+		require.Same(t, io["in.timestep"], in.T)
+		require.Nil(t, in.TimeIDs)
+		for _, r := range loraLossRoles {
+			require.Same(t, io["in."+r], in.Conds[r].Hidden, r)
+			require.Nil(t, in.Conds[r].TextEmbeds, r)
+		}
+		require.Equal(t, []string{"in.neutral", "in.positive", "in.target", "in.timestep", "in.unconditional", "in.x_t"}, in.Keys)
+	})
+	t.Run("sdxl", func(t *testing.T) {
+		io := sdxl()
+		in, err := resolveLoRALossInputs(io, true)
+		require.NoError(t, err)
+		require.Same(t, io["in.time_ids"], in.TimeIDs)
+		for _, r := range loraLossRoles {
+			require.Same(t, io["in."+r+".encoder_hidden_states"], in.Conds[r].Hidden, r)
+			require.Same(t, io["in."+r+".text_embeds"], in.Conds[r].TextEmbeds, r)
+		}
+		require.Len(t, in.Keys, 2+4*2+1)
+	})
+	t.Run("sdxl with plain hidden-state keys", func(t *testing.T) {
+		io := sdxl()
+		io["in.positive"] = io["in.positive.encoder_hidden_states"]
+		delete(io, "in.positive.encoder_hidden_states")
+		in, err := resolveLoRALossInputs(io, true)
+		require.NoError(t, err)
+		require.Same(t, io["in.positive"], in.Conds["positive"].Hidden)
+	})
+
+	for _, tc := range []struct {
+		name     string
+		textTime bool
+		edit     func(io map[string]*tensors.Tensor)
+		want     []string
+	}{
+		{"sdxl keys on a non-text_time UNet", false, func(map[string]*tensors.Tensor) {},
+			[]string{"unrecognised input in.target.text_embeds", "unrecognised input in.time_ids", "not \"text_time\""}},
+		{"missing text_embeds", true, func(io map[string]*tensors.Tensor) { delete(io, "in.neutral.text_embeds") },
+			[]string{"missing in.neutral.text_embeds"}},
+		{"missing time_ids", true, func(io map[string]*tensors.Tensor) { delete(io, "in.time_ids") },
+			[]string{"missing in.time_ids"}},
+		{"missing hidden states", true, func(io map[string]*tensors.Tensor) { delete(io, "in.unconditional.encoder_hidden_states") },
+			[]string{"missing in.unconditional.encoder_hidden_states (or in.unconditional)"}},
+		{"both hidden-state spellings", true, func(io map[string]*tensors.Tensor) { io["in.target"] = zeros(b, 77, 36) },
+			[]string{"both in.target and in.target.encoder_hidden_states"}},
+		{"undocumented text_embeds spelling", true, func(io map[string]*tensors.Tensor) {
+			io["in.target_text_embeds"] = io["in.target.text_embeds"]
+			delete(io, "in.target.text_embeds")
+		}, []string{"missing in.target.text_embeds", "unrecognised input in.target_text_embeds"}},
+		{"shared text_embeds", true, func(io map[string]*tensors.Tensor) { io["in.text_embeds"] = zeros(b, 24) },
+			[]string{"unrecognised input in.text_embeds"}},
+		{"unknown input", true, func(io map[string]*tensors.Tensor) { io["in.negative"] = zeros(b, 77, 36) },
+			[]string{"unrecognised input in.negative"}},
+		{"missing x_t", true, func(io map[string]*tensors.Tensor) { delete(io, "in.x_t") },
+			[]string{"missing in.x_t"}},
+		{"wrong rank", true, func(io map[string]*tensors.Tensor) { io["in.time_ids"] = zeros(b * 6) },
+			[]string{"in.time_ids has shape", "want rank 2"}},
+		{"wrong batch", true, func(io map[string]*tensors.Tensor) { io["in.positive.text_embeds"] = zeros(b+1, 24) },
+			[]string{"in.positive.text_embeds has shape", "want batch 2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			io := sdxl()
+			tc.edit(io)
+			_, err := resolveLoRALossInputs(io, tc.textTime)
+			require.Error(t, err)
+			for _, w := range tc.want {
+				require.Contains(t, err.Error(), w)
+			}
+		})
+	}
+	t.Run("sd15 keys on a text_time UNet", func(t *testing.T) {
+		_, err := resolveLoRALossInputs(sd15(), true)
+		require.Error(t, err)
+		for _, r := range loraLossRoles {
+			require.Contains(t, err.Error(), "missing in."+r+".text_embeds")
+		}
+		require.Contains(t, err.Error(), "missing in.time_ids")
+	})
+}
+
+// TestLoRALossFixtureSyntheticSDXL runs checkLoRALossFixtureCase on an SDXL-shaped lora_loss case
+// written in the documented form (in.<role>.encoder_hidden_states, in.<role>.text_embeds,
+// in.time_ids) on the public unet/sdxl_tiny, with multiplier -0.75 and guidance 1.5. out.target_pred
+// comes from the LoRA merged into the base weights (Merge), not from the Adapter; the other
+// predictions from the base UNet; the gradients from the README's loss formula.
+func TestLoRALossFixtureSyntheticSDXL(t *testing.T) {
+	backend := testutil.Backend(t)
+	dir := filepath.Join(t.TempDir(), "sdxl_tiny_synthetic")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	writeSyntheticSDXLCase(t, backend, dir, 1.5, -0.75)
+	checkLoRALossFixtureCase(t, backend, dir)
+}
+
+// writeSyntheticSDXLCase writes case.json, lora.safetensors and io.safetensors of an SDXL-shaped
+// lora_loss case into dir (see TestLoRALossFixtureSyntheticSDXL).
+func writeSyntheticSDXLCase(t *testing.T, backend compute.Backend, dir string, g, mult float64) {
+	t.Helper()
+	baseDir := filepath.Join(testutil.Fixtures(t), "unet", "sdxl_tiny")
+	rel, err := filepath.Rel(dir, baseDir)
+	require.NoError(t, err)
+	m, ctx, err := unet.Load(baseDir)
+	require.NoError(t, err)
+	cfg := m.Config
+	require.True(t, cfg.IsSDXL(), "unet/sdxl_tiny must be text_time")
+	decl, err := weights.Declared(m.Declare)
+	require.NoError(t, err)
+	const rank, alpha = 4, 2.0
+	net, err := Resolve(UNet, decl, Targets{Preset: PresetNone, Rank: rank, Alpha: alpha, Selectors: []Selector{{Match: "attn"}}})
+	require.NoError(t, err)
+
+	rng := rand.New(rand.NewPCG(6003, 1))
+	normal := func(std float64, dims ...int) *tensors.Tensor {
+		v := make([]float32, shapes.Make(dtypes.Float32, dims...).Size())
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * std)
+		}
+		return tensors.FromFlatDataAndDimensions(v, dims...)
+	}
+	w := map[string]ModuleWeights{}
+	mapping := map[string]string{}
+	for _, mod := range net.Modules {
+		w[mod.Path] = ModuleWeights{Down: normal(0.1, mod.DownShape()...), Up: normal(0.05, mod.UpShape()...)}
+		name, err := net.KohyaName(mod, LayoutDiffusers, true)
+		require.NoError(t, err)
+		mapping[name] = mod.Path
+	}
+	require.NoError(t, WriteKohya(filepath.Join(dir, "lora.safetensors"), []*Network{net},
+		map[string]map[string]ModuleWeights{UNet: w}, SaveOptions{DType: safetensors.F32, BaseModel: BaseSDXL10}))
+
+	// Inputs, sized from the base config: pooled P = projection input − 6·addition_time_embed_dim.
+	const b, seq, nTimeIDs = 2, 77, 6
+	side := 4 * cfg.DownsampleFactor()
+	cross := cfg.CrossAttentionDim.At(0)
+	pooled := *cfg.ProjectionClassEmbeddingsInputDim - nTimeIDs*(*cfg.AdditionTimeEmbedDim)
+	io := map[string]*tensors.Tensor{
+		"in.x_t":      normal(1, b, cfg.InChannels, side, side),
+		"in.timestep": tensors.FromValue([]int64{801, 301}),
+		"in.time_ids": tensors.FromValue([][]float32{{16, 16, 0, 0, 16, 16}, {24, 16, 2, 1, 16, 16}}),
+	}
+	added := func(role string) *unet.AddedCondTensors {
+		return &unet.AddedCondTensors{TextEmbeds: io["in."+role+".text_embeds"], TimeIDs: io["in.time_ids"]}
+	}
+	predict := func(m *unet.UNet2DConditionModel, ctx *model.Scope, role string) *tensors.Tensor {
+		out, err := m.Predict(backend, ctx, io["in.x_t"], io["in.timestep"], io["in."+role+".encoder_hidden_states"], added(role))
+		require.NoError(t, err)
+		return out
+	}
+	for _, role := range loraLossRoles {
+		io["in."+role+".encoder_hidden_states"] = normal(1, b, seq, cross)
+		io["in."+role+".text_embeds"] = normal(1, b, pooled)
+		io["out."+role+"_pred"] = predict(m, ctx, role) // LoRA disabled
+	}
+	io["out.target_pred_lora_disabled"] = io["out.target_pred"]
+	merged, mctx, err := unet.Load(baseDir)
+	require.NoError(t, err)
+	require.NoError(t, Merge(mctx, "/", net, w, mult))
+	io["out.target_pred"] = predict(merged, mctx, "target")
+	require.Greater(t, testutil.RelErr(flat(t, io["out.target_pred"]), flat(t, io["out.target_pred_lora_disabled"])), 1e-3,
+		"the LoRA must change the output")
+
+	// Losses and their gradients with respect to the LoRA weights (adapter at mult on the target).
+	require.NoError(t, net.SetWeights(ctx, w))
+	vars, err := net.Variables(ctx)
+	require.NoError(t, err)
+	exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, in []*Node) []*Node {
+		x, pos, neu, unc := in[0], in[5], in[6], in[7]
+		prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", Scalar(x.Graph(), dtypes.Float32, mult)))
+		target := m.Forward(ctx, x, in[1], in[2], &unet.AddedCond{TextEmbeds: in[3], TimeIDs: in[4]})
+		nn.UseAdapter(x.Graph(), prev)
+		diff := MulScalar(Sub(pos, unc), g)
+		erase := ReduceAllMean(Square(Sub(target, Sub(neu, diff))))
+		enhance := ReduceAllMean(Square(Sub(target, Add(neu, diff))))
+		nodes := make([]*Node, len(vars))
+		for i, v := range vars {
+			nodes[i] = v.NodeValue(x.Graph())
+		}
+		out := []*Node{erase, enhance}
+		out = append(out, Gradient(erase, nodes...)...)
+		return append(out, Gradient(enhance, nodes...)...)
+	})
+	res := exec.MustExec(io["in.x_t"], io["in.timestep"], io["in.target.encoder_hidden_states"], io["in.target.text_embeds"],
+		io["in.time_ids"], io["out.positive_pred"], io["out.neutral_pred"], io["out.unconditional_pred"])
+	io["out.loss_erase"], io["out.loss_enhance"] = res[0], res[1]
+	for k, loss := range []string{"erase", "enhance"} {
+		for i, mod := range net.Modules {
+			name, err := net.KohyaName(mod, LayoutDiffusers, true)
+			require.NoError(t, err)
+			base := 2 + k*len(vars) + 2*i
+			io["out.grad_"+loss+"."+name+".lora_down.weight"] = res[base]
+			io["out.grad_"+loss+"."+name+".lora_up.weight"] = res[base+1]
+		}
+	}
+	require.NoError(t, safetensors.Write(filepath.Join(dir, "io.safetensors"), io, nil))
+
+	cs := map[string]any{
+		"kind": "lora_loss", "name": filepath.Base(dir),
+		"base_model":     map[string]any{"path": rel},
+		"guidance_scale": g,
+		"lora":           map[string]any{"rank": rank, "alpha": alpha, "multiplier": mult, "mapping_kohya_to_diffusers": mapping},
+	}
+	data, err := json.MarshalIndent(cs, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.json"), data, 0o644))
 }
