@@ -42,7 +42,7 @@ func ScaledDotProductAttention(q, k, v *Node, heads int, causal bool) *Node {
 		mask := Where(GreaterThan(col, row), BroadcastToDims(minF, sq, sk), BroadcastToDims(zero, sq, sk)) // [Sq, Sk]
 		scores = Add(scores, ExpandLeftToRank(mask, 4))
 	}
-	probs := ConvertDType(splitSoftmax(scores), dtype)                              // [B, H, Sq, Sk]
+	probs := ConvertDType(Softmax(scores, -1), dtype)                               // [B, H, Sq, Sk]
 	out := gemm.DotGeneral(probs, []int{3}, []int{0, 1}, vh, []int{1}, []int{0, 2}) // [B, H, Sq, Dh]
 	out = TransposeAllAxes(out, 0, 2, 1, 3)                                         // [B, Sq, H, Dh]
 	return Reshape(out, b, sq, c)                                                   // [B, Sq, H·Dh]
@@ -57,16 +57,4 @@ func GEGLU(ctx *model.Scope, x *Node, out int) *Node {
 	hidden := SliceAxis(h, last, AxisRange(0, out))
 	gate := SliceAxis(h, last, AxisRange(out, 2*out))
 	return Mul(hidden, GELU(gate)) // [..., out]
-}
-
-// splitSoftmax is Softmax over the last axis; on the Go backend, whose fused softmax runs on one
-// core, a large one is computed in two halves along the batch axis that the executor runs in
-// parallel.
-func splitSoftmax(x *Node) *Node {
-	b := x.Shape().Dim(0)
-	if !gemm.OnGoBackend(x.Graph()) || b < 2 || x.Shape().Size() < 1<<18 {
-		return Softmax(x, -1)
-	}
-	h := b / 2
-	return Concatenate([]*Node{Softmax(SliceAxis(x, 0, AxisRange(0, h)), -1), Softmax(SliceAxis(x, 0, AxisRange(h, b)), -1)}, 0)
 }
