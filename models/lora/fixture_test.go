@@ -2,7 +2,6 @@ package lora
 
 import (
 	"encoding/json"
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/safetensors"
@@ -50,7 +50,7 @@ func flat(t *testing.T, x *tensors.Tensor) []float32 {
 // case's multiplier (out.target_pred), 0 (out.target_pred_lora_disabled and the other roles'
 // out.*_pred) and per sample [m, 0, …], and the gradients of loss_erase / loss_enhance with respect
 // to the LoRA weights (out.grad_*). Inputs are read as the fixtures README documents
-// (resolveLoRALossInputs); a case with an input it does not recognise fails.
+// (fixtures.ResolveLoRALossInputs); a case with an input it does not recognise fails.
 func TestLoRALossFixture(t *testing.T) {
 	backend := testutil.Backend(t)
 	for _, dir := range testutil.Cases(t, "lora_loss") {
@@ -101,7 +101,7 @@ func checkLoRALossFixtureCase(t *testing.T, backend compute.Backend, dir string)
 	require.NoError(t, l.SetWeights(ctx))
 	io, err := safetensors.ReadTensors(filepath.Join(dir, "io.safetensors"), dtypes.Float32)
 	require.NoError(t, err)
-	in, err := resolveLoRALossInputs(io, m.Config.IsSDXL())
+	in, err := fixtures.ResolveLoRALossInputs(io, m.Config.IsSDXL())
 	require.NoError(t, err, "lora_loss case %s", dir)
 
 	// Inputs: x, t, hidden states, multiplier, then (text_time) text embeds and time ids.
@@ -112,7 +112,7 @@ func checkLoRALossFixtureCase(t *testing.T, backend compute.Backend, dir string)
 		return m.Forward(ctx, x, ts, enc, addedCond(args[4:]))
 	})
 	run := func(role string, mult any) []float32 {
-		args := append([]any{in.X, in.T, in.Conds[role].Hidden, mult}, in.added(role)...)
+		args := append([]any{in.X, in.T, in.Conds[role].Hidden, mult}, in.Added(role)...)
 		return flat(t, exec.MustExec(args...)[0])
 	}
 	on, off := run("target", float32(c.LoRA.Multiplier)), run("target", float32(0))
@@ -121,7 +121,7 @@ func checkLoRALossFixtureCase(t *testing.T, backend compute.Backend, dir string)
 	require.Less(t, testutil.RelErr(off, wantOff), 1e-4, "multiplier 0")
 	require.Greater(t, testutil.RelErr(wantOff, wantOn), 1e-3, "the LoRA must change the output")
 	// The other conditionings are predicted with the LoRA disabled.
-	for _, role := range loraLossRoles[1:] {
+	for _, role := range fixtures.LoRALossRoles[1:] {
 		require.Less(t, testutil.RelErr(run(role, float32(0)), flat(t, io["out."+role+"_pred"])), 1e-4, "out.%s_pred", role)
 	}
 
@@ -148,7 +148,7 @@ func checkLoRALossFixtureCase(t *testing.T, backend compute.Backend, dir string)
 
 // checkGradients checks d loss_{erase,enhance} / d LoRA weights, with the LoRA at the case's
 // multiplier, against out.grad_*.
-func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx *model.Scope, net *Network, in *loraLossInputs, io map[string]*tensors.Tensor) {
+func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx *model.Scope, net *Network, in *fixtures.LoRALossInputs, io map[string]*tensors.Tensor) {
 	t.Helper()
 	vars, err := net.Variables(ctx)
 	require.NoError(t, err)
@@ -175,7 +175,7 @@ func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx 
 		out = append(out, Gradient(erase, nodes...)...)
 		return append(out, Gradient(enhance, nodes...)...)
 	})
-	args := append([]any{in.X, in.T, in.Conds["target"].Hidden, io["out.positive_pred"], io["out.neutral_pred"], io["out.unconditional_pred"]}, in.added("target")...)
+	args := append([]any{in.X, in.T, in.Conds["target"].Hidden, io["out.positive_pred"], io["out.neutral_pred"], io["out.unconditional_pred"]}, in.Added("target")...)
 	res := exec.MustExec(args...)
 	require.Less(t, testutil.RelErr(flat(t, res[0]), flat(t, io["out.loss_erase"])), 1e-4)
 	require.Less(t, testutil.RelErr(flat(t, res[1]), flat(t, io["out.loss_enhance"])), 1e-4)
@@ -204,109 +204,6 @@ func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx 
 	require.Equal(t, wantKeys, seen)
 }
 
-// loraLossRoles are the four conditionings of a lora_loss case, in Batch order.
-var loraLossRoles = []string{"target", "positive", "neutral", "unconditional"}
-
-// loraLossCond is one conditioning's inputs: TextEmbeds only for text_time (SDXL-shaped) cases.
-type loraLossCond struct {
-	Hidden, TextEmbeds *tensors.Tensor
-}
-
-// loraLossInputs are the in.* tensors of a lora_loss case, resolved as the fixtures README documents.
-type loraLossInputs struct {
-	X, T    *tensors.Tensor
-	Conds   map[string]loraLossCond // by role
-	TimeIDs *tensors.Tensor         // text_time cases only
-	Keys    []string                // the in.* keys read, sorted
-}
-
-// resolveLoRALossInputs finds the inputs of a lora_loss case in its io tensors (fixtures README,
-// "lora_loss"): in.x_t [B,C,H,W], in.timestep [B] and, for each role, the hidden states under
-// exactly one of in.<role> or in.<role>.encoder_hidden_states [B,S,D]; when the base UNet's
-// addition_embed_type is "text_time" (textTime), also in.<role>.text_embeds [B,P] and the shared
-// in.time_ids [B,N]. Sizes are read from the tensors; only ranks and the batch size are checked. A
-// missing key, a wrong rank or batch, or any in.* key the documented form does not name is an
-// error naming every such key.
-func resolveLoRALossInputs(io map[string]*tensors.Tensor, textTime bool) (*loraLossInputs, error) {
-	in := &loraLossInputs{Conds: map[string]loraLossCond{}}
-	var problems []string
-	batch := -1
-	take := func(key string, rank int) *tensors.Tensor {
-		v, ok := io[key]
-		if !ok || v == nil {
-			problems = append(problems, "missing "+key)
-			return nil
-		}
-		in.Keys = append(in.Keys, key)
-		switch {
-		case v.Rank() != rank:
-			problems = append(problems, fmt.Sprintf("%s has shape %s, want rank %d", key, v.Shape(), rank))
-		case batch >= 0 && v.Shape().Dim(0) != batch:
-			problems = append(problems, fmt.Sprintf("%s has shape %s, want batch %d (in.x_t)", key, v.Shape(), batch))
-		}
-		return v
-	}
-	if in.X = take("in.x_t", 4); in.X != nil && in.X.Rank() == 4 {
-		batch = in.X.Shape().Dim(0)
-	}
-	in.T = take("in.timestep", 1)
-	for _, role := range loraLossRoles {
-		var c loraLossCond
-		plain, split := "in."+role, "in."+role+".encoder_hidden_states"
-		_, hasPlain := io[plain]
-		_, hasSplit := io[split]
-		switch {
-		case hasPlain && hasSplit:
-			problems = append(problems, fmt.Sprintf("both %s and %s (want exactly one)", plain, split))
-			in.Keys = append(in.Keys, plain, split)
-		case hasPlain:
-			c.Hidden = take(plain, 3)
-		case hasSplit:
-			c.Hidden = take(split, 3)
-		default:
-			problems = append(problems, fmt.Sprintf("missing %s (or %s)", split, plain))
-		}
-		if textTime {
-			c.TextEmbeds = take("in."+role+".text_embeds", 2)
-		}
-		in.Conds[role] = c
-	}
-	if textTime {
-		in.TimeIDs = take("in.time_ids", 2)
-	}
-	read := map[string]bool{}
-	for _, k := range in.Keys {
-		read[k] = true
-	}
-	var unknown []string
-	for k := range io {
-		if strings.HasPrefix(k, "in.") && !read[k] {
-			unknown = append(unknown, k)
-		}
-	}
-	sort.Strings(unknown)
-	for _, k := range unknown {
-		msg := "unrecognised input " + k
-		if !textTime && (strings.HasSuffix(k, "text_embeds") || strings.HasSuffix(k, "time_ids")) {
-			msg += " (the base UNet's addition_embed_type is not \"text_time\")"
-		}
-		problems = append(problems, msg)
-	}
-	sort.Strings(in.Keys)
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("lora_loss inputs (text_time=%v): %s", textTime, strings.Join(problems, "; "))
-	}
-	return in, nil
-}
-
-// added is the text_time inputs of role, in exec order (none for other cases).
-func (in *loraLossInputs) added(role string) []any {
-	if in.TimeIDs == nil {
-		return nil
-	}
-	return []any{in.Conds[role].TextEmbeds, in.TimeIDs}
-}
-
 // addedCond is the SDXL added conditioning of an exec's trailing inputs (text embeds, time ids), or
 // nil when there are none.
 func addedCond(args []*Node) *unet.AddedCond {
@@ -314,119 +211,6 @@ func addedCond(args []*Node) *unet.AddedCond {
 		return nil
 	}
 	return &unet.AddedCond{TextEmbeds: args[0], TimeIDs: args[1]}
-}
-
-// TestLoRALossInputKeys: resolveLoRALossInputs accepts exactly the documented forms (SD1.5:
-// in.<role>; SDXL: in.<role>.encoder_hidden_states + in.<role>.text_embeds + in.time_ids) and names
-// every missing, duplicated or unrecognised key otherwise.
-func TestLoRALossInputKeys(t *testing.T) {
-	const b = 2
-	zeros := func(dims ...int) *tensors.Tensor { return tensors.FromShape(shapes.Make(dtypes.Float32, dims...)) }
-	base := func() map[string]*tensors.Tensor {
-		return map[string]*tensors.Tensor{
-			"in.x_t": zeros(b, 4, 8, 8), "in.timestep": tensors.FromValue([]int64{801, 301}),
-			"out.target_pred": zeros(b, 4, 8, 8), "dbg.anything": zeros(1),
-		}
-	}
-	sd15 := func() map[string]*tensors.Tensor {
-		io := base()
-		for _, r := range loraLossRoles {
-			io["in."+r] = zeros(b, 77, 16)
-		}
-		return io
-	}
-	sdxl := func() map[string]*tensors.Tensor {
-		io := base()
-		for _, r := range loraLossRoles {
-			io["in."+r+".encoder_hidden_states"] = zeros(b, 77, 36)
-			io["in."+r+".text_embeds"] = zeros(b, 24)
-		}
-		io["in.time_ids"] = zeros(b, 6)
-		return io
-	}
-
-	t.Run("sd15", func(t *testing.T) {
-		io := sd15()
-		in, err := resolveLoRALossInputs(io, false)
-		require.NoError(t, err)
-		require.Same(t, io["in.x_t"], in.X)
-		require.Same(t, io["in.timestep"], in.T)
-		require.Nil(t, in.TimeIDs)
-		for _, r := range loraLossRoles {
-			require.Same(t, io["in."+r], in.Conds[r].Hidden, r)
-			require.Nil(t, in.Conds[r].TextEmbeds, r)
-		}
-		require.Equal(t, []string{"in.neutral", "in.positive", "in.target", "in.timestep", "in.unconditional", "in.x_t"}, in.Keys)
-	})
-	t.Run("sdxl", func(t *testing.T) {
-		io := sdxl()
-		in, err := resolveLoRALossInputs(io, true)
-		require.NoError(t, err)
-		require.Same(t, io["in.time_ids"], in.TimeIDs)
-		for _, r := range loraLossRoles {
-			require.Same(t, io["in."+r+".encoder_hidden_states"], in.Conds[r].Hidden, r)
-			require.Same(t, io["in."+r+".text_embeds"], in.Conds[r].TextEmbeds, r)
-		}
-		require.Len(t, in.Keys, 2+4*2+1)
-	})
-	t.Run("sdxl with plain hidden-state keys", func(t *testing.T) {
-		io := sdxl()
-		io["in.positive"] = io["in.positive.encoder_hidden_states"]
-		delete(io, "in.positive.encoder_hidden_states")
-		in, err := resolveLoRALossInputs(io, true)
-		require.NoError(t, err)
-		require.Same(t, io["in.positive"], in.Conds["positive"].Hidden)
-	})
-
-	for _, tc := range []struct {
-		name     string
-		textTime bool
-		edit     func(io map[string]*tensors.Tensor)
-		want     []string
-	}{
-		{"sdxl keys on a non-text_time UNet", false, func(map[string]*tensors.Tensor) {},
-			[]string{"unrecognised input in.target.text_embeds", "unrecognised input in.time_ids", "not \"text_time\""}},
-		{"missing text_embeds", true, func(io map[string]*tensors.Tensor) { delete(io, "in.neutral.text_embeds") },
-			[]string{"missing in.neutral.text_embeds"}},
-		{"missing time_ids", true, func(io map[string]*tensors.Tensor) { delete(io, "in.time_ids") },
-			[]string{"missing in.time_ids"}},
-		{"missing hidden states", true, func(io map[string]*tensors.Tensor) { delete(io, "in.unconditional.encoder_hidden_states") },
-			[]string{"missing in.unconditional.encoder_hidden_states (or in.unconditional)"}},
-		{"both hidden-state spellings", true, func(io map[string]*tensors.Tensor) { io["in.target"] = zeros(b, 77, 36) },
-			[]string{"both in.target and in.target.encoder_hidden_states"}},
-		{"undocumented text_embeds spelling", true, func(io map[string]*tensors.Tensor) {
-			io["in.target_text_embeds"] = io["in.target.text_embeds"]
-			delete(io, "in.target.text_embeds")
-		}, []string{"missing in.target.text_embeds", "unrecognised input in.target_text_embeds"}},
-		{"shared text_embeds", true, func(io map[string]*tensors.Tensor) { io["in.text_embeds"] = zeros(b, 24) },
-			[]string{"unrecognised input in.text_embeds"}},
-		{"unknown input", true, func(io map[string]*tensors.Tensor) { io["in.negative"] = zeros(b, 77, 36) },
-			[]string{"unrecognised input in.negative"}},
-		{"missing x_t", true, func(io map[string]*tensors.Tensor) { delete(io, "in.x_t") },
-			[]string{"missing in.x_t"}},
-		{"wrong rank", true, func(io map[string]*tensors.Tensor) { io["in.time_ids"] = zeros(b * 6) },
-			[]string{"in.time_ids has shape", "want rank 2"}},
-		{"wrong batch", true, func(io map[string]*tensors.Tensor) { io["in.positive.text_embeds"] = zeros(b+1, 24) },
-			[]string{"in.positive.text_embeds has shape", "want batch 2"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			io := sdxl()
-			tc.edit(io)
-			_, err := resolveLoRALossInputs(io, tc.textTime)
-			require.Error(t, err)
-			for _, w := range tc.want {
-				require.Contains(t, err.Error(), w)
-			}
-		})
-	}
-	t.Run("sd15 keys on a text_time UNet", func(t *testing.T) {
-		_, err := resolveLoRALossInputs(sd15(), true)
-		require.Error(t, err)
-		for _, r := range loraLossRoles {
-			require.Contains(t, err.Error(), "missing in."+r+".text_embeds")
-		}
-		require.Contains(t, err.Error(), "missing in.time_ids")
-	})
 }
 
 // TestLoRALossFixtureSyntheticSDXL runs checkLoRALossFixtureCase on an SDXL-shaped lora_loss case
@@ -496,7 +280,7 @@ func writeSyntheticSDXLCase(t *testing.T, backend compute.Backend, dir string, g
 		require.NoError(t, err)
 		return out
 	}
-	for _, role := range loraLossRoles {
+	for _, role := range fixtures.LoRALossRoles {
 		io["in."+role+".encoder_hidden_states"] = normal(1, b, seq, cross)
 		io["in."+role+".text_embeds"] = normal(1, b, pooled)
 		io["out."+role+"_pred"] = predict(m, ctx, role) // LoRA disabled

@@ -37,8 +37,8 @@ func DotGeneral(lhs *graph.Node, lc, lb []int, rhs *graph.Node, rc, rb []int) *g
 	if !OnGoBackend(lhs.Graph()) {
 		return graph.DotGeneral(lhs, lc, lb, rhs, rc, rb)
 	}
-	lc, lb = nonNegative(lhs.Rank(), lc), nonNegative(lhs.Rank(), lb)
-	rc, rb = nonNegative(rhs.Rank(), rc), nonNegative(rhs.Rank(), rb)
+	lc, lb = NonNegative(lhs.Rank(), lc), NonNegative(lhs.Rank(), lb)
+	rc, rb = NonNegative(rhs.Rank(), rc), NonNegative(rhs.Rank(), rb)
 	lFree, rFree := FreeAxes(lhs.Rank(), lc, lb), FreeAxes(rhs.Rank(), rc, rb)
 	dims := func(x *graph.Node, axes []int) (out []int, size int) {
 		size = 1
@@ -55,8 +55,8 @@ func DotGeneral(lhs *graph.Node, lc, lb []int, rhs *graph.Node, rc, rb []int) *g
 	if b*m*n*k >= SmallThreshold || m == 0 || n == 0 || k == 0 {
 		return graph.DotGeneral(lhs, lc, lb, rhs, rc, rb)
 	}
-	l := transposeIfNeeded(lhs, slices.Concat(lb, lFree, lc))             // [batch..., M..., K...]
-	r := transposeIfNeeded(rhs, slices.Concat(rb, rc, rFree))             // [batch..., K..., N...]
+	l := TransposeIfNeeded(lhs, slices.Concat(lb, lFree, lc))             // [batch..., M..., K...]
+	r := TransposeIfNeeded(rhs, slices.Concat(rb, rc, rFree))             // [batch..., K..., N...]
 	l = graph.Reshape(l, b, m, k)                                         // [B, M, K]
 	r = graph.Reshape(r, b, k, n)                                         // [B, K, N]
 	out := graph.DotGeneral(l, []int{2}, []int{0}, r, []int{1}, []int{0}) // [B, M, N]
@@ -75,7 +75,8 @@ func FreeAxes(rank int, contracting, batch []int) []int {
 	return free
 }
 
-func nonNegative(rank int, axes []int) []int {
+// NonNegative returns axes with negative ones counted from the end of a rank-`rank` operand.
+func NonNegative(rank int, axes []int) []int {
 	out := make([]int, len(axes))
 	for i, a := range axes {
 		if a < 0 {
@@ -86,7 +87,9 @@ func nonNegative(rank int, axes []int) []int {
 	return out
 }
 
-func transposeIfNeeded(x *graph.Node, perm []int) *graph.Node {
+// TransposeIfNeeded returns x transposed so that the result's axis a is x's axis perm[a]; an
+// identity permutation adds no node.
+func TransposeIfNeeded(x *graph.Node, perm []int) *graph.Node {
 	for i, p := range perm {
 		if i != p {
 			return graph.TransposeAllAxes(x, perm...)

@@ -26,11 +26,11 @@ func dotGeneralVJP(node, v *Node) []*Node {
 // operand's free axes, keeping the batch axes), followed by a Transpose back to the operand's axes
 // order when it differs. Negative axes count from the end.
 func DotGeneralGrads(v, lhs *Node, lc, lb []int, rhs *Node, rc, rb []int) (dLhs, dRhs *Node) {
-	lc, lb = nonNegative(lhs.Rank(), lc), nonNegative(lhs.Rank(), lb)
-	rc, rb = nonNegative(rhs.Rank(), rc), nonNegative(rhs.Rank(), rb)
+	lc, lb = gemm.NonNegative(lhs.Rank(), lc), gemm.NonNegative(lhs.Rank(), lb)
+	rc, rb = gemm.NonNegative(rhs.Rank(), rc), gemm.NonNegative(rhs.Rank(), rb)
 	nb := len(lb)
-	lFree := freeAxes(lhs.Rank(), lc, lb)
-	rFree := freeAxes(rhs.Rank(), rc, rb)
+	lFree := gemm.FreeAxes(lhs.Rank(), lc, lb)
+	rFree := gemm.FreeAxes(rhs.Rank(), rc, rb)
 	vBatch := iota(0, nb)
 	vLFree := iota(nb, len(lFree))
 	vRFree := iota(nb+len(lFree), len(rFree))
@@ -50,7 +50,7 @@ func DotGeneralGrads(v, lhs *Node, lc, lb []int, rhs *Node, rc, rb []int) (dLhs,
 	for i, rAxis := range sortedCopy(rc) {
 		perm[lc[slices.Index(rc, rAxis)]] = nb + len(lFree) + i
 	}
-	dLhs = transposeIfNeeded(dLhs, perm)
+	dLhs = gemm.TransposeIfNeeded(dLhs, perm)
 
 	// dRhs: [batch..., rhs free..., lhs contracting axes in ascending lhs order...].
 	dRhs = gemm.DotGeneral(v, vLFree, vBatch, lhs, lFree, lb)
@@ -64,30 +64,8 @@ func DotGeneralGrads(v, lhs *Node, lc, lb []int, rhs *Node, rc, rb []int) (dLhs,
 	for i, lAxis := range sortedCopy(lc) {
 		perm[rc[slices.Index(lc, lAxis)]] = nb + len(rFree) + i
 	}
-	dRhs = transposeIfNeeded(dRhs, perm)
+	dRhs = gemm.TransposeIfNeeded(dRhs, perm)
 	return
-}
-
-// freeAxes lists, ascending, the axes that are neither contracting nor batch.
-func freeAxes(rank int, contracting, batch []int) []int {
-	var free []int
-	for axis := range rank {
-		if !slices.Contains(contracting, axis) && !slices.Contains(batch, axis) {
-			free = append(free, axis)
-		}
-	}
-	return free
-}
-
-func nonNegative(rank int, axes []int) []int {
-	out := make([]int, len(axes))
-	for i, a := range axes {
-		if a < 0 {
-			a += rank
-		}
-		out[i] = a
-	}
-	return out
 }
 
 func iota(start, n int) []int {
@@ -102,15 +80,4 @@ func sortedCopy(x []int) []int {
 	out := slices.Clone(x)
 	slices.Sort(out)
 	return out
-}
-
-// transposeIfNeeded returns x transposed so that the result's axis a is x's axis perm[a]; an
-// identity permutation adds no node.
-func transposeIfNeeded(x *Node, perm []int) *Node {
-	for i, p := range perm {
-		if i != p {
-			return TransposeAllAxes(x, perm...)
-		}
-	}
-	return x
 }
