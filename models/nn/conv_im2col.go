@@ -9,7 +9,8 @@ import (
 
 // useIm2col reports whether conv2D should run as im2col: on the Go backend, whose ConvGeneral
 // kernel is slow (a 3×3 64→64 convolution forward+backward on 64×64 runs at ≈0.5 GFLOP/s on
-// v0.28.8, against ≈15 GFLOP/s for its gemm: BenchmarkConv3x3). XLA keeps its native convolution.
+// v0.28.8, measured for issue 12; BenchmarkConv3x3 compares both). XLA keeps its native
+// convolution.
 func useIm2col(g *Graph) bool { return gemm.OnGoBackend(g) }
 
 // conv2DIm2col computes conv2D as im2col in channels-last order, so that its one gemm needs no

@@ -79,7 +79,7 @@ func ConvInputGrad(v, kernel *Node, xShape shapes.Shape, axes ConvolveAxesConfig
 		crops[n] = max(0, -padL) // Negative padding: computed with 0 and cropped below.
 		revPaddings[n] = [2]int{max(padL, 0), max(padR, 0)}
 	}
-	dx := ConvGeneral(v, flip(kernel, axes.KernelSpatial), revAxes, ones(numSpatial), revPaddings,
+	dx := ConvGeneral(v, Reverse(kernel, axes.KernelSpatial...), revAxes, ones(numSpatial), revPaddings,
 		slices.Clone(strides), slices.Clone(kernelDilations), 1, 1)
 	for n, c := range dims {
 		axis := axes.InputSpatial[n]
@@ -113,22 +113,6 @@ func ConvKernelGrad(v, x *Node, kernelShape shapes.Shape, axes ConvolveAxesConfi
 	}
 	return ConvGeneral(x, v, revAxes, slices.Clone(kernelDilations), revPaddings,
 		ones(numSpatial), slices.Clone(strides), 1, 1)
-}
-
-// flip reverses x along the given axes with Slice + Concatenate (simplego has no Reverse).
-func flip(x *Node, axes []int) *Node {
-	for _, axis := range axes {
-		k := x.Shape().Dim(axis)
-		if k <= 1 {
-			continue
-		}
-		parts := make([]*Node, k)
-		for i := range parts {
-			parts[i] = SliceAxis(x, axis, AxisRange(k-1-i, k-i))
-		}
-		x = Concatenate(parts, axis)
-	}
-	return x
 }
 
 func ones(n int) []int {

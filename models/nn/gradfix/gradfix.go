@@ -18,8 +18,8 @@
 // Slice's gradient, replaced for v0.26.0 (it needed Pad, which simplego lacked), is gomlx's own
 // again: the v0.28.8 Go backend has Pad, and the stock VJP passes the finite-difference tests.
 //
-// Everything emitted is a standard op (DotGeneral, Transpose, ConvGeneral, Slice, Concatenate,
-// Reshape, Mul), so the same gradients run on the Go backend and on XLA.
+// Everything emitted is a standard op (DotGeneral, Transpose, ConvGeneral, Reverse, Slice,
+// Concatenate, Reshape, Mul), so the same gradients run on the Go backend and on XLA.
 //
 // The package registers itself in init(): importing it (models/nn does) is enough. Install and
 // Uninstall switch between these gradients and the stock ones; they write a global map, so call
