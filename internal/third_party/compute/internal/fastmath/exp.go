@@ -42,7 +42,14 @@ func Exp32(x float32) float32 {
 	}
 
 	// n = round(x / ln 2); g = x - n·ln 2 (range-reduced remainder).
-	z := float32(math.Floor(float64(x)*log2E + 0.5))
+	// LOBA patch: floor without math.Floor, which is SSE4 assembly on amd64 and as slow as
+	// math.Exp under GOEXPERIMENT=simd (see LOBA_PATCH.md); |x·log₂e| ≤ 128 fits an int32.
+	zf := x*log2E + 0.5
+	zi := int32(zf)
+	if float32(zi) > zf {
+		zi--
+	}
+	z := float32(zi)
 	g := x - z*ln2Hi - z*ln2Lo
 	n := int(z)
 

@@ -2,6 +2,7 @@ package fusedops
 
 import (
 	"math"
+	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -59,13 +60,52 @@ func execFusedSoftmax(backend *gobackend.Backend, node *gobackend.Node, inputs [
 
 	switch input.RawShape.DType {
 	case dtypes.Float32:
-		fusedSoftmax(input.Flat.([]float32), output.Flat.([]float32), axis, node.Shape, fastmath.Exp32)
+		in32, out32 := input.Flat.([]float32), output.Flat.([]float32)
+		if _, axisSize, innerSize := fusedSoftmaxComputeAxisStrides(node.Shape, axis); innerSize == 1 && axisSize > 0 {
+			// LOBA patch: a softmax over the last axis (attention's) goes row by row through
+			// fastmath.SoftmaxRow32 (AVX-512 with GOEXPERIMENT=simd), its rows spread over the workers.
+			softmaxRows32(backend, in32, out32, axisSize)
+			break
+		}
+		fusedSoftmax(in32, out32, axis, node.Shape, fastmath.Exp32)
 	case dtypes.Float64:
 		fusedSoftmax(input.Flat.([]float64), output.Flat.([]float64), axis, node.Shape, math.Exp)
 	default:
 		return nil, errors.Wrapf(compute.ErrNotImplemented, "FusedSoftmax: dtype %s", input.RawShape.DType)
 	}
 	return output, nil
+}
+
+// softmaxMinChunk is the fewest elements a worker takes in softmaxRows32.
+const softmaxMinChunk = 32 * 1024
+
+// softmaxRows32 is the float32 softmax over the last axis (rows of axisSize), in chunks of whole
+// rows run on the backend's workers. LOBA patch.
+func softmaxRows32(backend *gobackend.Backend, input, output []float32, axisSize int) {
+	rows := len(input) / axisSize
+	chunkRows := max(1, softmaxMinChunk/axisSize)
+	if n := backend.Workers.AdjustedMaxParallelism(); n > 0 {
+		chunkRows = max(chunkRows, (rows+n-1)/n)
+	}
+	run := func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			fastmath.SoftmaxRow32(output[r*axisSize:(r+1)*axisSize], input[r*axisSize:(r+1)*axisSize])
+		}
+	}
+	if !backend.Workers.IsEnabled() || chunkRows >= rows {
+		run(0, rows)
+		return
+	}
+	var wg sync.WaitGroup
+	for lo := 0; lo < rows; lo += chunkRows {
+		hi := min(lo+chunkRows, rows)
+		wg.Add(1)
+		backend.Workers.WaitToStart(func() {
+			run(lo, hi)
+			wg.Done()
+		})
+	}
+	wg.Wait()
 }
 
 // fusedSoftmaxComputeAxisStrides returns the outer size, axis size, and inner size for iterating

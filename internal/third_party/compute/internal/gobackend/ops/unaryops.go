@@ -494,41 +494,15 @@ func execExp(backend *gobackend.Backend, node *gobackend.Node, inputs []*gobacke
 }
 
 func execExpGeneric[T float32 | float64](inputs, outputs []T) {
-	// LOBA patch: float32 goes through exp32 (pure Go), not math.Exp (see exp32).
+	// LOBA patch: float32 goes through fastmath.ExpSlice32 (pure Go, or AVX-512 with
+	// GOEXPERIMENT=simd), not math.Exp (see LOBA_PATCH.md).
 	if in32, ok := any(inputs).([]float32); ok {
-		out32 := any(outputs).([]float32)
-		for ii, input := range in32 {
-			out32[ii] = exp32(input)
-		}
+		fastmath.ExpSlice32(any(outputs).([]float32), in32)
 		return
 	}
 	for ii, input := range inputs {
 		outputs[ii] = T(math.Exp(float64(input)))
 	}
-}
-
-// exp32 is e^x for float32 with math.Exp's special values (NaN, +Inf above the float32 range,
-// 0 below it) and fastmath.Exp32 (pure Go, ≤ 2 ulp) in between.
-//
-// LOBA patch: math.Exp is assembly (math.archExp) on amd64, written with legacy-SSE scalar
-// instructions. In binaries built with GOEXPERIMENT=simd (Go 1.26) those run 40–100× slower
-// once a thread's upper vector-register state is dirty (the runtime's async preemption restores
-// ZMM0–31 without clearing them, and AVX-512 kernels leave it so): measured on a 2-core
-// AVX-512 VM, 1M-element Exp 129 ms against 8 ms, Logistic 283 ms against 9 ms, and the toy
-// slider's training step dominated by Exp and Logistic. Pure Go code (the compiler's own
-// scalar code, fastmath) is not affected.
-func exp32(x float32) float32 {
-	switch {
-	case x != x:
-		return x
-	case x > 88.72284:
-		return float32(math.Inf(1))
-	case x < -103.97209: // below half the smallest float32 subnormal
-		return 0
-	case x > 88 || x < -87.33654: // near overflow, and subnormal results: fastmath clamps them
-		return float32(math.Exp(float64(x)))
-	}
-	return fastmath.Exp32(x)
 }
 
 func execExpHalfPrecision[T gotype.HalfPrecision[T], P gotype.HalfPrecisionPtr[T]](inputs, outputs []T) {
@@ -678,17 +652,9 @@ func execLogistic(backend *gobackend.Backend, node *gobackend.Node, inputs []*go
 }
 
 func execLogisticGeneric[T float32 | float64](inputs, outputs []T) {
-	// LOBA patch: float32 goes through exp32 (pure Go), not math.Exp (see exp32).
+	// LOBA patch: float32 goes through fastmath.LogisticSlice32, not math.Exp (see LOBA_PATCH.md).
 	if in32, ok := any(inputs).([]float32); ok {
-		out32 := any(outputs).([]float32)
-		for ii, input := range in32 {
-			if input >= 0 {
-				out32[ii] = 1 / (1 + exp32(-input))
-			} else {
-				e := exp32(input)
-				out32[ii] = e / (1 + e)
-			}
-		}
+		fastmath.LogisticSlice32(any(outputs).([]float32), in32)
 		return
 	}
 	for ii, input := range inputs {
@@ -1048,6 +1014,17 @@ func execErf(backend *gobackend.Backend, node *gobackend.Node, inputs []*gobacke
 const unaryMinParallelizeChunk = 4096
 
 func execErfGeneric[T float32 | float64](backend *gobackend.Backend, inputs, outputs []T) {
+	// LOBA patch: float32 goes through fastmath.ErfSlice32 (AVX-512 with GOEXPERIMENT=simd), in
+	// chunks spread over the workers as the float64 path below.
+	erf := func(lo, hi int) {
+		if in32, ok := any(inputs).([]float32); ok {
+			fastmath.ErfSlice32(any(outputs).([]float32)[lo:hi], in32[lo:hi])
+			return
+		}
+		for jj := lo; jj < hi; jj++ {
+			outputs[jj] = T(math.Erf(float64(inputs[jj])))
+		}
+	}
 	lenInputs := len(inputs)
 	if backend.Workers.IsEnabled() && lenInputs > unaryMinParallelizeChunk {
 		// Parallelize operation into chunks.
@@ -1056,19 +1033,14 @@ func execErfGeneric[T float32 | float64](backend *gobackend.Backend, inputs, out
 			iiEnd := min(ii+unaryMinParallelizeChunk, lenInputs)
 			wg.Add(1)
 			backend.Workers.WaitToStart(func() {
-				for jj := ii; jj < iiEnd; jj++ {
-					outputs[jj] = T(math.Erf(float64(inputs[jj])))
-				}
+				erf(ii, iiEnd)
 				wg.Done()
 			})
 		}
 		wg.Wait()
 
 	} else {
-		// Sequentially processing it.
-		for ii, input := range inputs {
-			outputs[ii] = T(math.Erf(float64(input)))
-		}
+		erf(0, lenInputs)
 	}
 }
 
