@@ -28,11 +28,14 @@ func ScaledDotProductAttention(q, k, v *Node, heads int, causal bool) *Node {
 	}
 	dh := c / heads
 	dtype := q.DType()
+	// The scale goes on q ([B, Sq, C]) rather than on the scores ([B, H, Sq, Sk], Sk/Dh times
+	// larger), as PyTorch's math SDPA does.
+	q = MulScalar(q, 1/math.Sqrt(float64(dh)))
 	qh := Reshape(q, b, sq, heads, dh)                                              // [B, Sq, H, Dh]
 	kh := Reshape(k, b, sk, heads, dh)                                              // [B, Sk, H, Dh]
 	vh := Reshape(v, b, sk, heads, dh)                                              // [B, Sk, H, Dh]
 	scores := gemm.DotGeneral(qh, []int{3}, []int{0, 2}, kh, []int{3}, []int{0, 2}) // [B, H, Sq, Sk]
-	scores = MulScalar(ConvertDType(scores, dtypes.Float32), 1/math.Sqrt(float64(dh)))
+	scores = ConvertDType(scores, dtypes.Float32)
 	if causal {
 		g := q.Graph()
 		row := Iota(g, shapesMake(dtypes.Int32, sq, sk), 0)
@@ -42,7 +45,16 @@ func ScaledDotProductAttention(q, k, v *Node, heads int, causal bool) *Node {
 		mask := Where(GreaterThan(col, row), BroadcastToDims(minF, sq, sk), BroadcastToDims(zero, sq, sk)) // [Sq, Sk]
 		scores = Add(scores, ExpandLeftToRank(mask, 4))
 	}
-	probs := ConvertDType(Softmax(scores, -1), dtype)                               // [B, H, Sq, Sk]
+	probs := ConvertDType(Softmax(scores, -1), dtype) // [B, H, Sq, Sk]
+	if gemm.OnGoBackend(q.Graph()) {
+		// The Go backend's small kernels vectorise over the output's last axis, and Dh is small
+		// (8–64 in the tiny models): compute outᵀ = vᵀ·probsᵀ, whose last axis is Sq, and
+		// fold the transpose back into the final one (models/nn BenchmarkAttentionLayouts).
+		vt := TransposeAllAxes(vh, 0, 2, 3, 1)                                      // [B, H, Dh, Sk]
+		outT := DotGeneral(vt, []int{3}, []int{0, 1}, probs, []int{3}, []int{0, 1}) // [B, H, Dh, Sq]
+		out := TransposeAllAxes(outT, 0, 3, 1, 2)                                   // [B, Sq, H, Dh]
+		return Reshape(out, b, sq, c)                                               // [B, Sq, H·Dh]
+	}
 	out := gemm.DotGeneral(probs, []int{3}, []int{0, 1}, vh, []int{1}, []int{0, 2}) // [B, H, Sq, Dh]
 	out = TransposeAllAxes(out, 0, 2, 1, 3)                                         // [B, Sq, H, Dh]
 	return Reshape(out, b, sq, c)                                                   // [B, Sq, H·Dh]

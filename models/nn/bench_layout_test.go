@@ -37,6 +37,32 @@ func BenchmarkDenseLayouts(b *testing.B) {
 	}
 }
 
+// BenchmarkAttentionLayouts times attention's probs·v on the Go backend for the tiny SD1.5 UNet's
+// shapes (batch 2 × 4 heads, 256 queries, head dim 8; 256 self- or 77 cross-attention keys):
+// "PV" is probs [BH, Sq, Sk] · v [BH, Sk, Dh] → [BH, Sq, Dh] (the small kernel vectorises over
+// Dh = 8, below its 16 lanes, so it runs unvectorised), "VtPt" computes the transpose,
+// vᵀ [BH, Dh, Sk] · probsᵀ → [BH, Dh, Sq], as ScaledDotProductAttention does on this backend.
+func BenchmarkAttentionLayouts(b *testing.B) {
+	backend := testutil.Backend(b)
+	const bh, sq, dh = 8, 256, 8
+	for _, sk := range []int{256, 77} {
+		p, v, vt := randomF32(bh*sq, sk), randomF32(bh*sk, dh), randomF32(bh*dh, sk)
+		pv := MustNewExec(backend, func(p, v *Node) *Node {
+			return DotGeneral(Reshape(p, bh, sq, sk), []int{2}, []int{0}, Reshape(v, bh, sk, dh), []int{1}, []int{0})
+		})
+		vtpt := MustNewExec(backend, func(p, vt *Node) *Node {
+			return DotGeneral(Reshape(vt, bh, dh, sk), []int{2}, []int{0}, Reshape(p, bh, sq, sk), []int{2}, []int{0})
+		})
+		flops := 2 * float64(bh*sq*sk*dh)
+		b.Run(fmt.Sprintf("Sk=%d/PV", sk), func(b *testing.B) {
+			measure(b, flops, func() { pv.MustExec(p, v)[0].FinalizeAll() })
+		})
+		b.Run(fmt.Sprintf("Sk=%d/VtPt", sk), func(b *testing.B) {
+			measure(b, flops, func() { vtpt.MustExec(p, vt)[0].FinalizeAll() })
+		})
+	}
+}
+
 // BenchmarkUnary times the Go backend's transcendental element-wise ops on 1M float32 values: Exp
 // and Logistic (pure Go in LOBA's patched compute, see internal/third_party/compute/LOBA_PATCH.md),
 // and Erf (exact GELU).
