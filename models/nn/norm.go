@@ -18,10 +18,7 @@ func GroupNorm(ctx *model.Scope, x *Node, groups int, eps float64) *Node {
 	c := dims[1]
 	dtype := x.DType()
 	h := Reshape(ConvertDType(x, dtypes.Float32), dims[0], groups, -1) // [B, G, C/G·rest]
-	mean := ReduceAndKeep(h, ReduceMean, 2)
-	centered := Sub(h, mean)
-	variance := ReduceAndKeep(Square(centered), ReduceMean, 2)
-	h = Div(centered, Sqrt(AddScalar(variance, eps)))
+	h = normalize(h, eps)
 	h = ConvertDType(Reshape(h, dims...), dtype) // [B, C, ...]
 	affine := make([]int, x.Rank())
 	for i := range affine {
@@ -38,12 +35,24 @@ func GroupNorm(ctx *model.Scope, x *Node, groups int, eps float64) *Node {
 func LayerNorm(ctx *model.Scope, x *Node, eps float64) *Node {
 	c := x.Shape().Dim(-1)
 	dtype := x.DType()
-	h := ConvertDType(x, dtypes.Float32)
-	mean := ReduceAndKeep(h, ReduceMean, -1)
-	centered := Sub(h, mean)
-	variance := ReduceAndKeep(Square(centered), ReduceMean, -1)
-	h = ConvertDType(Div(centered, Sqrt(AddScalar(variance, eps))), dtype)
+	h := ConvertDType(normalize(ConvertDType(x, dtypes.Float32), eps), dtype)
 	w := ctx.VariableWithShape("weight", shapes.Make(dtype, c)).NodeValue(x.Graph())
 	b := ctx.VariableWithShape("bias", shapes.Make(dtype, c)).NodeValue(x.Graph())
 	return Add(Mul(h, ExpandLeftToRank(w, x.Rank())), ExpandLeftToRank(b, x.Rank()))
+}
+
+// normalize is (h − mean) / sqrt(var + eps) over h's last axis (biased variance, as torch). Where the
+// backend has a fused layer norm (the Go backend: one pass per row instead of nine element-wise
+// ops and reductions) the forward runs it, and gradients flow through the decomposed form.
+func normalize(h *Node, eps float64) *Node {
+	decomposed := func() *Node {
+		mean := ReduceAndKeep(h, ReduceMean, -1)
+		centered := Sub(h, mean)
+		variance := ReduceAndKeep(Square(centered), ReduceMean, -1)
+		return Div(centered, Sqrt(AddScalar(variance, eps)))
+	}
+	out, _ := InternalFusedOpCaller(func() *Node {
+		return BackendFusedLayerNorm(h, []int{h.Rank() - 1}, eps, nil, nil)
+	}, decomposed, true)
+	return out
 }
