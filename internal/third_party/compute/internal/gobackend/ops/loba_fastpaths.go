@@ -463,15 +463,32 @@ func lobaTransposeF32(backend *gobackend.Backend, node *gobackend.Node, inputs [
 	}
 	const blk = 8
 	lobaWalk(outer, func(oi, oo int) {
-		for r0 := 0; r0 < rowsAx.size; r0 += blk {
-			r1 := min(r0+blk, rowsAx.size)
-			for c0 := 0; c0 < colsAx.size; c0 += blk {
-				c1 := min(c0+blk, colsAx.size)
-				for r := r0; r < r1; r++ {
-					d := dst[oo+r*rowsAx.s1:]
-					s := src[oi+r:]
-					for c := c0; c < c1; c++ {
-						d[c] = s[c*colsAx.s0]
+		switch {
+		case rowsAx.size <= 16: // few output rows: read the input contiguously, write ≤ 16 streams
+			for c := range colsAx.size {
+				s := src[oi+c*colsAx.s0 : oi+c*colsAx.s0+rowsAx.size]
+				for r, v := range s {
+					dst[oo+r*rowsAx.s1+c] = v
+				}
+			}
+		case colsAx.size <= 16: // short output rows: write them contiguously, read ≤ 16 streams
+			for r := range rowsAx.size {
+				d := dst[oo+r*rowsAx.s1 : oo+r*rowsAx.s1+colsAx.size]
+				for c := range d {
+					d[c] = src[oi+r+c*colsAx.s0]
+				}
+			}
+		default:
+			for r0 := 0; r0 < rowsAx.size; r0 += blk {
+				r1 := min(r0+blk, rowsAx.size)
+				for c0 := 0; c0 < colsAx.size; c0 += blk {
+					c1 := min(c0+blk, colsAx.size)
+					for r := r0; r < r1; r++ {
+						d := dst[oo+r*rowsAx.s1:]
+						s := src[oi+r:]
+						for c := c0; c < c1; c++ {
+							d[c] = s[c*colsAx.s0]
+						}
 					}
 				}
 			}
