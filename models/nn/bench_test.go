@@ -14,7 +14,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/loba-dev/loba/models/nn/gradfix"
+	"github.com/loba-dev/loba/internal/gradfix"
 )
 
 // Benchmarks of the gradient paths on simplego (go test ./models/nn/ -run XXX -bench . -benchtime 3x).

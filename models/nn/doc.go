@@ -15,4 +15,4 @@ package nn
 
 // Every model builds on this package, so importing gradfix here installs the fixed gradients
 // (DotGeneral/Dot as gemms, Rsqrt, ConvGeneral and Slice without Reverse/Pad) everywhere.
-import _ "github.com/loba-dev/loba/models/nn/gradfix"
+import _ "github.com/loba-dev/loba/internal/gradfix"

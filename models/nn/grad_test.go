@@ -12,9 +12,9 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 
+	"github.com/loba-dev/loba/internal/gradfix"
+	"github.com/loba-dev/loba/internal/gradfix/gradcheck"
 	"github.com/loba-dev/loba/internal/testutil"
-	"github.com/loba-dev/loba/models/nn/gradfix"
-	"github.com/loba-dev/loba/models/nn/gradfix/gradcheck"
 )
 
 // Gradient checks of the layers on simplego, in float64: analytic gradients (with package

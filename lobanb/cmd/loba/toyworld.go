@@ -9,7 +9,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/schollz/progressbar/v3"
 
-	"github.com/loba-dev/loba/lobanb/toybase"
+	"github.com/loba-dev/loba/tools/toybase"
 )
 
 // runToyworld implements `loba toyworld train [--out DIR] [--steps N]` (train the toy base model

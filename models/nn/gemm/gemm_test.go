@@ -9,9 +9,9 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	_ "github.com/loba-dev/loba/internal/gradfix" // the DotGeneral gradients LOBA uses
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/nn/gemm"
-	_ "github.com/loba-dev/loba/models/nn/gradfix" // the DotGeneral gradients LOBA uses
 )
 
 func random(seed int, dims ...int) *tensors.Tensor {

@@ -11,9 +11,9 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/loba-dev/loba/internal/gradfix"
+	"github.com/loba-dev/loba/internal/gradfix/gradcheck"
 	"github.com/loba-dev/loba/internal/testutil"
-	"github.com/loba-dev/loba/models/nn/gradfix"
-	"github.com/loba-dev/loba/models/nn/gradfix/gradcheck"
 )
 
 // testBackend is the tests' simplego backend (unbounded parallelism; see models/backend for

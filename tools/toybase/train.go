@@ -116,7 +116,7 @@ func Train(o TrainOptions) error {
 	if err != nil {
 		return err
 	}
-	ft, err := train.NewFinetuneGraph(p.Backend, p.Ctx, p.UNet, p.TextEncoders[0], sched, params, opt, train.FinetuneConfig{
+	ft, err := NewFinetuneGraph(p.Backend, p.Ctx, p.UNet, p.TextEncoders[0], sched, params, opt, FinetuneConfig{
 		UNetScope: "/" + sd.ScopeUNet, TextEncoderScope: "/text_encoder", TrainTextEncoder: true,
 		EMADecay: o.EMADecay, MaxGradNorm: o.MaxGradNorm, MinSNRGamma: o.MinSNRGamma})
 	if err != nil {
@@ -167,12 +167,12 @@ func Train(o TrainOptions) error {
 	numTrain := len(sched.AlphasCumprod())
 	state := func() []*model.Variable {
 		vars := append(append([]*model.Variable{}, paramVars...), opt.StateVariables(p.Ctx)...)
-		return append(vars, train.EMAVariables(p.Ctx, params)...)
+		return append(vars, EMAVariables(p.Ctx, params)...)
 	}
 	export := func() error {
 		src := p.Ctx
 		if o.EMADecay > 0 {
-			src = p.Ctx.Store().Scope("/" + train.EMAScope)
+			src = p.Ctx.Store().Scope("/" + EMAScope)
 		}
 		return SaveWeights(src, o.Dir, o.ExportDType)
 	}
@@ -192,7 +192,7 @@ func Train(o TrainOptions) error {
 		}
 		root := ""
 		if o.EMADecay > 0 {
-			root = "/" + train.EMAScope
+			root = "/" + EMAScope
 		}
 		if err := checker.Refresh(p.Ctx, root); err != nil {
 			return err
@@ -229,7 +229,7 @@ func Train(o TrainOptions) error {
 				ids[i][j] = int64(id)
 			}
 		}
-		out, err := ft.Run(train.FinetuneInputs{
+		out, err := ft.Run(FinetuneInputs{
 			X0: tensors.FromFlatDataAndDimensions(z, b, lc, lh, lw), Noise: tensors.FromFlatDataAndDimensions(noise, b, lc, lh, lw),
 			T: tensors.FromValue(ts), IDs: tensors.FromValue(ids), LR: float32(o.LR), Step: int32(step)})
 		if err != nil {

@@ -1,4 +1,4 @@
-package train
+package toybase
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/loba-dev/loba/lobanb/train"
 	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/unet"
@@ -28,7 +29,7 @@ import (
 // scope "ema/".
 type FinetuneGraph struct {
 	exec   *model.Exec
-	params []Param
+	params []train.Param
 }
 
 // FinetuneConfig configures NewFinetuneGraph.
@@ -52,7 +53,7 @@ const EMAScope = "ema"
 // NewFinetuneGraph prepares the step. params are the trainable variables (UNet and, when the text
 // encoder trains, the encoder's); sched gives the noise schedule and prediction type.
 func NewFinetuneGraph(backend compute.Backend, ctx *model.Scope, u *unet.UNet2DConditionModel, te *clip.TextModel,
-	sched schedulers.Scheduler, params []Param, opt Optimizer, cfg FinetuneConfig) (*FinetuneGraph, error) {
+	sched schedulers.Scheduler, params []train.Param, opt train.Optimizer, cfg FinetuneConfig) (*FinetuneGraph, error) {
 	vpred := sched.Config().PredictionType == "v_prediction"
 	if p := sched.Config().PredictionType; p != "epsilon" && p != "v_prediction" {
 		return nil, fmt.Errorf("train: fine-tuning supports epsilon and v_prediction, not %q", p)
@@ -69,9 +70,9 @@ func NewFinetuneGraph(backend compute.Backend, ctx *model.Scope, u *unet.UNet2DC
 			target = sched.GetVelocityGraph(x0, noise, t)
 		}
 		pred := u.Forward(ctx.Store().Scope(cfg.UNetScope), xt, t, hidden, nil)
-		perSample := PerSampleMean(Square(Sub(pred, target))) // [B]
+		perSample := train.PerSampleMean(Square(Sub(pred, target))) // [B]
 		if cfg.MinSNRGamma > 0 {
-			perSample = Mul(perSample, MinSNRWeights(SNRFromAlphasCumprod(sched.AlphasCumprod(), t), cfg.MinSNRGamma, vpred))
+			perSample = Mul(perSample, train.MinSNRWeights(train.SNRFromAlphasCumprod(sched.AlphasCumprod(), t), cfg.MinSNRGamma, vpred))
 		}
 		loss := ReduceAllMean(perSample)
 		g := loss.Graph()
@@ -84,7 +85,7 @@ func NewFinetuneGraph(backend compute.Backend, ctx *model.Scope, u *unet.UNet2DC
 		if clipAt <= 0 {
 			clipAt = 1e30
 		}
-		grads, gradNorm := ClipGradNorm(grads, clipAt)
+		grads, gradNorm := train.ClipGradNorm(grads, clipAt)
 		opt.Update(ctx, params, grads, lr, step)
 		if cfg.EMADecay > 0 {
 			// diffusers EMAModel's warm-up: decay_t = min(decay, (1 + step)/(10 + step)), so early
@@ -116,17 +117,17 @@ func emaVariable(ctx *model.Scope, v *model.Variable) *model.Variable {
 	}
 	val, err := v.Value()
 	if err != nil {
-		exceptions.Panicf("train: EMA of %s: %v", variableKey(v), err)
+		exceptions.Panicf("train: EMA of %s: %v", v.Path(), err)
 	}
 	clone, err := val.LocalClone()
 	if err != nil {
-		exceptions.Panicf("train: EMA of %s: %v", variableKey(v), err)
+		exceptions.Panicf("train: EMA of %s: %v", v.Path(), err)
 	}
 	return sub.VariableWithValue(v.Name(), clone).SetTrainable(false)
 }
 
 // EMAVariables lists the EMA shadows of params (those that exist).
-func EMAVariables(ctx *model.Scope, params []Param) []*model.Variable {
+func EMAVariables(ctx *model.Scope, params []train.Param) []*model.Variable {
 	var out []*model.Variable
 	for _, p := range params {
 		if s := ctx.Store().Scope("/" + EMAScope + p.Var.Scope()).GetVariable(p.Var.Name()); s != nil {
@@ -146,7 +147,7 @@ type FinetuneInputs struct {
 }
 
 // Run executes one step, updating the weights, the optimizer state and the EMA in place.
-func (f *FinetuneGraph) Run(in FinetuneInputs) (StepOutputs, error) {
+func (f *FinetuneGraph) Run(in FinetuneInputs) (train.StepOutputs, error) {
 	var (
 		results []*tensors.Tensor
 		execErr error
@@ -154,10 +155,10 @@ func (f *FinetuneGraph) Run(in FinetuneInputs) (StepOutputs, error) {
 	if err := exceptions.TryCatch[error](func() {
 		results, execErr = f.exec.Exec(in.X0, in.Noise, in.T, in.IDs, in.LR, in.Step)
 	}); err != nil {
-		return StepOutputs{}, fmt.Errorf("train: fine-tune step: %w", err)
+		return train.StepOutputs{}, fmt.Errorf("train: fine-tune step: %w", err)
 	}
 	if execErr != nil {
-		return StepOutputs{}, fmt.Errorf("train: fine-tune step: %w", execErr)
+		return train.StepOutputs{}, fmt.Errorf("train: fine-tune step: %w", execErr)
 	}
-	return StepOutputs{Loss: tensors.ToScalar[float32](results[0]), GradNorm: tensors.ToScalar[float32](results[1])}, nil
+	return train.StepOutputs{Loss: tensors.ToScalar[float32](results[0]), GradNorm: tensors.ToScalar[float32](results[1])}, nil
 }

@@ -1,4 +1,4 @@
-package train
+package toybase
 
 import (
 	"testing"
@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/lobanb/train"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
 	"github.com/loba-dev/loba/models/sd/sdtest"
@@ -20,25 +21,25 @@ func TestFinetuneOverfitsABatch(t *testing.T) {
 		t.Run(pred, func(t *testing.T) {
 			p, err := sd.LoadPipeline(sdtest.First(t, false).Dir, sd.PipelineOptions{Backend: backend, SkipVAE: true})
 			require.NoError(t, err)
-			var params []Param
+			var params []train.Param
 			for v := range p.Ctx.IterVariables() {
 				v.SetTrainable(true)
-				params = append(params, Param{Var: v, LRScale: 1})
+				params = append(params, train.Param{Var: v, LRScale: 1})
 			}
 			cfg, err := schedulers.DefaultConfig(schedulers.ClassDDPM)
 			require.NoError(t, err)
 			cfg.PredictionType = pred
 			sched, err := schedulers.New(cfg)
 			require.NoError(t, err)
-			optCfg, err := DefaultOptimizerConfig("adamw")
+			optCfg, err := train.DefaultOptimizerConfig("adamw")
 			require.NoError(t, err)
-			opt, err := NewOptimizer(optCfg)
+			opt, err := train.NewOptimizer(optCfg)
 			require.NoError(t, err)
 			ft, err := NewFinetuneGraph(backend, p.Ctx, p.UNet, p.TextEncoders[0], sched, params, opt,
 				FinetuneConfig{UNetScope: "/unet", TextEncoderScope: "/text_encoder", TrainTextEncoder: true, EMADecay: 0.9, MaxGradNorm: 1})
 			require.NoError(t, err)
 
-			rng := NewRNG(3)
+			rng := train.NewRNG(3)
 			b, c, h, w := 2, p.UNet.Config.InChannels, 8, 8
 			x0 := tensors.FromFlatDataAndDimensions(rng.Normal(b*c*h*w), b, c, h, w)
 			noise := tensors.FromFlatDataAndDimensions(rng.Normal(b*c*h*w), b, c, h, w)
@@ -62,7 +63,7 @@ func TestFinetuneOverfitsABatch(t *testing.T) {
 			require.Len(t, ema, len(params))
 			var k string
 			for _, v := range ema {
-				k = variableKey(v)
+				k = v.Path()
 				break
 			}
 			require.Contains(t, k, "/"+EMAScope+"/")
