@@ -81,15 +81,16 @@ func Preset(path string) (*slider.Preset, error) {
 }
 
 // Slider is a bidirectional slider preset on a model ("" for the toy world; as Load takes it: a
-// folder, a single file or a hub id — a string, since each notebook cell is a process): one target whose
-// positive end the adapter moves toward at strength +1 and negative end at −1, with LOBA's defaults
+// folder, a single file or a hub id — a string, since each notebook cell is a process): one target
+// (slider.Target{TargetClass, Positive, Negative}: named fields, so the two ends cannot be swapped by
+// position) whose positive end the adapter moves toward at strength +1 and negative end at −1, with LOBA's defaults
 // for everything else (change the returned preset's fields before Train, e.g. p.Train.Steps; Train
 // checks the whole preset).
-func Slider(model, name, targetClass, positive, negative string) (*slider.Preset, error) {
-	if strings.TrimSpace(targetClass) == "" {
+func Slider(model, name string, target slider.Target) (*slider.Preset, error) {
+	if strings.TrimSpace(target.TargetClass) == "" {
 		return nil, errors.New("lobanb.Slider: the target class (e.g. \"a shape\") is empty")
 	}
-	if strings.TrimSpace(positive) == "" && strings.TrimSpace(negative) == "" {
+	if strings.TrimSpace(target.Positive) == "" && strings.TrimSpace(target.Negative) == "" {
 		return nil, errors.New("lobanb.Slider: positive and negative are both empty; a slider needs at least one end")
 	}
 	if model == "toyworld" {
@@ -99,7 +100,7 @@ func Slider(model, name, targetClass, positive, negative string) (*slider.Preset
 	p.Model.NameOrPath = model
 	p.Objective = slider.ObjectiveSlider
 	p.Output.Name = name
-	p.Targets = []slider.Target{{TargetClass: targetClass, Positive: positive, Negative: negative}}
+	p.Targets = []slider.Target{target}
 	if model == "" { // the toy world: its native 32 px and a short run
 		p.Train.Resolution = slider.Square(toyworld.RefSize)
 		p.Train.Steps = 100
@@ -284,7 +285,7 @@ func Grid(dir string, prompts []string, strengths ...float64) (image.Image, erro
 // Eval measures the run's LoRA with its preset's eval section (toy-world read-outs: a slider's
 // effect and side effects, or an erase's rates), writes dir/eval.json and dir/grid.png and shows the
 // table and the grid.
-func Eval(dir string) (any, error) {
+func Eval(dir string) (*eval.Report, error) {
 	p, pipe, err := loadRun(dir)
 	if err != nil {
 		return nil, err
@@ -297,23 +298,13 @@ func Eval(dir string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	showReport(report)
+	show(report.Table())
 	if InNotebook() {
 		if img, err := readPNG(filepath.Join(dir, "grid.png")); err == nil {
 			_ = showImage(img)
 		}
 	}
 	return report, nil
-}
-
-// showReport shows an evaluation report's table.
-func showReport(report any) {
-	switch r := report.(type) {
-	case *eval.SliderReport:
-		show(r.Table())
-	case *eval.EraseReport:
-		show(r.Table())
-	}
 }
 
 // Save copies the run's adapter (dir/lora.safetensors) to dest — a .safetensors file, or a folder

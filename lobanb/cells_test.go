@@ -36,7 +36,7 @@ func TestCellsOnTinyModel(t *testing.T) {
 	require.Equal(t, tp.Dir, m.Dir)
 	require.Contains(t, out.String(), "unet")
 
-	p, err := Slider(m.Ref, "tiny", "a cube", "a big cube", "a small cube")
+	p, err := Slider(m.Ref, "tiny", slider.Target{TargetClass: "a cube", Positive: "a big cube", Negative: "a small cube"})
 	require.NoError(t, err)
 	p.Train.Resolution = slider.Square(16) // changed after Slider: must reach the target
 	p.Train.Steps = 4
@@ -66,7 +66,7 @@ func TestCellsOnTinyModel(t *testing.T) {
 	// Re-running the training cell resumes: nothing left to do, the same adapter.
 	before, err := os.ReadFile(res.LoRA)
 	require.NoError(t, err)
-	p2, err := Slider(m.Ref, "tiny", "a cube", "a big cube", "a small cube")
+	p2, err := Slider(m.Ref, "tiny", slider.Target{TargetClass: "a cube", Positive: "a big cube", Negative: "a small cube"})
 	require.NoError(t, err)
 	p2.Train.Resolution, p2.Train.Steps, p2.Train.CheckpointEvery, p2.MaxDenoisingSteps, p2.Sample.Steps = slider.Square(16), 4, 2, 3, 2
 	res2, err := Train(p2, dir)
@@ -110,9 +110,9 @@ func TestCellsOnTinyModel(t *testing.T) {
 
 func TestCellErrors(t *testing.T) {
 	captureOut(t)
-	_, err := Slider("", "x", " ", "a", "b")
+	_, err := Slider("", "x", slider.Target{TargetClass: " ", Positive: "a", Negative: "b"})
 	require.ErrorContains(t, err, "target class")
-	_, err = Slider("", "x", "a shape", "", " ")
+	_, err = Slider("", "x", slider.Target{TargetClass: "a shape", Positive: "", Negative: " "})
 	require.ErrorContains(t, err, "at least one end")
 	_, err = Train(nil, "x")
 	require.Error(t, err)
@@ -125,7 +125,7 @@ func TestCellErrors(t *testing.T) {
 	require.ErrorContains(t, Chart(empty), "loss.csv")
 	_, err = Load(filepath.Join(empty, "model.ckpt"))
 	require.Error(t, err)
-	require.Panics(t, func() { MustSlider("", "x", "", "a", "b") })
+	require.Panics(t, func() { MustSlider("", "x", slider.Target{TargetClass: "", Positive: "a", Negative: "b"}) })
 }
 
 func TestReadLoss(t *testing.T) {

@@ -3,6 +3,9 @@ package lobanb
 import (
 	"image"
 
+	"github.com/janpfeifer/must"
+
+	"github.com/loba-dev/loba/lobanb/eval"
 	"github.com/loba-dev/loba/lobanb/slider"
 )
 
@@ -10,40 +13,31 @@ import (
 // cell's error output.
 
 // MustLoad is Load that panics on error.
-func MustLoad(ref string) *Model { return must(Load(ref)) }
+func MustLoad(ref string) *Model { return must.M1(Load(ref)) }
 
 // MustPreset is Preset that panics on error.
-func MustPreset(path string) *slider.Preset { return must(Preset(path)) }
+func MustPreset(path string) *slider.Preset { return must.M1(Preset(path)) }
 
 // MustSlider is Slider that panics on error.
-func MustSlider(model, name, targetClass, positive, negative string) *slider.Preset {
-	return must(Slider(model, name, targetClass, positive, negative))
+func MustSlider(model, name string, target slider.Target) *slider.Preset {
+	return must.M1(Slider(model, name, target))
 }
 
 // MustTrain is Train that panics on error.
-func MustTrain(p *slider.Preset, dir string) *Result { return must(Train(p, dir)) }
+func MustTrain(p *slider.Preset, dir string) *Result { return must.M1(Train(p, dir)) }
 
 // MustChart is Chart that panics on error.
 func MustChart(dir string) {
-	if err := Chart(dir); err != nil {
-		panic(err)
-	}
+	must.M(Chart(dir))
 }
 
 // MustGrid is Grid that panics on error.
 func MustGrid(dir string, prompts []string, strengths ...float64) image.Image {
-	return must(Grid(dir, prompts, strengths...))
+	return must.M1(Grid(dir, prompts, strengths...))
 }
 
 // MustEval is Eval that panics on error.
-func MustEval(dir string) any { return must(Eval(dir)) }
+func MustEval(dir string) *eval.Report { return must.M1(Eval(dir)) }
 
 // MustSave is Save that panics on error.
-func MustSave(dir, dest string) string { return must(Save(dir, dest)) }
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}
+func MustSave(dir, dest string) string { return must.M1(Save(dir, dest)) }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/janpfeifer/must"
 	"github.com/loba-dev/loba/kernelsetup"
 	"github.com/loba-dev/loba/models/sd/tinypipe"
 )
@@ -47,4 +48,4 @@ func TestSizeModel(kind string) (string, error) {
 }
 
 // MustTestSizeModel is TestSizeModel that panics on error.
-func MustTestSizeModel(kind string) string { return must(TestSizeModel(kind)) }
+func MustTestSizeModel(kind string) string { return must.M1(TestSizeModel(kind)) }

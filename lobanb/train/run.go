@@ -13,6 +13,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 
 	"github.com/loba-dev/loba/internal/atomicfile"
+	"github.com/loba-dev/loba/lobanb/eval"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/safetensors"
@@ -27,8 +28,8 @@ type Result struct {
 	Steps       int
 	FirstLosses []float32 // the losses of the first steps of this process (for reports)
 	LastLoss    float32
-	// Eval is the evaluation report (*eval.SliderReport or *eval.EraseReport) when the preset has one.
-	Eval any
+	// Eval is the evaluation report when the preset has one.
+	Eval *eval.Report
 }
 
 // Train runs the loop from the newest checkpoint (or from scratch), appends every step to
@@ -95,7 +96,7 @@ func (r *Run) Train() (*Result, error) {
 	return res, nil
 }
 
-// SaveLoRA writes the adapter as a kohya LoRA file with the metadata of ALGORITHMS §7 and LOBA's own
+// SaveLoRA writes the adapter as a kohya LoRA file with the metadata of docs/ALGORITHMS.md §7 and LOBA's own
 // (the preset JSON, the step reached).
 func (r *Run) SaveLoRA(path string) error {
 	p := r.Preset

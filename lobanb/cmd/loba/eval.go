@@ -64,7 +64,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "loba eval: %v\n", err)
 		return 1
 	}
-	printJSON(stdout, report)
+	printJSON(stdout, report.Value())
 	return 0
 }
 
