@@ -1,256 +1,138 @@
 package weights
 
-// Verbatim copies of fixtures/real/configs/{sd15,sdxl_base}/<component>/config.json.
-// TestSingleFileEmbeddedConfigs checks that every string equals its source file byte for byte.
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+)
 
-// singleFileConfigs holds the verbatim config.json files of the real hub repositories the
-// single-file layouts are built from: runwayml/stable-diffusion-v1-5 @ 1d0c4ebf ("sd15") and
-// stabilityai/stable-diffusion-xl-base-1.0 @ 46216598 ("sdxl_base"). Keys are "<kind>/<component>".
-var singleFileConfigs = map[string]string{
-	"sd15/unet": `{
-  "_class_name": "UNet2DConditionModel",
-  "_diffusers_version": "0.6.0",
-  "act_fn": "silu",
-  "attention_head_dim": 8,
-  "block_out_channels": [
-    320,
-    640,
-    1280,
-    1280
-  ],
-  "center_input_sample": false,
-  "cross_attention_dim": 768,
-  "down_block_types": [
-    "CrossAttnDownBlock2D",
-    "CrossAttnDownBlock2D",
-    "CrossAttnDownBlock2D",
-    "DownBlock2D"
-  ],
-  "downsample_padding": 1,
-  "flip_sin_to_cos": true,
-  "freq_shift": 0,
-  "in_channels": 4,
-  "layers_per_block": 2,
-  "mid_block_scale_factor": 1,
-  "norm_eps": 1e-05,
-  "norm_num_groups": 32,
-  "out_channels": 4,
-  "sample_size": 64,
-  "up_block_types": [
-    "UpBlock2D",
-    "CrossAttnUpBlock2D",
-    "CrossAttnUpBlock2D",
-    "CrossAttnUpBlock2D"
-  ]
+// The hub config.json files the single-file layouts are built from live in configs/, one file
+// per distinct config, each stored once: runwayml/stable-diffusion-v1-5 @ 1d0c4ebf ("sd15") and
+// stabilityai/stable-diffusion-xl-base-1.0 @ 46216598 ("sdxl_base").
+//
+// A plain configs/<name>.json is a hub file byte for byte. A configs/<name>.overlay.json is a hub
+// file written as its differences from another one ("base", a plain file): "delete" lists
+// top-level keys to drop and "set" gives top-level keys to add or replace; the result is
+// written the way the hub files are (Python json.dumps(indent=2, sort_keys=True) plus a newline),
+// so it too equals the hub file byte for byte. TestSingleFileEmbeddedConfigs checks every
+// config against fixtures/real/configs/<kind>/<component>/config.json.
+//
+//go:embed configs/*.json
+var singleFileConfigFS embed.FS
+
+// singleFileConfigFiles names the file in configs/ of each built-in config, by
+// "<kind>/<component>".
+var singleFileConfigFiles = map[string]string{
+	"sd15/unet":                "sd15_unet.json",
+	"sd15/vae":                 "sd15_vae.json",
+	"sd15/text_encoder":        "clip_vit_l14_text.json", // openai/clip-vit-large-patch14
+	"sdxl_base/unet":           "sdxl_base_unet.json",
+	"sdxl_base/vae":            "sdxl_base_vae.overlay.json",          // sd15_vae.json with SDXL's VAE settings
+	"sdxl_base/text_encoder":   "sdxl_base_text_encoder.overlay.json", // clip_vit_l14_text.json, fp16 export
+	"sdxl_base/text_encoder_2": "clip_vit_bigg14_text.json",           // OpenCLIP ViT-bigG/14 with projection
 }
-`,
-	"sd15/vae": `{
-  "_class_name": "AutoencoderKL",
-  "_diffusers_version": "0.6.0",
-  "act_fn": "silu",
-  "block_out_channels": [
-    128,
-    256,
-    512,
-    512
-  ],
-  "down_block_types": [
-    "DownEncoderBlock2D",
-    "DownEncoderBlock2D",
-    "DownEncoderBlock2D",
-    "DownEncoderBlock2D"
-  ],
-  "in_channels": 3,
-  "latent_channels": 4,
-  "layers_per_block": 2,
-  "norm_num_groups": 32,
-  "out_channels": 3,
-  "sample_size": 512,
-  "up_block_types": [
-    "UpDecoderBlock2D",
-    "UpDecoderBlock2D",
-    "UpDecoderBlock2D",
-    "UpDecoderBlock2D"
-  ]
+
+// singleFileConfigs returns the built-in configs by "<kind>/<component>" (read once).
+var singleFileConfigs = sync.OnceValues(func() (map[string]string, error) {
+	m := make(map[string]string, len(singleFileConfigFiles))
+	for key, name := range singleFileConfigFiles {
+		b, err := readSingleFileConfig(name)
+		if err != nil {
+			return nil, fmt.Errorf("weights: built-in single-file config %q: %w", key, err)
+		}
+		m[key] = string(b)
+	}
+	return m, nil
+})
+
+// sfOverlay is the content of a configs/*.overlay.json file.
+type sfOverlay struct {
+	Base   string                     `json:"base"`
+	Delete []string                   `json:"delete"`
+	Set    map[string]json.RawMessage `json:"set"`
 }
-`,
-	"sd15/text_encoder": `{
-  "_name_or_path": "openai/clip-vit-large-patch14",
-  "architectures": [
-    "CLIPTextModel"
-  ],
-  "attention_dropout": 0.0,
-  "bos_token_id": 0,
-  "dropout": 0.0,
-  "eos_token_id": 2,
-  "hidden_act": "quick_gelu",
-  "hidden_size": 768,
-  "initializer_factor": 1.0,
-  "initializer_range": 0.02,
-  "intermediate_size": 3072,
-  "layer_norm_eps": 1e-05,
-  "max_position_embeddings": 77,
-  "model_type": "clip_text_model",
-  "num_attention_heads": 12,
-  "num_hidden_layers": 12,
-  "pad_token_id": 1,
-  "projection_dim": 768,
-  "torch_dtype": "float32",
-  "transformers_version": "4.22.0.dev0",
-  "vocab_size": 49408
+
+const sfOverlaySuffix = ".overlay.json"
+
+// readSingleFileConfig returns configs/<name>, with an overlay applied to its base.
+func readSingleFileConfig(name string) ([]byte, error) {
+	b, err := singleFileConfigFS.ReadFile(path.Join("configs", name))
+	if err != nil || !strings.HasSuffix(name, sfOverlaySuffix) {
+		return b, err
+	}
+	var ov sfOverlay
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ov); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if ov.Base == "" || strings.HasSuffix(ov.Base, sfOverlaySuffix) {
+		return nil, fmt.Errorf("%s: base %q must name a plain configs/*.json file", name, ov.Base)
+	}
+	base, err := singleFileConfigFS.ReadFile(path.Join("configs", ov.Base))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	out, err := applySFOverlay(base, ov)
+	if err != nil {
+		return nil, fmt.Errorf("%s (base %s): %w", name, ov.Base, err)
+	}
+	return out, nil
 }
-`,
-	"sdxl_base/unet": `{
-  "_class_name": "UNet2DConditionModel",
-  "_diffusers_version": "0.19.0.dev0",
-  "act_fn": "silu",
-  "addition_embed_type": "text_time",
-  "addition_embed_type_num_heads": 64,
-  "addition_time_embed_dim": 256,
-  "attention_head_dim": [
-    5,
-    10,
-    20
-  ],
-  "block_out_channels": [
-    320,
-    640,
-    1280
-  ],
-  "center_input_sample": false,
-  "class_embed_type": null,
-  "class_embeddings_concat": false,
-  "conv_in_kernel": 3,
-  "conv_out_kernel": 3,
-  "cross_attention_dim": 2048,
-  "cross_attention_norm": null,
-  "down_block_types": [
-    "DownBlock2D",
-    "CrossAttnDownBlock2D",
-    "CrossAttnDownBlock2D"
-  ],
-  "downsample_padding": 1,
-  "dual_cross_attention": false,
-  "encoder_hid_dim": null,
-  "encoder_hid_dim_type": null,
-  "flip_sin_to_cos": true,
-  "freq_shift": 0,
-  "in_channels": 4,
-  "layers_per_block": 2,
-  "mid_block_only_cross_attention": null,
-  "mid_block_scale_factor": 1,
-  "mid_block_type": "UNetMidBlock2DCrossAttn",
-  "norm_eps": 1e-05,
-  "norm_num_groups": 32,
-  "num_attention_heads": null,
-  "num_class_embeds": null,
-  "only_cross_attention": false,
-  "out_channels": 4,
-  "projection_class_embeddings_input_dim": 2816,
-  "resnet_out_scale_factor": 1.0,
-  "resnet_skip_time_act": false,
-  "resnet_time_scale_shift": "default",
-  "sample_size": 128,
-  "time_cond_proj_dim": null,
-  "time_embedding_act_fn": null,
-  "time_embedding_dim": null,
-  "time_embedding_type": "positional",
-  "timestep_post_act": null,
-  "transformer_layers_per_block": [
-    1,
-    2,
-    10
-  ],
-  "up_block_types": [
-    "CrossAttnUpBlock2D",
-    "CrossAttnUpBlock2D",
-    "UpBlock2D"
-  ],
-  "upcast_attention": null,
-  "use_linear_projection": true
+
+// applySFOverlay deletes and sets top-level keys of the JSON object base and writes the result
+// in the hub's format. Values keep their literal text (0.0 stays 0.0, 1e-05 stays 1e-05).
+func applySFOverlay(base []byte, ov sfOverlay) ([]byte, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(base, &obj); err != nil {
+		return nil, err
+	}
+	for _, k := range ov.Delete {
+		if _, ok := obj[k]; !ok {
+			return nil, fmt.Errorf("delete: no key %q", k)
+		}
+		delete(obj, k)
+	}
+	for k, v := range ov.Set {
+		obj[k] = v
+	}
+	return hubJSON(obj)
 }
-`,
-	"sdxl_base/vae": `{
-  "_class_name": "AutoencoderKL",
-  "_diffusers_version": "0.20.0.dev0",
-  "_name_or_path": "../sdxl-vae/",
-  "act_fn": "silu",
-  "block_out_channels": [
-    128,
-    256,
-    512,
-    512
-  ],
-  "down_block_types": [
-    "DownEncoderBlock2D",
-    "DownEncoderBlock2D",
-    "DownEncoderBlock2D",
-    "DownEncoderBlock2D"
-  ],
-  "force_upcast": true,
-  "in_channels": 3,
-  "latent_channels": 4,
-  "layers_per_block": 2,
-  "norm_num_groups": 32,
-  "out_channels": 3,
-  "sample_size": 1024,
-  "scaling_factor": 0.13025,
-  "up_block_types": [
-    "UpDecoderBlock2D",
-    "UpDecoderBlock2D",
-    "UpDecoderBlock2D",
-    "UpDecoderBlock2D"
-  ]
-}
-`,
-	"sdxl_base/text_encoder": `{
-  "architectures": [
-    "CLIPTextModel"
-  ],
-  "attention_dropout": 0.0,
-  "bos_token_id": 0,
-  "dropout": 0.0,
-  "eos_token_id": 2,
-  "hidden_act": "quick_gelu",
-  "hidden_size": 768,
-  "initializer_factor": 1.0,
-  "initializer_range": 0.02,
-  "intermediate_size": 3072,
-  "layer_norm_eps": 1e-05,
-  "max_position_embeddings": 77,
-  "model_type": "clip_text_model",
-  "num_attention_heads": 12,
-  "num_hidden_layers": 12,
-  "pad_token_id": 1,
-  "projection_dim": 768,
-  "torch_dtype": "float16",
-  "transformers_version": "4.32.0.dev0",
-  "vocab_size": 49408
-}
-`,
-	"sdxl_base/text_encoder_2": `{
-  "architectures": [
-    "CLIPTextModelWithProjection"
-  ],
-  "attention_dropout": 0.0,
-  "bos_token_id": 0,
-  "dropout": 0.0,
-  "eos_token_id": 2,
-  "hidden_act": "gelu",
-  "hidden_size": 1280,
-  "initializer_factor": 1.0,
-  "initializer_range": 0.02,
-  "intermediate_size": 5120,
-  "layer_norm_eps": 1e-05,
-  "max_position_embeddings": 77,
-  "model_type": "clip_text_model",
-  "num_attention_heads": 20,
-  "num_hidden_layers": 32,
-  "pad_token_id": 1,
-  "projection_dim": 1280,
-  "torch_dtype": "float16",
-  "transformers_version": "4.32.0.dev0",
-  "vocab_size": 49408
-}
-`,
+
+// hubJSON writes a JSON object as the hub's config.json files are written: Python's
+// json.dumps(obj, indent=2, sort_keys=True) followed by a newline.
+func hubJSON(obj map[string]json.RawMessage) ([]byte, error) {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var compact bytes.Buffer
+	compact.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			compact.WriteByte(',')
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		compact.Write(kb)
+		compact.WriteByte(':')
+		if err := json.Compact(&compact, obj[k]); err != nil {
+			return nil, fmt.Errorf("key %q: %w", k, err)
+		}
+	}
+	compact.WriteByte('}')
+	var out bytes.Buffer
+	if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
 }

@@ -71,11 +71,11 @@ type SingleFileLayout struct {
 }
 
 // SD15Layout is the layout of v1-5-pruned(-emaonly).safetensors, built from the hub configs of
-// runwayml/stable-diffusion-v1-5 (embedded verbatim in singlefile_configs.go).
+// runwayml/stable-diffusion-v1-5 (embedded from configs/, see singlefile_configs.go).
 func SD15Layout() (*SingleFileLayout, error) { return sfEmbeddedLayout(SingleFileSD15) }
 
 // SDXLBaseLayout is the layout of sd_xl_base_1.0.safetensors, built from the hub configs of
-// stabilityai/stable-diffusion-xl-base-1.0 (embedded verbatim in singlefile_configs.go).
+// stabilityai/stable-diffusion-xl-base-1.0 (embedded from configs/, see singlefile_configs.go).
 func SDXLBaseLayout() (*SingleFileLayout, error) { return sfEmbeddedLayout(SingleFileSDXLBase) }
 
 // SingleFileLayoutFor returns SD15Layout or SDXLBaseLayout for a kind from DetectSingleFile.
@@ -88,8 +88,12 @@ func SingleFileLayoutFor(kind string) (*SingleFileLayout, error) {
 }
 
 func sfEmbeddedLayout(kind string) (*SingleFileLayout, error) {
+	configs, err := singleFileConfigs()
+	if err != nil {
+		return nil, err
+	}
 	get := func(c string) []byte {
-		s, ok := singleFileConfigs[kind+"/"+c]
+		s, ok := configs[kind+"/"+c]
 		if !ok {
 			return nil
 		}

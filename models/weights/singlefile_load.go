@@ -93,10 +93,14 @@ func (p *SingleFilePlan) ComponentErr(component string) error {
 // kind SingleFileSD15 or SingleFileSDXLBase, component "unet", "vae", "text_encoder" or
 // "text_encoder_2".
 func SingleFileConfig(kind, component string) ([]byte, error) {
-	s, ok := singleFileConfigs[kind+"/"+component]
+	configs, err := singleFileConfigs()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := configs[kind+"/"+component]
 	if !ok {
 		var valid []string
-		for k := range singleFileConfigs {
+		for k := range configs {
 			valid = append(valid, k)
 		}
 		sort.Strings(valid)

@@ -50,8 +50,10 @@ var sfDiffusersOptional = map[string]string{
 // TestSingleFileEmbeddedConfigs checks the embedded configs against fixtures/real/configs.
 func TestSingleFileEmbeddedConfigs(t *testing.T) {
 	root := filepath.Join(testutil.Fixtures(t), "real", "configs")
-	require.Len(t, singleFileConfigs, 7)
-	for key, s := range singleFileConfigs {
+	configs, err := singleFileConfigs()
+	require.NoError(t, err)
+	require.Len(t, configs, 7)
+	for key, s := range configs {
 		kind, comp, _ := strings.Cut(key, "/")
 		b, err := os.ReadFile(filepath.Join(root, kind, comp, "config.json"))
 		require.NoError(t, err)
@@ -360,9 +362,11 @@ func TestDetectSingleFile(t *testing.T) {
 }
 
 func TestSingleFileLayoutErrors(t *testing.T) {
-	unet := singleFileConfigs["sdxl_base/unet"]
-	vae := []byte(singleFileConfigs["sd15/vae"])
-	te := []byte(singleFileConfigs["sd15/text_encoder"])
+	configs, err := singleFileConfigs()
+	require.NoError(t, err)
+	unet := configs["sdxl_base/unet"]
+	vae := []byte(configs["sd15/vae"])
+	te := []byte(configs["sd15/text_encoder"])
 	for _, tc := range []struct{ old, new, err string }{
 		{`"DownBlock2D",`, `"SimpleDownBlock2D",`, `down_block_types[0] = "SimpleDownBlock2D" is not supported`},
 		{`"UpBlock2D"`, `"AttnUpBlock2D"`, `up_block_types[2] = "AttnUpBlock2D"`},
@@ -378,7 +382,7 @@ func TestSingleFileLayoutErrors(t *testing.T) {
 		require.ErrorContains(t, err, "unet/config.json")
 		require.ErrorContains(t, err, tc.err)
 	}
-	_, err := SingleFileLayoutFromConfigs(SingleFileSD15, []byte(unet), []byte(strings.Replace(string(vae), `"DownEncoderBlock2D"`, `"DownBlock2D"`, 1)), te, nil)
+	_, err = SingleFileLayoutFromConfigs(SingleFileSD15, []byte(unet), []byte(strings.Replace(string(vae), `"DownEncoderBlock2D"`, `"DownBlock2D"`, 1)), te, nil)
 	require.ErrorContains(t, err, `vae/config.json: down_block_types[0] = "DownBlock2D"`)
 	_, err = SingleFileLayoutFromConfigs(SingleFileSD15, []byte(unet), vae, []byte(strings.Replace(string(te), `"CLIPTextModel"`, `"T5EncoderModel"`, 1)), nil)
 	require.ErrorContains(t, err, "architectures")
