@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Entry is one normalized training unit (ALGORITHMS §1): the four prompts of the LECO target
+// Entry is one normalized training unit (docs/ALGORITHMS.md §1): the four prompts of the LECO target
 // y = e_neu ± g·(e_pos − e_unc), trained on ε_m(x, t*, E[target]) at multiplier m.
 type Entry struct {
 	// Source names the preset entry it came from ("prompts[0]", "targets[1]").
@@ -113,7 +113,7 @@ func (p *Preset) Entries() ([]Entry, error) {
 
 // Groups returns the entries as the trainer draws them, one group per step: in mode leco every entry
 // is its own group (LECO and sd-scripts pick one prompt setting at random per step); in mode loba the
-// entries sharing Entry.Group form one group (both slider directions in one batch, ALGORITHMS §2).
+// entries sharing Entry.Group form one group (both slider directions in one batch, docs/ALGORITHMS.md §2).
 func (p *Preset) Groups() ([][]Entry, error) {
 	es, err := p.Entries()
 	if err != nil {

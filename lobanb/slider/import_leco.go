@@ -116,7 +116,7 @@ func ImportLECO(configPath string) (*Preset, []string, error) {
 }
 
 // ImportConceptSliders reads Concept Sliders' text-slider prompts YAML (LECO's prompt schema with the
-// slider meaning of ALGORITHMS §2: target = c_t, positive = c_+, unconditional = c_−) and its run config
+// slider meaning of docs/ALGORITHMS.md §2: target = c_t, positive = c_+, unconditional = c_−) and its run config
 // (LECO's schema; "" = Concept Sliders' data/config.yaml defaults). promptsPath "" takes the config's
 // prompts_file. attributes, when given, repeat every prompt once per attribute with the attribute
 // prepended to its four prompts (train_lora.py --attributes 'male, female').
@@ -337,7 +337,7 @@ func expandAttributes(prompts []Prompt, attributes []string) []Prompt {
 
 // mapConfig maps LECO's run config onto p (each mapping noted where it is made).
 func (imp *importer) mapConfig(cfg *lecoConfig, a anchor, p *Preset) error {
-	// LECO / Concept Sliders: the train_lora.py loop = ALGORITHMS §1 in mode leco. Concept Sliders'
+	// LECO / Concept Sliders: the train_lora.py loop = docs/ALGORITHMS.md §1 in mode leco. Concept Sliders'
 	// prompt entries are LECO entries with the slider meaning, used as they are (objective slider_text).
 	p.Objective = ObjectiveLECO
 	if a == anchorConceptSliders {

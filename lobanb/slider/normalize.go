@@ -11,7 +11,7 @@ import (
 	"github.com/loba-dev/loba/models/lora"
 )
 
-// Normalize fills every default (ALGORITHMS.md §1–2 and SCHEMA.md) and validates every value. It is
+// Normalize fills every default (docs/ALGORITHMS.md §1–2 and SCHEMA.md) and validates every value. It is
 // idempotent. Errors name the file and line (when the preset was read from a file), the key path, the
 // bad value and the valid values; all problems are reported together.
 func (p *Preset) Normalize() error {
@@ -281,7 +281,7 @@ func (p *Preset) fillDefaults() {
 	}
 	eta := 1.0 // sd-scripts' default for bidirectional sliders
 	if p.Objective == ObjectiveSliderText {
-		eta = 4 // Concept Sliders' text sliders (ALGORITHMS §2)
+		eta = 4 // Concept Sliders' text sliders (docs/ALGORITHMS.md §2)
 	}
 	for i := range p.Targets {
 		e := &p.Targets[i]

@@ -1,6 +1,6 @@
 // Package slider holds LOBA's preset format: one YAML file with everything a training run needs (model,
 // objective, adapter, optimizer, sampling, prompts), its defaults and validation, the expansion of its
-// prompt entries into the normalized training units the trainer iterates over (ALGORITHMS.md §1–2), and
+// prompt entries into the normalized training units the trainer iterates over (docs/ALGORITHMS.md §1–2), and
 // importers for the anchors' files: LECO's run config + prompts YAML, Concept Sliders' prompts YAML
 // (+ LECO-schema config) and sd-scripts' LECO prompt TOML. The schema is documented in SCHEMA.md.
 //
@@ -97,7 +97,7 @@ type MergeLoRA struct {
 	Strength float64 `yaml:"strength" json:"strength"` // default 1
 }
 
-// Network configures the adapter (ALGORITHMS §6).
+// Network configures the adapter (docs/ALGORITHMS.md §6).
 type Network struct {
 	// Targets is the module preset: lierla (default) | c3lier | noxattn | xattn | full.
 	Targets string   `yaml:"targets" json:"targets"`
@@ -229,7 +229,7 @@ type Output struct {
 	Dir  string `yaml:"dir" json:"dir"`
 }
 
-// Prompt is a LECO prompt entry (ALGORITHMS §1, LECO prompt_util.py PromptSettings + sd-scripts'
+// Prompt is a LECO prompt entry (docs/ALGORITHMS.md §1, LECO prompt_util.py PromptSettings + sd-scripts'
 // multiplier and weight).
 type Prompt struct {
 	Target string `yaml:"target" json:"target" slider:"required"`
@@ -252,7 +252,7 @@ type Prompt struct {
 	Weight     *float64 `yaml:"weight" json:"weight"`
 }
 
-// Target is a slider target (ALGORITHMS §2; sd-scripts [[targets]], ai-toolkit slider targets).
+// Target is a slider target (docs/ALGORITHMS.md §2; sd-scripts [[targets]], ai-toolkit slider targets).
 type Target struct {
 	TargetClass string `yaml:"target_class" json:"target_class" slider:"required"`
 	// Positive and Negative are the two ends of the slider; at least one must be non-blank.

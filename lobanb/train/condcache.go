@@ -1,6 +1,6 @@
 package train
 
-// The text-conditioning cache: every prompt's E[p] (ALGORITHMS notation) on disk in the run folder,
+// The text-conditioning cache: every prompt's E[p] (docs/ALGORITHMS.md notation) on disk in the run folder,
 // so that a later cell, or a resumed run, skips loading and running the text encoders. Each notebook
 // cell is a process of its own (GoNB), so state that should outlive a cell lives on disk; this is the
 // "cache latents / text encoder outputs to disk" of kohya sd-scripts, for prompts.

@@ -13,7 +13,7 @@ import (
 	"github.com/loba-dev/loba/models/schedulers"
 )
 
-// DenoiseGraph is one step of the partial denoise of ALGORITHMS §1 step 3, compiled once:
+// DenoiseGraph is one step of the partial denoise of docs/ALGORITHMS.md §1 step 3, compiled once:
 //
 //	ε_u, ε_c = ε_m([x, x], t, [E[unconditional], E[target]])     (one batched call)
 //	x ← scheduler.step(ε_u + g_d·(ε_c − ε_u), t, x)

@@ -16,7 +16,7 @@ import (
 	"github.com/loba-dev/loba/models/schedulers"
 )
 
-// Entry is one training unit as the loop sees it (a normalized preset entry, ALGORITHMS §1–2):
+// Entry is one training unit as the loop sees it (a normalized preset entry, docs/ALGORITHMS.md §1–2):
 // its four prompts, signed guidance (−g erase, +g enhance), adapter multiplier, loss weight, batch
 // size and latent size.
 type Entry struct {

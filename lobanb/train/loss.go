@@ -108,7 +108,7 @@ func PerSampleLoss(pred, target *Node, lossType string, huberC float64) *Node {
 // the result is a true weighted mean of x). mask ≥ 0 has x's rank and dims that are 1 or x's. A sample
 // whose mask sums to 0 gets 0. Returns [B] float32.
 //
-// This is not mean(W ⊙ x) (ALGORITHMS §5, normalised by the element count): for that, use
+// This is not mean(W ⊙ x) (docs/ALGORITHMS.md §5, normalised by the element count): for that, use
 // PerSampleMean(Mul(mask, x)).
 func MaskedMean(x, mask *Node) *Node {
 	if mask.Rank() != x.Rank() {

@@ -99,7 +99,7 @@ func Predictions(d *Denoiser, x, t *Node, target, positive, neutral, uncondition
 	}
 }
 
-// LECOTarget is ALGORITHMS §1 step 7 with a signed per-sample guidance: y = e_neu + s·(e_pos − e_unc),
+// LECOTarget is docs/ALGORITHMS.md §1 step 7 with a signed per-sample guidance: y = e_neu + s·(e_pos − e_unc),
 // s = −g for erase and +g for enhance (the bidirectional slider of §2 is the same form with
 // s = ±η at multiplier ±m). signedGuidance: [B].
 func LECOTarget(p TeacherStudent, signedGuidance *Node) *Node {
@@ -110,7 +110,7 @@ func LECOTarget(p TeacherStudent, signedGuidance *Node) *Node {
 	return Add(p.Neutral, Mul(ConvertDType(s, p.Neutral.DType()), Sub(p.Positive, p.Unconditional)))
 }
 
-// TargetNorm rescales the target (ALGORITHMS §2 target_norm): "none"; "normlike": per sample,
+// TargetNorm rescales the target (docs/ALGORITHMS.md §2 target_norm): "none"; "normlike": per sample,
 // (y − mean y)/(std y + 1e-8)·std(ref) + mean(ref) with ref = e_neu; "frobenius": y/‖y‖·‖e_pos‖.
 func TargetNorm(kind string, y *Node, p TeacherStudent) *Node {
 	switch kind {

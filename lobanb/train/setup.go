@@ -95,7 +95,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		outDir = filepath.Join(p.Output.Dir, p.Output.Name)
 	}
 
-	// 1. Text conditioning, once per prompt (ALGORITHMS notation: E[p]): from the run folder's cache
+	// 1. Text conditioning, once per prompt (docs/ALGORITHMS.md notation: E[p]): from the run folder's cache
 	// when it holds every prompt for this model and these settings — the text encoders are then not
 	// even loaded — else encoded and cached for the next run or cell.
 	if sampling(p) && len(p.Sample.Prompts) == 0 { // default: each entry's target prompt
@@ -366,7 +366,7 @@ func ResolveModel(ref, variant string, log io.Writer) (string, error) {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
-// denoiseScheduler builds the partial-denoise scheduler (ALGORITHMS §1 steps 1 and 4, §3) with
+// denoiseScheduler builds the partial-denoise scheduler (docs/ALGORITHMS.md §1 steps 1 and 4, §3) with
 // SetTimesteps(N) done, and the map k → t* of the preset's mode.
 func denoiseScheduler(p *slider.Preset, pipe *sd.Pipeline) (schedulers.Scheduler, func(int) int64, error) {
 	class := map[string]string{"ddim": schedulers.ClassDDIM, "ddpm": schedulers.ClassDDPM, "euler": schedulers.ClassEulerDiscrete}[p.DenoiseScheduler]

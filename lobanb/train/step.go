@@ -41,7 +41,7 @@ type Batch struct {
 // AdapterFactory returns the adapter at the given per-sample multipliers ([B]).
 type AdapterFactory func(multiplier *Node) nn.Adapter
 
-// Loss builds the objective of ALGORITHMS §1–3 for one batch: teacher references (one 3B call),
+// Loss builds the objective of docs/ALGORITHMS.md §1–3 for one batch: teacher references (one 3B call),
 // student prediction, target (with optional target_norm), per-sample loss with min-SNR and entry
 // weights, mean over the batch. It returns the scalar loss and the predictions.
 func Loss(d *Denoiser, in Batch, adapters AdapterFactory, cfg LossConfig) (*Node, TeacherStudent) {

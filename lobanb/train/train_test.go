@@ -186,7 +186,7 @@ func TestMergeLoRAsBeforeTraining(t *testing.T) {
 }
 
 // TestTrainVPredictionZeroSNR: a v-prediction model with zero-terminal-SNR betas and trailing
-// spacing (NoobAI-vpred style; ALGORITHMS §3) trains with finite losses, min-SNR-γ included, and the
+// spacing (NoobAI-vpred style; docs/ALGORITHMS.md §3) trains with finite losses, min-SNR-γ included, and the
 // partial denoise uses those settings.
 func TestTrainVPredictionZeroSNR(t *testing.T) {
 	p := tinyPreset(t, 3)

@@ -27,7 +27,7 @@ const (
 	// (kohya / LECO lora.py:90-92). The adapter starts as the identity.
 	UpInitZero = "zero"
 	// UpInitOrthonormal: up has orthonormal columns (UᵀU = I_r; orthonormal rows when r > out) and is
-	// frozen, down starts at zero and is trained (the Flux-sliders style of ALGORITHMS.md §6). The
+	// frozen, down starts at zero and is trained (the Flux-sliders style of docs/ALGORITHMS.md §6). The
 	// adapter also starts as the identity.
 	UpInitOrthonormal = "orthonormal"
 )

@@ -10,7 +10,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 )
 
-// Presets of Targets.Preset (ALGORITHMS.md §6; kohya/LECO lora.py target classes).
+// Presets of Targets.Preset (docs/ALGORITHMS.md §6; kohya/LECO lora.py target classes).
 const (
 	PresetLierLa  = "lierla"
 	PresetC3Lier  = "c3lier"
