@@ -36,7 +36,7 @@ func Load(ref string) (*Model, error) {
 	if ref == "toyworld" {
 		ref = ""
 	}
-	dir, err := train.ResolveModel(ref, "", Out)
+	dir, err := sd.ResolveModel(ref, "", Out)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +232,7 @@ func loadRun(dir string) (*slider.Preset, *sd.Pipeline, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("run folder %s: %w (Train writes it)", dir, err)
 	}
-	modelDir, err := train.ResolveModel(p.Model.NameOrPath, p.Model.Variant, Out)
+	modelDir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, Out)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -286,17 +286,13 @@ func Grid(dir string, prompts []string, strengths ...float64) (image.Image, erro
 // effect and side effects, or an erase's rates), writes dir/eval.json and dir/grid.png and shows the
 // table and the grid.
 func Eval(dir string) (*eval.Report, error) {
-	p, pipe, err := loadRun(dir)
+	p, err := slider.LoadPreset(filepath.Join(dir, "preset.yaml"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("run folder %s: %w (Train writes it)", dir, err)
 	}
-	defer pipe.Close()
-	if p.Eval.Kind == "" {
-		return nil, fmt.Errorf("lobanb.Eval: %s has no eval section (eval.kind: slider | erase)", filepath.Join(dir, "preset.yaml"))
-	}
-	report, err := train.Evaluate(pipe, p.Eval, p.Train.Resolution, dir)
+	report, err := eval.EvaluateLoRA(p, filepath.Join(dir, "lora.safetensors"), dir, Out)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lobanb.Eval: %w", err)
 	}
 	show(report.Table())
 	if InNotebook() {

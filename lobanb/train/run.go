@@ -14,7 +14,6 @@ import (
 
 	"github.com/loba-dev/loba/internal/atomicfile"
 	"github.com/loba-dev/loba/lobanb/eval"
-	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/safetensors"
 
@@ -84,12 +83,11 @@ func (r *Run) Train() (*Result, error) {
 	if r.evalAfter {
 		r.logf("evaluating (%s) …", r.Preset.Eval.Kind)
 		r.Pipeline.SetAdapter(func(m *Node) nn.Adapter { return r.Net.Adapter(r.Pipeline.Ctx, "/unet", m) })
-		size := r.Preset.Train.Resolution
-		if len(r.Groups) > 0 {
-			e := r.Groups[0][0]
-			size = slider.Resolution{e.LatentH * r.Pipeline.LatentScale(), e.LatentW * r.Pipeline.LatentScale()}
+		size, err := eval.Size(r.Preset)
+		if err != nil {
+			return nil, err
 		}
-		if res.Eval, err = Evaluate(r.Pipeline, r.Preset.Eval, size, r.OutDir); err != nil {
+		if res.Eval, err = eval.Evaluate(r.Pipeline, r.Preset.Eval, size, r.OutDir); err != nil {
 			return nil, fmt.Errorf("evaluating: %w", err)
 		}
 	}

@@ -1,7 +1,6 @@
 package train
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,7 +22,6 @@ import (
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
-	"github.com/loba-dev/loba/models/toyworld"
 	"github.com/loba-dev/loba/models/weights"
 )
 
@@ -339,29 +337,11 @@ func modelDir(p *slider.Preset, opts Options) (string, error) {
 			}
 		}
 	}
-	dir, err := ResolveModel(ref, p.Model.Variant, opts.Log)
+	dir, err := sd.ResolveModel(ref, p.Model.Variant, opts.Log)
 	if err != nil && ref == "" {
 		return "", fmt.Errorf("preset %s: model.name_or_path is empty and %w", p.File(), err)
 	}
 	return dir, err
-}
-
-// ResolveModel turns a model reference into a local folder or file: "" is the toy world's base model
-// (toyworld.BaseDir), an existing path is itself, and "org/repo[@revision]" is a hub id resolved
-// through the Hugging Face cache (downloading what is missing unless HF_HUB_OFFLINE is set; HF_TOKEN,
-// HF_HOME and HF_ENDPOINT are honoured). Download progress goes to log (nil: quiet).
-func ResolveModel(ref, variant string, log io.Writer) (string, error) {
-	if ref == "" {
-		return toyworld.BaseDir()
-	}
-	if hub.IsLocal(ref) {
-		return ref, nil
-	}
-	return hub.Resolve(context.Background(), ref, hub.Options{Variant: variant, Logf: func(f string, a ...any) {
-		if log != nil {
-			fmt.Fprintf(log, f+"\n", a...)
-		}
-	}})
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
+	"github.com/loba-dev/loba/lobanb/eval"
 	"github.com/loba-dev/loba/lobanb/slider"
-	"github.com/loba-dev/loba/lobanb/train"
-	"github.com/loba-dev/loba/models/sd"
 )
 
 // runEval implements `loba eval PRESET --lora FILE [--model M] [--out DIR]`: the preset's eval
@@ -41,25 +39,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	if *model != "" {
 		p.Model.NameOrPath = *model
 	}
-	dir, err := resolveModel(p.Model.NameOrPath, p.Model.Variant, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "loba eval: %v\n", err)
-		return 2
-	}
-	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{})
-	if err != nil {
-		fmt.Fprintf(stderr, "loba eval: %v\n", err)
-		return 2
-	}
-	if _, err := pipe.UseLoRA(*loraPath); err != nil {
-		fmt.Fprintf(stderr, "loba eval: %v\n", err)
-		return 2
-	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		fmt.Fprintf(stderr, "loba eval: %v\n", err)
-		return 1
-	}
-	report, err := train.Evaluate(pipe, p.Eval, p.Train.Resolution, *out)
+	report, err := eval.EvaluateLoRA(p, *loraPath, *out, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "loba eval: %v\n", err)
 		return 1

@@ -3,10 +3,10 @@ package main
 import (
 	"io"
 
-	"github.com/loba-dev/loba/lobanb/train"
+	"github.com/loba-dev/loba/models/sd"
 )
 
-// resolveModel turns a MODEL argument into a local path (train.ResolveModel; "" is the toy world).
+// resolveModel turns a MODEL argument into a local path (sd.ResolveModel; "" is the toy world).
 func resolveModel(ref, variant string, progress io.Writer) (string, error) {
-	return train.ResolveModel(ref, variant, progress)
+	return sd.ResolveModel(ref, variant, progress)
 }
