@@ -11,6 +11,7 @@ import (
 
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/sd"
 )
 
 // DenoiseGraph is one step of the partial denoise of docs/ALGORITHMS.md §1 step 3, compiled once:
@@ -31,7 +32,7 @@ type DenoiseGraph struct {
 // NewDenoiseGraph prepares the partial-denoise step. sched must have had SetTimesteps(N) called
 // (DDIM's previous timestep depends on N). adapters nil denoises with the frozen base model.
 func NewDenoiseGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdxl bool, sched schedulers.Scheduler,
-	guidance float64, adapters AdapterFactory) (*DenoiseGraph, error) {
+	guidance float64, adapters sd.AdapterFactory) (*DenoiseGraph, error) {
 	needsNoise := sched.Config().ClassName == schedulers.ClassDDPM
 	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
 		x, t := inputs[0], inputs[1] // [B, C, H, W], [] int64
@@ -62,7 +63,7 @@ func NewDenoiseGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdx
 	return &DenoiseGraph{exec: exec, sdxl: sdxl, NeedsNoise: needsNoise}, nil
 }
 
-func adapterFor(f AdapterFactory, mult *Node) nn.Adapter {
+func adapterFor(f sd.AdapterFactory, mult *Node) nn.Adapter {
 	if f == nil {
 		return nil
 	}

@@ -265,7 +265,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	var denoiseAdapters AdapterFactory
+	var denoiseAdapters sd.AdapterFactory
 	if *p.DenoiseWithAdapter {
 		denoiseAdapters = adapters
 	}

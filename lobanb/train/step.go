@@ -10,8 +10,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-
-	"github.com/loba-dev/loba/models/nn"
+	"github.com/loba-dev/loba/models/sd"
 )
 
 // LossConfig is what the step's loss needs beyond the predictions.
@@ -38,13 +37,10 @@ type Batch struct {
 	HuberC *Node
 }
 
-// AdapterFactory returns the adapter at the given per-sample multipliers ([B]).
-type AdapterFactory func(multiplier *Node) nn.Adapter
-
 // Loss builds the objective of docs/ALGORITHMS.md §1–3 for one batch: teacher references (one 3B call),
 // student prediction, target (with optional target_norm), per-sample loss with min-SNR and entry
 // weights, mean over the batch. It returns the scalar loss and the predictions.
-func Loss(d *Denoiser, in Batch, adapters AdapterFactory, cfg LossConfig) (*Node, TeacherStudent) {
+func Loss(d *Denoiser, in Batch, adapters sd.AdapterFactory, cfg LossConfig) (*Node, TeacherStudent) {
 	p := Predictions(d, in.X, in.T, in.Target, in.Positive, in.Neutral, in.Unconditional, adapters(in.Multiplier))
 	y := TargetNorm(cfg.TargetNorm, LECOTarget(p, in.SignedGuidance), p)
 	y = StopGradient(y)
@@ -93,7 +89,7 @@ type StepOutputs struct {
 // learning-rate scales; ctx is the root context holding the UNet (d.Ctx is a scope of it), the
 // adapter's variables and the optimizer state. With opt nil the graph only evaluates the loss
 // (GradNorm 0, nothing updated): the evaluation graph.
-func NewStepGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdxl bool, adapters AdapterFactory,
+func NewStepGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdxl bool, adapters sd.AdapterFactory,
 	params []Param, opt Optimizer, lossCfg LossConfig, maxGradNorm float64) (*StepGraph, error) {
 	s := &StepGraph{sdxl: sdxl, params: params}
 	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
