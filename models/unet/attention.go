@@ -8,28 +8,58 @@ import (
 	"github.com/loba-dev/loba/models/nn"
 )
 
-// Attention ports diffusers models/attention_processor.py Attention as the UNet's transformer blocks
-// build it (bias=False, out_bias=True, no norms, no residual) run by AttnProcessor(2_0):
+// Attention ports diffusers models/attention_processor.py Attention run by AttnProcessor(2_0):
 //
-//	out = to_out.0(softmax(to_q(x) to_k(c)ᵀ · head_dim^-0.5) to_v(c)),   c = context or x
+//	h = group_norm(x)                                     (when NormNumGroups > 0)
+//	out = to_out.0(softmax(to_q(h) to_k(c)ᵀ · head_dim^-0.5) to_v(c)),   c = context or h
+//	out = out + x                                         (when ResidualConnection)
 //
-// to_q/to_k/to_v have no bias; to_out.0 has one (to_out.1 is dropout). Scores and softmax are
-// float32 (nn.ScaledDotProductAttention), which covers upcast_attention.
+// The UNet's transformer blocks build it with bias=False, out_bias=True, no norms and no residual;
+// the VAE's mid block (UNetMidBlock2D) with bias=True, group_norm (resnet_groups, resnet_eps),
+// residual_connection=True, rescale_output_factor 1 and a single head of width channels, on a
+// [B, C, H, W] input that is flattened to [B, H·W, C] and back, as AttnProcessor does for 4-D inputs.
+// to_out.0 always has a bias (to_out.1 is dropout). Scores and softmax are float32
+// (nn.ScaledDotProductAttention), which covers upcast_attention and upcast_softmax.
 type Attention struct {
 	QueryDim int
 	// CrossAttentionDim is the width of the context (encoder_hidden_states); 0 for self-attention.
 	CrossAttentionDim int
 	Heads, HeadDim    int
 	UpcastAttention   bool
+	// Bias is bias: to_q, to_k and to_v have biases.
+	Bias bool
+	// NormNumGroups is norm_num_groups: > 0 adds group_norm (GroupNorm with NormEps) on the input;
+	// 0 for none.
+	NormNumGroups int
+	NormEps       float64
+	// ResidualConnection is residual_connection: the input is added to the output.
+	ResidualConnection bool
 }
 
 // InnerDim is heads · head_dim, the width of q, k and v.
 func (m *Attention) InnerDim() int { return m.Heads * m.HeadDim }
 
 // Forward attends x to encoder (x itself for self-attention). ctx is the module's scope (attn1 or
-// attn2). x: [B, S, QueryDim], encoder: [B, Sk, CrossAttentionDim] → [B, S, QueryDim].
+// attn2, or attentions/0 in the VAE's mid block). x: [B, S, QueryDim] or [B, QueryDim, H, W],
+// encoder: [B, Sk, CrossAttentionDim] (nil for self-attention) → x's shape.
 func (m *Attention) Forward(ctx *model.Scope, x, encoder *Node) *Node {
-	kv := x
+	spatial := x.Rank() == 4
+	if !(spatial && x.Shape().Dim(1) == m.QueryDim) && !(x.Rank() == 3 && x.Shape().Dim(2) == m.QueryDim) {
+		exceptions.Panicf("unet.Attention at %q: want x [B, S, %d] or [B, %d, H, W], got %s", ctx.Scope(), m.QueryDim, m.QueryDim, x.Shape())
+	}
+	h := x
+	if m.NormNumGroups > 0 { // over the channels
+		if spatial {
+			h = nn.GroupNorm(ctx.At("group_norm"), h, m.NormNumGroups, m.NormEps) // [B, C, H, W]
+		} else {
+			h = Transpose(nn.GroupNorm(ctx.At("group_norm"), Transpose(h, 1, 2), m.NormNumGroups, m.NormEps), 1, 2)
+		}
+	}
+	dims := x.Shape().Dimensions
+	if spatial {
+		h = Transpose(Reshape(h, dims[0], dims[1], dims[2]*dims[3]), 1, 2) // [B, H·W, C]
+	}
+	kv := h
 	if m.CrossAttentionDim > 0 {
 		if encoder == nil || encoder.Rank() != 3 || encoder.Shape().Dim(-1) != m.CrossAttentionDim || encoder.Shape().Dim(0) != x.Shape().Dim(0) {
 			exceptions.Panicf("unet.Attention at %q: want encoder_hidden_states [%d, seq, %d], got %v",
@@ -38,11 +68,18 @@ func (m *Attention) Forward(ctx *model.Scope, x, encoder *Node) *Node {
 		kv = encoder
 	}
 	inner := m.InnerDim()
-	q := nn.Linear(ctx.At("to_q"), x, inner, false)  // [B, S, inner]
-	k := nn.Linear(ctx.At("to_k"), kv, inner, false) // [B, Sk, inner]
-	v := nn.Linear(ctx.At("to_v"), kv, inner, false) // [B, Sk, inner]
-	h := nn.ScaledDotProductAttention(q, k, v, m.Heads, false)
-	return nn.Linear(ctx.At("to_out").At("0"), h, m.QueryDim, true) // [B, S, QueryDim]
+	q := nn.Linear(ctx.At("to_q"), h, inner, m.Bias)  // [B, S, inner]
+	k := nn.Linear(ctx.At("to_k"), kv, inner, m.Bias) // [B, Sk, inner]
+	v := nn.Linear(ctx.At("to_v"), kv, inner, m.Bias) // [B, Sk, inner]
+	o := nn.ScaledDotProductAttention(q, k, v, m.Heads, false)
+	o = nn.Linear(ctx.At("to_out").At("0"), o, m.QueryDim, true) // [B, S, QueryDim]
+	if spatial {
+		o = Reshape(Transpose(o, 1, 2), dims...) // [B, C, H, W]
+	}
+	if m.ResidualConnection {
+		o = Add(o, x) // rescale_output_factor 1
+	}
+	return o
 }
 
 func shapeOf(x *Node) any {

@@ -16,24 +16,67 @@ import (
 //	h = conv1(act(norm1(x))) + time_emb_proj(act(temb))[:, :, None, None]
 //	h = conv2(act(norm2(h)))                       (dropout: eval mode)
 //	out = (conv_shortcut(x) if In != Out else x + h) / OutputScaleFactor
+//
+// The UNet's resnets take the time embedding; the VAE's are built with temb_channels None
+// (TembChannels 0): no time_emb_proj, and Forward takes a nil temb.
 type ResnetBlock2D struct {
-	In, Out           int
+	In, Out int
+	// TembChannels is temb_channels, the width of temb; 0 for None (no time_emb_proj).
+	TembChannels      int
 	Groups            int
 	Eps               float64
 	Act               string
 	OutputScaleFactor float64
 }
 
-// Forward runs the block. ctx is the block's scope. x: [B, In, H, W], temb: [B, T] → [B, Out, H, W].
+// ResnetParams are the resnet_* arguments diffusers' blocks pass to each of their ResnetBlock2Ds:
+// temb_channels (0 for None), resnet_groups, resnet_eps and resnet_act_fn.
+type ResnetParams struct {
+	TembChannels int
+	Groups       int
+	Eps          float64
+	Act          string
+}
+
+// New is the ResnetBlock2D from in to out channels with these parameters.
+func (p ResnetParams) New(in, out int, outputScaleFactor float64) ResnetBlock2D {
+	return ResnetBlock2D{In: in, Out: out, TembChannels: p.TembChannels, Groups: p.Groups, Eps: p.Eps, Act: p.Act,
+		OutputScaleFactor: outputScaleFactor}
+}
+
+// newResnets is the resnet stack of the down, encoder and decoder blocks: n resnets, the first
+// from in to out channels, the others from out to out.
+func newResnets(p ResnetParams, in, out, n int, outputScaleFactor float64) []ResnetBlock2D {
+	resnets := make([]ResnetBlock2D, n)
+	for j := range resnets {
+		rin := out
+		if j == 0 {
+			rin = in
+		}
+		resnets[j] = p.New(rin, out, outputScaleFactor)
+	}
+	return resnets
+}
+
+// Forward runs the block. ctx is the block's scope. x: [B, In, H, W], temb: [B, TembChannels]
+// (nil when TembChannels is 0) → [B, Out, H, W].
 func (m *ResnetBlock2D) Forward(ctx *model.Scope, x, temb *Node) *Node {
 	if x.Rank() != 4 || x.Shape().Dim(1) != m.In {
 		exceptions.Panicf("unet.ResnetBlock2D at %q: want x [B, %d, H, W], got %s", ctx.Scope(), m.In, x.Shape())
 	}
+	switch {
+	case m.TembChannels == 0 && temb != nil:
+		exceptions.Panicf("unet.ResnetBlock2D at %q: built without time embedding (temb_channels None), got temb %s", ctx.Scope(), temb.Shape())
+	case m.TembChannels > 0 && (temb == nil || temb.Rank() != 2 || temb.Shape().Dim(1) != m.TembChannels):
+		exceptions.Panicf("unet.ResnetBlock2D at %q: want temb [B, %d], got %v", ctx.Scope(), m.TembChannels, shapeOf(temb))
+	}
 	h := nn.GroupNorm(ctx.At("norm1"), x, m.Groups, m.Eps)
 	h = nn.Activation(m.Act, h)
 	h = nn.Conv2D(ctx.At("conv1"), h, m.Out, 3, 1, 1) // [B, Out, H, W]
-	t := nn.Linear(ctx.At("time_emb_proj"), nn.Activation(m.Act, temb), m.Out, true)
-	h = Add(h, InsertAxes(t, -1, -1)) // + [B, Out, 1, 1]
+	if m.TembChannels > 0 {
+		t := nn.Linear(ctx.At("time_emb_proj"), nn.Activation(m.Act, temb), m.Out, true)
+		h = Add(h, InsertAxes(t, -1, -1)) // + [B, Out, 1, 1]
+	}
 	h = nn.GroupNorm(ctx.At("norm2"), h, m.Groups, m.Eps)
 	h = nn.Activation(m.Act, h)
 	h = nn.Conv2D(ctx.At("conv2"), h, m.Out, 3, 1, 1) // [B, Out, H, W]
@@ -50,7 +93,8 @@ func (m *ResnetBlock2D) Forward(ctx *model.Scope, x, temb *Node) *Node {
 
 // Downsample2D ports diffusers models/downsampling.py Downsample2D(use_conv=True, name="op"): a 3x3
 // stride-2 conv named "conv", padding Padding on every side; Padding 0 pads (0, 1, 0, 1) first, as
-// diffusers does.
+// diffusers does. The UNet's down blocks (downsample_padding) and the VAE encoder's
+// DownEncoderBlock2D (padding 0) use it.
 type Downsample2D struct {
 	Channels int
 	Padding  int
@@ -67,12 +111,14 @@ func (m *Downsample2D) Forward(ctx *model.Scope, x *Node) *Node {
 }
 
 // Upsample2D ports diffusers models/upsampling.py Upsample2D(use_conv=True): nearest-neighbour
-// interpolation (2x, or to a forced output size), then a 3x3 conv named "conv".
+// interpolation (2x, or to a forced output size), then a 3x3 conv named "conv". The UNet's up blocks
+// and the VAE decoder's UpDecoderBlock2D use it.
 type Upsample2D struct {
 	Channels int
 }
 
-// Forward upsamples to outH x outW (2H x 2W unless the UNet forwards the skip's size).
+// Forward upsamples to outH x outW (2H x 2W unless the UNet forwards the skip's size; the VAE
+// always upsamples 2x).
 // ctx is the upsampler's scope (upsamplers/0). x: [B, C, H, W] → [B, C, outH, outW].
 func (m *Upsample2D) Forward(ctx *model.Scope, x *Node, outH, outW int) *Node {
 	h := nearestResize(x, outH, outW)                        // [B, C, outH, outW]
@@ -81,9 +127,15 @@ func (m *Upsample2D) Forward(ctx *model.Scope, x *Node, outH, outW int) *Node {
 
 // nearestResize ports F.interpolate(x, size=(outH, outW), mode="nearest") (torch's legacy nearest:
 // src = min(⌊dst·(in/out)⌋, in-1) in float32, dst>>1 for exact 2x). Exact 2x is a reshape+broadcast,
-// whose gradient is a cheap reduce-sum; other sizes contract with a 0/1 selection matrix.
-// x: [B, C, H, W] → [B, C, outH, outW].
+// whose gradient is a cheap reduce-sum (one for both axes when both double); other sizes contract
+// with a 0/1 selection matrix. x: [B, C, H, W] → [B, C, outH, outW].
 func nearestResize(x *Node, outH, outW int) *Node {
+	dims := x.Shape().Dimensions
+	if b, c, h, w := dims[0], dims[1], dims[2], dims[3]; outH == 2*h && outW == 2*w {
+		y := Reshape(x, b, c, h, 1, w, 1)        // [B, C, H, 1, W, 1]
+		y = BroadcastToDims(y, b, c, h, 2, w, 2) // [B, C, H, 2, W, 2]
+		return Reshape(y, b, c, outH, outW)      // [B, C, 2H, 2W]
+	}
 	x = nearestAxis(x, 2, outH)
 	return nearestAxis(x, 3, outW)
 }

@@ -94,15 +94,104 @@ func (m *UNetMidBlock2DCrossAttn) Forward(ctx *model.Scope, x, temb, encoder *No
 	return x // [B, C, H, W]
 }
 
-// UNetMidBlock2D ports diffusers unets/unet_2d_blocks.py UNetMidBlock2D as get_mid_block builds it
-// for mid_block_type "UNetMidBlock2D" (num_layers 0, no attention): a single resnet.
+// UNetMidBlock2D ports diffusers unets/unet_2d_blocks.py UNetMidBlock2D: resnets.0, then for each
+// layer i attentions.i (skipped where add_attention is False) and resnets.i+1. get_mid_block builds it
+// for mid_block_type "UNetMidBlock2D" with num_layers 0 (a single resnet); the VAE's encoder and
+// decoder with num_layers 1, temb None and a single-head Attention (see NewUNetMidBlock2D).
 type UNetMidBlock2D struct {
-	Resnets []ResnetBlock2D // one
+	Resnets    []ResnetBlock2D // num_layers+1
+	Attentions []*Attention    // num_layers; nil entries when add_attention is False
 }
 
-// Forward implements MidBlock.
+// NewUNetMidBlock2D ports UNetMidBlock2D.__init__ with resnet_time_scale_shift "default": numLayers+1
+// resnets on channels (output_scale_factor outputScaleFactor) and, when addAttention, numLayers
+// Attentions of channels/attentionHeadDim heads with bias, group_norm (p.Groups, p.Eps) and a
+// residual connection.
+func NewUNetMidBlock2D(p ResnetParams, channels, numLayers int, addAttention bool, attentionHeadDim int, outputScaleFactor float64) *UNetMidBlock2D {
+	m := &UNetMidBlock2D{Resnets: newResnets(p, channels, channels, numLayers+1, outputScaleFactor)}
+	for range numLayers {
+		if !addAttention {
+			m.Attentions = append(m.Attentions, nil)
+			continue
+		}
+		if outputScaleFactor != 1 {
+			exceptions.Panicf("unet.NewUNetMidBlock2D: attention with rescale_output_factor %g is not supported (only 1)", outputScaleFactor)
+		}
+		m.Attentions = append(m.Attentions, &Attention{QueryDim: channels, Heads: channels / attentionHeadDim, HeadDim: attentionHeadDim,
+			Bias: true, NormNumGroups: p.Groups, NormEps: p.Eps, ResidualConnection: true})
+	}
+	return m
+}
+
+// Forward implements MidBlock. temb is nil for a block built without time embedding (the VAE's);
+// the encoder states are not used.
 func (m *UNetMidBlock2D) Forward(ctx *model.Scope, x, temb, _ *Node) *Node {
-	return m.Resnets[0].Forward(ctx.At("resnets").At("0"), x, temb) // [B, C, H, W]
+	x = m.Resnets[0].Forward(ctx.At("resnets").At("0"), x, temb)
+	for i, attn := range m.Attentions {
+		if attn != nil {
+			x = attn.Forward(ctx.At("attentions").At("%d", i), x, nil)
+		}
+		x = m.Resnets[i+1].Forward(ctx.At("resnets").At("%d", i+1), x, temb)
+	}
+	return x // [B, C, H, W]
+}
+
+// DownEncoderBlock2D ports diffusers unets/unet_2d_blocks.py DownEncoderBlock2D, the VAE encoder's
+// down block (temb None): resnets, then an optional Downsample2D; no skip states.
+type DownEncoderBlock2D struct {
+	Resnets     []ResnetBlock2D
+	Downsampler *Downsample2D // nil on the last level
+}
+
+// NewDownEncoderBlock2D ports DownEncoderBlock2D.__init__: numLayers resnets (the first from in to
+// out channels), then, when addDownsample, a Downsample2D with downsamplePadding.
+func NewDownEncoderBlock2D(p ResnetParams, in, out, numLayers int, addDownsample bool, downsamplePadding int) *DownEncoderBlock2D {
+	m := &DownEncoderBlock2D{Resnets: newResnets(p, in, out, numLayers, 1)}
+	if addDownsample {
+		m.Downsampler = &Downsample2D{Channels: out, Padding: downsamplePadding}
+	}
+	return m
+}
+
+// Forward runs the block. ctx is its scope (down_blocks/i).
+// x: [B, C_in, H, W] → [B, C_out, H', W'] (H' = ⌊H/2⌋, W' = ⌊W/2⌋ with padding 0 when downsampling).
+func (m *DownEncoderBlock2D) Forward(ctx *model.Scope, x *Node) *Node {
+	for i := range m.Resnets {
+		x = m.Resnets[i].Forward(ctx.At("resnets").At("%d", i), x, nil) // [B, C_out, H, W]
+	}
+	if m.Downsampler != nil {
+		x = m.Downsampler.Forward(ctx.At("downsamplers").At("0"), x) // [B, C_out, H', W']
+	}
+	return x
+}
+
+// UpDecoderBlock2D ports diffusers unets/unet_2d_blocks.py UpDecoderBlock2D, the VAE decoder's up
+// block (temb None, resnet_time_scale_shift "default"): resnets, then an optional 2x Upsample2D.
+type UpDecoderBlock2D struct {
+	Resnets   []ResnetBlock2D
+	Upsampler *Upsample2D // nil on the last level
+}
+
+// NewUpDecoderBlock2D ports UpDecoderBlock2D.__init__: numLayers resnets (the first from in to out
+// channels), then, when addUpsample, an Upsample2D.
+func NewUpDecoderBlock2D(p ResnetParams, in, out, numLayers int, addUpsample bool) *UpDecoderBlock2D {
+	m := &UpDecoderBlock2D{Resnets: newResnets(p, in, out, numLayers, 1)}
+	if addUpsample {
+		m.Upsampler = &Upsample2D{Channels: out}
+	}
+	return m
+}
+
+// Forward runs the block. ctx is its scope (up_blocks/i).
+// x: [B, C_in, H, W] → [B, C_out, 2H, 2W] when upsampling, else [B, C_out, H, W].
+func (m *UpDecoderBlock2D) Forward(ctx *model.Scope, x *Node) *Node {
+	for i := range m.Resnets {
+		x = m.Resnets[i].Forward(ctx.At("resnets").At("%d", i), x, nil) // [B, C_out, H, W]
+	}
+	if m.Upsampler != nil {
+		x = m.Upsampler.Forward(ctx.At("upsamplers").At("0"), x, 2*x.Shape().Dim(2), 2*x.Shape().Dim(3)) // [B, C_out, 2H, 2W]
+	}
+	return x
 }
 
 // UpBlock2D ports diffusers unets/unet_2d_blocks.py UpBlock2D: for each resnet,
@@ -162,9 +251,10 @@ func checkSkips(ctx *model.Scope, want int, skips []*Node) {
 	}
 }
 
-// newResnet is the ResnetBlock2D every UNet block builds: groups, eps and activation from the config.
-func newResnet(cfg *Config, in, out int, outputScaleFactor float64) ResnetBlock2D {
-	return ResnetBlock2D{In: in, Out: out, Groups: cfg.Groups(), Eps: cfg.NormEps, Act: cfg.ActFn, OutputScaleFactor: outputScaleFactor}
+// resnetParams are the resnet settings every UNet block passes: the time embedding's width, groups,
+// eps and activation from the config.
+func resnetParams(cfg *Config) ResnetParams {
+	return ResnetParams{TembChannels: cfg.TimeEmbedDim(), Groups: cfg.Groups(), Eps: cfg.NormEps, Act: cfg.ActFn}
 }
 
 // getDownBlock ports the UNet2DConditionModel constructor's down loop with get_down_block: level i
@@ -175,14 +265,7 @@ func getDownBlock(cfg *Config, i int) DownBlock {
 	boc := cfg.BlockOutChannels
 	in, out := boc[max(i-1, 0)], boc[i]
 	layers := cfg.LayersPerBlock.At(i)
-	var resnets []ResnetBlock2D
-	for j := range layers {
-		rin := out
-		if j == 0 {
-			rin = in
-		}
-		resnets = append(resnets, newResnet(cfg, rin, out, 1))
-	}
+	resnets := newResnets(resnetParams(cfg), in, out, layers, 1)
 	var down *Downsample2D
 	if i < len(boc)-1 {
 		down = &Downsample2D{Channels: out, Padding: cfg.DownsamplePadding}
@@ -207,11 +290,11 @@ func getMidBlock(cfg *Config) MidBlock {
 	n := cfg.Levels()
 	c, scale := cfg.BlockOutChannels[n-1], cfg.MidBlockScaleFactor
 	if *cfg.MidBlockType == typeMid {
-		return &UNetMidBlock2D{Resnets: []ResnetBlock2D{newResnet(cfg, c, c, scale)}}
+		return NewUNetMidBlock2D(resnetParams(cfg), c, 0, false, 0, scale)
 	}
 	depth := cfg.TransformerLayersPerBlock.ForLevel(n-1, 1)[0]
 	return &UNetMidBlock2DCrossAttn{
-		Resnets:    []ResnetBlock2D{newResnet(cfg, c, c, scale), newResnet(cfg, c, c, scale)},
+		Resnets:    newResnets(resnetParams(cfg), c, c, 2, scale),
 		Attentions: []*Transformer2DModel{newTransformer2D(cfg, c, cfg.Heads(n-1), depth, cfg.CrossAttentionDim.At(n-1))},
 	}
 }
@@ -238,7 +321,7 @@ func getUpBlock(cfg *Config, i int) UpBlock {
 		if j == 0 {
 			rin = prev
 		}
-		resnets = append(resnets, newResnet(cfg, rin+skip, out, 1))
+		resnets = append(resnets, resnetParams(cfg).New(rin+skip, out, 1))
 	}
 	var up *Upsample2D
 	if i < n-1 {

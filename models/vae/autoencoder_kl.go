@@ -20,15 +20,15 @@ import (
 )
 
 // AutoencoderKL ports diffusers AutoencoderKL: encoder + quant_conv (1x1, 2·latent → 2·latent) and
-// post_quant_conv (1x1, latent → latent) + decoder. It holds only the config; weights live in the
-// context passed to Encode/Decode.
+// post_quant_conv (1x1, latent → latent) + decoder. It holds the config and the resolved blocks;
+// weights live in the context passed to Encode/Decode.
 type AutoencoderKL struct {
 	Config  *Config
 	Encoder *Encoder
 	Decoder *Decoder
 }
 
-// New validates cfg and returns the model.
+// New validates cfg and resolves every block's sizes, as diffusers' constructor does.
 func New(cfg *Config) (*AutoencoderKL, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("vae.New: nil config")
@@ -36,7 +36,7 @@ func New(cfg *Config) (*AutoencoderKL, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &AutoencoderKL{Config: cfg, Encoder: &Encoder{cfg: cfg}, Decoder: &Decoder{cfg: cfg}}, nil
+	return &AutoencoderKL{Config: cfg, Encoder: newEncoder(cfg), Decoder: newDecoder(cfg)}, nil
 }
 
 // Encode computes the posterior's moments, quant_conv(encoder(image)) (diffusers
