@@ -63,10 +63,24 @@ func (r *Run) logf(format string, args ...any) {
 	}
 }
 
-// Setup loads the model a preset names, caches the text conditioning of every prompt (then frees
-// the text encoders), resolves and initialises the adapter, and compiles nothing yet: the step and
-// denoise graphs compile on their first use, once per shape.
-func Setup(p *slider.Preset, opts Options) (*Run, error) {
+// Plan is what a run derives from its preset before any I/O: the normalised preset (with the
+// defaults it owns filled in: the sample prompts), its prompt groups, the weights' dtype, the run
+// folder, every prompt whose conditioning the run needs, the optimizer and learning-rate schedule,
+// the adapter's initialisation, and whether the evaluation runs after training.
+type Plan struct {
+	Preset    *slider.Preset
+	Groups    [][]slider.Entry
+	DType     dtypes.DType
+	OutDir    string
+	Prompts   []string
+	Optimizer OptimizerConfig
+	Schedule  ScheduleConfig
+	UpInit    string // adapter up-projection init: zero | orthonormal
+	EvalAfter bool
+}
+
+// NewPlan plans a run of p (pure: it reads no file and loads nothing). p is normalised in place.
+func NewPlan(p *slider.Preset, opts Options) (*Plan, error) {
 	if err := p.Normalize(); err != nil {
 		return nil, err
 	}
@@ -79,23 +93,17 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 			return nil, fmt.Errorf("preset %s: eval.%w", p.File(), err)
 		}
 	}
-	r := &Run{Preset: p, log: opts.Log, evalAfter: p.Eval.Kind != "" && !opts.SkipEval}
-	dir, err := modelDir(p, opts)
-	if err != nil {
-		return nil, err
-	}
-	dtype := dtypes.Float32
+	plan := &Plan{Preset: p, Groups: groups, DType: dtypes.Float32, OutDir: opts.OutDir, UpInit: "zero",
+		EvalAfter: p.Eval.Kind != "" && !opts.SkipEval}
 	if p.Train.DType == "bfloat16" {
-		dtype = dtypes.BFloat16
+		plan.DType = dtypes.BFloat16
 	}
-	outDir := opts.OutDir
-	if outDir == "" {
-		outDir = filepath.Join(p.Output.Dir, p.Output.Name)
+	if plan.OutDir == "" {
+		plan.OutDir = filepath.Join(p.Output.Dir, p.Output.Name)
 	}
-
-	// 1. Text conditioning, once per prompt (docs/ALGORITHMS.md notation: E[p]): from the run folder's cache
-	// when it holds every prompt for this model and these settings — the text encoders are then not
-	// even loaded — else encoded and cached for the next run or cell.
+	if p.Network.Init == "orthonormal" {
+		plan.UpInit = "orthonormal"
+	}
 	if sampling(p) && len(p.Sample.Prompts) == 0 { // default: each entry's target prompt
 		seen := map[string]bool{}
 		for _, g := range groups {
@@ -107,18 +115,80 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 			}
 		}
 	}
-	prompts := p.UniquePrompts() // the entries' prompts, and the sample prompts when sampling
-	cachePath := filepath.Join(outDir, CondCacheFile)
-	cacheKey, err := condCacheKey(dir, map[string]string{"variant": p.Model.Variant, "hidden_state": p.Model.HiddenState,
-		"dtype": dtype.String(), "tokenizer": opts.Tokenizer})
+	plan.Prompts = p.UniquePrompts() // the entries' prompts, and the sample prompts when sampling
+	if plan.Optimizer, err = DefaultOptimizerConfig(p.Train.Optimizer); err != nil {
+		return nil, err
+	}
+	if len(p.Train.Betas) == 2 {
+		plan.Optimizer.Beta1, plan.Optimizer.Beta2 = p.Train.Betas[0], p.Train.Betas[1]
+	}
+	if p.Train.Eps > 0 {
+		plan.Optimizer.Eps = p.Train.Eps
+	}
+	if p.Train.WeightDecay != nil {
+		plan.Optimizer.WeightDecay = *p.Train.WeightDecay
+	}
+	plan.Optimizer.Momentum = p.Train.Momentum
+	plan.Schedule = ScheduleConfig{Name: p.Train.LRScheduler, BaseLR: p.Train.LR, MinLR: p.Train.MinLR,
+		WarmupSteps: p.Train.WarmupSteps, TotalSteps: p.Train.Steps}
+	return plan, nil
+}
+
+// Setup loads the model a preset names, caches the text conditioning of every prompt (then frees
+// the text encoders), resolves and initialises the adapter, and compiles nothing yet: the step and
+// denoise graphs compile on their first use, once per shape.
+func Setup(p *slider.Preset, opts Options) (*Run, error) {
+	plan, err := NewPlan(p, opts)
 	if err != nil {
 		return nil, err
 	}
-	conds, cached, why := loadCondCache(cachePath, cacheKey, prompts)
+	r := &Run{Preset: p, log: opts.Log, evalAfter: plan.EvalAfter}
+	dir, err := modelDir(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	conds, err := r.loadConditioning(plan, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	vars, params, err := r.setupAdapter(plan)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := NewOptimizer(plan.Optimizer)
+	if err != nil {
+		return nil, err
+	}
+	lr, err := NewSchedule(plan.Schedule)
+	if err != nil {
+		return nil, fmt.Errorf("preset %s: train.lr_scheduler: %w", p.File(), err)
+	}
+	if err := r.buildLoop(plan, conds, vars, params, opt, lr); err != nil {
+		return nil, err
+	}
+	if sampling(p) {
+		r.OnSample = r.sample
+	}
+	return r, nil
+}
+
+// loadConditioning loads the pipeline and the text conditioning of every prompt (docs/ALGORITHMS.md
+// notation: E[p]): from the run folder's cache when it holds every prompt for this model and these
+// settings — the text encoders are then not even loaded — else encoded and cached for the next run
+// or cell. The text encoders are freed unless the evaluation after training needs them.
+func (r *Run) loadConditioning(plan *Plan, dir string, opts Options) (map[string]CondTensors, error) {
+	p := plan.Preset
+	cachePath := filepath.Join(plan.OutDir, CondCacheFile)
+	cacheKey, err := condCacheKey(dir, map[string]string{"variant": p.Model.Variant, "hidden_state": p.Model.HiddenState,
+		"dtype": plan.DType.String(), "tokenizer": opts.Tokenizer})
+	if err != nil {
+		return nil, err
+	}
+	conds, cached, why := loadCondCache(cachePath, cacheKey, plan.Prompts)
 	if !cached && why != "" {
 		r.logf("text conditioning cache %s not used (%s): encoding again", cachePath, why)
 	}
-	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: dtype, Variant: p.Model.Variant,
+	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: plan.DType, Variant: p.Model.Variant,
 		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && !r.evalAfter, SkipTextEncoders: cached && !r.evalAfter})
 	if err != nil {
 		return nil, err
@@ -133,27 +203,11 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	}
 	if cached {
 		r.CondCached = true
-		r.logf("text conditioning of %d prompts read from %s", len(prompts), cachePath)
-	} else {
-		encode := sd.EncodeOptions{}
-		if p.Model.HiddenState == "penultimate" && !sdxl {
-			encode.ClipSkip = 1
-		}
-		cond, err := pipe.EncodePrompts(prompts, encode)
-		if err != nil {
-			return nil, err
-		}
-		conds = make(map[string]CondTensors, len(prompts))
-		for i, prompt := range prompts {
-			row, err := cond.Rows(i)
-			if err != nil {
-				return nil, err
-			}
-			conds[prompt] = CondTensors{Hidden: row.Hidden, TextEmbeds: row.Pooled}
-		}
-		if err := saveCondCache(cachePath, cacheKey, conds); err != nil {
-			return nil, fmt.Errorf("train: caching the text conditioning: %w", err)
-		}
+		r.logf("text conditioning of %d prompts read from %s", len(plan.Prompts), cachePath)
+	} else if conds, err = encodePrompts(pipe, plan.Prompts, p.Model.HiddenState == "penultimate" && !sdxl); err != nil {
+		return nil, err
+	} else if err := saveCondCache(cachePath, cacheKey, conds); err != nil {
+		return nil, fmt.Errorf("train: caching the text conditioning: %w", err)
 	}
 	if sampling(p) {
 		if r.sampleCond, err = conditioningOf(conds, p.Sample.Prompts); err != nil {
@@ -168,11 +222,38 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 			return nil, err
 		}
 	}
+	return conds, nil
+}
 
-	// 2. Base LoRAs merged into the frozen UNet, then the adapter.
-	decl, err := weights.Declared(pipe.UNet.Declare)
+// encodePrompts encodes prompts with the pipeline's text encoders (clipSkip: SD1.5's penultimate
+// hidden state).
+func encodePrompts(pipe *sd.Pipeline, prompts []string, clipSkip bool) (map[string]CondTensors, error) {
+	encode := sd.EncodeOptions{}
+	if clipSkip {
+		encode.ClipSkip = 1
+	}
+	cond, err := pipe.EncodePrompts(prompts, encode)
 	if err != nil {
 		return nil, err
+	}
+	conds := make(map[string]CondTensors, len(prompts))
+	for i, prompt := range prompts {
+		row, err := cond.Rows(i)
+		if err != nil {
+			return nil, err
+		}
+		conds[prompt] = CondTensors{Hidden: row.Hidden, TextEmbeds: row.Pooled}
+	}
+	return conds, nil
+}
+
+// setupAdapter merges the preset's base LoRAs into the frozen UNet, then resolves and initialises
+// the adapter: its variables and the trainable ones with their lr scales.
+func (r *Run) setupAdapter(plan *Plan) ([]*gctx.Variable, []Param, error) {
+	p, pipe := plan.Preset, r.Pipeline
+	decl, err := weights.Declared(pipe.UNet.Declare)
+	if err != nil {
+		return nil, nil, err
 	}
 	for i, ml := range p.Model.MergeLoRAs {
 		path := ml.Path
@@ -181,33 +262,28 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		}
 		loaded, err := lora.LoadKohya(path, lora.Base{Component: "unet", Declared: decl})
 		if err != nil {
-			return nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
+			return nil, nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
 		}
 		base := loaded.Network("unet")
 		if base == nil {
-			return nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %s holds no UNet module", p.File(), i, path)
+			return nil, nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %s holds no UNet module", p.File(), i, path)
 		}
 		if err := lora.Merge(pipe.Ctx, "/unet", base, loaded.Weights["unet"], ml.Strength); err != nil {
-			return nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
+			return nil, nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
 		}
 		r.logf("merged %s (strength %g) into the base UNet", path, ml.Strength)
 	}
-	targets := p.Network.LoRATargets()
-	net, err := lora.Resolve("unet", decl, targets)
+	net, err := lora.Resolve("unet", decl, p.Network.LoRATargets())
 	if err != nil {
-		return nil, fmt.Errorf("preset %s: network: %w", p.File(), err)
+		return nil, nil, fmt.Errorf("preset %s: network: %w", p.File(), err)
 	}
 	r.Net = net
-	upInit := "zero"
-	if p.Network.Init == "orthonormal" {
-		upInit = "orthonormal"
-	}
-	if err := net.Init(pipe.Ctx, lora.InitOptions{Seed: uint64(p.Train.Seed), UpInit: upInit}); err != nil {
-		return nil, err
+	if err := net.Init(pipe.Ctx, lora.InitOptions{Seed: uint64(p.Train.Seed), UpInit: plan.UpInit}); err != nil {
+		return nil, nil, err
 	}
 	vars, err := net.Variables(pipe.Ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var params []Param
 	for i, v := range vars {
@@ -215,55 +291,33 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 			params = append(params, Param{Var: v, LRScale: net.Modules[i/2].LRScale})
 		}
 	}
+	return vars, params, nil
+}
 
-	// 3. Optimizer and schedule.
-	optCfg, err := DefaultOptimizerConfig(p.Train.Optimizer)
-	if err != nil {
-		return nil, err
-	}
-	if len(p.Train.Betas) == 2 {
-		optCfg.Beta1, optCfg.Beta2 = p.Train.Betas[0], p.Train.Betas[1]
-	}
-	if p.Train.Eps > 0 {
-		optCfg.Eps = p.Train.Eps
-	}
-	if p.Train.WeightDecay != nil {
-		optCfg.WeightDecay = *p.Train.WeightDecay
-	}
-	optCfg.Momentum = p.Train.Momentum
-	opt, err := NewOptimizer(optCfg)
-	if err != nil {
-		return nil, err
-	}
-	lr, err := NewSchedule(ScheduleConfig{Name: p.Train.LRScheduler, BaseLR: p.Train.LR, MinLR: p.Train.MinLR,
-		WarmupSteps: p.Train.WarmupSteps, TotalSteps: p.Train.Steps})
-	if err != nil {
-		return nil, fmt.Errorf("preset %s: train.lr_scheduler: %w", p.File(), err)
-	}
-
-	// 4. The partial-denoise scheduler and t*.
+// buildLoop builds the partial-denoise scheduler and t*, the step, evaluation and denoise graphs
+// (compiled on first use) and the loop over the preset's entries.
+func (r *Run) buildLoop(plan *Plan, conds map[string]CondTensors, vars []*gctx.Variable, params []Param, opt Optimizer, lr func(step int) float64) error {
+	p, pipe := plan.Preset, r.Pipeline
+	sdxl := pipe.Kind == sd.KindSDXL
 	sched, tStar, err := denoiseScheduler(p, pipe)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ks, err := denoiseKs(p, tStar)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	cfg := sched.Config()
-
-	// 5. Graphs.
 	d := &Denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.At("unet"), DType: pipe.DType}
-	adapters := func(m *Node) nn.Adapter { return net.Adapter(pipe.Ctx, "/unet", m) }
+	adapters := func(m *Node) nn.Adapter { return r.Net.Adapter(pipe.Ctx, "/unet", m) }
 	lossCfg := LossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, MinSNRGamma: p.Train.MinSNRGamma,
-		VPrediction: cfg.PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod()}
+		VPrediction: sched.Config().PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod()}
 	step, err := NewStepGraph(pipe.Backend, pipe.Ctx, d, sdxl, adapters, params, opt, lossCfg, p.Train.MaxGradNorm)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	eval, err := NewStepGraph(pipe.Backend, pipe.Ctx, d, sdxl, adapters, nil, nil, lossCfg, 0)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var denoiseAdapters sd.AdapterFactory
 	if *p.DenoiseWithAdapter {
@@ -271,13 +325,39 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	}
 	denoise, err := NewDenoiseGraph(pipe.Backend, pipe.Ctx, d, sdxl, sched, *p.DenoiseGuidance, denoiseAdapters)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	trainGroups, err := loopEntries(plan, pipe.LatentScale(), sdxl)
+	if err != nil {
+		return err
+	}
+	hash := sha256.Sum256([]byte(p.JSON()))
+	r.Loop = &Loop{
+		Backend: pipe.Backend, Ctx: pipe.Ctx,
+		Groups: trainGroups, Conds: conds, LatentChannels: pipe.UNet.Config.InChannels, SDXL: sdxl,
+		Sched: sched, Ks: ks, TStar: tStar,
+		DenoiseWithAdapter: *p.DenoiseWithAdapter, NoiseOffset: p.Train.NoiseOffset,
+		MultiresIterations: p.Train.MultiresNoiseIterations, MultiresDiscount: p.Train.MultiresNoiseDiscount,
+		HuberC: p.Train.HuberC, HuberScale: p.Train.HuberScale,
+		Denoise: denoise, Step: step, Eval: eval,
+		Adapter:        vars,
+		OptimizerState: func() []*gctx.Variable { return opt.StateVariables(pipe.Ctx) },
+		LR:             lr, RNG: NewRNG(uint64(p.Train.Seed)),
+		Steps: p.Train.Steps, CheckpointEvery: p.Train.CheckpointEvery, KeepCheckpoints: p.Train.KeepCheckpoints,
+		OutDir: plan.OutDir, PresetHash: hex.EncodeToString(hash[:]),
+		SampleEvery: p.Sample.Every,
+	}
+	if p.Train.LossType == "huber" || p.Train.LossType == "smooth_l1" {
+		r.HuberSchedule = p.Train.HuberSchedule
+	}
+	return nil
+}
 
-	// 6. The loop.
-	latentScale := pipe.LatentScale()
+// loopEntries turns the plan's prompt groups into the loop's entries at the model's latent scale.
+func loopEntries(plan *Plan, latentScale int, sdxl bool) ([][]Entry, error) {
+	p := plan.Preset
 	var trainGroups [][]Entry
-	for _, g := range groups {
+	for _, g := range plan.Groups {
 		var tg []Entry
 		for _, e := range g {
 			if e.DynamicResolution || e.DynamicCrops {
@@ -298,29 +378,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 		}
 		trainGroups = append(trainGroups, tg)
 	}
-	hash := sha256.Sum256([]byte(p.JSON()))
-	r.Loop = &Loop{
-		Backend: pipe.Backend, Ctx: pipe.Ctx,
-		Groups: trainGroups, Conds: conds, LatentChannels: pipe.UNet.Config.InChannels, SDXL: sdxl,
-		Sched: sched, Ks: ks, TStar: tStar,
-		DenoiseWithAdapter: *p.DenoiseWithAdapter, NoiseOffset: p.Train.NoiseOffset,
-		MultiresIterations: p.Train.MultiresNoiseIterations, MultiresDiscount: p.Train.MultiresNoiseDiscount,
-		HuberC: p.Train.HuberC, HuberScale: p.Train.HuberScale,
-		Denoise: denoise, Step: step, Eval: eval,
-		Adapter:        vars,
-		OptimizerState: func() []*gctx.Variable { return opt.StateVariables(pipe.Ctx) },
-		LR:             lr, RNG: NewRNG(uint64(p.Train.Seed)),
-		Steps: p.Train.Steps, CheckpointEvery: p.Train.CheckpointEvery, KeepCheckpoints: p.Train.KeepCheckpoints,
-		OutDir: outDir, PresetHash: hex.EncodeToString(hash[:]),
-		SampleEvery: p.Sample.Every,
-	}
-	if p.Train.LossType == "huber" || p.Train.LossType == "smooth_l1" {
-		r.HuberSchedule = p.Train.HuberSchedule
-	}
-	if sampling(p) {
-		r.OnSample = r.sample
-	}
-	return r, nil
+	return trainGroups, nil
 }
 
 // sampling tells whether the preset samples during training.
