@@ -59,7 +59,7 @@ func Load(ref string) (*Model, error) {
 
 // show prints text outside a notebook and displays it as a <pre> block in one.
 func show(text string) {
-	if InNotebook() {
+	if inNotebook() {
 		showHTML(pre(text))
 	} else {
 		printf("%s\n", strings.TrimRight(text, "\n"))
@@ -149,16 +149,16 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 	}
 	total := p.Train.Steps
 	area := newLive()
-	var pts []LossPoint
+	var pts []lossPoint
 	start, last := time.Now(), time.Time{}
 	firstStep := -1
 	lossPath := filepath.Join(dir, "loss.csv")
 	run.OnStep = func(step int, o train.StepOutputs, lr float64, _ time.Duration) {
 		if firstStep < 0 { // loss.csv now holds the earlier cells' steps too (resumed runs)
 			firstStep = step
-			pts, _ = ReadLoss(lossPath)
+			pts, _ = readLoss(lossPath)
 		} else {
-			pts = append(pts, LossPoint{Step: step, Loss: float64(o.Loss), LR: lr})
+			pts = append(pts, lossPoint{Step: step, Loss: float64(o.Loss), LR: lr})
 		}
 		done := step - firstStep + 1
 		perStep := time.Since(start).Seconds() / float64(done)
@@ -167,7 +167,7 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 		if area != nil {
 			if time.Since(last) > 500*time.Millisecond || step == total {
 				last = time.Now()
-				area.update(progressHTML(step, total, status) + LossSVG(pts, 640, 220))
+				area.update(progressHTML(step, total, status) + lossSVG(pts, 640, 220))
 			}
 		} else if total < 10 || step%(total/10) == 0 || step == total {
 			printf("%s\n", status)
@@ -189,7 +189,7 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 	if err := Chart(dir); err != nil {
 		return nil, err
 	}
-	if grids, _ := filepath.Glob(filepath.Join(dir, "samples", "step-*.png")); len(grids) > 0 && InNotebook() {
+	if grids, _ := filepath.Glob(filepath.Join(dir, "samples", "step-*.png")); len(grids) > 0 && inNotebook() {
 		if img, err := readPNG(grids[len(grids)-1]); err == nil { // the newest: names sort by step
 			_ = showImage(img)
 		}
@@ -207,18 +207,18 @@ func progressHTML(step, total int, status string) string {
 // Chart shows the loss chart of the run in dir (from dir/loss.csv) as a go-echarts chart in a
 // notebook; elsewhere it prints the first and last losses.
 func Chart(dir string) error {
-	pts, err := ReadLoss(filepath.Join(dir, "loss.csv"))
+	pts, err := readLoss(filepath.Join(dir, "loss.csv"))
 	if err != nil {
 		return err
 	}
 	if len(pts) == 0 {
 		return fmt.Errorf("lobanb.Chart: %s has no steps yet", filepath.Join(dir, "loss.csv"))
 	}
-	if !InNotebook() {
+	if !inNotebook() {
 		printf("loss: step %d %.5g … step %d %.5g (%d steps)\n", pts[0].Step, pts[0].Loss, pts[len(pts)-1].Step, pts[len(pts)-1].Loss, len(pts))
 		return nil
 	}
-	h, err := EChartsHTML(LossChart(pts, "loss — "+dir))
+	h, err := echartsHTML(lossChart(pts, "loss — "+dir))
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func Grid(dir string, prompts []string, strengths ...float64) (image.Image, erro
 	if err := showImage(img); err != nil {
 		return nil, err
 	}
-	if !InNotebook() {
+	if !inNotebook() {
 		printf("wrote %s (%d rows × %d strengths %v)\n", path, len(prompts), len(strengths), strengths)
 	}
 	return img, nil
@@ -295,7 +295,7 @@ func Eval(dir string) (*eval.Report, error) {
 		return nil, fmt.Errorf("lobanb.Eval: %w", err)
 	}
 	show(report.Table())
-	if InNotebook() {
+	if inNotebook() {
 		if img, err := readPNG(filepath.Join(dir, "grid.png")); err == nil {
 			_ = showImage(img)
 		}
@@ -314,10 +314,10 @@ func Save(dir, dest string) (string, error) {
 		return "", fmt.Errorf("lobanb.Save: %w (train the run first)", err)
 	}
 	if dest == "" {
-		if DriveDir() == "" {
+		if driveDir() == "" {
 			return "", errors.New("lobanb.Save: no destination (and no Google Drive mounted at /content/drive)")
 		}
-		dest = DriveDir()
+		dest = driveDir()
 	}
 	p, _ := slider.LoadPreset(filepath.Join(dir, "preset.yaml"))
 	if !strings.EqualFold(filepath.Ext(dest), ".safetensors") {
@@ -344,8 +344,8 @@ func Save(dir, dest string) (string, error) {
 	return dest, nil
 }
 
-// DriveDir is /content/drive/MyDrive/loba when Google Drive is mounted on Colab ("" otherwise).
-func DriveDir() string {
+// driveDir is /content/drive/MyDrive/loba when Google Drive is mounted on Colab ("" otherwise).
+func driveDir() string {
 	if st, err := os.Stat("/content/drive/MyDrive"); err == nil && st.IsDir() {
 		return "/content/drive/MyDrive/loba"
 	}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/lobanb/slider"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
 func captureOut(t *testing.T) *bytes.Buffer {
@@ -30,7 +30,7 @@ func captureOut(t *testing.T) *bytes.Buffer {
 func TestCellsOnTinyModel(t *testing.T) {
 	t.Setenv("GOMLX_BACKEND", "go")
 	out := captureOut(t)
-	tp := sdtest.First(t, false)
+	tp := tinypipe.First(t, false)
 	m, err := Load(tp.Dir)
 	require.NoError(t, err)
 	require.Equal(t, tp.Dir, m.Dir)
@@ -53,7 +53,7 @@ func TestCellsOnTinyModel(t *testing.T) {
 	text := out.String()
 	require.Contains(t, text, "step 4/4")
 	require.Contains(t, text, "trained "+dir)
-	pts, err := ReadLoss(filepath.Join(dir, "loss.csv"))
+	pts, err := readLoss(filepath.Join(dir, "loss.csv"))
 	require.NoError(t, err)
 	require.Len(t, pts, 4)
 
@@ -132,29 +132,29 @@ func TestReadLoss(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "loss.csv")
 	require.NoError(t, os.WriteFile(good, []byte("step,loss,lr,seconds\n1,0.5,0.001,0.1\n2,0.25,0.001,0.2\n"), 0o644))
-	pts, err := ReadLoss(good)
+	pts, err := readLoss(good)
 	require.NoError(t, err)
-	require.Equal(t, []LossPoint{{1, 0.5, 0.001, 0.1}, {2, 0.25, 0.001, 0.2}}, pts)
+	require.Equal(t, []lossPoint{{1, 0.5, 0.001, 0.1}, {2, 0.25, 0.001, 0.2}}, pts)
 	toy := filepath.Join(dir, "toy.csv") // the base trainer's columns
 	require.NoError(t, os.WriteFile(toy, []byte("step,loss,seconds\n7,0.1,3\n"), 0o644))
-	pts, err = ReadLoss(toy)
+	pts, err = readLoss(toy)
 	require.NoError(t, err)
-	require.Equal(t, []LossPoint{{Step: 7, Loss: 0.1, Seconds: 3}}, pts)
+	require.Equal(t, []lossPoint{{Step: 7, Loss: 0.1, Seconds: 3}}, pts)
 	bad := filepath.Join(dir, "bad.csv")
 	require.NoError(t, os.WriteFile(bad, []byte("step,loss\n1,0.5\n2,zz\n"), 0o644))
-	_, err = ReadLoss(bad)
+	_, err = readLoss(bad)
 	require.ErrorContains(t, err, "bad.csv line 3")
 	require.ErrorContains(t, err, `"zz"`)
 	noHeader := filepath.Join(dir, "nohdr.csv")
 	require.NoError(t, os.WriteFile(noHeader, []byte("1,0.5\n"), 0o644))
-	_, err = ReadLoss(noHeader)
+	_, err = readLoss(noHeader)
 	require.ErrorContains(t, err, "no step column")
 }
 
 func TestLossSVG(t *testing.T) {
-	require.Contains(t, LossSVG(nil, 300, 100), "waiting for the first step")
-	pts := []LossPoint{{Step: 1, Loss: 2}, {Step: 2, Loss: 1}, {Step: 3, Loss: 0.5}}
-	svg := LossSVG(pts, 300, 100)
+	require.Contains(t, lossSVG(nil, 300, 100), "waiting for the first step")
+	pts := []lossPoint{{Step: 1, Loss: 2}, {Step: 2, Loss: 1}, {Step: 3, Loss: 0.5}}
+	svg := lossSVG(pts, 300, 100)
 	require.True(t, strings.HasPrefix(svg, "<svg") && strings.HasSuffix(svg, "</svg>"))
 	require.Equal(t, 2, strings.Count(svg, "<polyline"))
 	require.Contains(t, svg, ">2<")     // the y maximum
@@ -166,9 +166,9 @@ func TestLossSVG(t *testing.T) {
 }
 
 func TestEChartsHTML(t *testing.T) {
-	pts := []LossPoint{{Step: 1, Loss: 0.75}, {Step: 2, Loss: 0.5}}
+	pts := []lossPoint{{Step: 1, Loss: 0.75}, {Step: 2, Loss: 0.5}}
 	t.Setenv("LOBA_ECHARTS_INLINE", "0")
-	h, err := EChartsHTML(LossChart(pts, "loss — runs/x"))
+	h, err := echartsHTML(lossChart(pts, "loss — runs/x"))
 	require.NoError(t, err)
 	require.Contains(t, h, EChartsCDN)
 	require.Contains(t, h, `"name":"loss"`)
@@ -181,14 +181,14 @@ func TestEChartsHTML(t *testing.T) {
 	require.NoError(t, os.WriteFile(js, []byte("/*offline echarts*/"), 0o644))
 	t.Setenv("LOBA_ECHARTS", js)
 	t.Setenv("LOBA_ECHARTS_INLINE", "1")
-	h2, err := EChartsHTML(LossChart(pts, "x"))
+	h2, err := echartsHTML(lossChart(pts, "x"))
 	require.NoError(t, err)
 	require.Contains(t, h2, "(function(define, exports, module){\n/*offline echarts*/")
 	// Two charts never share element ids.
 	require.NotEqual(t, chartID(h), chartID(h2))
 
 	t.Setenv("LOBA_ECHARTS", filepath.Join(t.TempDir(), "missing.js"))
-	_, err = EChartsHTML(LossChart(pts, "x"))
+	_, err = echartsHTML(lossChart(pts, "x"))
 	require.ErrorContains(t, err, "install.sh")
 }
 

@@ -15,14 +15,14 @@ import (
 // Out receives the helpers' plain-text output (summaries, progress lines outside a notebook).
 var Out io.Writer = os.Stdout
 
-// InNotebook reports whether the code runs in a GoNB cell (then the helpers display HTML and PNGs).
-func InNotebook() bool { return gonbui.IsNotebook }
+// inNotebook reports whether the code runs in a GoNB cell (then the helpers display HTML and PNGs).
+func inNotebook() bool { return gonbui.IsNotebook }
 
 func printf(format string, args ...any) { fmt.Fprintf(Out, format, args...) }
 
 // showHTML displays HTML in a notebook (nothing outside one).
 func showHTML(h string) {
-	if InNotebook() {
+	if inNotebook() {
 		gonbui.DisplayHTML(h)
 	}
 }
@@ -30,7 +30,7 @@ func showHTML(h string) {
 // showImage displays an image as an inline PNG in a notebook, scaled up (nearest neighbour) so
 // that small grids (the toy world's 32-px images) are at least ~480 px wide.
 func showImage(img image.Image) error {
-	if !InNotebook() {
+	if !inNotebook() {
 		return nil
 	}
 	var buf bytes.Buffer
@@ -63,7 +63,7 @@ func upscale(img image.Image, minWidth int) image.Image {
 type live struct{ id string }
 
 func newLive() *live {
-	if !InNotebook() {
+	if !inNotebook() {
 		return nil
 	}
 	return &live{id: "loba_" + gonbui.UniqueId()}

@@ -22,9 +22,9 @@ import (
 // copies for offline use).
 var EChartsCDN = "https://cdn.jsdelivr.net/npm/echarts@" + kernelsetup.EChartsVersion + "/dist/echarts.min.js"
 
-// LossChart is the go-echarts line chart of a run's losses: the raw loss per step, its moving
+// lossChart is the go-echarts line chart of a run's losses: the raw loss per step, its moving
 // average, a tooltip and a zoom slider.
-func LossChart(pts []LossPoint, title string) *charts.Line {
+func lossChart(pts []lossPoint, title string) *charts.Line {
 	line := charts.NewLine()
 	line.SetGlobalOptions(
 		charts.WithInitializationOpts(opts.Initialization{Width: "720px", Height: "320px", ChartID: "loba_loss_" + randomID(), Renderer: "svg"}),
@@ -53,13 +53,13 @@ func LossChart(pts []LossPoint, title string) *charts.Line {
 	return line
 }
 
-// EChartsHTML renders a go-echarts chart as one self-contained notebook output: a <div> and a script
+// echartsHTML renders a go-echarts chart as one self-contained notebook output: a <div> and a script
 // that draws it with ECharts (SVG renderer). The script finds ECharts however the front end offers
 // it — already loaded; through requirejs (classic Notebook, VS Code); or by adding a <script src> tag
 // (JupyterLab, Colab's per-output iframes) — loading it from the CDN when it is reachable, and
 // otherwise inlining the offline copy install.sh put in kernelsetup.EChartsPath() (LOBA_ECHARTS_INLINE=1
 // forces that). Each call's ids are new, so re-running a cell never redeclares anything.
-func EChartsHTML(chart *charts.Line) (string, error) {
+func echartsHTML(chart *charts.Line) (string, error) {
 	chart.Validate()
 	snippet := chart.RenderSnippet()
 	var option any

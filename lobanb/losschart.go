@@ -9,17 +9,17 @@ import (
 	"strings"
 )
 
-// LossPoint is one row of a run's loss.csv.
-type LossPoint struct {
+// lossPoint is one row of a run's loss.csv.
+type lossPoint struct {
 	Step    int
 	Loss    float64
 	LR      float64
 	Seconds float64
 }
 
-// ReadLoss reads a loss.csv (step,loss,lr,seconds; the header names the columns, so the toy base
+// readLoss reads a loss.csv (step,loss,lr,seconds; the header names the columns, so the toy base
 // trainer's step,loss,seconds reads too). A row that does not parse is an error naming file and line.
-func ReadLoss(path string) ([]LossPoint, error) {
+func readLoss(path string) ([]lossPoint, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -27,7 +27,7 @@ func ReadLoss(path string) ([]LossPoint, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	col := map[string]int{}
-	var pts []LossPoint
+	var pts []lossPoint
 	for line := 1; sc.Scan(); line++ {
 		fields := strings.Split(strings.TrimSpace(sc.Text()), ",")
 		if line == 1 {
@@ -59,7 +59,7 @@ func ReadLoss(path string) ([]LossPoint, error) {
 			}
 			return v, nil
 		}
-		var p LossPoint
+		var p lossPoint
 		var step float64
 		if step, err = get("step"); err != nil {
 			return nil, err
@@ -80,7 +80,7 @@ func ReadLoss(path string) ([]LossPoint, error) {
 }
 
 // smooth is the bias-corrected exponential moving average of the losses (TensorBoard's smoothing).
-func smooth(pts []LossPoint, weight float64) []float64 {
+func smooth(pts []lossPoint, weight float64) []float64 {
 	out := make([]float64, len(pts))
 	var avg, norm float64
 	for i, p := range pts {
@@ -91,10 +91,10 @@ func smooth(pts []LossPoint, weight float64) []float64 {
 	return out
 }
 
-// LossSVG draws the loss curve as a self-contained SVG (no script: it draws in Jupyter, JupyterLab,
+// lossSVG draws the loss curve as a self-contained SVG (no script: it draws in Jupyter, JupyterLab,
 // Colab and nbconvert alike): the raw losses in light blue, their moving average in dark blue,
 // the y range and the step range labelled. It is the live chart while training runs.
-func LossSVG(pts []LossPoint, width, height int) string {
+func lossSVG(pts []lossPoint, width, height int) string {
 	const left, right, top, bottom = 56, 12, 10, 26
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`, width, height)

@@ -1,14 +1,14 @@
 package lobanb
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/janpfeifer/must"
+	"github.com/loba-dev/loba/internal/fixtures"
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/kernelsetup"
-	"github.com/loba-dev/loba/models/sd/tinypipe"
 )
 
 // TestSize reports whether LOBA_TEST_SIZE is set: the notebooks that need a real model (SD1.5,
@@ -28,19 +28,15 @@ func TestSizeModel(kind string) (string, error) {
 	default:
 		return "", fmt.Errorf("lobanb.TestSizeModel: kind %q, want sd15 or sdxl", kind)
 	}
-	fixtures := os.Getenv("LOBA_FIXTURES")
-	if fixtures == "" {
-		root := kernelsetup.Env{}.FindRoot()
-		if root == "" {
-			return "", errors.New("lobanb.TestSizeModel: set LOBA_FIXTURES (or LOBA_ROOT) to find the fixture models")
-		}
-		fixtures = filepath.Join(root, "..", "shared", "fixtures")
+	root, err := fixtures.FindRoot(kernelsetup.Env{}.FindRoot())
+	if err != nil {
+		return "", fmt.Errorf("lobanb.TestSizeModel: %w (LOBA_ROOT names the repository root)", err)
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		cache = os.TempDir()
 	}
-	tp, err := tinypipe.First(fixtures, filepath.Join(cache, "loba", "tiny-"+kind), sdxl)
+	tp, err := tinypipe.ComposeFirst(root, filepath.Join(cache, "loba", "tiny-"+kind), sdxl)
 	if err != nil {
 		return "", err
 	}

@@ -1,5 +1,6 @@
-// Package testutil holds helpers shared by LOBA's tests: the fixture root, the test backend and
-// relative-error checks. It is imported only from _test.go files.
+// Package testutil holds helpers shared by LOBA's tests: the repository root, the test backend and
+// relative-error checks. It is imported only from _test.go files (and test-support packages such as
+// models/hub/hubtest). The fixtures folder and its cases are internal/fixtures' (Root, Cases).
 package testutil
 
 import (
@@ -11,7 +12,6 @@ import (
 
 	"github.com/gomlx/compute"
 
-	"github.com/loba-dev/loba/internal/fixtures"
 	lobabackend "github.com/loba-dev/loba/models/backend"
 )
 
@@ -32,31 +32,6 @@ func RepoRoot(t testing.TB) string {
 		}
 		dir = parent
 	}
-}
-
-// Fixtures is $LOBA_FIXTURES, or ../shared/fixtures beside the repository. It fails the test when
-// the folder does not exist: parity tests never skip.
-func Fixtures(t testing.TB) string {
-	t.Helper()
-	dir := os.Getenv("LOBA_FIXTURES")
-	if dir == "" {
-		dir = filepath.Join(RepoRoot(t), "..", "shared", "fixtures")
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		t.Fatalf("fixtures folder %q not found (set LOBA_FIXTURES): %v", dir, err)
-	}
-	return dir
-}
-
-// Cases lists the case folders of one kind (e.g. "unet") under the fixture root, sorted. It fails
-// the test when there is none.
-func Cases(t testing.TB, kind string) []string {
-	t.Helper()
-	dirs, err := fixtures.Cases(Fixtures(t), kind)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dirs
 }
 
 var (

@@ -9,10 +9,11 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures"
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/sd"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
 // constAdapter adds multiplier·value to the output of the UNet's conv_out (a stand-in for a slider
@@ -36,8 +37,8 @@ func (a *constAdapter) Conv2DDelta(ctx *model.Scope, x *Node, cfg nn.Conv2DConfi
 // tinyPipeline loads the first SD1.x-shaped fixture pipeline with the constant adapter and returns
 // it with an image side of about 16 pixels that it accepts.
 func tinyPipeline(t *testing.T) (*sd.Pipeline, int) {
-	p, err := sd.LoadPipeline(sdtest.First(t, false).Dir, sd.PipelineOptions{
-		Backend: testutil.Backend(t), Tokenizer: sdtest.BPEPath(t)})
+	p, err := sd.LoadPipeline(tinypipe.First(t, false).Dir, sd.PipelineOptions{
+		Backend: testutil.Backend(t), Tokenizer: fixtures.BPEPath(fixtures.Root(t))})
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	p.SetAdapter(func(m *Node) nn.Adapter { return &constAdapter{mult: m, value: 0.5} })

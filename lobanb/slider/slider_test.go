@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/unet"
 	"github.com/loba-dev/loba/models/weights"
@@ -111,7 +111,7 @@ func TestLOBAExample(t *testing.T) {
 // resolveTiny resolves a preset's network on the tiny SD1.5 fixture UNet.
 func resolveTiny(t *testing.T, n *Network) *lora.Network {
 	t.Helper()
-	cfg, err := unet.LoadConfig(filepath.Join(testutil.Fixtures(t), "unet", "sd15_tiny", "config.json"))
+	cfg, err := unet.LoadConfig(filepath.Join(fixtures.Root(t), "unet", "sd15_tiny", "config.json"))
 	require.NoError(t, err)
 	m, err := unet.New(cfg)
 	require.NoError(t, err)

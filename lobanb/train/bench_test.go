@@ -12,10 +12,10 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/nn"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
 // BenchmarkStepParts splits one LECO step on the tiny SD1.5 fixture pipeline (32 px → 16×16
@@ -108,4 +108,4 @@ func BenchmarkStepParts(b *testing.B) {
 }
 
 // tinyPipelineDir is the SD1.5-shaped fixture pipeline folder.
-func tinyPipelineDir(b *testing.B) string { return sdtest.First(b, false).Dir }
+func tinyPipelineDir(b *testing.B) string { return tinypipe.First(b, false).Dir }

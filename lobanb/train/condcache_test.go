@@ -10,9 +10,9 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/lobanb/slider"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
 // TestCondCache: the first run encodes and caches every prompt's conditioning in the run folder; a
@@ -26,7 +26,7 @@ func TestCondCache(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			p := tinyPreset(t, 1)
-			p.Model.NameOrPath = sdtest.First(t, sdxl).Dir
+			p.Model.NameOrPath = tinypipe.First(t, sdxl).Dir
 			require.NoError(t, p.Normalize())
 			out := t.TempDir()
 			cache := filepath.Join(out, CondCacheFile)
@@ -91,7 +91,7 @@ func TestCondCache(t *testing.T) {
 func TestCondCacheKey(t *testing.T) {
 	// A real copy: the composed folder links its components to the shared fixtures, which must not
 	// be touched.
-	src := sdtest.First(t, false).Dir
+	src := tinypipe.First(t, false).Dir
 	dir := filepath.Join(t.TempDir(), "model")
 	entries, err := os.ReadDir(src)
 	require.NoError(t, err)

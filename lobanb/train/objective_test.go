@@ -43,7 +43,7 @@ type loraLossCase struct {
 // graph code the train step runs — match the PyTorch reference.
 func TestLoRALossParity(t *testing.T) {
 	backend := testutil.Backend(t)
-	for _, dir := range testutil.Cases(t, "lora_loss") {
+	for _, dir := range fixtures.Cases(t, "lora_loss") {
 		t.Run(filepath.Base(dir), func(t *testing.T) { checkLoRALossCase(t, backend, dir) })
 	}
 }
@@ -223,7 +223,7 @@ func TestLoRALossParitySyntheticSDXL(t *testing.T) {
 // SDXL-shaped lora_loss case into dir (see TestLoRALossParitySyntheticSDXL).
 func writeSyntheticSDXLLoRALossCase(t *testing.T, backend compute.Backend, dir string, g, mult float64) {
 	t.Helper()
-	baseDir := filepath.Join(testutil.Fixtures(t), "unet", "sdxl_tiny")
+	baseDir := filepath.Join(fixtures.Root(t), "unet", "sdxl_tiny")
 	rel, err := filepath.Rel(dir, baseDir)
 	require.NoError(t, err)
 	m, ctx, err := unet.Load(baseDir)

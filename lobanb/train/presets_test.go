@@ -6,11 +6,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/safetensors"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 	"github.com/loba-dev/loba/models/weights"
 )
 
@@ -18,7 +18,7 @@ import (
 // a 4-step partial denoise, a few steps. Everything else stays as imported.
 func shrink(t *testing.T, p *slider.Preset, sdxl bool, steps int) {
 	t.Helper()
-	p.Model.NameOrPath = sdtest.First(t, sdxl).Dir
+	p.Model.NameOrPath = tinypipe.First(t, sdxl).Dir
 	p.Model.Kind = ""
 	p.MaxDenoisingSteps, p.Train.Steps, p.Train.WarmupSteps = 4, steps, 0
 	p.Train.Resolution = slider.Square(16)

@@ -15,17 +15,17 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/lora"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
 // tinyPreset is a LECO erase preset on a tiny fixture pipeline: 16×16 px (8×8 latents), a short
 // partial denoise, so a step takes a fraction of a second on the pure-Go backend.
 func tinyPreset(t *testing.T, steps int) *slider.Preset {
 	t.Helper()
-	tp := sdtest.First(t, false)
+	tp := tinypipe.First(t, false)
 	p := slider.Defaults()
 	p.Model.NameOrPath = tp.Dir
 	p.Objective, p.Mode = slider.ObjectiveLECO, slider.ModeLECO
@@ -65,7 +65,7 @@ func tensorFloats(x *tensors.Tensor) []float32 { return tensors.MustCopyFlatData
 func TestSampleDuringTraining(t *testing.T) {
 	for _, sdxl := range []bool{false, true} {
 		p := tinyPreset(t, 2)
-		p.Model.NameOrPath = sdtest.First(t, sdxl).Dir
+		p.Model.NameOrPath = tinypipe.First(t, sdxl).Dir
 		p.Sample.Every = 2
 		p.Sample.Prompts = []string{"a red cube", "a blue ball"}
 		p.Sample.Strengths = []float64{-2, 0, 2}

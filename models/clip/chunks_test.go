@@ -1,7 +1,6 @@
 package clip
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 )
 
@@ -18,10 +18,9 @@ import (
 // window equals the plain (truncated) encoding of the prompt.
 func TestLongPromptChunks(t *testing.T) {
 	backend := testutil.Backend(t)
-	fixtures := testutil.Fixtures(t)
-	tok, err := LoadBPE(filepath.Join(fixtures, "tokenizer", "bpe_simple_vocab_16e6.txt.gz"))
+	tok, err := LoadBPE(fixtures.BPEPath(fixtures.Root(t)))
 	require.NoError(t, err)
-	dir := testutil.Cases(t, "clip_text")[0]
+	dir := fixtures.Cases(t, "clip_text")[0]
 	model, ctx, err := Load(dir)
 	require.NoError(t, err)
 	maxLen := model.Config.MaxPositionEmbeddings

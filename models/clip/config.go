@@ -1,16 +1,16 @@
 package clip
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/loba-dev/loba/models/config"
 )
 
 // Config holds the text-encoder config.json keys of transformers' CLIPTextConfig
 // (models/clip/configuration_clip.py), as save_pretrained writes them for SD's text_encoder and
-// text_encoder_2. Keys missing from the file take CLIPTextConfig's defaults (DefaultConfig).
+// text_encoder_2. Keys missing from the file take CLIPTextConfig's defaults (DefaultConfig); keys
+// Config has no field for are accepted and recorded in Unused (see package models/config).
 type Config struct {
 	NameOrPath          string   `json:"_name_or_path,omitempty"`
 	TransformersVersion string   `json:"transformers_version,omitempty"`
@@ -34,6 +34,10 @@ type Config struct {
 	PadTokenID            int     `json:"pad_token_id"`
 	BosTokenID            int     `json:"bos_token_id"`
 	EosTokenID            int     `json:"eos_token_id"`
+
+	// Unused lists the keys of the parsed config.json that Config has no field for, sorted, without
+	// the "_" metadata keys. They do not change the model; `loba inspect` reports them.
+	Unused []string `json:"-"`
 }
 
 // Architecture names accepted in "architectures".
@@ -55,26 +59,19 @@ func DefaultConfig() *Config {
 	}
 }
 
-// LoadConfig reads a text-encoder config.json over DefaultConfig and validates it.
-func LoadConfig(path string) (*Config, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("clip: reading config: %w", err)
-	}
-	cfg, err := ParseConfig(raw)
-	if err != nil {
-		return nil, fmt.Errorf("clip: %s: %w", path, err)
-	}
-	return cfg, nil
-}
+// LoadConfig reads a text-encoder config.json over DefaultConfig and validates it. Errors name the
+// file.
+func LoadConfig(path string) (*Config, error) { return config.Load(path, ParseConfig) }
 
-// ParseConfig parses config.json content over DefaultConfig and validates it.
+// ParseConfig parses config.json content over DefaultConfig, records the unknown keys in Unused and
+// validates it.
 func ParseConfig(raw []byte) (*Config, error) {
 	cfg := DefaultConfig()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(cfg); err != nil {
+	unused, err := config.Decode(raw, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("parsing CLIP text config: %w", err)
 	}
+	cfg.Unused = unused
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -26,7 +27,7 @@ var hiddenStateKey = regexp.MustCompile(`^out\.hidden_states\.(\d+)$`)
 // model.safetensors on in.input_ids, compared with every out.* tensor the case provides.
 func TestTextModelParity(t *testing.T) {
 	backend := testutil.Backend(t)
-	for _, dir := range testutil.Cases(t, "clip_text") {
+	for _, dir := range fixtures.Cases(t, "clip_text") {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			model, ctx, err := Load(dir)
 			require.NoError(t, err)
@@ -110,7 +111,7 @@ func TestPoolIndexRule(t *testing.T) {
 // TestRealConfigsDeclareManifestKeys builds the real SD1.5 and SDXL text encoders shape-only and
 // compares their weights with the fixtures/real manifests (position_ids ignored).
 func TestRealConfigsDeclareManifestKeys(t *testing.T) {
-	real := filepath.Join(testutil.Fixtures(t), "real")
+	real := filepath.Join(fixtures.Root(t), "real")
 	for _, c := range []struct{ config, manifest string }{
 		{"configs/sd15/text_encoder", "manifests/diffusers/sd15/text_encoder.json"},
 		{"configs/sdxl_base/text_encoder", "manifests/diffusers/sdxl_base/text_encoder.json"},

@@ -8,13 +8,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 )
 
 // TestSaveTokenizer: a tokenizer saved as a transformers folder loads back with the same ids for
 // every prompt of the tokenizer cases, and keeps its padding id and max length.
 func TestSaveTokenizer(t *testing.T) {
-	dir := filepath.Join(testutil.Fixtures(t), "tokenizer")
+	dir := filepath.Join(fixtures.Root(t), "tokenizer")
 	gz, err := filepath.Glob(filepath.Join(dir, "*.gz"))
 	require.NoError(t, err)
 	require.NotEmpty(t, gz)

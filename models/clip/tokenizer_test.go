@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,7 +30,7 @@ type tokenizerCases struct {
 }
 
 func readTokenizerCases(t *testing.T) (string, *tokenizerCases) {
-	dir := filepath.Join(testutil.Fixtures(t), "tokenizer")
+	dir := filepath.Join(fixtures.Root(t), "tokenizer")
 	raw, err := os.ReadFile(filepath.Join(dir, "cases.json"))
 	require.NoError(t, err)
 	var tc tokenizerCases

@@ -53,7 +53,7 @@ func flat(t *testing.T, x *tensors.Tensor) []float32 {
 // (fixtures.ResolveLoRALossInputs); a case with an input it does not recognise fails.
 func TestLoRALossFixture(t *testing.T) {
 	backend := testutil.Backend(t)
-	for _, dir := range testutil.Cases(t, "lora_loss") {
+	for _, dir := range fixtures.Cases(t, "lora_loss") {
 		t.Run(filepath.Base(dir), func(t *testing.T) { checkLoRALossFixtureCase(t, backend, dir) })
 	}
 }
@@ -230,7 +230,7 @@ func TestLoRALossFixtureSyntheticSDXL(t *testing.T) {
 // lora_loss case into dir (see TestLoRALossFixtureSyntheticSDXL).
 func writeSyntheticSDXLCase(t *testing.T, backend compute.Backend, dir string, g, mult float64) {
 	t.Helper()
-	baseDir := filepath.Join(testutil.Fixtures(t), "unet", "sdxl_tiny")
+	baseDir := filepath.Join(fixtures.Root(t), "unet", "sdxl_tiny")
 	rel, err := filepath.Rel(dir, baseDir)
 	require.NoError(t, err)
 	m, ctx, err := unet.Load(baseDir)

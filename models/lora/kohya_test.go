@@ -15,7 +15,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/models/safetensors"
 	"github.com/loba-dev/loba/models/unet"
 )
@@ -43,7 +43,7 @@ func randomWeights(net *Network, seed uint64) map[string]ModuleWeights {
 
 // tinyUNets lists the unet fixture cases with their declared weights and config.
 func tinyUNets(t *testing.T) (dirs []string, decls []map[string]shapes.Shape, sdxl []bool) {
-	for _, dir := range testutil.Cases(t, "unet") {
+	for _, dir := range fixtures.Cases(t, "unet") {
 		cfg, err := unet.LoadConfig(filepath.Join(dir, "config.json"))
 		require.NoError(t, err)
 		dirs = append(dirs, dir)
@@ -309,8 +309,8 @@ func TestInitValues(t *testing.T) {
 // loads onto an SD1 text_encoder base.
 func TestKohyaTextEncoders(t *testing.T) {
 	_, decls, _ := tinyUNets(t)
-	te := declaredCLIP(t, filepath.Join(testutil.Fixtures(t), "clip_text", "sd15_clip_l_tiny", "config.json"))
-	te2 := declaredCLIP(t, filepath.Join(testutil.Fixtures(t), "clip_text", "sdxl_clip_g_tiny", "config.json"))
+	te := declaredCLIP(t, filepath.Join(fixtures.Root(t), "clip_text", "sd15_clip_l_tiny", "config.json"))
+	te2 := declaredCLIP(t, filepath.Join(fixtures.Root(t), "clip_text", "sdxl_clip_g_tiny", "config.json"))
 	un, err := Resolve(UNet, decls[0], Targets{Rank: 2})
 	require.NoError(t, err)
 	n1, err := Resolve(TextEncoder, te, Targets{Rank: 3, Alpha: 1})

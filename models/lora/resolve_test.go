@@ -12,7 +12,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/stretchr/testify/require"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/unet"
 	"github.com/loba-dev/loba/models/weights"
@@ -68,7 +68,7 @@ func declaredCLIP(t *testing.T, configPath string) map[string]shapes.Shape {
 // TestResolveRealUNet checks lierla/c3lier on the real SD1.5 and SDXL-base UNet configs against
 // fixtures/real/lora: counts, kohya names (diffusers layout), SAI names, kinds and base shapes.
 func TestResolveRealUNet(t *testing.T) {
-	real := filepath.Join(testutil.Fixtures(t), "real")
+	real := filepath.Join(fixtures.Root(t), "real")
 	var summary map[string]struct {
 		Modules       int            `json:"unet_lora_modules"`
 		ByTargetClass map[string]int `json:"unet_by_target_class"`
@@ -130,7 +130,7 @@ func TestResolveRealUNet(t *testing.T) {
 // TestResolveRealTextEncoders checks the text-encoder modules (CLIPAttention + CLIPMLP children)
 // and their lora_te / lora_te1 / lora_te2 names against fixtures/real/lora.
 func TestResolveRealTextEncoders(t *testing.T) {
-	real := filepath.Join(testutil.Fixtures(t), "real")
+	real := filepath.Join(fixtures.Root(t), "real")
 	for _, c := range []struct{ model, component, fixture string }{
 		{"sd15", TextEncoder, "sd15_text_encoder.json"},
 		{"sdxl_base", TextEncoder, "sdxl_base_text_encoder.json"},

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 )
 
 func paths(n *Network) map[string]*Module {
@@ -20,7 +20,7 @@ func paths(n *Network) map[string]*Module {
 
 // TestSelectors checks preset and selector composition on the real SD1.5 UNet.
 func TestSelectors(t *testing.T) {
-	decl := declaredUNet(t, filepath.Join(testutil.Fixtures(t), "real", "configs", "sd15", "unet", "config.json"))
+	decl := declaredUNet(t, filepath.Join(fixtures.Root(t), "real", "configs", "sd15", "unet", "config.json"))
 	resolve := func(tg Targets) *Network {
 		t.Helper()
 		n, err := Resolve(UNet, decl, tg)
@@ -129,7 +129,7 @@ func TestSelectors(t *testing.T) {
 		}
 	}
 	// A type selector may match nothing in a component (attn2 on a text encoder).
-	te := declaredCLIP(t, filepath.Join(testutil.Fixtures(t), "real", "configs", "sd15", "text_encoder", "config.json"))
+	te := declaredCLIP(t, filepath.Join(fixtures.Root(t), "real", "configs", "sd15", "text_encoder", "config.json"))
 	n, err := Resolve(TextEncoder, te, Targets{Selectors: []Selector{{Match: "attn2", Rank: 8}, {Match: "mlp", Exclude: true}}})
 	require.NoError(t, err)
 	require.Len(t, n.Modules, 48)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 )
 
 // caseJSON is the part of a fixture's case.json these tests use.
@@ -34,7 +34,7 @@ type caseJSON struct {
 // fixtureCases lists every case folder (with a case.json) under the fixture root, at run time.
 func fixtureCases(t *testing.T) []string {
 	t.Helper()
-	matches, err := filepath.Glob(filepath.Join(testutil.Fixtures(t), "*", "*", "case.json"))
+	matches, err := filepath.Glob(filepath.Join(fixtures.Root(t), "*", "*", "case.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

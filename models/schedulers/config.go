@@ -1,14 +1,12 @@
 package schedulers
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"reflect"
 	"slices"
-	"sort"
 	"strings"
+
+	"github.com/loba-dev/loba/models/config"
 )
 
 // Class names (diffusers' `_class_name`) of the supported schedulers.
@@ -26,7 +24,7 @@ var (
 // Config is a diffusers scheduler_config.json, with the union of the keys of DDPMScheduler,
 // DDIMScheduler and EulerDiscreteScheduler as JSON tags. Keys a class does not use are ignored by
 // it, as diffusers' from_config does; other unknown keys (e.g. PNDM's skip_prk_steps) are accepted
-// and listed in Unused.
+// and recorded in Unused (see package models/config).
 type Config struct {
 	ClassName        string `json:"_class_name"`
 	DiffusersVersion string `json:"_diffusers_version,omitempty"`
@@ -61,7 +59,8 @@ type Config struct {
 	TimestepType         string   `json:"timestep_type"`
 	FinalSigmasType      string   `json:"final_sigmas_type"`
 
-	// Unused lists the keys of the parsed JSON that Config has no field for (sorted).
+	// Unused lists the keys of the parsed config.json that Config has no field for, sorted, without
+	// the "_" metadata keys. They do not change the scheduler; `loba inspect` reports them.
 	Unused []string `json:"-"`
 }
 
@@ -126,65 +125,26 @@ func ParseConfigAs(data []byte, class string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(cfg); err != nil {
+	unused, err := config.Decode(data, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("schedulers: parsing scheduler config: %w", err)
 	}
 	cfg.ClassName = class
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("schedulers: parsing scheduler config: %w", err)
-	}
-	known := jsonKeys(reflect.TypeOf(*cfg))
-	cfg.Unused = nil
-	for k := range raw {
-		if !known[k] {
-			cfg.Unused = append(cfg.Unused, k)
-		}
-	}
-	sort.Strings(cfg.Unused)
+	cfg.Unused = unused
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
 }
 
-// LoadConfig reads and validates a scheduler_config.json (or a fixture's config.json).
-func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("schedulers: %w", err)
-	}
-	cfg, err := ParseConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
-}
+// LoadConfig reads and validates a scheduler_config.json (or a fixture's config.json). Errors name the
+// file.
+func LoadConfig(path string) (*Config, error) { return config.Load(path, ParseConfig) }
 
 // LoadConfigAs reads a scheduler config as the given class (see ParseConfigAs), e.g. the SD1.5
-// PNDMScheduler config as a DDIMScheduler.
+// PNDMScheduler config as a DDIMScheduler. Errors name the file.
 func LoadConfigAs(path, class string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("schedulers: %w", err)
-	}
-	cfg, err := ParseConfigAs(data, class)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
-}
-
-func jsonKeys(t reflect.Type) map[string]bool {
-	keys := map[string]bool{}
-	for i := 0; i < t.NumField(); i++ {
-		tag := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
-		if tag != "" && tag != "-" {
-			keys[tag] = true
-		}
-	}
-	return keys
+	return config.Load(path, func(data []byte) (*Config, error) { return ParseConfigAs(data, class) })
 }
 
 func checkOneOf(key, value string, valid ...string) error {

@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 )
 
 func realConfig(t *testing.T, model string) string {
-	return filepath.Join(testutil.Fixtures(t), "real", "configs", model, "scheduler", "scheduler_config.json")
+	return filepath.Join(fixtures.Root(t), "real", "configs", model, "scheduler", "scheduler_config.json")
 }
 
 func TestRealConfigs(t *testing.T) {

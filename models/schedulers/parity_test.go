@@ -18,6 +18,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -165,7 +166,7 @@ func runGraph(t *testing.T, backend compute.Backend, fn func(in []*Node) []*Node
 
 func TestParity(t *testing.T) {
 	backend := testutil.Backend(t)
-	for _, dir := range testutil.Cases(t, "scheduler") {
+	for _, dir := range fixtures.Cases(t, "scheduler") {
 		t.Run(filepath.Base(dir), func(t *testing.T) { runCase(t, backend, dir) })
 	}
 }

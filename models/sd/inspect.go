@@ -9,7 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/safetensors"
+	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/unet"
+	"github.com/loba-dev/loba/models/vae"
 	"github.com/loba-dev/loba/models/weights"
 )
 
@@ -34,6 +38,10 @@ type Report struct {
 	Dir        string
 	Components []ComponentReport
 	Skipped    []Component // components without LOBA-built networks (scheduler, tokenizer, ...)
+	// Unused maps a component name to the keys of its config.json that LOBA's config has no field
+	// for (the configs' Unused: recorded and ignored, never rejected). Components without such keys,
+	// and schedulers of classes LOBA does not implement, have no entry.
+	Unused map[string][]string
 }
 
 // InspectOptions tunes Inspect.
@@ -94,11 +102,66 @@ func Inspect(dir string, opts InspectOptions) (*Report, error) {
 			cr.Problem = ferr // e.g. a pickle checkpoint
 		}
 		rep.Components = append(rep.Components, cr)
+		rep.addUnused(c)
+	}
+	for _, c := range rep.Skipped {
+		rep.addUnused(c)
 	}
 	if len(rep.Components) == 0 {
 		return nil, fmt.Errorf("%s: no UNet, VAE or text-encoder component found", dir)
 	}
 	return rep, nil
+}
+
+// addUnused records the unknown config keys of a component: a network component's config.json
+// (declareComponent has parsed it already) or a supported scheduler's scheduler_config.json. Other
+// components, and scheduler configs that do not parse (inspect does not check schedulers), add none.
+func (r *Report) addUnused(c Component) {
+	if c.Dir == "" {
+		return
+	}
+	var unused []string
+	switch c.Class {
+	case "UNet2DConditionModel":
+		if cfg, err := unet.LoadConfig(filepath.Join(c.Dir, "config.json")); err == nil {
+			unused = cfg.Unused
+		}
+	case "AutoencoderKL":
+		if cfg, err := vae.LoadConfig(filepath.Join(c.Dir, "config.json")); err == nil {
+			unused = cfg.Unused
+		}
+	case "CLIPTextModel", "CLIPTextModelWithProjection":
+		if cfg, err := clip.LoadConfig(filepath.Join(c.Dir, "config.json")); err == nil {
+			unused = cfg.Unused
+		}
+	case schedulers.ClassDDPM, schedulers.ClassDDIM, schedulers.ClassEulerDiscrete:
+		if cfg, err := schedulers.LoadConfig(filepath.Join(c.Dir, "scheduler_config.json")); err == nil {
+			unused = cfg.Unused
+		}
+	}
+	if len(unused) > 0 {
+		if r.Unused == nil {
+			r.Unused = map[string][]string{}
+		}
+		r.Unused[c.Name] = unused
+	}
+}
+
+// WriteUnused writes one line per component whose config.json has keys LOBA's config does not know,
+// "<component>: unknown config keys ignored: <key>, <key>", in component order.
+func (r *Report) WriteUnused(w io.Writer) {
+	names := make([]string, 0, len(r.Components)+len(r.Skipped))
+	for _, c := range r.Components {
+		names = append(names, c.Name)
+	}
+	for _, c := range r.Skipped {
+		names = append(names, c.Name)
+	}
+	for _, name := range names {
+		if keys := r.Unused[name]; len(keys) > 0 {
+			fmt.Fprintf(w, "%s: unknown config keys ignored: %s\n", name, strings.Join(keys, ", "))
+		}
+	}
 }
 
 // fileDTypes reports the dtype the weight files store (e.g. F16 for an fp16 variant).
@@ -157,7 +220,8 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(out)
 }
 
-// WriteText writes one line per component: name, class, parameter count, weight files and status.
+// WriteText writes one line per component: name, class, parameter count, weight files and status;
+// then the unknown config keys of each component that has some (WriteUnused).
 func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "%s\n", r.Dir)
 	var total int64
@@ -184,6 +248,7 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  %-15s %-28s %s\n", c.Name, c.Class, note)
 	}
 	fmt.Fprintf(w, "  %-15s %-28s %15s params\n", "total", "", humanCount(total))
+	r.WriteUnused(w)
 }
 
 func humanCount(n int64) string {

@@ -8,12 +8,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures"
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/schedulers"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
-// tinyPipeline is a pipeline folder composed from the fixtures (sdtest.Compose).
+// tinyPipeline is a pipeline folder composed from the fixtures (tinypipe.Pipelines).
 type tinyPipeline struct {
 	dir   string
 	sdxl  bool
@@ -21,12 +22,12 @@ type tinyPipeline struct {
 }
 
 // bpePath is the fixtures' CLIP BPE merges file.
-func bpePath(t *testing.T) string { return sdtest.BPEPath(t) }
+func bpePath(t *testing.T) string { return fixtures.BPEPath(fixtures.Root(t)) }
 
-// composePipelines wraps sdtest.Compose.
+// composePipelines wraps tinypipe.Pipelines.
 func composePipelines(t *testing.T, scheduler string) []*tinyPipeline {
 	var out []*tinyPipeline
-	for _, p := range sdtest.Compose(t, scheduler) {
+	for _, p := range tinypipe.Pipelines(t, scheduler) {
 		out = append(out, &tinyPipeline{dir: p.Dir, sdxl: p.SDXL, parts: p.Parts})
 	}
 	return out
@@ -93,7 +94,7 @@ func TestLoadPipeline(t *testing.T) {
 
 // TestLoadPipelinePNDM loads SD1.5's real scheduler config (a PNDMScheduler) as DDIM, as LECO does.
 func TestLoadPipelinePNDM(t *testing.T) {
-	pndm := filepath.Join(testutil.Fixtures(t), "real", "configs", "sd15", "scheduler", "scheduler_config.json")
+	pndm := filepath.Join(fixtures.Root(t), "real", "configs", "sd15", "scheduler", "scheduler_config.json")
 	for _, tp := range composePipelines(t, pndm) {
 		if tp.sdxl {
 			continue

@@ -12,7 +12,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/stretchr/testify/require"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/models/safetensors"
 	"github.com/loba-dev/loba/models/weights"
 )
@@ -38,8 +38,8 @@ func readJSON(t *testing.T, path string, into any) {
 // CLIPTextModelWithProjection as text_encoder_2), SD1.5 otherwise.
 func tinySingleFiles(t *testing.T) []*tinySingleFile {
 	t.Helper()
-	vaes := testutil.Cases(t, "vae")
-	clips := testutil.Cases(t, "clip_text")
+	vaes := fixtures.Cases(t, "vae")
+	clips := fixtures.Cases(t, "clip_text")
 	pickClip := func(withProjection bool) string {
 		for _, d := range clips {
 			var c struct {
@@ -54,7 +54,7 @@ func tinySingleFiles(t *testing.T) []*tinySingleFile {
 		return clips[0]
 	}
 	var out []*tinySingleFile
-	for i, unetDir := range testutil.Cases(t, "unet") {
+	for i, unetDir := range fixtures.Cases(t, "unet") {
 		var u struct {
 			AdditionEmbedType *string `json:"addition_embed_type"`
 		}
@@ -268,7 +268,7 @@ func TestInspectSingleFileErrors(t *testing.T) {
 // manifests) with the built-in hub configs: the UNet, VAE and CLIP networks LOBA builds at full
 // scale take every weight of the file, with the diffusers manifests' keys and shapes.
 func TestInspectSingleFileRealManifests(t *testing.T) {
-	real := filepath.Join(testutil.Fixtures(t), "real", "manifests")
+	real := filepath.Join(fixtures.Root(t), "real", "manifests")
 	for _, kind := range []string{weights.SingleFileSD15, weights.SingleFileSDXLBase} {
 		t.Run(kind, func(t *testing.T) {
 			single := map[string]TensorEntry{}

@@ -1,17 +1,17 @@
 package unet
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/loba-dev/loba/models/config"
 )
 
 // Config is diffusers' UNet2DConditionModel config (unets/unet_2d_condition.py @ 58eb52c0), with the
 // keys of config.json as JSON tags. LoadConfig starts from DefaultConfig, so keys missing from a file
-// (old configs such as SD1.5's carry only 24 of them) keep diffusers' defaults; unknown keys are ignored.
+// (old configs such as SD1.5's carry only 24 of them) keep diffusers' defaults; keys Config has no
+// field for are accepted and recorded in Unused (see package models/config).
 //
 // Only the branches that SD1.x, SD2.x and SDXL use are supported; Validate rejects every other value
 // and names the key, the value and the valid values. Keys that the supported blocks never read
@@ -83,6 +83,10 @@ type Config struct {
 	MidBlockOnlyCrossAttention        *bool   `json:"mid_block_only_cross_attention"`
 	CrossAttentionNorm                *string `json:"cross_attention_norm"`
 	AdditionEmbedTypeNumHeads         int     `json:"addition_embed_type_num_heads"`
+
+	// Unused lists the keys of the parsed config.json that Config has no field for, sorted, without
+	// the "_" metadata keys. They do not change the model; `loba inspect` reports them.
+	Unused []string `json:"-"`
 }
 
 // Block type names accepted in down_block_types, up_block_types and mid_block_type (a "UNetRes"
@@ -177,25 +181,17 @@ func SDXLBase() *Config {
 }
 
 // LoadConfig reads a diffusers UNet config.json over DefaultConfig and validates it. Errors name the file.
-func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("unet.LoadConfig: %w", err)
-	}
-	cfg, err := ParseConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("unet.LoadConfig %s: %w", path, err)
-	}
-	return cfg, nil
-}
+func LoadConfig(path string) (*Config, error) { return config.Load(path, ParseConfig) }
 
-// ParseConfig decodes config.json content over DefaultConfig and validates it.
+// ParseConfig decodes config.json content over DefaultConfig, records the unknown keys in Unused and
+// validates it.
 func ParseConfig(data []byte) (*Config, error) {
 	cfg := DefaultConfig()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(cfg); err != nil {
+	unused, err := config.Decode(data, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("bad UNet config JSON: %w", err)
 	}
+	cfg.Unused = unused
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -11,12 +11,12 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 )
 
 // benchCase loads the sd15_tiny fixture: the model, its weights and the case's inputs.
 func benchCase(b *testing.B) (*UNet2DConditionModel, *model.Scope, []*tensors.Tensor) {
-	dir := filepath.Join(testutil.Fixtures(b), "unet", "sd15_tiny")
+	dir := filepath.Join(fixtures.Root(b), "unet", "sd15_tiny")
 	m, ctx, err := Load(dir)
 	require.NoError(b, err)
 	io := readIO(b, dir)
@@ -78,7 +78,7 @@ func forwardBackward(ctx *model.Scope, m *UNet2DConditionModel, sample, t, enc *
 // direction of the gradient itself for the input sample.
 func TestGradients(t *testing.T) {
 	backend := testBackend(t)
-	dir := filepath.Join(testutil.Fixtures(t), "unet", "sd15_tiny")
+	dir := filepath.Join(fixtures.Root(t), "unet", "sd15_tiny")
 	m, ctx, err := Load(dir)
 	require.NoError(t, err)
 	io := readIO(t, dir)

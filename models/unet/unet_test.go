@@ -16,6 +16,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
 	"github.com/loba-dev/loba/models/weights"
@@ -49,7 +50,7 @@ func flat32(t testing.TB, x *tensors.Tensor) []float32 {
 // must match diffusers to a relative L2 error < 1e-4.
 func TestParity(t *testing.T) {
 	backend := testBackend(t)
-	for _, dir := range testutil.Cases(t, "unet") {
+	for _, dir := range fixtures.Cases(t, "unet") {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			m, ctx, err := Load(dir)
 			require.NoError(t, err)
@@ -112,7 +113,7 @@ func TestParity(t *testing.T) {
 }
 
 func realDir(t *testing.T, parts ...string) string {
-	return filepath.Join(append([]string{testutil.Fixtures(t), "real"}, parts...)...)
+	return filepath.Join(append([]string{fixtures.Root(t), "real"}, parts...)...)
 }
 
 // TestRealConfigs checks that the real SD1.5 and SDXL-base UNet configs validate, that the presets
@@ -181,7 +182,7 @@ func equalInts(a, b []int) bool {
 
 // TestFixtureConfigs checks that every fixture config parses, and that unknown keys are accepted.
 func TestFixtureConfigs(t *testing.T) {
-	for _, dir := range testutil.Cases(t, "unet") {
+	for _, dir := range fixtures.Cases(t, "unet") {
 		data, err := os.ReadFile(filepath.Join(dir, "config.json"))
 		require.NoError(t, err)
 		_, err = ParseConfig(data)
@@ -198,7 +199,7 @@ func TestFixtureConfigs(t *testing.T) {
 // TestValidateRejects checks that unsupported values fail with an error naming the key, the value
 // and a valid value.
 func TestValidateRejects(t *testing.T) {
-	base := filepath.Join(testutil.Cases(t, "unet")[0], "config.json")
+	base := filepath.Join(fixtures.Cases(t, "unet")[0], "config.json")
 	data, err := os.ReadFile(base)
 	require.NoError(t, err)
 	for _, tc := range []struct {
@@ -268,7 +269,7 @@ func TestNearestResize(t *testing.T) {
 // (diffusers then forwards the skip sizes to the upsamplers): the output keeps the input size.
 func TestOddSizes(t *testing.T) {
 	backend := testBackend(t)
-	dir := filepath.Join(testutil.Fixtures(t), "unet", "sd15_tiny")
+	dir := filepath.Join(fixtures.Root(t), "unet", "sd15_tiny")
 	m, ctx, err := Load(dir)
 	require.NoError(t, err)
 	io := readIO(t, dir)
@@ -285,7 +286,7 @@ func TestOddSizes(t *testing.T) {
 // fixture, and that a scalar timestep is broadcast to the batch.
 func TestTimestepForms(t *testing.T) {
 	backend := testBackend(t)
-	dir := filepath.Join(testutil.Fixtures(t), "unet", "sd15_tiny")
+	dir := filepath.Join(fixtures.Root(t), "unet", "sd15_tiny")
 	m, ctx, err := Load(dir)
 	require.NoError(t, err)
 	io := readIO(t, dir)
@@ -320,7 +321,7 @@ func TestTimestepForms(t *testing.T) {
 // TestLoadLayouts checks the diffusers folder layouts Load accepts, and that weights which do not fit
 // the config are reported together, naming the file.
 func TestLoadLayouts(t *testing.T) {
-	cases := testutil.Cases(t, "unet")
+	cases := fixtures.Cases(t, "unet")
 	src := cases[0]
 	link := func(dst, name, target string) {
 		require.NoError(t, os.Symlink(target, filepath.Join(dst, name)))

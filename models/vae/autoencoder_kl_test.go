@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -29,7 +30,7 @@ var vaeOutputs = map[string][]string{
 // case provides from its in.* tensors, and compares them (relative L2 < 1e-4).
 func TestParity(t *testing.T) {
 	backend := testutil.Backend(t)
-	for _, dir := range testutil.Cases(t, "vae") {
+	for _, dir := range fixtures.Cases(t, "vae") {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			model, ctx, err := Load(dir)
 			if err != nil {

@@ -1,18 +1,17 @@
 package vae
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"sort"
-	"strings"
+
+	"github.com/loba-dev/loba/models/config"
 )
 
 // Config holds the AutoencoderKL config.json keys (diffusers models/autoencoders/autoencoder_kl.py
 // @ 58eb52c0, AutoencoderKL.__init__). Keys missing from the file take diffusers' defaults
 // (DefaultConfig); SD1.5's hub config, written by diffusers 0.6, carries only the structural keys.
+// Keys Config has no field for are accepted and recorded in Unused (see package models/config).
 //
 // ScalingFactor and ShiftFactor are NOT applied by Encode/Decode: pipelines compute
 // latents = (sample - shift) · scaling before the UNet and decode(latents / scaling + shift) after it.
@@ -39,6 +38,10 @@ type Config struct {
 	UseQuantConv         bool       `json:"use_quant_conv"`
 	UsePostQuantConv     bool       `json:"use_post_quant_conv"`
 	MidBlockAddAttention bool       `json:"mid_block_add_attention"`
+
+	// Unused lists the keys of the parsed config.json that Config has no field for, sorted, without
+	// the "_" metadata keys. They do not change the model; `loba inspect` reports them.
+	Unused []string `json:"-"`
 }
 
 // SampleSize is diffusers' sample_size: an int or an [height, width] pair. It only sizes tiling in
@@ -119,64 +122,23 @@ func SDXLBase() *Config {
 	return c
 }
 
-// knownKeys lists the config.json keys Config understands.
-func knownKeys() map[string]bool {
-	keys := map[string]bool{}
-	for _, k := range jsonTags() {
-		keys[k] = true
-	}
-	return keys
-}
-
-func jsonTags() []string {
-	return []string{"_class_name", "_diffusers_version", "_name_or_path", "in_channels", "out_channels",
-		"down_block_types", "up_block_types", "block_out_channels", "layers_per_block", "act_fn",
-		"latent_channels", "norm_num_groups", "sample_size", "scaling_factor", "shift_factor",
-		"latents_mean", "latents_std", "force_upcast", "use_quant_conv", "use_post_quant_conv",
-		"mid_block_add_attention"}
-}
-
-// ParseConfig decodes config.json content over DefaultConfig and validates it. A key that
-// AutoencoderKL does not have is an error (keys starting with "_" are metadata and accepted).
+// ParseConfig decodes config.json content over DefaultConfig, records the keys AutoencoderKL does
+// not have in Unused and validates it.
 func ParseConfig(data []byte) (*Config, error) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("vae config: %w", err)
-	}
-	known := knownKeys()
-	var unknown []string
-	for k := range raw {
-		if !known[k] && !strings.HasPrefix(k, "_") {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("vae config: unknown key(s) %q (AutoencoderKL keys: %s)", unknown, strings.Join(jsonTags(), ", "))
-	}
 	cfg := DefaultConfig()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(cfg); err != nil {
+	unused, err := config.Decode(data, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("vae config: %w", err)
 	}
+	cfg.Unused = unused
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
 }
 
-// LoadConfig reads and validates a diffusers AutoencoderKL config.json.
-func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("vae: reading config: %w", err)
-	}
-	cfg, err := ParseConfig(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return cfg, nil
-}
+// LoadConfig reads and validates a diffusers AutoencoderKL config.json. Errors name the file.
+func LoadConfig(path string) (*Config, error) { return config.Load(path, ParseConfig) }
 
 // Validate checks that the config describes an AutoencoderKL this package builds. Errors name the
 // key, the bad value and the valid values.

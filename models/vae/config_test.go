@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 )
 
 func TestConfigDefaultsAndRealConfigs(t *testing.T) {
-	real := filepath.Join(testutil.Fixtures(t), "real", "configs")
+	real := filepath.Join(fixtures.Root(t), "real", "configs")
 	sd15, err := LoadConfig(filepath.Join(real, "sd15/vae/config.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func TestConfigDefaultsAndRealConfigs(t *testing.T) {
 	if sdxl.ScalingFactor != 0.13025 || sdxl.SampleSize[0] != 1024 || sdxl.NameOrPath != "../sdxl-vae/" {
 		t.Errorf("sdxl config: %+v", sdxl)
 	}
-	for _, dir := range testutil.Cases(t, "vae") {
+	for _, dir := range fixtures.Cases(t, "vae") {
 		if _, err := LoadConfig(filepath.Join(dir, "config.json")); err != nil {
 			t.Errorf("%s: %v", dir, err)
 		}
@@ -47,7 +47,6 @@ func TestConfigValidateRejects(t *testing.T) {
 		{`{` + base + `, "norm_num_groups": 24}`, `block_out_channels[0] = 32`},
 		{`{` + base + `, "latent_channels": 0}`, `latent_channels = 0`},
 		{`{` + base + `, "latents_mean": [0.1, 0.2]}`, `latents_mean has 2 values`},
-		{`{` + base + `, "norm_type": "spatial"}`, `unknown key(s) ["norm_type"]`},
 		{`{` + base + `, "_class_name": "VQModel"}`, `_class_name "VQModel"`},
 	}
 	for _, c := range cases {
@@ -55,6 +54,14 @@ func TestConfigValidateRejects(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config %s: got error %v, want one containing %q", c.json, err, c.want)
 		}
+	}
+	// A key AutoencoderKL does not have is recorded, not rejected ("_" metadata keys are not listed).
+	cfg, err := ParseConfig([]byte(`{` + base + `, "norm_type": "spatial", "_use_default_values": ["act_fn"]}`))
+	if err != nil {
+		t.Fatalf("unknown key rejected: %v", err)
+	}
+	if len(cfg.Unused) != 1 || cfg.Unused[0] != "norm_type" {
+		t.Errorf("Unused = %q, want [norm_type]", cfg.Unused)
 	}
 	// Supported variants parse.
 	for _, ok := range []string{

@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
 	"github.com/loba-dev/loba/models/weights"
@@ -53,7 +54,7 @@ func copyCaseWithLegacyNames(t *testing.T, dir string) (out string, renamed int)
 // TestLoadLegacyAttentionNames checks that a file with the legacy attention names (as the SD1.5 hub
 // fp32 VAE) loads to exactly the same variables as the modern names.
 func TestLoadLegacyAttentionNames(t *testing.T) {
-	dir := testutil.Cases(t, "vae")[0]
+	dir := fixtures.Cases(t, "vae")[0]
 	legacyDir, renamed := copyCaseWithLegacyNames(t, dir)
 	if renamed == 0 {
 		t.Fatalf("no attention tensor renamed in %s", dir)
@@ -88,7 +89,7 @@ func TestLoadLegacyAttentionNames(t *testing.T) {
 // TestLoadReportsProblems checks that a weight file that does not fit the config fails with one
 // error naming the missing key.
 func TestLoadReportsProblems(t *testing.T) {
-	dir := testutil.Cases(t, "vae")[0]
+	dir := fixtures.Cases(t, "vae")[0]
 	out := t.TempDir()
 	cfg, _ := os.ReadFile(filepath.Join(dir, "config.json"))
 	_ = os.WriteFile(filepath.Join(out, "config.json"), cfg, 0o644)

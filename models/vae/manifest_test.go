@@ -10,7 +10,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/models/weights"
 )
 
@@ -76,7 +76,7 @@ func diffDeclared(t *testing.T, name string, model *AutoencoderKL, manifest map[
 // model built from them declares exactly the keys and shapes of the real checkpoints' manifests
 // (and, for the SD1.5 hub fp32 file, of its legacy-named layout after the load-time rename).
 func TestRealConfigsDeclareManifest(t *testing.T) {
-	real := filepath.Join(testutil.Fixtures(t), "real")
+	real := filepath.Join(fixtures.Root(t), "real")
 	cases := []struct{ config, manifest string }{
 		{"configs/sd15/vae/config.json", "manifests/diffusers/sd15/vae.json"},
 		{"configs/sdxl_base/vae/config.json", "manifests/diffusers/sdxl_base/vae.json"},

@@ -16,7 +16,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/stretchr/testify/require"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/models/safetensors"
 )
 
@@ -43,8 +43,8 @@ func sfReadConfig(t *testing.T, dir string) []byte {
 // text_encoder_2, fused to OpenCLIP naming).
 func sfTinyCases(t *testing.T) []*sfTiny {
 	t.Helper()
-	vaes := testutil.Cases(t, "vae")
-	clips := testutil.Cases(t, "clip_text")
+	vaes := fixtures.Cases(t, "vae")
+	clips := fixtures.Cases(t, "clip_text")
 	pickClip := func(withProjection bool) string {
 		for _, d := range clips {
 			var c struct {
@@ -58,7 +58,7 @@ func sfTinyCases(t *testing.T) []*sfTiny {
 		return clips[0]
 	}
 	var out []*sfTiny
-	for i, unetDir := range testutil.Cases(t, "unet") {
+	for i, unetDir := range fixtures.Cases(t, "unet") {
 		var u struct {
 			AdditionEmbedType *string `json:"addition_embed_type"`
 		}
@@ -505,7 +505,7 @@ func TestLoadSingleFileErrors(t *testing.T) {
 // against the diffusers manifests with the detected kind and the built-in hub layout: every weight
 // is found with its diffusers shape, only the ignored keys are skipped.
 func TestPlanSingleFileRealManifests(t *testing.T) {
-	real := filepath.Join(testutil.Fixtures(t), "real", "manifests")
+	real := filepath.Join(fixtures.Root(t), "real", "manifests")
 	for _, kind := range []string{SingleFileSD15, SingleFileSDXLBase} {
 		t.Run(kind, func(t *testing.T) {
 			single := sfManifest(t, filepath.Join(real, "single_file", kind+".json"))

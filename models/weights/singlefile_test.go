@@ -13,7 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 )
 
 type sfManifestEntry struct {
@@ -49,7 +49,7 @@ var sfDiffusersOptional = map[string]string{
 
 // TestSingleFileEmbeddedConfigs checks the embedded configs against fixtures/real/configs.
 func TestSingleFileEmbeddedConfigs(t *testing.T) {
-	root := filepath.Join(testutil.Fixtures(t), "real", "configs")
+	root := filepath.Join(fixtures.Root(t), "real", "configs")
 	configs, err := singleFileConfigs()
 	require.NoError(t, err)
 	require.Len(t, configs, 7)
@@ -72,7 +72,7 @@ func TestSingleFileEmbeddedConfigs(t *testing.T) {
 // mapping is a bijection onto the diffusers manifests (less sfDiffusersOptional); and every row
 // agrees with the mapping diffusers' own converters produced (*.ldm_to_diffusers.json).
 func TestSingleFileManifests(t *testing.T) {
-	real := filepath.Join(testutil.Fixtures(t), "real", "manifests")
+	real := filepath.Join(fixtures.Root(t), "real", "manifests")
 	for _, kind := range []string{SingleFileSD15, SingleFileSDXLBase} {
 		t.Run(kind, func(t *testing.T) {
 			table, err := sfLayout(t, kind).Table()
@@ -220,7 +220,7 @@ func TestSingleFileTablesOnFixtureConfigs(t *testing.T) {
 		require.NoError(t, err)
 		return b
 	}
-	for _, dir := range testutil.Cases(t, "unet") {
+	for _, dir := range fixtures.Cases(t, "unet") {
 		t.Run("unet/"+filepath.Base(dir), func(t *testing.T) {
 			u, err := parseSingleFileUNet(read(t, dir))
 			require.NoError(t, err)
@@ -229,7 +229,7 @@ func TestSingleFileTablesOnFixtureConfigs(t *testing.T) {
 			check(t, dir, *keys)
 		})
 	}
-	for _, dir := range testutil.Cases(t, "vae") {
+	for _, dir := range fixtures.Cases(t, "vae") {
 		t.Run("vae/"+filepath.Base(dir), func(t *testing.T) {
 			v, err := parseSingleFileVAE(read(t, dir))
 			require.NoError(t, err)
@@ -238,7 +238,7 @@ func TestSingleFileTablesOnFixtureConfigs(t *testing.T) {
 			check(t, dir, *keys)
 		})
 	}
-	for _, dir := range testutil.Cases(t, "clip_text") {
+	for _, dir := range fixtures.Cases(t, "clip_text") {
 		for _, openCLIP := range []bool{false, true} {
 			t.Run(fmt.Sprintf("clip_text/%s/openclip=%v", filepath.Base(dir), openCLIP), func(t *testing.T) {
 				te, err := parseSingleFileText(read(t, dir), "text_encoder", "prefix.", openCLIP)
@@ -299,7 +299,7 @@ func TestConvertSingleFileTensor(t *testing.T) {
 }
 
 func TestDetectSingleFile(t *testing.T) {
-	real := filepath.Join(testutil.Fixtures(t), "real", "manifests")
+	real := filepath.Join(fixtures.Root(t), "real", "manifests")
 	keysOf := func(path string) []string { return SortedKeys(sfManifest(t, filepath.Join(real, path))) }
 	filter := func(keys []string, prefix string) []string {
 		var out []string
@@ -314,7 +314,7 @@ func TestDetectSingleFile(t *testing.T) {
 	unetSD15, unetSDXL := filter(sd15, "model.diffusion_model."), filter(sdxl, "model.diffusion_model.")
 	var loraKeys []string
 	loraManifest := map[string]json.RawMessage{}
-	sfReadJSON(t, filepath.Join(testutil.Fixtures(t), "real", "lora", "sdxl_base_unet.json"), &loraManifest)
+	sfReadJSON(t, filepath.Join(fixtures.Root(t), "real", "lora", "sdxl_base_unet.json"), &loraManifest)
 	for k := range loraManifest {
 		loraKeys = append(loraKeys, "lora_unet_"+strings.ReplaceAll(k, ".", "_")+".lora_down.weight")
 	}

@@ -6,11 +6,11 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/lobanb/train"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
 // TestFinetuneOverfitsABatch: the standard diffusion fine-tune step (UNet and text encoder, v- and
@@ -19,7 +19,7 @@ func TestFinetuneOverfitsABatch(t *testing.T) {
 	backend := testutil.Backend(t)
 	for _, pred := range []string{"epsilon", "v_prediction"} {
 		t.Run(pred, func(t *testing.T) {
-			p, err := sd.LoadPipeline(sdtest.First(t, false).Dir, sd.PipelineOptions{Backend: backend, SkipVAE: true})
+			p, err := sd.LoadPipeline(tinypipe.First(t, false).Dir, sd.PipelineOptions{Backend: backend, SkipVAE: true})
 			require.NoError(t, err)
 			var params []train.Param
 			for v := range p.Ctx.IterVariables() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 )
 
@@ -30,7 +31,7 @@ func rewriteHeader(t *testing.T, file []byte, edit func(h map[string]map[string]
 // error naming the file (and the key where there is one) — never a panic.
 func TestInspectCorruptWeights(t *testing.T) {
 	testutil.Backend(t)
-	src := filepath.Join(testutil.Fixtures(t), "vae", "sd_vae_tiny")
+	src := filepath.Join(fixtures.Root(t), "vae", "sd_vae_tiny")
 	good, err := os.ReadFile(filepath.Join(src, "model.safetensors"))
 	require.NoError(t, err)
 	cfg, err := os.ReadFile(filepath.Join(src, "config.json"))

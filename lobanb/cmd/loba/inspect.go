@@ -47,6 +47,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "loba inspect: %v\n", err)
 			return 2
 		}
+		rep.WriteUnused(stderr) // stdout holds only the manifest JSON
 	} else {
 		rep.WriteText(stdout)
 	}

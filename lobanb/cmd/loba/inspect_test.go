@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/safetensors"
 )
@@ -24,7 +25,7 @@ type manifest map[string]struct {
 // folders prints exactly the keys, shapes and dtypes of the diffusers manifests.
 func TestInspectRealConfigsMatchManifests(t *testing.T) {
 	testutil.Backend(t)
-	real := filepath.Join(testutil.Fixtures(t), "real")
+	real := filepath.Join(fixtures.Root(t), "real")
 	for _, model := range []string{"sd15", "sdxl_base"} {
 		t.Run(model, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -58,7 +59,7 @@ func TestInspectRealConfigsMatchManifests(t *testing.T) {
 // TestInspectBadWeights: weight files that do not fit give exit code 1 and name the file and key.
 func TestInspectBadWeights(t *testing.T) {
 	testutil.Backend(t)
-	src := filepath.Join(testutil.Fixtures(t), "vae", "sd_vae_tiny")
+	src := filepath.Join(fixtures.Root(t), "vae", "sd_vae_tiny")
 	dir := t.TempDir()
 	cfg, err := os.ReadFile(filepath.Join(src, "config.json"))
 	require.NoError(t, err)
@@ -105,7 +106,7 @@ func TestInspectBadWeights(t *testing.T) {
 // error naming the file and the value.
 func TestInspectBadConfig(t *testing.T) {
 	testutil.Backend(t)
-	src, err := os.ReadFile(filepath.Join(testutil.Fixtures(t), "unet", "sd15_tiny", "config.json"))
+	src, err := os.ReadFile(filepath.Join(fixtures.Root(t), "unet", "sd15_tiny", "config.json"))
 	require.NoError(t, err)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.json")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/models/sd"
 )
@@ -19,7 +20,7 @@ import (
 // (SD1.5) and 722/788 (SDXL) UNet modules for lierla/c3lier, one line each, plus the text encoders'.
 func TestPrintPreset(t *testing.T) {
 	testutil.Backend(t)
-	real := filepath.Join(testutil.Fixtures(t), "real", "configs")
+	real := filepath.Join(fixtures.Root(t), "real", "configs")
 	line := regexp.MustCompile(`^lora_(unet|te|te1|te2)_[a-z0-9_]+ +(linear|conv\dx\d) +\[[0-9 ]+\] +4$`)
 	for _, c := range []struct {
 		model string

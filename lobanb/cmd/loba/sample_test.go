@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
 // TestSampleCommand: `loba sample MODEL --lora F --prompt … --strengths …` writes a grid with one
@@ -22,7 +22,7 @@ func TestSampleCommand(t *testing.T) {
 	code, _, stderr := runCLI("train", preset, "--out", out, "--quiet", "--steps", "2")
 	require.Equal(t, 0, code, stderr)
 
-	model := sdtest.First(t, false).Dir
+	model := tinypipe.First(t, false).Dir
 	grid := filepath.Join(dir, "grid.png")
 	code, stdout, stderr := runCLI("sample", model, "--lora", filepath.Join(out, "lora.safetensors"),
 		"--prompt", "a red cube", "--prompt", "a blue ball", "--strengths", "-1,0,1", "--steps", "2", "--size", "16", "--out", grid)

@@ -15,10 +15,10 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/stretchr/testify/require"
 
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/lobanb/train"
 	"github.com/loba-dev/loba/models/safetensors"
-	"github.com/loba-dev/loba/models/sd/sdtest"
 )
 
 // TestMain lets a test re-run this binary as the `loba` command (LOBA_TEST_CLI=1), so a real
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 // writePreset writes a small LOBA preset on a tiny fixture pipeline and returns its path.
 func writePreset(t *testing.T, dir, extra string) string {
 	t.Helper()
-	tp := sdtest.First(t, false)
+	tp := tinypipe.First(t, false)
 	yaml := fmt.Sprintf(`model:
   name_or_path: %s
 objective: leco

@@ -20,7 +20,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/internal/fixtures"
 )
 
 // Hub is a loopback HTTP server speaking the Hub protocol used by models/hub:
@@ -272,10 +272,10 @@ func TinySafetensors(t testing.TB, name string, n int) []byte {
 	return out
 }
 
-// ReadFixture reads a file under the fixture root (testutil.Fixtures).
+// ReadFixture reads a file under the fixture root (fixtures.Root).
 func ReadFixture(t testing.TB, parts ...string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(append([]string{testutil.Fixtures(t)}, parts...)...))
+	b, err := os.ReadFile(filepath.Join(append([]string{fixtures.Root(t)}, parts...)...))
 	if err != nil {
 		t.Fatal(err)
 	}
