@@ -38,34 +38,28 @@ func DotGeneralGrads(v, lhs *Node, lc, lb []int, rhs *Node, rc, rb []int) (dLhs,
 		exceptions.Panicf("gradfix: DotGeneral cotangent %s does not match lhs %s, rhs %s", v.Shape(), lhs.Shape(), rhs.Shape())
 	}
 
-	// dLhs: [batch..., lhs free..., rhs contracting axes in ascending rhs order...].
-	dLhs = gemm.DotGeneral(v, vRFree, vBatch, rhs, rFree, rb)
-	perm := make([]int, lhs.Rank())
-	for i, axis := range lb {
-		perm[axis] = i
-	}
-	for i, axis := range lFree {
-		perm[axis] = nb + i
-	}
-	for i, rAxis := range sortedCopy(rc) {
-		perm[lc[slices.Index(rc, rAxis)]] = nb + len(lFree) + i
-	}
-	dLhs = gemm.TransposeIfNeeded(dLhs, perm)
-
-	// dRhs: [batch..., rhs free..., lhs contracting axes in ascending lhs order...].
-	dRhs = gemm.DotGeneral(v, vLFree, vBatch, lhs, lFree, lb)
-	perm = make([]int, rhs.Rank())
-	for i, axis := range rb {
-		perm[axis] = i
-	}
-	for i, axis := range rFree {
-		perm[axis] = nb + i
-	}
-	for i, lAxis := range sortedCopy(lc) {
-		perm[rc[slices.Index(lc, lAxis)]] = nb + len(rFree) + i
-	}
-	dRhs = gemm.TransposeIfNeeded(dRhs, perm)
+	dLhs = operandGrad(gemm.DotGeneral(v, vRFree, vBatch, rhs, rFree, rb), lhs.Rank(), lb, lFree, lc, rc)
+	dRhs = operandGrad(gemm.DotGeneral(v, vLFree, vBatch, lhs, lFree, lb), rhs.Rank(), rb, rFree, rc, lc)
 	return
+}
+
+// operandGrad transposes the product of the cotangent with the other operand — laid out [batch...,
+// this operand's free axes..., the other operand's contracting axes in ascending order...] — back
+// to this operand's axes (rank of them): batch, free and contracting are this operand's axes,
+// otherContracting the other's, paired with contracting position by position.
+func operandGrad(g *Node, rank int, batch, free, contracting, otherContracting []int) *Node {
+	nb := len(batch)
+	perm := make([]int, rank)
+	for i, axis := range batch {
+		perm[axis] = i
+	}
+	for i, axis := range free {
+		perm[axis] = nb + i
+	}
+	for i, otherAxis := range sortedCopy(otherContracting) {
+		perm[contracting[slices.Index(otherContracting, otherAxis)]] = nb + len(free) + i
+	}
+	return gemm.TransposeIfNeeded(g, perm)
 }
 
 func iota(start, n int) []int {

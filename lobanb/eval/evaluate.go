@@ -46,7 +46,7 @@ func Evaluate(p *sd.Pipeline, e slider.Eval, size slider.Resolution, outDir stri
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteJSON(filepath.Join(outDir, "eval.json"), report.Value()); err != nil {
+	if err := WriteJSON(filepath.Join(outDir, "eval.json"), report); err != nil {
 		return nil, err
 	}
 	if err := sd.SaveGrid(filepath.Join(outDir, "grid.png"), firstRows); err != nil {

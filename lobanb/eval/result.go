@@ -22,8 +22,8 @@ func (r *Report) Table() string {
 	return ""
 }
 
-// Value is the set report (*SliderReport or *EraseReport), as eval.json holds it.
-func (r *Report) Value() any {
+// value is the set report (*SliderReport or *EraseReport).
+func (r *Report) value() any {
 	if r != nil && r.Slider != nil {
 		return r.Slider
 	}
@@ -33,5 +33,5 @@ func (r *Report) Value() any {
 	return nil
 }
 
-// MarshalJSON writes the set report alone, the form of eval.json.
-func (r *Report) MarshalJSON() ([]byte, error) { return json.Marshal(r.Value()) }
+// MarshalJSON writes the set report alone: the form of eval.json and of `loba eval`'s output.
+func (r *Report) MarshalJSON() ([]byte, error) { return json.Marshal(r.value()) }

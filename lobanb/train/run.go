@@ -80,7 +80,7 @@ func (r *Run) Train() (*Result, error) {
 	if err := r.SaveLoRA(res.LoRAPath); err != nil {
 		return nil, err
 	}
-	if r.evalAfter {
+	if r.plan.EvalAfter {
 		r.logf("evaluating (%s) …", r.Preset.Eval.Kind)
 		r.Pipeline.SetAdapter(func(m *Node) nn.Adapter { return r.Net.Adapter(r.Pipeline.Ctx, "/unet", m) })
 		size, err := eval.Size(r.Preset)

@@ -54,7 +54,7 @@ type Run struct {
 
 	sampleCond, sampleNeg *sd.Conditioning
 	log                   io.Writer
-	evalAfter             bool // run the preset's eval section after training
+	plan                  *Plan // what the run derives from its preset
 }
 
 func (r *Run) logf(format string, args ...any) {
@@ -142,7 +142,7 @@ func Setup(p *slider.Preset, opts Options) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Run{Preset: p, log: opts.Log, evalAfter: plan.EvalAfter}
+	r := &Run{Preset: p, log: opts.Log, plan: plan}
 	dir, err := modelDir(p, opts)
 	if err != nil {
 		return nil, err
@@ -189,7 +189,7 @@ func (r *Run) loadConditioning(plan *Plan, dir string, opts Options) (map[string
 		r.logf("text conditioning cache %s not used (%s): encoding again", cachePath, why)
 	}
 	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: plan.DType, Variant: p.Model.Variant,
-		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && !r.evalAfter, SkipTextEncoders: cached && !r.evalAfter})
+		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && !plan.EvalAfter, SkipTextEncoders: cached && !plan.EvalAfter})
 	if err != nil {
 		return nil, err
 	}
@@ -204,10 +204,13 @@ func (r *Run) loadConditioning(plan *Plan, dir string, opts Options) (map[string
 	if cached {
 		r.CondCached = true
 		r.logf("text conditioning of %d prompts read from %s", len(plan.Prompts), cachePath)
-	} else if conds, err = encodePrompts(pipe, plan.Prompts, p.Model.HiddenState == "penultimate" && !sdxl); err != nil {
-		return nil, err
-	} else if err := saveCondCache(cachePath, cacheKey, conds); err != nil {
-		return nil, fmt.Errorf("train: caching the text conditioning: %w", err)
+	} else {
+		if conds, err = encodePrompts(pipe, plan.Prompts, p.Model.HiddenState == "penultimate" && !sdxl); err != nil {
+			return nil, err
+		}
+		if err := saveCondCache(cachePath, cacheKey, conds); err != nil {
+			return nil, fmt.Errorf("train: caching the text conditioning: %w", err)
+		}
 	}
 	if sampling(p) {
 		if r.sampleCond, err = conditioningOf(conds, p.Sample.Prompts); err != nil {
@@ -217,7 +220,7 @@ func (r *Run) loadConditioning(plan *Plan, dir string, opts Options) (map[string
 			return nil, err
 		}
 	}
-	if !r.evalAfter && len(pipe.TextEncoders) > 0 { // the evaluation encodes its own prompts after training
+	if !plan.EvalAfter && len(pipe.TextEncoders) > 0 { // the evaluation encodes its own prompts after training
 		if err := pipe.FreeTextEncoders(); err != nil {
 			return nil, err
 		}

@@ -22,6 +22,8 @@ type componentModel struct {
 	// buffers are non-parameter tensors the checkpoint format of this config holds (listed, never
 	// loaded), e.g. CLIP's position_ids before transformers 4.31.
 	buffers map[string]shapes.Shape
+	// unused are the config.json keys the component's Config has no field for (Config.Unused).
+	unused []string
 }
 
 // declareComponent reads a component folder's config.json, validates it and lists its weights.
@@ -49,6 +51,7 @@ func declareConfig(class string, config []byte) (*componentModel, error) {
 		if cfg, err = unet.ParseConfig(config); err != nil {
 			return nil, err
 		}
+		cm.unused = cfg.Unused
 		var m *unet.UNet2DConditionModel
 		if m, err = unet.New(cfg); err != nil {
 			return nil, err
@@ -59,6 +62,7 @@ func declareConfig(class string, config []byte) (*componentModel, error) {
 		if cfg, err = vae.ParseConfig(config); err != nil {
 			return nil, err
 		}
+		cm.unused = cfg.Unused
 		var m *vae.AutoencoderKL
 		if m, err = vae.New(cfg); err != nil {
 			return nil, err
@@ -70,6 +74,7 @@ func declareConfig(class string, config []byte) (*componentModel, error) {
 		if cfg, err = clip.ParseConfig(config); err != nil {
 			return nil, err
 		}
+		cm.unused = cfg.Unused
 		var m *clip.TextModel
 		if m, err = clip.New(cfg); err != nil {
 			return nil, err

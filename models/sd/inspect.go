@@ -9,11 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/safetensors"
 	"github.com/loba-dev/loba/models/schedulers"
-	"github.com/loba-dev/loba/models/unet"
-	"github.com/loba-dev/loba/models/vae"
 	"github.com/loba-dev/loba/models/weights"
 )
 
@@ -102,10 +99,10 @@ func Inspect(dir string, opts InspectOptions) (*Report, error) {
 			cr.Problem = ferr // e.g. a pickle checkpoint
 		}
 		rep.Components = append(rep.Components, cr)
-		rep.addUnused(c)
+		rep.addUnused(c.Name, cm.unused)
 	}
 	for _, c := range rep.Skipped {
-		rep.addUnused(c)
+		rep.addUnused(c.Name, schedulerUnused(c))
 	}
 	if len(rep.Components) == 0 {
 		return nil, fmt.Errorf("%s: no UNet, VAE or text-encoder component found", dir)
@@ -113,38 +110,31 @@ func Inspect(dir string, opts InspectOptions) (*Report, error) {
 	return rep, nil
 }
 
-// addUnused records the unknown config keys of a component: a network component's config.json
-// (declareComponent has parsed it already) or a supported scheduler's scheduler_config.json. Other
-// components, and scheduler configs that do not parse (inspect does not check schedulers), add none.
-func (r *Report) addUnused(c Component) {
-	if c.Dir == "" {
+// addUnused records a component's unknown config keys, when it has some.
+func (r *Report) addUnused(name string, unused []string) {
+	if len(unused) == 0 {
 		return
 	}
-	var unused []string
+	if r.Unused == nil {
+		r.Unused = map[string][]string{}
+	}
+	r.Unused[name] = unused
+}
+
+// schedulerUnused is the unknown keys of a supported scheduler's scheduler_config.json; other
+// skipped components, and scheduler configs that do not parse (inspect does not check schedulers),
+// have none.
+func schedulerUnused(c Component) []string {
 	switch c.Class {
-	case "UNet2DConditionModel":
-		if cfg, err := unet.LoadConfig(filepath.Join(c.Dir, "config.json")); err == nil {
-			unused = cfg.Unused
-		}
-	case "AutoencoderKL":
-		if cfg, err := vae.LoadConfig(filepath.Join(c.Dir, "config.json")); err == nil {
-			unused = cfg.Unused
-		}
-	case "CLIPTextModel", "CLIPTextModelWithProjection":
-		if cfg, err := clip.LoadConfig(filepath.Join(c.Dir, "config.json")); err == nil {
-			unused = cfg.Unused
-		}
 	case schedulers.ClassDDPM, schedulers.ClassDDIM, schedulers.ClassEulerDiscrete:
+		if c.Dir == "" {
+			return nil
+		}
 		if cfg, err := schedulers.LoadConfig(filepath.Join(c.Dir, "scheduler_config.json")); err == nil {
-			unused = cfg.Unused
+			return cfg.Unused
 		}
 	}
-	if len(unused) > 0 {
-		if r.Unused == nil {
-			r.Unused = map[string][]string{}
-		}
-		r.Unused[c.Name] = unused
-	}
+	return nil
 }
 
 // WriteUnused writes one line per component whose config.json has keys LOBA's config does not know,

@@ -44,7 +44,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "loba eval: %v\n", err)
 		return 1
 	}
-	printJSON(stdout, report.Value())
+	printJSON(stdout, report)
 	return 0
 }
 

@@ -22,6 +22,17 @@ func init() {
 
 func bcast(v float32) archsimd.Float32x16 { return archsimd.BroadcastFloat32x16(v) }
 
+// apply16 sets dst = f(src) 16 lanes at a time, the last partial block zero-padded.
+func apply16(dst, src []float32, f func(archsimd.Float32x16) archsimd.Float32x16) {
+	i := 0
+	for ; i+16 <= len(src); i += 16 {
+		f(archsimd.LoadFloat32x16Slice(src[i:])).StoreSlice(dst[i:])
+	}
+	if i < len(src) {
+		f(archsimd.LoadFloat32x16SlicePart(src[i:])).StoreSlicePart(dst[i:])
+	}
+}
+
 // exp16 is e^x for x already clamped to [−104, 88.8]: Exp32's range reduction and Cephes
 // polynomial, with the 2^n scale done by VSCALEFPS (exact, subnormal and overflowing results
 // included: 88.8 gives +Inf).
@@ -57,15 +68,7 @@ func expFull16(x archsimd.Float32x16) archsimd.Float32x16 {
 	return x.Merge(e, nan)                          // NaN where x is NaN
 }
 
-func expSlice32AVX512(dst, src []float32) {
-	i := 0
-	for ; i+16 <= len(src); i += 16 {
-		expFull16(archsimd.LoadFloat32x16Slice(src[i:])).StoreSlice(dst[i:])
-	}
-	if i < len(src) {
-		expFull16(archsimd.LoadFloat32x16SlicePart(src[i:])).StoreSlicePart(dst[i:])
-	}
-}
+func expSlice32AVX512(dst, src []float32) { apply16(dst, src, expFull16) }
 
 func logistic16(x archsimd.Float32x16) archsimd.Float32x16 {
 	nan := x.IsNaN()
@@ -78,15 +81,7 @@ func logistic16(x archsimd.Float32x16) archsimd.Float32x16 {
 	return x.Merge(s, nan)
 }
 
-func logisticSlice32AVX512(dst, src []float32) {
-	i := 0
-	for ; i+16 <= len(src); i += 16 {
-		logistic16(archsimd.LoadFloat32x16Slice(src[i:])).StoreSlice(dst[i:])
-	}
-	if i < len(src) {
-		logistic16(archsimd.LoadFloat32x16SlicePart(src[i:])).StoreSlicePart(dst[i:])
-	}
-}
+func logisticSlice32AVX512(dst, src []float32) { apply16(dst, src, logistic16) }
 
 func erf16(v archsimd.Float32x16) archsimd.Float32x16 {
 	nan := v.IsNaN()
@@ -106,15 +101,7 @@ func erf16(v archsimd.Float32x16) archsimd.Float32x16 {
 	return v.Merge(p.Div(q), nan)
 }
 
-func erfSlice32AVX512(dst, src []float32) {
-	i := 0
-	for ; i+16 <= len(src); i += 16 {
-		erf16(archsimd.LoadFloat32x16Slice(src[i:])).StoreSlice(dst[i:])
-	}
-	if i < len(src) {
-		erf16(archsimd.LoadFloat32x16SlicePart(src[i:])).StoreSlicePart(dst[i:])
-	}
-}
+func erfSlice32AVX512(dst, src []float32) { apply16(dst, src, erf16) }
 
 func softmaxRow32AVX512(dst, src []float32) {
 	n := len(src)
