@@ -99,57 +99,78 @@ func (r *Report) Text() string {
 // Detect looks at the machine (see Env) and reports every check. It changes nothing.
 func Detect(e Env) *Report {
 	r := &Report{OS: e.goos(), GPUs: e.GPUs(), Root: e.FindRoot()}
-	add := func(c Check) { r.Checks = append(r.Checks, c) }
 	gobin := e.GoBin()
-	tool := func(name, fix string) Check {
-		c := Check{Name: name, Required: true, Fix: fix}
-		if p := e.LookPath(name); p != "" {
-			c.OK, c.Found = true, p
-		} else if p := filepath.Join(gobin, name); fileExists(p) {
-			c.Problem = fmt.Sprintf("installed at %s, but %s is not on PATH", p, gobin)
-			c.Fix = fmt.Sprintf("export PATH=\"$PATH:%s\"", gobin)
-		} else {
-			c.Problem = name + " not found on PATH"
-		}
-		return c
+	goc, tc := e.goCheck()
+	r.Checks = append(r.Checks, goc,
+		// GoNB and the tools it runs.
+		e.toolCheck("gonb", gobin, fmt.Sprintf("cd \"$(mktemp -d)\" && go mod init gonbinst && go get github.com/janpfeifer/gonb@%s && go build -o %s/gonb github.com/janpfeifer/gonb",
+			GonbVersion, gobin)),
+		e.toolCheck("goimports", gobin, "go install golang.org/x/tools/cmd/goimports@"+GoimportsVersion),
+		e.toolCheck("gopls", gobin, "go install golang.org/x/tools/gopls@"+GoplsVersion),
+		e.jupyterCheck())
+	spec, ks, kenv := e.kernelChecks(r.Root)
+	r.Checks = append(r.Checks, ks, kenv)
+	// GOEXPERIMENT=simd in this shell, the gonb kernel and the loba binary (with a toolchain that
+	// LOBA can use; the go check says otherwise).
+	if goc.OK {
+		r.Checks = append(r.Checks, e.simdChecks(tc, spec, kenv.Fix, r.Root, backend.SIMDEnabled)...)
 	}
+	r.Checks = append(r.Checks, e.echartsCheck())
+	if len(r.GPUs) > 0 {
+		r.Checks = append(r.Checks, e.cudaPluginCheck())
+	}
+	return r
+}
 
-	// Go.
-	goc := Check{Name: "go", Required: true, Fix: "./install.sh   (installs Go " + GoVersion + " or newer into ~/.local/go when missing or older)"}
-	tc, tcErr := e.Toolchain()
-	if tcErr != nil {
-		goc.Problem = tcErr.Error()
+// toolCheck finds the command name on PATH; one installed in gobin but not on PATH gets an export as
+// its fix.
+func (e Env) toolCheck(name, gobin, fix string) Check {
+	c := Check{Name: name, Required: true, Fix: fix}
+	if p := e.LookPath(name); p != "" {
+		c.OK, c.Found = true, p
+	} else if p := filepath.Join(gobin, name); fileExists(p) {
+		c.Problem = fmt.Sprintf("installed at %s, but %s is not on PATH", p, gobin)
+		c.Fix = fmt.Sprintf("export PATH=\"$PATH:%s\"", gobin)
+	} else {
+		c.Problem = name + " not found on PATH"
+	}
+	return c
+}
+
+// goCheck checks that the Go toolchain is GoVersion or newer; it also returns the toolchain found.
+func (e Env) goCheck() (Check, Toolchain) {
+	c := Check{Name: "go", Required: true, Fix: "./install.sh   (installs Go " + GoVersion + " or newer into ~/.local/go when missing or older)"}
+	tc, err := e.Toolchain()
+	if err != nil {
+		c.Problem = err.Error()
 	} else if !goAtLeast(tc.Version, GoVersion) {
-		goc.Problem = fmt.Sprintf("%s is %s; LOBA needs go%s or newer", tc.Path, tc.Version, GoVersion)
+		c.Problem = fmt.Sprintf("%s is %s; LOBA needs go%s or newer", tc.Path, tc.Version, GoVersion)
 	} else {
-		goc.OK, goc.Found = true, tc.Version+" at "+tc.Path
+		c.OK, c.Found = true, tc.Version+" at "+tc.Path
 	}
-	add(goc)
+	return c, tc
+}
 
-	// GoNB and the tools it runs.
-	add(tool("gonb", fmt.Sprintf("cd \"$(mktemp -d)\" && go mod init gonbinst && go get github.com/janpfeifer/gonb@%s && go build -o %s/gonb github.com/janpfeifer/gonb",
-		GonbVersion, gobin)))
-	add(tool("goimports", "go install golang.org/x/tools/cmd/goimports@"+GoimportsVersion))
-	add(tool("gopls", "go install golang.org/x/tools/gopls@"+GoplsVersion))
-
-	// Jupyter.
-	jup := Check{Name: "jupyter", Required: true, Fix: "sudo apt-get install -y --no-install-recommends jupyter-notebook jupyter-nbconvert python3-ipykernel   (elsewhere: pip install notebook nbconvert)"}
+// jupyterCheck checks that jupyter is on PATH with a working nbconvert.
+func (e Env) jupyterCheck() Check {
+	c := Check{Name: "jupyter", Required: true, Fix: "sudo apt-get install -y --no-install-recommends jupyter-notebook jupyter-nbconvert python3-ipykernel   (elsewhere: pip install notebook nbconvert)"}
 	if p := e.LookPath("jupyter"); p == "" {
-		jup.Problem = "jupyter not found on PATH"
+		c.Problem = "jupyter not found on PATH"
 	} else if v, err := e.output(30*time.Second, p, "nbconvert", "--version"); err != nil {
-		jup.Problem = fmt.Sprintf("%s has no working nbconvert (%v)", p, err)
+		c.Problem = fmt.Sprintf("%s has no working nbconvert (%v)", p, err)
 	} else {
-		jup.OK, jup.Found = true, fmt.Sprintf("%s (nbconvert %s)", p, lastLine(v))
+		c.OK, c.Found = true, fmt.Sprintf("%s (nbconvert %s)", p, lastLine(v))
 	}
-	add(jup)
+	return c
+}
 
-	// The gonb kernel spec and LOBA's environment in it.
-	ks := Check{Name: "gonb kernel", Required: true, Fix: "gonb --install && loba setup kernel"}
-	kenv := Check{Name: "kernel env", Required: true}
-	if r.Root != "" {
-		kenv.Fix = "loba setup kernel --root " + r.Root
-	} else {
-		kenv.Fix = "cd <your LOBA clone> && loba setup kernel"
+// kernelChecks checks the gonb kernel spec registered with Jupyter (ks) and LOBA's environment in it
+// (kenv), for the LOBA folder root ("" when none was found); spec is nil when none is registered.
+func (e Env) kernelChecks(root string) (spec *KernelSpec, ks, kenv Check) {
+	ks = Check{Name: "gonb kernel", Required: true, Fix: "gonb --install && loba setup kernel"}
+	kenv = Check{Name: "kernel env", Required: true, Fix: "cd <your LOBA clone> && loba setup kernel"}
+	if root != "" {
+		kenv.Fix = "loba setup kernel --root " + root
 	}
 	spec, err := e.FindKernelSpec()
 	switch {
@@ -166,49 +187,47 @@ func Detect(e Env) *Report {
 		ks.OK, ks.Found = true, spec.Path()
 	}
 	if spec != nil {
-		root := spec.Env["LOBA_ROOT"]
-		switch {
-		case root == "":
-			kenv.Problem = "the gonb kernel does not know where LOBA is (no LOBA_ROOT in " + spec.Path() + ")"
-		case !IsRoot(root):
-			kenv.Problem = fmt.Sprintf("LOBA_ROOT=%s in %s is not a LOBA folder", root, spec.Path())
-		case r.Root != "" && !sameDir(root, r.Root):
-			kenv.Problem = fmt.Sprintf("the gonb kernel uses LOBA at %s, not this one (%s)", root, r.Root)
-		default:
-			kenv.OK, kenv.Found = true, "LOBA_ROOT="+root
-		}
+		checkKernelRoot(&kenv, spec, root)
 	}
-	add(ks)
-	add(kenv)
+	return spec, ks, kenv
+}
 
-	// GOEXPERIMENT=simd in this shell, the gonb kernel and the loba binary (with a toolchain that
-	// LOBA can use; the go check says otherwise).
-	if goc.OK {
-		for _, c := range e.simdChecks(tc, spec, kenv.Fix, r.Root, backend.SIMDEnabled) {
-			add(c)
-		}
+// checkKernelRoot fills kenv from the LOBA_ROOT that spec records: it must be a LOBA folder, and this
+// one when root is known.
+func checkKernelRoot(kenv *Check, spec *KernelSpec, root string) {
+	kroot := spec.Env["LOBA_ROOT"]
+	switch {
+	case kroot == "":
+		kenv.Problem = "the gonb kernel does not know where LOBA is (no LOBA_ROOT in " + spec.Path() + ")"
+	case !IsRoot(kroot):
+		kenv.Problem = fmt.Sprintf("LOBA_ROOT=%s in %s is not a LOBA folder", kroot, spec.Path())
+	case root != "" && !sameDir(kroot, root):
+		kenv.Problem = fmt.Sprintf("the gonb kernel uses LOBA at %s, not this one (%s)", kroot, root)
+	default:
+		kenv.OK, kenv.Found = true, "LOBA_ROOT="+kroot
 	}
+}
 
-	// Offline ECharts (optional: charts load from the CDN when online).
-	ec := Check{Name: "echarts", Fix: fmt.Sprintf("./install.sh   (npm pack echarts@%s, copies dist/echarts.min.js to %s)", EChartsVersion, e.EChartsPath())}
+// echartsCheck looks for the offline copy of ECharts (optional: charts load from the CDN when online).
+func (e Env) echartsCheck() Check {
+	c := Check{Name: "echarts", Fix: fmt.Sprintf("./install.sh   (npm pack echarts@%s, copies dist/echarts.min.js to %s)", EChartsVersion, e.EChartsPath())}
 	if st, err := os.Stat(e.EChartsPath()); err == nil && st.Size() > 100_000 {
-		ec.OK, ec.Found = true, e.EChartsPath()
+		c.OK, c.Found = true, e.EChartsPath()
 	} else {
-		ec.Problem = "no offline copy of ECharts: charts need the CDN (online) to draw"
+		c.Problem = "no offline copy of ECharts: charts need the CDN (online) to draw"
 	}
-	add(ec)
+	return c
+}
 
-	// The CUDA PJRT plugin, where there is a GPU.
-	if len(r.GPUs) > 0 {
-		pc := Check{Name: "cuda plugin", Required: true, Fix: "loba setup cuda   (or ./install.sh)"}
-		if p := e.FindPlugin("cuda"); p != "" {
-			pc.OK, pc.Found = true, p
-		} else {
-			pc.Problem = "a GPU is present but no CUDA PJRT plugin is installed, so LOBA would compute on the CPU"
-		}
-		add(pc)
+// cudaPluginCheck looks for the CUDA PJRT plugin (checked where there is a GPU).
+func (e Env) cudaPluginCheck() Check {
+	c := Check{Name: "cuda plugin", Required: true, Fix: "loba setup cuda   (or ./install.sh)"}
+	if p := e.FindPlugin("cuda"); p != "" {
+		c.OK, c.Found = true, p
+	} else {
+		c.Problem = "a GPU is present but no CUDA PJRT plugin is installed, so LOBA would compute on the CPU"
 	}
-	return r
+	return c
 }
 
 // goAtLeast compares "go1.26.8" against "1.26".

@@ -13,6 +13,7 @@ import (
 
 	"github.com/loba-dev/loba/internal/atomicfile"
 	"github.com/loba-dev/loba/lobanb/eval"
+	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/lobanb/train"
 	"github.com/loba-dev/loba/models/sd"
@@ -133,32 +134,33 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 	if dir == "" {
 		return nil, errors.New("lobanb.Train: empty run folder")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	if p.Sample.Every == 0 { // a sample grid at the end (samples/step-N.png), shown below the chart
 		p.Sample.Every = p.Train.Steps
 	}
-	if err := p.Save(filepath.Join(dir, "preset.yaml")); err != nil {
+	run := rundir.Dir(dir)
+	if err := run.SavePreset(p); err != nil {
 		return nil, err
 	}
 	var log bytes.Buffer
-	run, err := train.Setup(p, train.Options{OutDir: dir, Log: &log, SkipEval: true})
+	plan, err := train.NewPlan(p, train.Options{OutDir: dir, Log: &log, SkipEval: true})
+	if err != nil {
+		return nil, err
+	}
+	tr, err := train.NewRun(plan)
 	if err != nil {
 		return nil, err
 	}
 	total := p.Train.Steps
 	area := newLive()
-	var pts []lossPoint
+	var pts []rundir.LossPoint
 	start, last := time.Now(), time.Time{}
 	firstStep := -1
-	lossPath := filepath.Join(dir, "loss.csv")
-	run.OnStep = func(step int, o train.StepOutputs, lr float64, _ time.Duration) {
+	tr.OnStep = func(step int, o train.StepOutputs, lr float64, _ time.Duration) {
 		if firstStep < 0 { // loss.csv now holds the earlier cells' steps too (resumed runs)
 			firstStep = step
-			pts, _ = readLoss(lossPath)
+			pts, _ = run.ReadLoss()
 		} else {
-			pts = append(pts, lossPoint{Step: step, Loss: float64(o.Loss), LR: lr})
+			pts = append(pts, rundir.LossPoint{Step: step, Loss: float64(o.Loss), LR: lr})
 		}
 		done := step - firstStep + 1
 		perStep := time.Since(start).Seconds() / float64(done)
@@ -175,8 +177,8 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 	}
 	stop, release := train.StopOnSignal()
 	defer release()
-	run.Stop = stop
-	res, err := run.Train()
+	tr.Stop = stop
+	res, err := tr.Train()
 	area.clear()
 	if log.Len() > 0 {
 		show(log.String())
@@ -189,8 +191,8 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 	if err := Chart(dir); err != nil {
 		return nil, err
 	}
-	if grids, _ := filepath.Glob(filepath.Join(dir, "samples", "step-*.png")); len(grids) > 0 && inNotebook() {
-		if img, err := readPNG(grids[len(grids)-1]); err == nil { // the newest: names sort by step
+	if grid := run.LatestSample(); grid != "" && inNotebook() {
+		if img, err := readPNG(grid); err == nil {
 			_ = showImage(img)
 		}
 	}
@@ -207,12 +209,13 @@ func progressHTML(step, total int, status string) string {
 // Chart shows the loss chart of the run in dir (from dir/loss.csv) as a go-echarts chart in a
 // notebook; elsewhere it prints the first and last losses.
 func Chart(dir string) error {
-	pts, err := readLoss(filepath.Join(dir, "loss.csv"))
+	run := rundir.Dir(dir)
+	pts, err := run.ReadLoss()
 	if err != nil {
 		return err
 	}
 	if len(pts) == 0 {
-		return fmt.Errorf("lobanb.Chart: %s has no steps yet", filepath.Join(dir, "loss.csv"))
+		return fmt.Errorf("lobanb.Chart: %s has no steps yet", run.LossLog())
 	}
 	if !inNotebook() {
 		printf("loss: step %d %.5g … step %d %.5g (%d steps)\n", pts[0].Step, pts[0].Loss, pts[len(pts)-1].Step, pts[len(pts)-1].Loss, len(pts))
@@ -228,9 +231,10 @@ func Chart(dir string) error {
 
 // loadRun loads the preset saved in a run folder and the model's pipeline with the run's LoRA.
 func loadRun(dir string) (*slider.Preset, *sd.Pipeline, error) {
-	p, err := slider.LoadPreset(filepath.Join(dir, "preset.yaml"))
+	run := rundir.Dir(dir)
+	p, err := run.LoadPreset()
 	if err != nil {
-		return nil, nil, fmt.Errorf("run folder %s: %w (Train writes it)", dir, err)
+		return nil, nil, err
 	}
 	modelDir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, Out)
 	if err != nil {
@@ -240,7 +244,7 @@ func loadRun(dir string) (*slider.Preset, *sd.Pipeline, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := pipe.UseLoRA(filepath.Join(dir, "lora.safetensors")); err != nil {
+	if _, err := pipe.UseLoRA(run.LoRA()); err != nil {
 		pipe.Close()
 		return nil, nil, err
 	}
@@ -269,7 +273,7 @@ func Grid(dir string, prompts []string, strengths ...float64) (image.Image, erro
 		return nil, err
 	}
 	img := sd.Grid(rows)
-	path := filepath.Join(dir, "grid.png")
+	path := rundir.Dir(dir).Grid()
 	if err := sd.SavePNG(path, img); err != nil {
 		return nil, err
 	}
@@ -286,17 +290,14 @@ func Grid(dir string, prompts []string, strengths ...float64) (image.Image, erro
 // effect and side effects, or an erase's rates), writes dir/eval.json and dir/grid.png and shows the
 // table and the grid.
 func Eval(dir string) (*eval.Report, error) {
-	p, err := slider.LoadPreset(filepath.Join(dir, "preset.yaml"))
-	if err != nil {
-		return nil, fmt.Errorf("run folder %s: %w (Train writes it)", dir, err)
-	}
-	report, err := eval.EvaluateLoRA(p, filepath.Join(dir, "lora.safetensors"), dir, Out)
+	run := rundir.Dir(dir)
+	report, err := eval.Evaluate(run, eval.Options{Log: Out})
 	if err != nil {
 		return nil, fmt.Errorf("lobanb.Eval: %w", err)
 	}
 	show(report.Table())
 	if inNotebook() {
-		if img, err := readPNG(filepath.Join(dir, "grid.png")); err == nil {
+		if img, err := readPNG(run.Grid()); err == nil {
 			_ = showImage(img)
 		}
 	}
@@ -308,8 +309,8 @@ func Eval(dir string) (*eval.Report, error) {
 // interrupted Save leaves no half-written file. On Colab with Google Drive mounted, an empty dest
 // saves under /content/drive/MyDrive/loba/.
 func Save(dir, dest string) (string, error) {
-	src := filepath.Join(dir, "lora.safetensors")
-	data, err := os.ReadFile(src)
+	run := rundir.Dir(dir)
+	data, err := os.ReadFile(run.LoRA())
 	if err != nil {
 		return "", fmt.Errorf("lobanb.Save: %w (train the run first)", err)
 	}
@@ -319,7 +320,7 @@ func Save(dir, dest string) (string, error) {
 		}
 		dest = driveDir()
 	}
-	p, _ := slider.LoadPreset(filepath.Join(dir, "preset.yaml"))
+	p, _ := run.LoadPreset()
 	if !strings.EqualFold(filepath.Ext(dest), ".safetensors") {
 		name := "loba"
 		if p != nil && p.Output.Name != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
+	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 )
 
@@ -53,7 +54,7 @@ func TestCellsOnTinyModel(t *testing.T) {
 	text := out.String()
 	require.Contains(t, text, "step 4/4")
 	require.Contains(t, text, "trained "+dir)
-	pts, err := readLoss(filepath.Join(dir, "loss.csv"))
+	pts, err := rundir.Dir(dir).ReadLoss()
 	require.NoError(t, err)
 	require.Len(t, pts, 4)
 
@@ -128,32 +129,9 @@ func TestCellErrors(t *testing.T) {
 	require.Panics(t, func() { MustSlider("", "x", slider.Target{TargetClass: "", Positive: "a", Negative: "b"}) })
 }
 
-func TestReadLoss(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "loss.csv")
-	require.NoError(t, os.WriteFile(good, []byte("step,loss,lr,seconds\n1,0.5,0.001,0.1\n2,0.25,0.001,0.2\n"), 0o644))
-	pts, err := readLoss(good)
-	require.NoError(t, err)
-	require.Equal(t, []lossPoint{{1, 0.5, 0.001, 0.1}, {2, 0.25, 0.001, 0.2}}, pts)
-	toy := filepath.Join(dir, "toy.csv") // the base trainer's columns
-	require.NoError(t, os.WriteFile(toy, []byte("step,loss,seconds\n7,0.1,3\n"), 0o644))
-	pts, err = readLoss(toy)
-	require.NoError(t, err)
-	require.Equal(t, []lossPoint{{Step: 7, Loss: 0.1, Seconds: 3}}, pts)
-	bad := filepath.Join(dir, "bad.csv")
-	require.NoError(t, os.WriteFile(bad, []byte("step,loss\n1,0.5\n2,zz\n"), 0o644))
-	_, err = readLoss(bad)
-	require.ErrorContains(t, err, "bad.csv line 3")
-	require.ErrorContains(t, err, `"zz"`)
-	noHeader := filepath.Join(dir, "nohdr.csv")
-	require.NoError(t, os.WriteFile(noHeader, []byte("1,0.5\n"), 0o644))
-	_, err = readLoss(noHeader)
-	require.ErrorContains(t, err, "no step column")
-}
-
 func TestLossSVG(t *testing.T) {
 	require.Contains(t, lossSVG(nil, 300, 100), "waiting for the first step")
-	pts := []lossPoint{{Step: 1, Loss: 2}, {Step: 2, Loss: 1}, {Step: 3, Loss: 0.5}}
+	pts := []rundir.LossPoint{{Step: 1, Loss: 2}, {Step: 2, Loss: 1}, {Step: 3, Loss: 0.5}}
 	svg := lossSVG(pts, 300, 100)
 	require.True(t, strings.HasPrefix(svg, "<svg") && strings.HasSuffix(svg, "</svg>"))
 	require.Equal(t, 2, strings.Count(svg, "<polyline"))
@@ -166,7 +144,7 @@ func TestLossSVG(t *testing.T) {
 }
 
 func TestEChartsHTML(t *testing.T) {
-	pts := []lossPoint{{Step: 1, Loss: 0.75}, {Step: 2, Loss: 0.5}}
+	pts := []rundir.LossPoint{{Step: 1, Loss: 0.75}, {Step: 2, Loss: 0.5}}
 	t.Setenv("LOBA_ECHARTS_INLINE", "0")
 	h, err := echartsHTML(lossChart(pts, "loss — runs/x"))
 	require.NoError(t, err)

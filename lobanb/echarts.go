@@ -16,6 +16,7 @@ import (
 	"github.com/go-echarts/go-echarts/v2/opts"
 
 	"github.com/loba-dev/loba/kernelsetup"
+	"github.com/loba-dev/loba/lobanb/rundir"
 )
 
 // EChartsCDN is the ECharts build charts load when the CDN is reachable (the version install.sh
@@ -24,7 +25,7 @@ var EChartsCDN = "https://cdn.jsdelivr.net/npm/echarts@" + kernelsetup.EChartsVe
 
 // lossChart is the go-echarts line chart of a run's losses: the raw loss per step, its moving
 // average, a tooltip and a zoom slider.
-func lossChart(pts []lossPoint, title string) *charts.Line {
+func lossChart(pts []rundir.LossPoint, title string) *charts.Line {
 	line := charts.NewLine()
 	line.SetGlobalOptions(
 		charts.WithInitializationOpts(opts.Initialization{Width: "720px", Height: "320px", ChartID: "loba_loss_" + randomID(), Renderer: "svg"}),

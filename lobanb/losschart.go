@@ -1,86 +1,15 @@
 package lobanb
 
 import (
-	"bufio"
 	"fmt"
 	"math"
-	"os"
-	"strconv"
 	"strings"
+
+	"github.com/loba-dev/loba/lobanb/rundir"
 )
 
-// lossPoint is one row of a run's loss.csv.
-type lossPoint struct {
-	Step    int
-	Loss    float64
-	LR      float64
-	Seconds float64
-}
-
-// readLoss reads a loss.csv (step,loss,lr,seconds; the header names the columns, so the toy base
-// trainer's step,loss,seconds reads too). A row that does not parse is an error naming file and line.
-func readLoss(path string) ([]lossPoint, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	col := map[string]int{}
-	var pts []lossPoint
-	for line := 1; sc.Scan(); line++ {
-		fields := strings.Split(strings.TrimSpace(sc.Text()), ",")
-		if line == 1 {
-			for i, name := range fields {
-				col[name] = i
-			}
-			if _, ok := col["step"]; !ok {
-				return nil, fmt.Errorf("%s: header %q has no step column", path, sc.Text())
-			}
-			if _, ok := col["loss"]; !ok {
-				return nil, fmt.Errorf("%s: header %q has no loss column", path, sc.Text())
-			}
-			continue
-		}
-		if len(fields) == 1 && fields[0] == "" {
-			continue
-		}
-		get := func(name string) (float64, error) {
-			i, ok := col[name]
-			if !ok {
-				return 0, nil
-			}
-			if i >= len(fields) {
-				return 0, fmt.Errorf("%s line %d: no %s value in %q", path, line, name, sc.Text())
-			}
-			v, err := strconv.ParseFloat(fields[i], 64)
-			if err != nil {
-				return 0, fmt.Errorf("%s line %d: %s %q is not a number", path, line, name, fields[i])
-			}
-			return v, nil
-		}
-		var p lossPoint
-		var step float64
-		if step, err = get("step"); err != nil {
-			return nil, err
-		}
-		p.Step = int(step)
-		if p.Loss, err = get("loss"); err != nil {
-			return nil, err
-		}
-		if p.LR, err = get("lr"); err != nil {
-			return nil, err
-		}
-		if p.Seconds, err = get("seconds"); err != nil {
-			return nil, err
-		}
-		pts = append(pts, p)
-	}
-	return pts, sc.Err()
-}
-
 // smooth is the bias-corrected exponential moving average of the losses (TensorBoard's smoothing).
-func smooth(pts []lossPoint, weight float64) []float64 {
+func smooth(pts []rundir.LossPoint, weight float64) []float64 {
 	out := make([]float64, len(pts))
 	var avg, norm float64
 	for i, p := range pts {
@@ -94,7 +23,7 @@ func smooth(pts []lossPoint, weight float64) []float64 {
 // lossSVG draws the loss curve as a self-contained SVG (no script: it draws in Jupyter, JupyterLab,
 // Colab and nbconvert alike): the raw losses in light blue, their moving average in dark blue,
 // the y range and the step range labelled. It is the live chart while training runs.
-func lossSVG(pts []lossPoint, width, height int) string {
+func lossSVG(pts []rundir.LossPoint, width, height int) string {
 	const left, right, top, bottom = 56, 12, 10, 26
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">`, width, height)

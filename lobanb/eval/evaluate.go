@@ -4,19 +4,88 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/gomlx/compute/dtypes"
 
+	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/sd"
 )
 
-// Evaluate runs the preset's eval section on a pipeline whose adapter is installed (p.SetAdapter /
-// p.UseLoRA): it writes outDir/eval.json and outDir/grid.png (the first seed's images: rows =
-// prompts, columns = strengths) and returns the report.
-func Evaluate(p *sd.Pipeline, e slider.Eval, size slider.Resolution, outDir string) (*Report, error) {
+// Options tunes Evaluate. The zero value evaluates a run folder's own preset and LoRA.
+type Options struct {
+	// Preset replaces DIR/preset.yaml (the trainer's own plan; `loba eval PRESET`).
+	Preset *slider.Preset
+	// LoRA replaces DIR/lora.safetensors (`loba eval --lora FILE`).
+	LoRA string
+	// Pipeline is a loaded pipeline with the adapter already installed (the trainer's, right after
+	// training): no model and no LoRA file is loaded then, and the pipeline is left open.
+	Pipeline *sd.Pipeline
+	// Log receives the download progress of a hub model (nil: quiet).
+	Log io.Writer
+}
+
+// Evaluate measures a run's LoRA with its preset's eval section — training's own evaluation, the
+// notebook's lobanb.Eval and `loba eval` all come here. Unless o.Pipeline is given it loads the
+// preset's model (model.name_or_path with its variant, in train.dtype) with the LoRA installed and
+// closes it before returning. Images are sampled at Size(preset); DIR/eval.json and DIR/grid.png
+// (the first seed's images: rows = prompts, columns = strengths) are written.
+func Evaluate(run rundir.Dir, o Options) (*Report, error) {
+	p := o.Preset
+	if p == nil {
+		var err error
+		if p, err = run.LoadPreset(); err != nil {
+			return nil, err
+		}
+	}
+	if p.Eval.Kind == "" {
+		return nil, fmt.Errorf("preset %s has no eval section (eval.kind: slider | erase)", p.File())
+	}
+	size, err := Size(p)
+	if err != nil {
+		return nil, err
+	}
+	pipe := o.Pipeline
+	if pipe == nil {
+		lora := o.LoRA
+		if lora == "" {
+			lora = run.LoRA()
+		}
+		if pipe, err = loadWithLoRA(p, lora, o.Log); err != nil {
+			return nil, err
+		}
+		defer pipe.Close()
+	}
+	if err := run.Create(); err != nil {
+		return nil, err
+	}
+	return evaluatePipeline(pipe, p.Eval, size, run)
+}
+
+// loadWithLoRA loads the preset's model in train.dtype with the LoRA file installed.
+func loadWithLoRA(p *slider.Preset, loraPath string, log io.Writer) (*sd.Pipeline, error) {
+	dir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, log)
+	if err != nil {
+		return nil, err
+	}
+	dtype := dtypes.Float32
+	if p.Train.DType == "bfloat16" {
+		dtype = dtypes.BFloat16
+	}
+	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Variant: p.Model.Variant, DType: dtype})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pipe.UseLoRA(loraPath); err != nil {
+		pipe.Close()
+		return nil, err
+	}
+	return pipe, nil
+}
+
+// evaluatePipeline runs the eval section on a pipeline whose adapter is installed and writes the
+// report and the grid into the run folder.
+func evaluatePipeline(p *sd.Pipeline, e slider.Eval, size slider.Resolution, run rundir.Dir) (*Report, error) {
 	var firstRows [][]image.Image
 	onRows := func(_ uint64, rows [][]image.Image) {
 		if firstRows == nil {
@@ -46,10 +115,10 @@ func Evaluate(p *sd.Pipeline, e slider.Eval, size slider.Resolution, outDir stri
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteJSON(filepath.Join(outDir, "eval.json"), report); err != nil {
+	if err := WriteJSON(run.EvalReport(), report); err != nil {
 		return nil, err
 	}
-	if err := sd.SaveGrid(filepath.Join(outDir, "grid.png"), firstRows); err != nil {
+	if err := sd.SaveGrid(run.Grid(), firstRows); err != nil {
 		return nil, err
 	}
 	return report, nil
@@ -67,38 +136,4 @@ func Size(p *slider.Preset) (slider.Resolution, error) {
 		return groups[0][0].Resolution, nil
 	}
 	return p.Train.Resolution, nil
-}
-
-// EvaluateLoRA measures a kohya LoRA file with a preset's eval section: the preset's model
-// (model.name_or_path with its variant, in train.dtype), the LoRA installed, images at Size(p),
-// outDir/eval.json and outDir/grid.png written. The pipeline is closed before it returns. Download
-// progress of a hub model goes to log (nil: quiet).
-func EvaluateLoRA(p *slider.Preset, loraPath, outDir string, log io.Writer) (*Report, error) {
-	if p.Eval.Kind == "" {
-		return nil, fmt.Errorf("preset %s has no eval section (eval.kind: slider | erase)", p.File())
-	}
-	size, err := Size(p)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, log)
-	if err != nil {
-		return nil, err
-	}
-	dtype := dtypes.Float32
-	if p.Train.DType == "bfloat16" {
-		dtype = dtypes.BFloat16
-	}
-	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Variant: p.Model.Variant, DType: dtype})
-	if err != nil {
-		return nil, err
-	}
-	defer pipe.Close()
-	if _, err := pipe.UseLoRA(loraPath); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return nil, err
-	}
-	return Evaluate(pipe, p.Eval, size, outDir)
 }

@@ -85,66 +85,124 @@ func ComputeSlider(target string, offTarget []string, series []Series) (*SliderR
 		return nil, err
 	}
 	r := &SliderReport{
-		Target: target, Strengths: slices.Clone(strengths), OffTarget: map[string]float64{},
+		Target: target, Strengths: slices.Clone(strengths), OffTarget: zeroRates(offTarget),
 		Samples: len(series), Images: len(series) * len(strengths),
 	}
-	sums, counts := make([]float64, len(strengths)), make([]int, len(strengths))
-	byPrompt := map[string]*PromptEffect{}
-	for _, a := range offTarget {
-		r.OffTarget[a] = 0
-	}
+	acc := &sliderSums{target: target, offTarget: offTarget, strengths: strengths, zero: zero, ends: ends,
+		sums: make([]float64, len(strengths)), counts: make([]int, len(strengths)), byPrompt: map[string]*PromptEffect{}}
 	for i, s := range series {
-		if !slices.Equal(s.Strengths, strengths) {
-			return nil, fmt.Errorf("eval: series %d (%q, seed %d) has strengths %v, series 0 %v", i, s.Prompt, s.Seed, s.Strengths, strengths)
+		if err := checkSeries(i, s, strengths); err != nil {
+			return nil, err
 		}
-		if len(s.Readouts) != len(strengths) {
-			return nil, fmt.Errorf("eval: series %d (%q, seed %d) has %d read-outs for %d strengths", i, s.Prompt, s.Seed, len(s.Readouts), len(strengths))
-		}
-		var xs, ys []float64
-		for j, ro := range s.Readouts {
-			v := AttributeValue(ro, target)
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				r.Undefined++
-				continue
-			}
-			xs, ys = append(xs, strengths[j]), append(ys, v)
-			sums[j] += v
-			counts[j]++
-		}
-		rho, slope := Spearman(xs, ys), Slope(xs, ys)
-		pe := byPrompt[s.Prompt]
-		if pe == nil {
-			pe = &PromptEffect{Prompt: s.Prompt, OffTarget: map[string]float64{}}
-			for _, a := range offTarget {
-				pe.OffTarget[a] = 0
-			}
-			byPrompt[s.Prompt] = pe
-			r.PerPrompt = append(r.PerPrompt, PromptEffect{Prompt: s.Prompt}) // order; filled below
-		}
-		pe.EffectSpearman += rho
-		pe.EffectSlope += slope
-		pe.Samples++
-		r.EffectSpearman += rho
-		r.EffectSlope += slope
-		for _, a := range offTarget {
-			base, _ := Categorical(s.Readouts[zero], a)
-			for _, j := range ends {
-				if c, _ := Categorical(s.Readouts[j], a); c != base {
-					r.OffTarget[a]++
-					pe.OffTarget[a]++
-					break
-				}
-			}
+		acc.add(r, s)
+	}
+	acc.finish(r)
+	return r, nil
+}
+
+// sliderSums holds what ComputeSlider adds up over the series before it averages.
+type sliderSums struct {
+	target    string
+	offTarget []string
+	strengths []float64
+	zero      int   // index of strength 0
+	ends      []int // indices of the strengths of largest magnitude
+	// sums and counts add up the defined target values at each strength.
+	sums   []float64
+	counts []int
+	// byPrompt sums each prompt's effect; the report's PerPrompt keeps their order.
+	byPrompt map[string]*PromptEffect
+}
+
+// zeroRates returns a map from each attribute to 0.
+func zeroRates(attrs []string) map[string]float64 {
+	m := make(map[string]float64, len(attrs))
+	for _, a := range attrs {
+		m[a] = 0
+	}
+	return m
+}
+
+// checkSeries reports a series (number i) whose strengths or read-outs do not match strengths.
+func checkSeries(i int, s Series, strengths []float64) error {
+	if !slices.Equal(s.Strengths, strengths) {
+		return fmt.Errorf("eval: series %d (%q, seed %d) has strengths %v, series 0 %v", i, s.Prompt, s.Seed, s.Strengths, strengths)
+	}
+	if len(s.Readouts) != len(strengths) {
+		return fmt.Errorf("eval: series %d (%q, seed %d) has %d read-outs for %d strengths", i, s.Prompt, s.Seed, len(s.Readouts), len(strengths))
+	}
+	return nil
+}
+
+// add adds series s to the sums of r (overall) and of its prompt.
+func (acc *sliderSums) add(r *SliderReport, s Series) {
+	rho, slope := acc.effect(r, s)
+	pe := acc.prompt(r, s.Prompt)
+	pe.EffectSpearman += rho
+	pe.EffectSlope += slope
+	pe.Samples++
+	r.EffectSpearman += rho
+	r.EffectSlope += slope
+	for _, a := range acc.offTarget {
+		if acc.changed(s, a) {
+			r.OffTarget[a]++
+			pe.OffTarget[a]++
 		}
 	}
-	n := float64(len(series))
+}
+
+// effect returns the Spearman correlation and the slope of the target against the strength over the
+// defined points of s, adding those to the per-strength sums and counting the undefined ones in r.
+func (acc *sliderSums) effect(r *SliderReport, s Series) (rho, slope float64) {
+	var xs, ys []float64
+	for j, ro := range s.Readouts {
+		v := AttributeValue(ro, acc.target)
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			r.Undefined++
+			continue
+		}
+		xs, ys = append(xs, acc.strengths[j]), append(ys, v)
+		acc.sums[j] += v
+		acc.counts[j]++
+	}
+	return Spearman(xs, ys), Slope(xs, ys)
+}
+
+// prompt returns the sums of prompt, creating them (and the prompt's place in r.PerPrompt) on its
+// first appearance.
+func (acc *sliderSums) prompt(r *SliderReport, prompt string) *PromptEffect {
+	pe := acc.byPrompt[prompt]
+	if pe == nil {
+		pe = &PromptEffect{Prompt: prompt, OffTarget: zeroRates(acc.offTarget)}
+		acc.byPrompt[prompt] = pe
+		r.PerPrompt = append(r.PerPrompt, PromptEffect{Prompt: prompt}) // order; filled by finish
+	}
+	return pe
+}
+
+// changed reports whether the class of attribute a at any strength of largest magnitude differs from
+// its class at s = 0.
+func (acc *sliderSums) changed(s Series, a string) bool {
+	base, _ := Categorical(s.Readouts[acc.zero], a)
+	for _, j := range acc.ends {
+		if c, _ := Categorical(s.Readouts[j], a); c != base {
+			return true
+		}
+	}
+	return false
+}
+
+// finish turns the sums in r into means: over the series, over each prompt's series, and of the
+// target at each strength.
+func (acc *sliderSums) finish(r *SliderReport) {
+	n := float64(r.Samples)
 	r.EffectSpearman /= n
 	r.EffectSlope /= n
 	for a := range r.OffTarget {
 		r.OffTarget[a] /= n
 	}
 	for i := range r.PerPrompt {
-		pe := byPrompt[r.PerPrompt[i].Prompt]
+		pe := acc.byPrompt[r.PerPrompt[i].Prompt]
 		k := float64(pe.Samples)
 		pe.EffectSpearman /= k
 		pe.EffectSlope /= k
@@ -153,14 +211,13 @@ func ComputeSlider(target string, offTarget []string, series []Series) (*SliderR
 		}
 		r.PerPrompt[i] = *pe
 	}
-	r.TargetMean = make([]*float64, len(strengths))
-	for j := range strengths {
-		if counts[j] > 0 {
-			m := sums[j] / float64(counts[j])
+	r.TargetMean = make([]*float64, len(acc.strengths))
+	for j := range acc.strengths {
+		if acc.counts[j] > 0 {
+			m := acc.sums[j] / float64(acc.counts[j])
 			r.TargetMean[j] = &m
 		}
 	}
-	return r, nil
 }
 
 // strengthIndices returns the index of strength 0 and those of the largest |s|.

@@ -337,6 +337,24 @@ func expandAttributes(prompts []Prompt, attributes []string) []Prompt {
 
 // mapConfig maps LECO's run config onto p (each mapping noted where it is made).
 func (imp *importer) mapConfig(cfg *lecoConfig, a anchor, p *Preset) error {
+	mapLoop(a, p)
+	imp.mapModel(cfg.PretrainedModel, a, p)
+	if err := imp.mapNetwork(cfg.Network, a, p); err != nil {
+		return err
+	}
+	if err := imp.mapTrain(cfg.Train, p); err != nil {
+		return err
+	}
+	if err := imp.mapSave(cfg.Save, a, p); err != nil {
+		return err
+	}
+	p.Sample.Every = 0 // LECO renders no samples
+	return nil
+}
+
+// mapLoop sets what the anchors' training loop hard-codes: the objective, the mode and the partial
+// denoise.
+func mapLoop(a anchor, p *Preset) {
 	// LECO / Concept Sliders: the train_lora.py loop = docs/ALGORITHMS.md §1 in mode leco. Concept Sliders'
 	// prompt entries are LECO entries with the slider meaning, used as they are (objective slider_text).
 	p.Objective = ObjectiveLECO
@@ -352,8 +370,10 @@ func (imp *importer) mapConfig(cfg *lecoConfig, a anchor, p *Preset) error {
 	p.DenoiseSchedulerConfig = "anchor"
 	p.TimestepSpacing = "leading"
 	p.TargetNorm = "none"
+}
 
-	m := cfg.PretrainedModel
+// mapModel maps pretrained_model onto p.Model.
+func (imp *importer) mapModel(m lecoModel, a anchor, p *Preset) {
 	p.Model.NameOrPath = m.NameOrPath
 	p.Model.Kind = "auto" // v2 / SDXL are told apart by the model's configs (LECO: by the script run)
 	p.Model.PredictionType = "epsilon"
@@ -365,12 +385,10 @@ func (imp *importer) mapConfig(cfg *lecoConfig, a anchor, p *Preset) error {
 	if m.ClipSkip != nil {
 		imp.warnAt("pretrained_model.clip_skip", "%d is parsed but not used by %s; imported as hidden_state auto (what %s encodes with)", *m.ClipSkip, a, a)
 	}
+}
 
-	if err := imp.mapNetwork(cfg.Network, a, p); err != nil {
-		return err
-	}
-
-	t := cfg.Train
+// mapTrain maps the train section (nil: LECO's defaults) onto p.
+func (imp *importer) mapTrain(t *lecoTrain, p *Preset) error {
 	if t == nil {
 		t = &lecoTrain{}
 	}
@@ -386,7 +404,15 @@ func (imp *importer) mapConfig(cfg *lecoConfig, a anchor, p *Preset) error {
 	if err := imp.mapOptimizer(t, p); err != nil {
 		return err
 	}
-	// train_util.get_lr_scheduler (lr_min = lr/100 as train_lora.py passes it).
+	if err := imp.mapLRScheduler(t, p); err != nil {
+		return err
+	}
+	return imp.mapTrainPrecision(t, p)
+}
+
+// mapLRScheduler maps train.lr_scheduler: train_util.get_lr_scheduler (lr_min = lr/100 as
+// train_lora.py passes it). p.Train.LR must be set.
+func (imp *importer) mapLRScheduler(t *lecoTrain, p *Preset) error {
 	switch s := orDefault(t.LRScheduler, "constant"); s {
 	case "constant":
 		p.Train.LRScheduler = "constant"
@@ -399,7 +425,12 @@ func (imp *importer) mapConfig(cfg *lecoConfig, a anchor, p *Preset) error {
 	default:
 		return imp.errAt("train.lr_scheduler", "%q is not supported; valid values: constant, cosine, linear", s)
 	}
-	// train.precision is both the training dtype and (config quirk 3) the saved dtype.
+	return nil
+}
+
+// mapTrainPrecision maps train.precision, which is both the training dtype and (config quirk 3) the
+// saved dtype.
+func (imp *importer) mapTrainPrecision(t *lecoTrain, p *Preset) error {
 	dtype, err := imp.precision(orDefault(t.Precision, "bfloat16"), "train.precision")
 	if err != nil {
 		return err
@@ -410,8 +441,12 @@ func (imp *importer) mapConfig(cfg *lecoConfig, a anchor, p *Preset) error {
 		p.Train.DType = "float32"
 		imp.warnAt("train.precision", "float16 training is not supported (no loss scaling); the model runs in float32, the LoRA is still saved in float16")
 	}
+	return nil
+}
 
-	s := cfg.Save
+// mapSave maps the save section (nil: LECO's defaults) onto p.Output and the checkpoint interval;
+// save.precision is unused by the anchors (the save dtype comes from train.precision).
+func (imp *importer) mapSave(s *lecoSave, a anchor, p *Preset) error {
 	if s == nil {
 		s = &lecoSave{}
 	}
@@ -425,7 +460,6 @@ func (imp *importer) mapConfig(cfg *lecoConfig, a anchor, p *Preset) error {
 			imp.warnAt("save.precision", "%s is unused by %s (it saves in train.precision); imported as save_dtype %s", s.Precision, a, p.Train.SaveDType)
 		}
 	}
-	p.Sample.Every = 0 // LECO renders no samples
 	return nil
 }
 

@@ -120,114 +120,139 @@ func ImportSDScriptsTOML(path string) (*Preset, []string, error) {
 	return finishImport(p, path, imp.warnings)
 }
 
+// sdDefaults are load_prompt_settings' defaults of every item.
+func sdDefaults() sdItem {
+	return sdItem{GuidanceScale: ptr(1.0), Resolution: &sdRes{Square(512)}, DynamicResolution: ptr(false),
+		BatchSize: ptr(1), DynamicCrops: ptr(false), Multiplier: ptr(1.0), Weight: ptr(1.0)}
+}
+
+// sdSection is where the slider settings are read from: the top level, or the [slider] table.
+type sdSection struct {
+	item        *sdItem  // the section's own keys: defaults, neutrals, or a single item
+	path        string   // "" (top level) or "slider"
+	targets     []sdItem // its [[targets]]; nil when absent
+	targetsPath string   // the key path of targets (path itself for a single top-level target)
+}
+
 // sdEntries is load_prompt_settings, producing LOBA prompts and targets with every value explicit.
 func (imp *importer) sdEntries(f *sdFile, dir string, p *Preset) error {
-	defaults := sdItem{GuidanceScale: ptr(1.0), Resolution: &sdRes{Square(512)}, DynamicResolution: ptr(false),
-		BatchSize: ptr(1), DynamicCrops: ptr(false), Multiplier: ptr(1.0), Weight: ptr(1.0)}
-	slider, sliderPath, sliderTargets := &f.Item, "", f.Targets
-	if f.Slider != nil {
-		// slider_config = data["slider"]: the top-level targets and slider defaults are not read.
-		for _, k := range append(append([]string{"target_class", "negative", "resolutions"}, sdNeutralKeys...), "targets") {
-			if k == "targets" && f.Targets != nil || k != "targets" && slices.Contains(presentKeys(&f.Item), k) {
-				return imp.errAt(k, "sd-scripts ignores top-level %s when a [slider] table is present; move it into [slider]", k)
-			}
-		}
-		slider, sliderPath, sliderTargets = &f.Slider.Item, "slider", f.Slider.Targets
+	defaults := sdDefaults()
+	sec, err := imp.sdSliderSection(f)
+	if err != nil {
+		return err
 	}
-
 	if f.Prompts != nil {
-		pdefs := mergeItems(defaults, filterItem(f.Item, sdPromptKeys))
-		for i, it := range f.Prompts {
-			path := fmt.Sprintf("prompts[%d]", i)
-			if it.TargetClass != nil {
-				// A slider target among [[prompts]]: its own neutral only (append_slider_item).
-				if err := imp.checkKeys(&it, path, sdSliderKeys); err != nil {
-					return err
-				}
-				merged := mergeItems(filterItem(pdefs, sdSliderKeys), it)
-				t, err := imp.sdTarget(merged, []string{derefStr(it.Neutral)}, path)
-				if err != nil {
-					return err
-				}
-				p.Targets = append(p.Targets, t)
-				continue
-			}
-			if err := imp.checkKeys(&it, path, sdPromptKeys); err != nil {
-				return err
-			}
-			e, err := imp.sdPrompt(mergeItems(pdefs, it), path)
-			if err != nil {
-				return err
-			}
-			p.Prompts = append(p.Prompts, e)
+		if err := imp.sdPromptsTable(f, defaults, p); err != nil {
+			return err
 		}
-		if sliderTargets != nil {
+		if sec.targets != nil {
 			imp.warn("%s: sd-scripts reads only [[prompts]] when both [[prompts]] and [[targets]] are given (its [[targets]] are silently dropped); LOBA imports both", imp.file)
 		}
 	}
-
-	targetsPath := joinPath(sliderPath, "targets")
-	if sliderTargets == nil && f.Prompts == nil {
+	if sec.targets == nil && f.Prompts == nil {
 		switch {
-		case slider.TargetClass != nil:
-			sliderTargets = []sdItem{*slider} // a single slider target given at the top level
-			targetsPath = sliderPath
-		case slider.Target != nil:
-			e, err := imp.sdPrompt(mergeItems(defaults, filterItem(*slider, sdPromptKeys)), sliderPath)
-			if err != nil {
-				return err
-			}
-			p.Prompts = append(p.Prompts, e)
-			return nil
+		case sec.item.TargetClass != nil:
+			sec.targets = []sdItem{*sec.item} // a single slider target given at the top level
+			sec.targetsPath = sec.path
+		case sec.item.Target != nil: // a single LECO pair given at the top level
+			return imp.sdAddPrompt(filterItem(*sec.item, sdPromptKeys), defaults, sec.path, p)
 		default:
 			return fmt.Errorf("%s: the file contains no [[prompts]] and no slider [[targets]]", imp.file)
 		}
 	}
-	if sliderTargets == nil {
+	if sec.targets == nil {
 		return nil
 	}
-	if len(sliderTargets) == 0 {
-		return imp.errAt(targetsPath, "the targets list is empty")
+	if len(sec.targets) == 0 {
+		return imp.errAt(sec.targetsPath, "the targets list is empty")
 	}
-	if sliderTargets[0].Target != nil {
+	if sec.targets[0].Target != nil {
 		// LECO pairs written as [[targets]].
-		pdefs := mergeItems(defaults, filterItem(*slider, sdPromptKeys))
-		for i, it := range sliderTargets {
-			path := fmt.Sprintf("%s[%d]", targetsPath, i)
-			if err := imp.checkKeys(&it, path, sdPromptKeys); err != nil {
+		pdefs := mergeItems(defaults, filterItem(*sec.item, sdPromptKeys))
+		for i, it := range sec.targets {
+			if err := imp.sdAddPrompt(it, pdefs, fmt.Sprintf("%s[%d]", sec.targetsPath, i), p); err != nil {
 				return err
 			}
-			e, err := imp.sdPrompt(mergeItems(pdefs, it), path)
-			if err != nil {
-				return err
-			}
-			p.Prompts = append(p.Prompts, e)
 		}
 		return nil
 	}
-	sdefs := mergeItems(defaults, filterItem(*slider, sdSliderKeys))
-	neutrals, err := imp.sdNeutrals(slider, dir, sliderPath)
+	return imp.sdSliderTargets(sec, defaults, dir, p)
+}
+
+// sdSliderSection picks the section the slider settings come from: the [slider] table when present
+// (slider_config = data["slider"]: the top-level targets and slider keys are then not read, so they
+// are errors), else the top level.
+func (imp *importer) sdSliderSection(f *sdFile) (*sdSection, error) {
+	if f.Slider == nil {
+		return &sdSection{item: &f.Item, targets: f.Targets, targetsPath: "targets"}, nil
+	}
+	for _, k := range append(append([]string{"target_class", "negative", "resolutions"}, sdNeutralKeys...), "targets") {
+		if k == "targets" && f.Targets != nil || k != "targets" && slices.Contains(presentKeys(&f.Item), k) {
+			return nil, imp.errAt(k, "sd-scripts ignores top-level %s when a [slider] table is present; move it into [slider]", k)
+		}
+	}
+	return &sdSection{item: &f.Slider.Item, path: "slider", targets: f.Slider.Targets, targetsPath: "slider.targets"}, nil
+}
+
+// sdPromptsTable reads [[prompts]] over the top-level prompt defaults: LECO pairs, and slider targets
+// (items with target_class) with their own neutral only (append_slider_item).
+func (imp *importer) sdPromptsTable(f *sdFile, defaults sdItem, p *Preset) error {
+	pdefs := mergeItems(defaults, filterItem(f.Item, sdPromptKeys))
+	for i, it := range f.Prompts {
+		path := fmt.Sprintf("prompts[%d]", i)
+		if it.TargetClass == nil {
+			if err := imp.sdAddPrompt(it, pdefs, path, p); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := imp.checkKeys(&it, path, sdSliderKeys); err != nil {
+			return err
+		}
+		merged := mergeItems(filterItem(pdefs, sdSliderKeys), it)
+		t, err := imp.sdTarget(merged, []string{derefStr(it.Neutral)}, path)
+		if err != nil {
+			return err
+		}
+		p.Targets = append(p.Targets, t)
+	}
+	return nil
+}
+
+// sdAddPrompt checks the keys of the LECO pair it, merges it over defs and appends it to p.Prompts.
+func (imp *importer) sdAddPrompt(it, defs sdItem, path string, p *Preset) error {
+	if err := imp.checkKeys(&it, path, sdPromptKeys); err != nil {
+		return err
+	}
+	e, err := imp.sdPrompt(mergeItems(defs, it), path)
+	if err != nil {
+		return err
+	}
+	p.Prompts = append(p.Prompts, e)
+	return nil
+}
+
+// sdSliderTargets reads the section's slider targets over its slider defaults, each expanded over its
+// own neutrals, else the section's, else its (merged) neutral.
+func (imp *importer) sdSliderTargets(sec *sdSection, defaults sdItem, dir string, p *Preset) error {
+	sdefs := mergeItems(defaults, filterItem(*sec.item, sdSliderKeys))
+	neutrals, err := imp.sdNeutrals(sec.item, dir, sec.path)
 	if err != nil {
 		return err
 	}
 	if len(neutrals) == 0 {
-		neutrals = []string{derefStr(slider.Neutral)}
+		neutrals = []string{derefStr(sec.item.Neutral)}
 	}
-	for i, it := range sliderTargets {
-		path := fmt.Sprintf("%s[%d]", targetsPath, i)
-		if targetsPath == sliderPath {
-			path = sliderPath
+	for i, it := range sec.targets {
+		path := fmt.Sprintf("%s[%d]", sec.targetsPath, i)
+		if sec.targetsPath == sec.path {
+			path = sec.path
 		} else if err := imp.checkKeys(&it, path, append(slices.Clone(sdSliderKeys), sdNeutralKeys...)); err != nil {
 			return err
 		}
-		itemNeutrals := neutrals
-		switch {
-		case it.Neutrals != nil || it.NeutralPromptFile != nil || it.PromptFile != nil:
-			if itemNeutrals, err = imp.sdItemNeutrals(&it, dir, path); err != nil {
-				return err
-			}
-		case it.Neutral != nil:
-			itemNeutrals = []string{*it.Neutral}
+		itemNeutrals, err := imp.sdTargetNeutrals(&it, neutrals, dir, path)
+		if err != nil {
+			return err
 		}
 		merged := mergeItems(sdefs, it)
 		if len(itemNeutrals) == 0 {
@@ -240,6 +265,18 @@ func (imp *importer) sdEntries(f *sdFile, dir string, p *Preset) error {
 		p.Targets = append(p.Targets, t)
 	}
 	return nil
+}
+
+// sdTargetNeutrals picks a slider target's neutrals: its own neutrals / neutral_prompt_file /
+// prompt_file, else its neutral, else the section's neutrals.
+func (imp *importer) sdTargetNeutrals(it *sdItem, section []string, dir, path string) ([]string, error) {
+	switch {
+	case it.Neutrals != nil || it.NeutralPromptFile != nil || it.PromptFile != nil:
+		return imp.sdItemNeutrals(it, dir, path)
+	case it.Neutral != nil:
+		return []string{*it.Neutral}, nil
+	}
+	return section, nil
 }
 
 // sdNeutrals collects the slider-level neutral prompts: neutrals, then neutral_prompt_file, then

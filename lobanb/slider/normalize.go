@@ -155,9 +155,22 @@ func (p *Preset) explicitZeros(v *validator) {
 	}
 }
 
-// fillDefaults sets every unset field to its default.
+// fillDefaults sets every unset field to its default. The order matters: the mode decides the
+// denoise defaults, and train's batch size and resolution are the defaults of the entries.
 func (p *Preset) fillDefaults() {
-	m := &p.Model
+	p.Model.fillDefaults()
+	p.fillLoopDefaults()
+	p.Network.fillDefaults()
+	p.Train.fillDefaults()
+	p.Sample.fillDefaults()
+	setStr(&p.Output.Name, "loba")
+	setStr(&p.Output.Dir, "output")
+	p.fillPromptDefaults()
+	p.fillTargetDefaults()
+}
+
+// fillDefaults sets the model's defaults: detected kind and hidden state, merged LoRAs at strength 1.
+func (m *Model) fillDefaults() {
 	setStr(&m.Kind, "auto")
 	setStr(&m.HiddenState, "auto")
 	for i := range m.MergeLoRAs {
@@ -165,7 +178,11 @@ func (p *Preset) fillDefaults() {
 			m.MergeLoRAs[i].Strength = 1
 		}
 	}
+}
 
+// fillLoopDefaults sets the top-level training-loop defaults: mode, objective (slider when targets
+// are given) and the partial denoise, whose adapter and scheduler config follow the mode.
+func (p *Preset) fillLoopDefaults() {
 	setStr(&p.Mode, ModeLOBA)
 	if p.Objective == "" {
 		p.Objective = ObjectiveLECO
@@ -189,8 +206,10 @@ func (p *Preset) fillDefaults() {
 		}
 	}
 	setStr(&p.TargetNorm, "none")
+}
 
-	n := &p.Network
+// fillDefaults sets the adapter's defaults; the conv rank and alpha default to the rank and alpha.
+func (n *Network) fillDefaults() {
 	setStr(&n.Targets, "lierla")
 	setInt(&n.Rank, 4)
 	setPtr(&n.Alpha, 1)
@@ -202,10 +221,31 @@ func (p *Preset) fillDefaults() {
 	if len(n.Selectors) == 0 {
 		n.Selectors = nil
 	}
+}
 
-	t := &p.Train
+// fillDefaults sets the optimization defaults.
+func (t *Train) fillDefaults() {
 	setInt(&t.Steps, 500)
 	setFloat(&t.LR, 1e-4)
+	t.fillOptimizerDefaults()
+	setStr(&t.LRScheduler, "constant")
+	setStr(&t.LossType, "l2")
+	setFloat(&t.HuberC, 0.1)
+	setStr(&t.HuberSchedule, "snr")
+	setFloat(&t.HuberScale, 1)
+	setFloat(&t.MultiresNoiseDiscount, 0.3)
+	setInt(&t.BatchSize, 1)
+	if t.Resolution.IsZero() {
+		t.Resolution = Square(512)
+	}
+	setStr(&t.DType, "float32")
+	setStr(&t.SaveDType, "float16")
+	setStr(&t.SaveLayout, "diffusers")
+}
+
+// fillOptimizerDefaults sets the optimizer (adamw) and the defaults that depend on it: weight decay,
+// betas and adamw's epsilon.
+func (t *Train) fillOptimizerDefaults() {
 	setStr(&t.Optimizer, "adamw")
 	switch t.Optimizer {
 	case "adamw":
@@ -225,21 +265,10 @@ func (p *Preset) fillDefaults() {
 	if len(t.Betas) == 0 {
 		t.Betas = nil
 	}
-	setStr(&t.LRScheduler, "constant")
-	setStr(&t.LossType, "l2")
-	setFloat(&t.HuberC, 0.1)
-	setStr(&t.HuberSchedule, "snr")
-	setFloat(&t.HuberScale, 1)
-	setFloat(&t.MultiresNoiseDiscount, 0.3)
-	setInt(&t.BatchSize, 1)
-	if t.Resolution.IsZero() {
-		t.Resolution = Square(512)
-	}
-	setStr(&t.DType, "float32")
-	setStr(&t.SaveDType, "float16")
-	setStr(&t.SaveLayout, "diffusers")
+}
 
-	s := &p.Sample
+// fillDefaults sets the preview-sample defaults.
+func (s *Sample) fillDefaults() {
 	if len(s.Strengths) == 0 {
 		s.Strengths = []float64{-2, 0, 2}
 	}
@@ -248,13 +277,15 @@ func (p *Preset) fillDefaults() {
 	}
 	setInt(&s.Steps, 20)
 	setFloat(&s.GuidanceScale, 7)
+}
 
-	setStr(&p.Output.Name, "loba")
-	setStr(&p.Output.Dir, "output")
-
+// fillPromptDefaults sets the defaults of every LECO prompt entry (train's batch size and resolution
+// among them); action keep defaults neutral to the target and g to 0.
+func (p *Preset) fillPromptDefaults() {
 	if len(p.Prompts) == 0 {
 		p.Prompts = nil
 	}
+	t := &p.Train
 	for i := range p.Prompts {
 		e := &p.Prompts[i]
 		if e.Positive == nil {
@@ -276,9 +307,15 @@ func (p *Preset) fillDefaults() {
 		setPtr(&e.Multiplier, 1)
 		setPtr(&e.Weight, 1)
 	}
+}
+
+// fillTargetDefaults sets the defaults of every slider target (train's batch size and resolution
+// among them); η depends on the objective.
+func (p *Preset) fillTargetDefaults() {
 	if len(p.Targets) == 0 {
 		p.Targets = nil
 	}
+	t := &p.Train
 	eta := 1.0 // sd-scripts' default for bidirectional sliders
 	if p.Objective == ObjectiveSliderText {
 		eta = 4 // Concept Sliders' text sliders (docs/ALGORITHMS.md §2)
@@ -477,7 +514,7 @@ var selectorCache sync.Map // pattern → *regexp.Regexp
 
 var validEvalKinds = []string{"", "slider", "erase"}
 
-// validateEval checks the eval section; the attribute names are checked by train.Setup (lobanb/eval.CheckNames)
+// validateEval checks the eval section; the attribute names are checked by train.NewPlan (lobanb/eval.CheckNames)
 // before the model loads, since this package does not know the read-outs.
 func (p *Preset) validateEval(v *validator) {
 	e := &p.Eval

@@ -32,27 +32,27 @@ func BenchmarkStepParts(b *testing.B) {
 	p.Train.Resolution = slider.Square(32)
 	p.Prompts = []slider.Prompt{{Target: "a red cube", Action: slider.ActionErase}}
 	require.NoError(b, p.Normalize())
-	run, err := Setup(p, Options{OutDir: b.TempDir(), Backend: backend})
+	run, err := setup(p, Options{OutDir: b.TempDir(), Backend: backend})
 	require.NoError(b, err)
-	l := run.Loop
-	e := l.Groups[0][0]
-	batch, err := l.assemble(l.Groups[0])
+	l := run.loop
+	e := l.groups[0][0]
+	batch, err := l.assemble(l.groups[0])
 	require.NoError(b, err)
 	n := batch.size
-	x := tensors.FromShape(shapes.Make(dtypes.Float32, n, l.LatentChannels, e.LatentH, e.LatentW))
+	x := tensors.FromShape(shapes.Make(dtypes.Float32, n, l.latentChannels, e.LatentH, e.LatentW))
 	ts := tensors.FromValue([]int64{500})
-	d := &Denoiser{UNet: run.Pipeline.UNet, Ctx: run.Pipeline.Ctx.At("unet")}
+	d := &denoiser{UNet: run.Pipeline.UNet, Ctx: run.Pipeline.Ctx.At("unet")}
 	adapters := func(m *Node) nn.Adapter { return run.Net.Adapter(run.Pipeline.Ctx, "/unet", m) }
 
 	refs, err := model.NewExec(backend, run.Pipeline.Ctx.Store(), func(ctx *model.Scope, x, t, pos, neu, unc *Node) *Node {
-		p := Predictions(d, x, t, Cond{Hidden: pos}, Cond{Hidden: pos}, Cond{Hidden: neu}, Cond{Hidden: unc}, nil)
+		p := predictions(d, x, t, nodeCond{Hidden: pos}, nodeCond{Hidden: pos}, nodeCond{Hidden: neu}, nodeCond{Hidden: unc}, nil)
 		return Add(Add(p.Positive, p.Neutral), p.Unconditional)
 	})
 	require.NoError(b, err)
-	params := l.Step.params
+	params := l.graphs.step.params
 	student, err := model.NewExec(backend, run.Pipeline.Ctx.Store(), func(ctx *model.Scope, inputs []*Node) []*Node {
 		x, t, tgt, y, mult := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
-		pred := d.Predict(x, t, Cond{Hidden: tgt}, adapters(mult))
+		pred := d.Predict(x, t, nodeCond{Hidden: tgt}, adapters(mult))
 		loss := ReduceAllMean(Square(Sub(pred, y)))
 		nodes := make([]*Node, len(params))
 		for i, p := range params {
@@ -79,7 +79,7 @@ func BenchmarkStepParts(b *testing.B) {
 	}
 	zeros := tensors.FromShape(shapes.Make(dtypes.Float32, n))
 	tDenoise := timeIt("denoise_step", func() {
-		_, err := l.Denoise.Run(x, 500, batch.unconditional, batch.target, zeros, nil)
+		_, err := l.graphs.denoise.Run(x, 500, batch.unconditional, batch.target, zeros, nil)
 		require.NoError(b, err)
 	})
 	tRefs := timeIt("reference_batch", func() {
@@ -91,13 +91,13 @@ func BenchmarkStepParts(b *testing.B) {
 		require.NoError(b, err)
 	})
 	tStep := timeIt("train_step", func() {
-		_, err := l.Step.Run(StepInputs{X: x, T: ts, Target: batch.target, Positive: batch.positive, Neutral: batch.neutral,
+		_, err := l.graphs.step.Run(stepInputs{X: x, T: ts, Target: batch.target, Positive: batch.positive, Neutral: batch.neutral,
 			Unconditional: batch.unconditional, SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight, LR: 1e-4, Step: 1, HuberC: 0.1})
 		require.NoError(b, err)
 	})
 	avgK := 0.0 // the mean k the run draws
-	for _, k := range l.Ks {
-		avgK += float64(k) / float64(len(l.Ks))
+	for _, k := range l.draw.ks {
+		avgK += float64(k) / float64(len(l.draw.ks))
 	}
 	denoise := time.Duration(avgK * float64(tDenoise))
 	total := denoise + tStep

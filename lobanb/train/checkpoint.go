@@ -31,8 +31,8 @@ const (
 	ckptStateJSON = "state.json"
 )
 
-// CheckpointDir is the folder of the checkpoint at step under root.
-func CheckpointDir(root string, step int) string {
+// checkpointDir is the folder of the checkpoint at step under root.
+func checkpointDir(root string, step int) string {
 	return filepath.Join(root, fmt.Sprintf("%s%08d", ckptPrefix, step))
 }
 
@@ -71,7 +71,7 @@ func SaveCheckpoint(root string, vars []*model.Variable, c Checkpoint, keep int)
 	if err := os.WriteFile(filepath.Join(tmp, ckptStateJSON), state, 0o644); err != nil {
 		return "", err
 	}
-	final := CheckpointDir(root, c.Step)
+	final := checkpointDir(root, c.Step)
 	if err := os.RemoveAll(final); err != nil {
 		return "", err
 	}

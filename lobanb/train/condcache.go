@@ -22,9 +22,6 @@ import (
 	"github.com/loba-dev/loba/models/sd"
 )
 
-// CondCacheFile is the cache's place in a run folder.
-const CondCacheFile = "cache/conditioning.safetensors"
-
 // condCacheVersion is part of the key: bump it when the encoding itself changes (a fix in the text
 // encoders or the tokenizer), so that caches written before are not used.
 const condCacheVersion = "1"
@@ -96,7 +93,7 @@ func condCacheKey(modelDir string, settings map[string]string) (string, error) {
 // loadCondCache returns the cached conditioning of every prompt in want, or ok false when the file
 // is absent, was made for another key, lacks a prompt, or cannot be read (a cache: the caller then
 // encodes again and overwrites it). why says which of the last three, for the log ("" when absent).
-func loadCondCache(path, key string, want []string) (conds map[string]CondTensors, ok bool, why string) {
+func loadCondCache(path, key string, want []string) (conds map[string]sd.Conditioning, ok bool, why string) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, false, ""
 	}
@@ -117,13 +114,13 @@ func loadCondCache(path, key string, want []string) (conds map[string]CondTensor
 	for i, p := range prompts {
 		index[p] = i
 	}
-	conds = make(map[string]CondTensors, len(want))
+	conds = make(map[string]sd.Conditioning, len(want))
 	for _, p := range want {
 		i, found := index[p]
 		if !found {
 			return nil, false, fmt.Sprintf("prompt %q is not cached", p)
 		}
-		var c CondTensors
+		var c sd.Conditioning
 		if c.Hidden, err = f.Tensor(condCacheName("hidden", i), dtypes.Float32); err != nil {
 			return nil, false, err.Error()
 		}
@@ -143,7 +140,7 @@ func loadCondCache(path, key string, want []string) (conds map[string]CondTensor
 func condCacheName(kind string, i int) string { return kind + "." + strconv.Itoa(i) }
 
 // saveCondCache writes the conditionings (batch-1 rows, float32) atomically.
-func saveCondCache(path, key string, conds map[string]CondTensors) error {
+func saveCondCache(path, key string, conds map[string]sd.Conditioning) error {
 	prompts := make([]string, 0, len(conds))
 	for p := range conds {
 		prompts = append(prompts, p)

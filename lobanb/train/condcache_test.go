@@ -12,6 +12,7 @@ import (
 
 	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 )
 
@@ -29,21 +30,21 @@ func TestCondCache(t *testing.T) {
 			p.Model.NameOrPath = tinypipe.First(t, sdxl).Dir
 			require.NoError(t, p.Normalize())
 			out := t.TempDir()
-			cache := filepath.Join(out, CondCacheFile)
+			cache := rundir.Dir(out).CondCache()
 
-			first, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+			first, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
 			require.NoError(t, err)
 			require.False(t, first.CondCached)
 			require.FileExists(t, cache)
 
 			var log bytes.Buffer
-			second, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t), Log: &log})
+			second, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t), Log: &log})
 			require.NoError(t, err)
 			require.True(t, second.CondCached, "log: %s", log.String())
 			require.Contains(t, log.String(), "read from "+cache)
-			require.Len(t, second.Conds, len(first.Conds))
-			for prompt, c := range first.Conds {
-				got := second.Conds[prompt]
+			require.Len(t, second.loop.conds, len(first.loop.conds))
+			for prompt, c := range first.loop.conds {
+				got := second.loop.conds[prompt]
 				require.Equal(t, flat(t, c.Hidden), flat(t, got.Hidden), "prompt %q", prompt)
 				if sdxl {
 					require.NotNil(t, got.TextEmbeds)
@@ -61,26 +62,26 @@ func TestCondCache(t *testing.T) {
 			p2.Prompts = append(p2.Prompts, slider.Prompt{Target: "a blue ball", Action: slider.ActionErase})
 			require.NoError(t, p2.Normalize())
 			out2 := t.TempDir()
-			require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(out2, CondCacheFile)), 0o755))
+			require.NoError(t, os.MkdirAll(filepath.Dir(rundir.Dir(out2).CondCache()), 0o755))
 			data, err := os.ReadFile(cache)
 			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join(out2, CondCacheFile), data, 0o644))
-			miss, err := Setup(p2, Options{OutDir: out2, Backend: testutil.Backend(t), Log: &log})
+			require.NoError(t, os.WriteFile(rundir.Dir(out2).CondCache(), data, 0o644))
+			miss, err := setup(p2, Options{OutDir: out2, Backend: testutil.Backend(t), Log: &log})
 			require.NoError(t, err)
 			require.False(t, miss.CondCached)
 			require.Contains(t, log.String(), `prompt "a blue ball" is not cached`)
-			hit, err := Setup(p2, Options{OutDir: out2, Backend: testutil.Backend(t)})
+			hit, err := setup(p2, Options{OutDir: out2, Backend: testutil.Backend(t)})
 			require.NoError(t, err)
 			require.True(t, hit.CondCached)
 
 			// A corrupt cache is a miss, logged, never an error.
 			require.NoError(t, os.WriteFile(cache, []byte("not a safetensors file"), 0o644))
 			log.Reset()
-			again, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t), Log: &log})
+			again, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t), Log: &log})
 			require.NoError(t, err)
 			require.False(t, again.CondCached)
 			require.Contains(t, log.String(), "not used")
-			hit, err = Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+			hit, err = setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
 			require.NoError(t, err)
 			require.True(t, hit.CondCached, "the corrupt cache was rewritten")
 		})

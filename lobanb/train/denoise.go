@@ -3,7 +3,6 @@ package train
 import (
 	"fmt"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/exceptions"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -14,14 +13,14 @@ import (
 	"github.com/loba-dev/loba/models/sd"
 )
 
-// DenoiseGraph is one step of the partial denoise of docs/ALGORITHMS.md §1 step 3, compiled once:
+// denoiseGraph is one step of the partial denoise of docs/ALGORITHMS.md §1 step 3, compiled once:
 //
 //	ε_u, ε_c = ε_m([x, x], t, [E[unconditional], E[target]])     (one batched call)
 //	x ← scheduler.step(ε_u + g_d·(ε_c − ε_u), t, x)
 //
 // with the adapter at the per-sample multipliers when the run denoises with it (LECO) or off.
 // The host calls it k times; the timestep is a graph input, so the graph is never rebuilt.
-type DenoiseGraph struct {
+type denoiseGraph struct {
 	exec *model.Exec
 	sdxl bool
 	// NeedsNoise tells that the scheduler's step draws noise (DDPM): Run then takes a standard normal
@@ -29,15 +28,15 @@ type DenoiseGraph struct {
 	NeedsNoise bool
 }
 
-// NewDenoiseGraph prepares the partial-denoise step. sched must have had SetTimesteps(N) called
-// (DDIM's previous timestep depends on N). adapters nil denoises with the frozen base model.
-func NewDenoiseGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdxl bool, sched schedulers.Scheduler,
-	guidance float64, adapters sd.AdapterFactory) (*DenoiseGraph, error) {
+// newDenoiseGraph prepares the partial-denoise step. sched must have had SetTimesteps(N) called
+// (DDIM's previous timestep depends on N). env.adapters nil denoises with the frozen base model.
+func newDenoiseGraph(env graphEnv, sched schedulers.Scheduler, guidance float64) (*denoiseGraph, error) {
+	backend, ctx, d, sdxl, adapters := env.backend, env.ctx, env.d, env.sdxl, env.adapters
 	needsNoise := sched.Config().ClassName == schedulers.ClassDDPM
 	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
 		x, t := inputs[0], inputs[1] // [B, C, H, W], [] int64
 		rest := inputs[2:]
-		var unc, tgt Cond
+		var unc, tgt nodeCond
 		unc, rest = takeCond(rest, sdxl)
 		tgt, rest = takeCond(rest, sdxl)
 		mult := rest[0] // [B]
@@ -60,7 +59,7 @@ func NewDenoiseGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdx
 	if err != nil {
 		return nil, fmt.Errorf("train: building the denoise graph: %w", err)
 	}
-	return &DenoiseGraph{exec: exec, sdxl: sdxl, NeedsNoise: needsNoise}, nil
+	return &denoiseGraph{exec: exec, sdxl: sdxl, NeedsNoise: needsNoise}, nil
 }
 
 func adapterFor(f sd.AdapterFactory, mult *Node) nn.Adapter {
@@ -71,10 +70,10 @@ func adapterFor(f sd.AdapterFactory, mult *Node) nn.Adapter {
 }
 
 // Run does one denoise step at timestep t; noise (x's shape) is used only when NeedsNoise.
-func (dg *DenoiseGraph) Run(x *tensors.Tensor, t int64, unc, tgt CondTensors, multiplier, noise *tensors.Tensor) (*tensors.Tensor, error) {
+func (dg *denoiseGraph) Run(x *tensors.Tensor, t int64, unc, tgt sd.Conditioning, multiplier, noise *tensors.Tensor) (*tensors.Tensor, error) {
 	args := []any{x, t}
-	args = append(args, unc.args(dg.sdxl)...)
-	args = append(args, tgt.args(dg.sdxl)...)
+	args = append(args, condArgs(unc, dg.sdxl)...)
+	args = append(args, condArgs(tgt, dg.sdxl)...)
 	args = append(args, multiplier)
 	if dg.NeedsNoise {
 		if noise == nil {

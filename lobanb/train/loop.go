@@ -4,22 +4,21 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
 	"time"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/sd"
 )
 
-// Entry is one training unit as the loop sees it (a normalized preset entry, docs/ALGORITHMS.md §1–2):
+// entry is one training unit as the loop sees it (a normalized preset entry, docs/ALGORITHMS.md §1–2):
 // its four prompts, signed guidance (−g erase, +g enhance), adapter multiplier, loss weight, batch
 // size and latent size.
-type Entry struct {
+type entry struct {
 	Target, Positive, Neutral, Unconditional string
 	SignedGuidance, Multiplier, Weight       float64
 	BatchSize                                int
@@ -31,75 +30,88 @@ type Entry struct {
 // ErrNonFinite is returned (wrapped) when a step's loss is NaN or ±Inf.
 var ErrNonFinite = errors.New("loss is not finite")
 
-// ErrInterrupted is returned (wrapped) when Loop.Stop asked the run to stop; the step reached is
+// ErrInterrupted is returned (wrapped) when Run.Stop asked the run to stop; the step reached is
 // checkpointed first, so the same command (or cell) resumes from it.
 var ErrInterrupted = errors.New("training interrupted")
 
-// Loop is a configured training run: the compiled graphs, the cached conditionings, the state to
-// checkpoint, and the host RNG. Setup (setup.go) builds it from a preset.
-type Loop struct {
-	Backend compute.Backend
-	Ctx     *model.Scope
+// loop is a configured training run: the entries and their cached conditionings, what each step
+// draws, the compiled graphs, and the state a checkpoint saves. NewRun (run.go) builds it from a plan.
+type loop struct {
+	ctx *model.Scope // the root scope: the UNet, the adapter and the optimizer state
 
-	// Groups are the entries trained together in one step (one batch); a step picks a group at random.
-	Groups [][]Entry
-	// Conds holds the cached conditioning of every prompt, each with batch 1.
-	Conds          map[string]CondTensors
-	LatentChannels int
-	SDXL           bool
+	// groups are the entries trained together in one step (one batch); a step picks one at random.
+	groups [][]entry
+	// conds holds the cached conditioning of every prompt, each with batch 1.
+	conds          map[string]sd.Conditioning
+	latentChannels int
 
-	// Sched is the partial-denoise scheduler with SetTimesteps(max_denoising_steps) done.
-	Sched schedulers.Scheduler
-	// Ks are the numbers of partial-denoise steps k drawn from (uniformly): [min_denoising_steps,
-	// N−1], less those whose t* is outside timestep_range.
-	Ks []int
-	// TStar maps k (denoise steps taken) to the timestep the references are evaluated at.
-	TStar func(k int) int64
-	// DenoiseWithAdapter keeps the adapter on (at the entry multipliers) during the partial denoise.
-	DenoiseWithAdapter bool
-	NoiseOffset        float64
-	// MultiresIterations (0 = off) and MultiresDiscount: kohya's pyramid noise on the initial latent.
-	MultiresIterations int
-	MultiresDiscount   float64
-	// HuberSchedule, HuberC and HuberScale give the huber / smooth_l1 parameter at t* (sd-scripts).
-	HuberSchedule      string
-	HuberC, HuberScale float64
+	draw   drawSettings
+	graphs loopGraphs
 
-	Denoise *DenoiseGraph
-	Step    *StepGraph
-	// Eval is the loss-only graph (NewStepGraph with no optimizer), for EvalLoss.
-	Eval *StepGraph
+	// adapter are the adapter's variables; optimizerState lists the optimizer's (created when the
+	// step graph is first built). A checkpoint saves both, with the RNG.
+	adapter        []*model.Variable
+	optimizerState func() []*model.Variable
+	lr             func(step int) float64
+	rng            *RNG
 
-	// Adapter are the adapter's variables; OptimizerState lists the optimizer's (created when the
-	// step graph is first built). A checkpoint saves both.
-	Adapter        []*model.Variable
-	OptimizerState func() []*model.Variable
-	LR             func(step int) float64
-	RNG            *RNG
-
-	Steps           int
-	StepDone        int // steps already done (after a resume)
-	CheckpointEvery int
-	KeepCheckpoints int
-	OutDir          string
-	PresetHash      string
-
-	// OnStep is called after every step (progress bars, charts); OnSample every SampleEvery steps.
-	OnStep      func(step int, out StepOutputs, lr float64, elapsed time.Duration)
-	SampleEvery int
-	OnSample    func(step int) error
-	// Stop, checked after every step, ends the run early (Ctrl-C, a notebook's interrupt): the step
-	// reached is checkpointed and Run returns ErrInterrupted.
-	Stop func() bool
+	steps    int // the run's length
+	stepDone int // steps already done (after a resume)
+	ckpt     checkpointing
 }
 
-// CheckpointRoot is where the loop's checkpoints go.
-func (l *Loop) CheckpointRoot() string { return filepath.Join(l.OutDir, "checkpoints") }
+// drawSettings are what a step draws: the partial denoise's k and t*, the initial noise, the
+// huber parameter at t*.
+type drawSettings struct {
+	// sched is the partial-denoise scheduler with SetTimesteps(max_denoising_steps) done.
+	sched schedulers.Scheduler
+	// ks are the numbers of partial-denoise steps k drawn from (uniformly): [min_denoising_steps,
+	// N−1], less those whose t* is outside timestep_range.
+	ks []int
+	// tStar maps k (denoise steps taken) to the timestep the references are evaluated at.
+	tStar func(k int) int64
+	// denoiseWithAdapter keeps the adapter on (at the entry multipliers) during the partial denoise.
+	denoiseWithAdapter bool
+	noiseOffset        float64
+	// multiresIterations (0 = off) and multiresDiscount: kohya's pyramid noise on the initial latent.
+	multiresIterations int
+	multiresDiscount   float64
+	// huberSchedule ("" = constant), huberC and huberScale give the huber / smooth_l1 parameter at
+	// t* (sd-scripts).
+	huberSchedule      string
+	huberC, huberScale float64
+}
 
-// Resume restores the newest checkpoint under the output folder, if any, and returns its step (0
+// loopGraphs are the loop's compiled graphs.
+type loopGraphs struct {
+	denoise *denoiseGraph
+	step    *stepGraph
+	eval    *stepGraph // the loss-only graph (newStepGraph with no optimizer), for evalLoss
+}
+
+// checkpointing says where and how often the loop checkpoints.
+type checkpointing struct {
+	root       string // the run folder's checkpoints/
+	every      int    // 0: only when interrupted
+	keep       int    // newest checkpoints kept (0: all)
+	presetHash string // a checkpoint of another preset is refused
+}
+
+// hooks are the callbacks of one loop.run.
+type hooks struct {
+	// onStep is called after every step; onSample every sampleEvery steps.
+	onStep      func(step int, out StepOutputs, lr float64, elapsed time.Duration)
+	sampleEvery int
+	onSample    func(step int) error
+	// stop, checked after every step, ends the run early: the step reached is checkpointed and run
+	// returns ErrInterrupted.
+	stop func() bool
+}
+
+// resume restores the newest checkpoint under the run folder, if any, and returns its step (0
 // when starting fresh). A checkpoint of another preset is an error.
-func (l *Loop) Resume() (int, error) {
-	all, err := ListCheckpoints(l.CheckpointRoot())
+func (l *loop) resume() (int, error) {
+	all, err := ListCheckpoints(l.ckpt.root)
 	if err != nil || len(all) == 0 {
 		return 0, err
 	}
@@ -107,80 +119,87 @@ func (l *Loop) Resume() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if c.Preset != l.PresetHash {
-		return 0, fmt.Errorf("checkpoint %s was made by another preset (remove %s or use another --out)", c.Dir, l.CheckpointRoot())
+	if c.Preset != l.ckpt.presetHash {
+		return 0, fmt.Errorf("checkpoint %s was made by another preset (remove %s or use another --out)", c.Dir, l.ckpt.root)
 	}
-	if err := c.Restore(l.Ctx, l.Adapter); err != nil {
+	if err := c.Restore(l.ctx, l.adapter); err != nil {
 		return 0, err
 	}
-	if err := l.RNG.Restore(c.RNG); err != nil {
+	if err := l.rng.Restore(c.RNG); err != nil {
 		return 0, fmt.Errorf("checkpoint %s: %w", c.Dir, err)
 	}
-	l.StepDone = c.Step
+	l.stepDone = c.Step
 	return c.Step, nil
 }
 
-// Checkpoint saves the state after l.StepDone steps.
-func (l *Loop) Checkpoint() (string, error) {
-	vars := append(append([]*model.Variable{}, l.Adapter...), l.OptimizerState()...)
-	return SaveCheckpoint(l.CheckpointRoot(), vars, Checkpoint{Step: l.StepDone, RNG: l.RNG.State(), Preset: l.PresetHash}, l.KeepCheckpoints)
+// checkpoint saves the state after l.stepDone steps.
+func (l *loop) checkpoint() (string, error) {
+	vars := append(append([]*model.Variable{}, l.adapter...), l.optimizerState()...)
+	return SaveCheckpoint(l.ckpt.root, vars, Checkpoint{Step: l.stepDone, RNG: l.rng.State(), Preset: l.ckpt.presetHash}, l.ckpt.keep)
 }
 
-// Run trains from l.StepDone to l.Steps, checkpointing every CheckpointEvery steps. A non-finite
-// loss stops the run with ErrNonFinite before anything is saved: the in-memory adapter may hold
+// run trains from l.stepDone to l.steps, checkpointing every ckpt.every steps. A non-finite loss
+// stops the run with ErrNonFinite before anything is saved: the in-memory adapter may hold
 // non-finite values then, but the last good checkpoint on disk is kept (a non-finite state is never
 // checkpointed), and a later run resumes from it.
-func (l *Loop) Run() error {
+func (l *loop) run(h hooks) error {
 	start := time.Now()
-	for l.StepDone < l.Steps {
-		step := l.StepDone + 1
-		out, lr, err := l.runStep(step)
+	for l.stepDone < l.steps {
+		step := l.stepDone + 1
+		out, lr, err := l.runGraph(l.graphs.step, step)
 		if err != nil {
 			return err
 		}
 		if math.IsNaN(float64(out.Loss)) || math.IsInf(float64(out.Loss), 0) {
 			return fmt.Errorf("step %d: %w (loss=%v, lr=%g): the learning rate is probably too high; "+
-				"the last good checkpoint is kept in %s", step, ErrNonFinite, out.Loss, lr, l.CheckpointRoot())
+				"the last good checkpoint is kept in %s", step, ErrNonFinite, out.Loss, lr, l.ckpt.root)
 		}
-		l.StepDone = step
-		if l.OnStep != nil {
-			l.OnStep(step, out, lr, time.Since(start))
+		l.stepDone = step
+		if h.onStep != nil {
+			h.onStep(step, out, lr, time.Since(start))
 		}
-		if l.CheckpointEvery > 0 && step%l.CheckpointEvery == 0 && step < l.Steps {
-			if _, err := l.Checkpoint(); err != nil {
-				return fmt.Errorf("step %d: saving checkpoint: %w", step, err)
-			}
-		}
-		if l.OnSample != nil && l.SampleEvery > 0 && step%l.SampleEvery == 0 {
-			if err := l.OnSample(step); err != nil {
-				return fmt.Errorf("step %d: sampling: %w", step, err)
-			}
-		}
-		if l.Stop != nil && l.Stop() && step < l.Steps {
-			if l.CheckpointEvery <= 0 || step%l.CheckpointEvery != 0 {
-				if _, err := l.Checkpoint(); err != nil {
-					return fmt.Errorf("step %d: saving checkpoint: %w", step, err)
-				}
-			}
-			return fmt.Errorf("step %d of %d: %w; checkpoint saved in %s: run the same command again to resume", step, l.Steps, ErrInterrupted, l.CheckpointRoot())
+		if err := l.afterStep(step, h); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// EvalLoss is the objective's mean over n batches drawn from a fresh RNG seeded with seed — the
+// afterStep checkpoints, samples and stops as the settings and hooks ask after step.
+func (l *loop) afterStep(step int, h hooks) error {
+	saved := false
+	if l.ckpt.every > 0 && step%l.ckpt.every == 0 && step < l.steps {
+		if _, err := l.checkpoint(); err != nil {
+			return fmt.Errorf("step %d: saving checkpoint: %w", step, err)
+		}
+		saved = true
+	}
+	if h.onSample != nil && h.sampleEvery > 0 && step%h.sampleEvery == 0 {
+		if err := h.onSample(step); err != nil {
+			return fmt.Errorf("step %d: sampling: %w", step, err)
+		}
+	}
+	if h.stop != nil && h.stop() && step < l.steps {
+		if !saved {
+			if _, err := l.checkpoint(); err != nil {
+				return fmt.Errorf("step %d: saving checkpoint: %w", step, err)
+			}
+		}
+		return fmt.Errorf("step %d of %d: %w; checkpoint saved in %s: run the same command again to resume", step, l.steps, ErrInterrupted, l.ckpt.root)
+	}
+	return nil
+}
+
+// evalLoss is the objective's mean over n batches drawn from a fresh RNG seeded with seed — the
 // same draws every call, so losses before and after training compare on identical (x_t, t*)
 // pairs up to the adapter's own effect on the partial denoise. It changes no state.
-func (l *Loop) EvalLoss(n int, seed uint64) (float64, error) {
-	if l.Eval == nil {
-		return 0, fmt.Errorf("train: no evaluation graph")
-	}
-	saved := l.RNG
-	defer func() { l.RNG = saved }()
-	l.RNG = NewRNG(seed)
+func (l *loop) evalLoss(n int, seed uint64) (float64, error) {
+	saved := l.rng
+	defer func() { l.rng = saved }()
+	l.rng = NewRNG(seed)
 	var sum float64
 	for i := 0; i < n; i++ {
-		out, _, err := l.runGraph(l.Eval, 1)
+		out, _, err := l.runGraph(l.graphs.eval, 1)
 		if err != nil {
 			return 0, err
 		}
@@ -189,68 +208,33 @@ func (l *Loop) EvalLoss(n int, seed uint64) (float64, error) {
 	return sum / float64(n), nil
 }
 
-// runStep draws the step's randomness, runs the partial denoise and the train step.
-func (l *Loop) runStep(step int) (StepOutputs, float64, error) {
-	return l.runGraph(l.Step, step)
-}
-
 // runGraph draws one batch's randomness, runs the partial denoise and then graph (the train step or
 // the evaluation graph) at optimizer step `step`.
-func (l *Loop) runGraph(graph *StepGraph, step int) (StepOutputs, float64, error) {
-	group := l.Groups[l.RNG.IntN(len(l.Groups))]
-	k := l.Ks[l.RNG.IntN(len(l.Ks))]
+func (l *loop) runGraph(graph *stepGraph, step int) (StepOutputs, float64, error) {
+	group := l.groups[l.rng.IntN(len(l.groups))]
+	k := l.draw.ks[l.rng.IntN(len(l.draw.ks))]
 	batch, err := l.assemble(group)
 	if err != nil {
 		return StepOutputs{}, 0, err
 	}
-	h, w := group[0].LatentH, group[0].LatentW
-	b := batch.size
-	noise := l.RNG.Normal(b * l.LatentChannels * h * w)
-	sigma := float64(l.Sched.InitNoiseSigma())
-	if l.NoiseOffset != 0 { // kohya: the offset first, then the pyramid noise
-		if err := NoiseOffsetHost(noise, b, l.LatentChannels, h, w, l.NoiseOffset, l.RNG.Normal(b*l.LatentChannels)); err != nil {
-			return StepOutputs{}, 0, err
-		}
+	x, err := l.initialLatents(batch.size, group[0].LatentH, group[0].LatentW)
+	if err != nil {
+		return StepOutputs{}, 0, err
 	}
-	if l.MultiresIterations > 0 {
-		sizes, normals := MultiresInputs(l.RNG, b, l.LatentChannels, h, w, l.MultiresIterations)
-		if err := MultiresNoiseHost(noise, b, l.LatentChannels, h, w, l.MultiresIterations, l.MultiresDiscount, sizes, normals); err != nil {
-			return StepOutputs{}, 0, err
-		}
+	if x, err = l.partialDenoise(x, k, batch); err != nil {
+		return StepOutputs{}, 0, fmt.Errorf("step %d: %w", step, err)
 	}
-	for i := range noise {
-		noise[i] *= float32(sigma)
-	}
-	x := tensors.FromFlatDataAndDimensions(noise, b, l.LatentChannels, h, w)
-	mult := batch.multiplier
-	if !l.DenoiseWithAdapter {
-		mult = tensors.FromShape(shapes.Make(dtypes.Float32, b)) // zeros: the frozen base model
-	}
-	timesteps := l.Sched.Timesteps()
-	for i := 0; i < k; i++ {
-		var stepNoise *tensors.Tensor
-		if l.Denoise.NeedsNoise {
-			stepNoise = tensors.FromFlatDataAndDimensions(l.RNG.Normal(b*l.LatentChannels*h*w), b, l.LatentChannels, h, w)
-		}
-		if x, err = l.Denoise.Run(x, int64(timesteps[i]), batch.unconditional, batch.target, mult, stepNoise); err != nil {
-			return StepOutputs{}, 0, fmt.Errorf("step %d: %w", step, err)
-		}
-	}
-	tStar := l.TStar(k)
-	ts := make([]int64, b)
+	tStar := l.draw.tStar(k)
+	ts := make([]int64, batch.size)
 	for i := range ts {
 		ts[i] = tStar
 	}
-	lr := l.LR(step - 1)
-	huberC := l.HuberC
-	if l.HuberSchedule != "" {
-		c, err := HuberThreshold(l.HuberSchedule, l.HuberC, l.HuberScale, int(tStar), len(l.Sched.AlphasCumprod()), l.Sched.AlphasCumprod())
-		if err != nil {
-			return StepOutputs{}, 0, err
-		}
-		huberC = c
+	lr := l.lr(step - 1)
+	huberC, err := l.huberAt(tStar)
+	if err != nil {
+		return StepOutputs{}, 0, err
 	}
-	out, err := graph.Run(StepInputs{
+	out, err := graph.Run(stepInputs{
 		X: x, T: tensors.FromValue(ts),
 		Target: batch.target, Positive: batch.positive, Neutral: batch.neutral, Unconditional: batch.unconditional,
 		SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight,
@@ -262,30 +246,83 @@ func (l *Loop) runGraph(graph *StepGraph, step int) (StepOutputs, float64, error
 	return out, lr, nil
 }
 
+// initialLatents draws x_T [b, C, h, w]: a standard normal with kohya's noise offset, then its
+// pyramid noise, scaled by the scheduler's initial sigma.
+func (l *loop) initialLatents(b, h, w int) (*tensors.Tensor, error) {
+	c := l.latentChannels
+	noise := l.rng.Normal(b * c * h * w)
+	if l.draw.noiseOffset != 0 { // kohya: the offset first, then the pyramid noise
+		if err := noiseOffsetHost(noise, b, c, h, w, l.draw.noiseOffset, l.rng.Normal(b*c)); err != nil {
+			return nil, err
+		}
+	}
+	if it := l.draw.multiresIterations; it > 0 {
+		sizes, normals := multiresInputs(l.rng, b, c, h, w, it)
+		if err := multiresNoiseHost(noise, b, c, h, w, it, l.draw.multiresDiscount, sizes, normals); err != nil {
+			return nil, err
+		}
+	}
+	sigma := float32(l.draw.sched.InitNoiseSigma())
+	for i := range noise {
+		noise[i] *= sigma
+	}
+	return tensors.FromFlatDataAndDimensions(noise, b, c, h, w), nil
+}
+
+// partialDenoise takes k steps of the partial denoise from x (docs/ALGORITHMS.md §1 step 3), with
+// the adapter at the batch's multipliers or off.
+func (l *loop) partialDenoise(x *tensors.Tensor, k int, batch *assembled) (*tensors.Tensor, error) {
+	dims := x.Shape().Dimensions
+	mult := batch.multiplier
+	if !l.draw.denoiseWithAdapter {
+		mult = tensors.FromShape(shapes.Make(dtypes.Float32, batch.size)) // zeros: the frozen base model
+	}
+	timesteps := l.draw.sched.Timesteps()
+	var err error
+	for i := 0; i < k; i++ {
+		var stepNoise *tensors.Tensor
+		if l.graphs.denoise.NeedsNoise {
+			stepNoise = tensors.FromFlatDataAndDimensions(l.rng.Normal(x.Shape().Size()), dims...)
+		}
+		if x, err = l.graphs.denoise.Run(x, int64(timesteps[i]), batch.unconditional, batch.target, mult, stepNoise); err != nil {
+			return nil, err
+		}
+	}
+	return x, nil
+}
+
+// huberAt is the huber / smooth_l1 parameter at t* (constant unless a schedule is set).
+func (l *loop) huberAt(tStar int64) (float64, error) {
+	d := l.draw
+	if d.huberSchedule == "" {
+		return d.huberC, nil
+	}
+	ac := d.sched.AlphasCumprod()
+	return huberThreshold(d.huberSchedule, d.huberC, d.huberScale, int(tStar), len(ac), ac)
+}
+
+// assembled is one step's batch on the host.
 type assembled struct {
 	size                                     int
-	target, positive, neutral, unconditional CondTensors
+	target, positive, neutral, unconditional sd.Conditioning
 	guidance, multiplier, weight             *tensors.Tensor
 }
 
 // assemble stacks the cached conditionings and per-sample values of a group into one batch.
-func (l *Loop) assemble(group []Entry) (*assembled, error) {
-	var tgt, pos, neu, unc []CondTensors
+func (l *loop) assemble(group []entry) (*assembled, error) {
+	var rows [4][]*sd.Conditioning // target, positive, neutral, unconditional
 	var g, m, w []float32
 	for _, e := range group {
 		for i := 0; i < max(e.BatchSize, 1); i++ {
-			for _, p := range []struct {
-				prompt string
-				into   *[]CondTensors
-			}{{e.Target, &tgt}, {e.Positive, &pos}, {e.Neutral, &neu}, {e.Unconditional, &unc}} {
-				c, ok := l.Conds[p.prompt]
+			for j, prompt := range []string{e.Target, e.Positive, e.Neutral, e.Unconditional} {
+				c, ok := l.conds[prompt]
 				if !ok {
-					return nil, fmt.Errorf("train: prompt %q has no cached conditioning", p.prompt)
+					return nil, fmt.Errorf("train: prompt %q has no cached conditioning", prompt)
 				}
 				if e.TimeIDs != nil {
 					c.TimeIDs = tensors.FromFlatDataAndDimensions(e.TimeIDs, 1, len(e.TimeIDs))
 				}
-				*p.into = append(*p.into, c)
+				rows[j] = append(rows[j], &c)
 			}
 			g = append(g, float32(e.SignedGuidance))
 			m = append(m, float32(e.Multiplier))
@@ -293,60 +330,12 @@ func (l *Loop) assemble(group []Entry) (*assembled, error) {
 		}
 	}
 	a := &assembled{size: len(g), guidance: tensors.FromValue(g), multiplier: tensors.FromValue(m), weight: tensors.FromValue(w)}
-	var err error
-	for _, p := range []struct {
-		from []CondTensors
-		into *CondTensors
-	}{{tgt, &a.target}, {pos, &a.positive}, {neu, &a.neutral}, {unc, &a.unconditional}} {
-		if *p.into, err = stackConds(p.from); err != nil {
-			return nil, err
+	for j, into := range []*sd.Conditioning{&a.target, &a.positive, &a.neutral, &a.unconditional} {
+		c, err := sd.ConcatConditionings(rows[j]...)
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
 		}
+		*into = *c
 	}
 	return a, nil
-}
-
-// stackConds concatenates batch-1 conditionings along the batch axis.
-func stackConds(cs []CondTensors) (CondTensors, error) {
-	var out CondTensors
-	var err error
-	if out.Hidden, err = concatBatch(cs, func(c CondTensors) *tensors.Tensor { return c.Hidden }); err != nil {
-		return out, err
-	}
-	if cs[0].TextEmbeds != nil {
-		if out.TextEmbeds, err = concatBatch(cs, func(c CondTensors) *tensors.Tensor { return c.TextEmbeds }); err != nil {
-			return out, err
-		}
-		if out.TimeIDs, err = concatBatch(cs, func(c CondTensors) *tensors.Tensor { return c.TimeIDs }); err != nil {
-			return out, err
-		}
-	}
-	return out, nil
-}
-
-// concatBatch concatenates float32 tensors of identical non-batch shape along axis 0 on the host.
-func concatBatch(cs []CondTensors, get func(CondTensors) *tensors.Tensor) (*tensors.Tensor, error) {
-	first := get(cs[0])
-	dims := append([]int{0}, first.Shape().Dimensions[1:]...)
-	var flat []float32
-	for _, c := range cs {
-		t := get(c)
-		if t == nil || !equalTail(t.Shape().Dimensions, dims) {
-			return nil, fmt.Errorf("train: conditionings of different shapes in one batch")
-		}
-		flat = append(flat, tensors.MustCopyFlatData[float32](t)...)
-		dims[0] += t.Shape().Dim(0)
-	}
-	return tensors.FromFlatDataAndDimensions(flat, dims...), nil
-}
-
-func equalTail(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 1; i < len(a); i++ {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -16,7 +16,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 )
 
-// Loss types accepted by PerSampleLoss and ElementwiseLoss.
+// Loss types accepted by perSampleLoss and elementwiseLoss.
 const (
 	LossL2       = "l2"
 	LossL1       = "l1"
@@ -26,8 +26,8 @@ const (
 
 var validLossTypes = []string{LossL2, LossL1, LossHuber, LossSmoothL1}
 
-// ValidateLossType checks a loss_type setting ("" counts as l2) and, for huber and smooth_l1, huber_c.
-func ValidateLossType(lossType string, huberC float64) error {
+// validateLossType checks a loss_type setting ("" counts as l2) and, for huber and smooth_l1, huber_c.
+func validateLossType(lossType string, huberC float64) error {
 	if lossType == "" {
 		return nil
 	}
@@ -40,7 +40,7 @@ func ValidateLossType(lossType string, huberC float64) error {
 	return nil
 }
 
-// ElementwiseLoss is kohya conditional_loss with reduction="none", d = pred − target:
+// elementwiseLoss is kohya conditional_loss with reduction="none", d = pred − target:
 //
 //	l2:        d²                      (F.mse_loss)
 //	l1:        |d|                     (F.l1_loss)
@@ -49,7 +49,7 @@ func ValidateLossType(lossType string, huberC float64) error {
 //
 // c is huberC: a scalar or a [B] per-sample threshold (sd-scripts' scheduled huber_c), any float dtype.
 // "" means l2. The result is float32 with pred's shape [B, ...]. Panics on an unknown lossType.
-func ElementwiseLoss(pred, target *Node, lossType string, huberC *Node) *Node {
+func elementwiseLoss(pred, target *Node, lossType string, huberC *Node) *Node {
 	if !slices.Equal(pred.Shape().Dimensions, target.Shape().Dimensions) {
 		exceptions.Panicf("train: loss: pred %s and target %s differ in shape", pred.Shape(), target.Shape())
 	}
@@ -97,20 +97,20 @@ func PerSampleMean(x *Node) *Node {
 	return ReduceMean(x, axes...)
 }
 
-// PerSampleLoss is ElementwiseLoss with a constant huber_c, averaged per sample: [B] float32, i.e.
+// perSampleLoss is elementwiseLoss with a constant huber_c, averaged per sample: [B] float32, i.e.
 // kohya's conditional_loss(reduction="none").mean([1, 2, 3]).
-func PerSampleLoss(pred, target *Node, lossType string, huberC float64) *Node {
-	return PerSampleMean(ElementwiseLoss(pred, target, lossType, Scalar(pred.Graph(), dtypes.Float32, huberC)))
+func perSampleLoss(pred, target *Node, lossType string, huberC float64) *Node {
+	return PerSampleMean(elementwiseLoss(pred, target, lossType, Scalar(pred.Graph(), dtypes.Float32, huberC)))
 }
 
-// MaskedMean is the per-sample weighted mean Σ(mask·x) / Σ(mask) over every axis but the first, with
+// maskedMean is the per-sample weighted mean Σ(mask·x) / Σ(mask) over every axis but the first, with
 // mask broadcast to x's shape before both sums (a [B, 1, H, W] mask over C channels counts C times, so
 // the result is a true weighted mean of x). mask ≥ 0 has x's rank and dims that are 1 or x's. A sample
 // whose mask sums to 0 gets 0. Returns [B] float32.
 //
 // This is not mean(W ⊙ x) (docs/ALGORITHMS.md §5, normalised by the element count): for that, use
 // PerSampleMean(Mul(mask, x)).
-func MaskedMean(x, mask *Node) *Node {
+func maskedMean(x, mask *Node) *Node {
 	if mask.Rank() != x.Rank() {
 		exceptions.Panicf("train: MaskedMean: mask %s must have the rank of %s", mask.Shape(), x.Shape())
 	}
@@ -131,14 +131,14 @@ func MaskedMean(x, mask *Node) *Node {
 	return Div(num, safe) // num is 0 where den is 0
 }
 
-// MaskedPerSampleLoss is the masked l2 loss per sample, MaskedMean((pred − target)², mask): [B].
-func MaskedPerSampleLoss(pred, target, mask *Node) *Node {
-	return MaskedMean(ElementwiseLoss(pred, target, LossL2, nil), mask)
+// maskedPerSampleLoss is the masked l2 loss per sample, maskedMean((pred − target)², mask): [B].
+func maskedPerSampleLoss(pred, target, mask *Node) *Node {
+	return maskedMean(elementwiseLoss(pred, target, LossL2, nil), mask)
 }
 
-// WeightedMean is mean_b(perSample[b]·weights[b]) — kohya's `loss = loss * weights; loss.mean()`, NOT
+// weightedMean is mean_b(perSample[b]·weights[b]) — kohya's `loss = loss * weights; loss.mean()`, NOT
 // normalised by Σweights. weights nil means 1. Both [B]; returns a float32 scalar.
-func WeightedMean(perSample, weights *Node) *Node {
+func weightedMean(perSample, weights *Node) *Node {
 	perSample = ConvertDType(perSample, dtypes.Float32)
 	if weights == nil {
 		return ReduceAllMean(perSample)
@@ -184,21 +184,21 @@ func MinSNRWeights(snr *Node, gamma float64, vPrediction bool) *Node {
 	return Min(Div(gammaN, snr), ScalarOne(g, dtypes.Float32))
 }
 
-// Huber schedules accepted by HuberThreshold.
+// Huber schedules accepted by huberThreshold.
 const (
 	HuberScheduleConstant    = "constant"
 	HuberScheduleExponential = "exponential"
 	HuberScheduleSNR         = "snr"
 )
 
-// HuberThreshold ports sd-scripts get_huber_threshold_if_needed for one timestep t (host side):
+// huberThreshold ports sd-scripts get_huber_threshold_if_needed for one timestep t (host side):
 //
 //	constant:    c·scale
 //	exponential: exp(−α·t)·scale with α = −ln(c)/numTrainTimesteps
 //	snr:         (1 − c)/(1 + σ)² + c with σ = sqrt((1 − ᾱ_t)/ᾱ_t)   (no scale, as sd-scripts)
 //
 // sd-scripts' defaults are schedule snr, c 0.1, scale 1. alphasCumprod is only read by snr.
-func HuberThreshold(schedule string, huberC, huberScale float64, t, numTrainTimesteps int, alphasCumprod []float32) (float64, error) {
+func huberThreshold(schedule string, huberC, huberScale float64, t, numTrainTimesteps int, alphasCumprod []float32) (float64, error) {
 	switch schedule {
 	case HuberScheduleConstant:
 		return huberC * huberScale, nil

@@ -69,34 +69,34 @@ func TestLossPerSample(t *testing.T) {
 		{"smooth_l1", []float64{mean4(smooth, 0), mean4(smooth, 1)}},
 	}
 	for _, c := range cases {
-		got := execLoss(t, func(pred, target *Node) *Node { return PerSampleLoss(pred, target, c.lossType, 0.5) })
+		got := execLoss(t, func(pred, target *Node) *Node { return perSampleLoss(pred, target, c.lossType, 0.5) })
 		assertClose(t, "PerSampleLoss "+c.lossType, got, c.want, 1e-6)
 	}
 	// huber with c = 1, d = 1: 2(√2 − 1).
-	if got := execLoss(t, func(pred, target *Node) *Node { return PerSampleLoss(pred, target, "huber", 1) }); math.Abs(got[0]-(2*(math.Sqrt2-1)+2*(math.Sqrt(5)-1)+2*(math.Sqrt(10)-1))/4) > 1e-6 {
+	if got := execLoss(t, func(pred, target *Node) *Node { return perSampleLoss(pred, target, "huber", 1) }); math.Abs(got[0]-(2*(math.Sqrt2-1)+2*(math.Sqrt(5)-1)+2*(math.Sqrt(10)-1))/4) > 1e-6 {
 		t.Errorf("huber c=1: %v", got)
 	}
 	// Per-sample huber_c [B] = [0.5, 2].
 	got := execLoss(t, func(pred, target *Node) *Node {
 		c := Const(pred.Graph(), []float32{0.5, 2})
-		return PerSampleMean(ElementwiseLoss(pred, target, "huber", c))
+		return PerSampleMean(elementwiseLoss(pred, target, "huber", c))
 	})
 	assertClose(t, "huber per-sample c", got, []float64{mean4(huber, 0), mean4(func(d float64) float64 { return ph(d, 2) }, 1)}, 1e-6)
 
 	err := exceptions.TryCatch[error](func() {
-		execLoss(t, func(pred, target *Node) *Node { return PerSampleLoss(pred, target, "mse", 0) })
+		execLoss(t, func(pred, target *Node) *Node { return perSampleLoss(pred, target, "mse", 0) })
 	})
 	if err == nil || !strings.Contains(err.Error(), `"mse"`) {
 		t.Errorf("unknown loss type: %v", err)
 	}
-	if err := ValidateLossType("mse", 0); err == nil || !strings.Contains(err.Error(), "smooth_l1") {
+	if err := validateLossType("mse", 0); err == nil || !strings.Contains(err.Error(), "smooth_l1") {
 		t.Errorf("ValidateLossType: %v", err)
 	}
-	if err := ValidateLossType("huber", 0); err == nil {
+	if err := validateLossType("huber", 0); err == nil {
 		t.Error("huber with huber_c 0 accepted")
 	}
 	for _, lt := range []string{"", "l2", "l1", "huber", "smooth_l1"} {
-		if err := ValidateLossType(lt, 0.1); err != nil {
+		if err := validateLossType(lt, 0.1); err != nil {
 			t.Errorf("%q: %v", lt, err)
 		}
 	}
@@ -115,19 +115,19 @@ func TestLossMasked(t *testing.T) {
 	for _, c := range cases {
 		got := execLoss(t, func(pred, target *Node) *Node {
 			mask := Const(pred.Graph(), tensors.FromFlatDataAndDimensions(c.mask, 2, 1, 1, 2))
-			return MaskedPerSampleLoss(pred, target, mask)
+			return maskedPerSampleLoss(pred, target, mask)
 		})
 		assertClose(t, "MaskedPerSampleLoss", got, c.want, 1e-6)
 	}
 }
 
 func TestLossWeightedMean(t *testing.T) {
-	out := MustExecOnce(testutil.Backend(t), func(l, w *Node) *Node { return WeightedMean(l, w) },
+	out := MustExecOnce(testutil.Backend(t), func(l, w *Node) *Node { return weightedMean(l, w) },
 		[]float32{1, 2, 3}, []float32{0.5, 1, 2})
 	if got := tensors.ToScalar[float32](out); math.Abs(float64(got)-8.5/3) > 1e-6 {
 		t.Errorf("WeightedMean = %v, want %v", got, 8.5/3)
 	}
-	out = MustExecOnce(testutil.Backend(t), func(l *Node) *Node { return WeightedMean(l, nil) }, []float32{1, 2, 6})
+	out = MustExecOnce(testutil.Backend(t), func(l *Node) *Node { return weightedMean(l, nil) }, []float32{1, 2, 6})
 	if got := tensors.ToScalar[float32](out); got != 3 {
 		t.Errorf("WeightedMean(nil weights) = %v, want 3", got)
 	}
@@ -173,15 +173,15 @@ func TestLossHuberThreshold(t *testing.T) {
 		{"snr", 0, 1, 1},     // σ = 0
 		{"snr", 1, 3, 0.325}, // σ = 1: 0.9/4 + 0.1 (no scale)
 	} {
-		got, err := HuberThreshold(c.schedule, 0.1, c.scale, c.t, 1000, ac)
+		got, err := huberThreshold(c.schedule, 0.1, c.scale, c.t, 1000, ac)
 		if err != nil || math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("%s t=%d: %v, %v; want %v", c.schedule, c.t, got, err, c.want)
 		}
 	}
-	if _, err := HuberThreshold("linear", 0.1, 1, 0, 1000, ac); err == nil || !strings.Contains(err.Error(), "linear") {
+	if _, err := huberThreshold("linear", 0.1, 1, 0, 1000, ac); err == nil || !strings.Contains(err.Error(), "linear") {
 		t.Errorf("unknown schedule: %v", err)
 	}
-	if _, err := HuberThreshold("snr", 0.1, 1, 2, 1000, ac); err == nil {
+	if _, err := huberThreshold("snr", 0.1, 1, 2, 1000, ac); err == nil {
 		t.Error("out-of-range timestep accepted")
 	}
 }

@@ -2,7 +2,7 @@ package train
 
 // Noise options for the initial latent and the host random number generator. NoiseOffset ports the
 // offset noise of crosslabs' "Diffusion with Offset Noise" as kohya sd-scripts apply_noise_offset does it
-// (without adaptive_noise_scale); MultiresNoise ports kohya's pyramid_noise_like
+// (without adaptive_noise_scale); multiresNoise ports kohya's pyramid_noise_like
 // (library/custom_train_functions.py, after johnowhitaker's "Multi-Resolution Noise" report). kohya applies
 // the offset first, then the multires noise.
 //
@@ -63,17 +63,17 @@ func (g *RNG) Normal(n int) []float32 {
 	return out
 }
 
-// NoiseOffset returns noise + offset·rngNoise: noise [B, C, H, W] and rngNoise [B, C, 1, 1] standard
+// noiseOffset returns noise + offset·rngNoise: noise [B, C, H, W] and rngNoise [B, C, 1, 1] standard
 // normal, one shift per sample and channel (kohya apply_noise_offset without adaptive_noise_scale).
-func NoiseOffset(noise *Node, offset float64, rngNoise *Node) *Node {
+func noiseOffset(noise *Node, offset float64, rngNoise *Node) *Node {
 	noise.AssertRank(4)
 	b, c := noise.Shape().Dim(0), noise.Shape().Dim(1)
 	rngNoise.AssertDims(b, c, 1, 1)
 	return Add(noise, MulScalar(ConvertDType(rngNoise, noise.DType()), offset)) // [B, C, H, W]
 }
 
-// NoiseOffsetHost is NoiseOffset on a flat [B, C, H, W] slice, in place; rngNoise has B·C values.
-func NoiseOffsetHost(noise []float32, b, c, h, w int, offset float64, rngNoise []float32) error {
+// noiseOffsetHost is NoiseOffset on a flat [B, C, H, W] slice, in place; rngNoise has B·C values.
+func noiseOffsetHost(noise []float32, b, c, h, w int, offset float64, rngNoise []float32) error {
 	if len(noise) != b*c*h*w || len(rngNoise) != b*c {
 		return fmt.Errorf("train: NoiseOffsetHost: noise has %d values and rngNoise %d, want %d and %d for [%d, %d, %d, %d]",
 			len(noise), len(rngNoise), b*c*h*w, b*c, b, c, h, w)
@@ -84,11 +84,11 @@ func NoiseOffsetHost(noise []float32, b, c, h, w int, offset float64, rngNoise [
 	return nil
 }
 
-// MultiresInputs draws what pyramid_noise_like draws, in its order: for i in 0..iterations-1, the ratio
+// multiresInputs draws what pyramid_noise_like draws, in its order: for i in 0..iterations-1, the ratio
 // r = Float64()·2 + 2, the level size (max(1, ⌊H/rⁱ⌋), max(1, ⌊W/rⁱ⌋)) and B·C·h_i·w_i standard
 // normals; it stops after a level with a side of 1, as kohya's loop breaks there. (Level 0 is always
 // full size: r⁰ = 1.) normals[i] is [B, C, sizes[i][0], sizes[i][1]] in row-major order.
-func MultiresInputs(g *RNG, b, c, h, w, iterations int) (sizes [][2]int, normals [][]float32) {
+func multiresInputs(g *RNG, b, c, h, w, iterations int) (sizes [][2]int, normals [][]float32) {
 	for i := 0; i < iterations; i++ {
 		r := g.Float64()*2 + 2
 		ri := math.Pow(r, float64(i))
@@ -102,17 +102,17 @@ func MultiresInputs(g *RNG, b, c, h, w, iterations int) (sizes [][2]int, normals
 	return sizes, normals
 }
 
-// MultiresNoise ports kohya's pyramid_noise_like(noise, iterations, discount):
+// multiresNoise ports kohya's pyramid_noise_like(noise, iterations, discount):
 //
 //	noise += Σ_i upsample_bilinear(extra[i], (H, W)) · discountⁱ
 //	return noise / noise.std()
 //
 // noise is [B, C, H, W]; extra[i] is the standard normal [B, C, h_i, w_i] of level i (see
-// MultiresInputs), with 1 <= len(extra) <= iterations (fewer when the pyramid reached a side of 1).
+// multiresInputs), with 1 <= len(extra) <= iterations (fewer when the pyramid reached a side of 1).
 // The upsampling is torch.nn.Upsample(mode="bilinear"), i.e. align_corners=False (half-pixel centres,
 // edge clamping); std is torch's unbiased std over the whole tensor, batch included. iterations == 0
 // returns noise unchanged (kohya does not call it then). Forward only: it is input noise.
-func MultiresNoise(noise *Node, iterations int, discount float64, extra []*Node) *Node {
+func multiresNoise(noise *Node, iterations int, discount float64, extra []*Node) *Node {
 	if iterations == 0 {
 		return noise
 	}
@@ -144,9 +144,9 @@ func unbiasedStd(x *Node) *Node {
 	return Sqrt(DivScalar(ss, float64(n-1)))
 }
 
-// MultiresNoiseHost is MultiresNoise on host slices: noise [B, C, H, W] is modified in place; sizes and
-// normals as returned by MultiresInputs.
-func MultiresNoiseHost(noise []float32, b, c, h, w, iterations int, discount float64, sizes [][2]int, normals [][]float32) error {
+// multiresNoiseHost is multiresNoise on host slices: noise [B, C, H, W] is modified in place; sizes and
+// normals as returned by multiresInputs.
+func multiresNoiseHost(noise []float32, b, c, h, w, iterations int, discount float64, sizes [][2]int, normals [][]float32) error {
 	if iterations == 0 {
 		return nil
 	}

@@ -66,11 +66,11 @@ func TestNoiseOffset(t *testing.T) {
 	const b, c, h, w = 2, 3, 2, 4
 	g := NewRNG(5)
 	noise, off := g.Normal(b*c*h*w), g.Normal(b*c)
-	out := MustExecOnce(testutil.Backend(t), func(n, r *Node) *Node { return NoiseOffset(n, 0.1, r) },
+	out := MustExecOnce(testutil.Backend(t), func(n, r *Node) *Node { return noiseOffset(n, 0.1, r) },
 		tensors.FromFlatDataAndDimensions(noise, b, c, h, w), tensors.FromFlatDataAndDimensions(off, b, c, 1, 1))
 	got := tensors.MustCopyFlatData[float32](out)
 	host := slices.Clone(noise)
-	if err := NoiseOffsetHost(host, b, c, h, w, 0.1, off); err != nil {
+	if err := noiseOffsetHost(host, b, c, h, w, 0.1, off); err != nil {
 		t.Fatal(err)
 	}
 	for i := range got {
@@ -79,7 +79,7 @@ func TestNoiseOffset(t *testing.T) {
 			t.Fatalf("[%d]: graph %v, host %v, want %v", i, got[i], host[i], want)
 		}
 	}
-	if err := NoiseOffsetHost(host, b, c, h, w, 0.1, off[:1]); err == nil {
+	if err := noiseOffsetHost(host, b, c, h, w, 0.1, off[:1]); err == nil {
 		t.Error("short rngNoise accepted")
 	}
 }
@@ -106,7 +106,7 @@ func TestNoiseMultires(t *testing.T) {
 	}{{6, 0.3}, {10, 0.8}, {1, 0.5}} {
 		g := NewRNG(uint64(11 + tc.iterations))
 		noise := g.Normal(b * c * h * w)
-		sizes, normals := MultiresInputs(g, b, c, h, w, tc.iterations)
+		sizes, normals := multiresInputs(g, b, c, h, w, tc.iterations)
 		if len(sizes) == 0 || len(sizes) > tc.iterations || sizes[0] != [2]int{h, w} {
 			t.Fatalf("iterations %d: sizes %v", tc.iterations, sizes)
 		}
@@ -126,11 +126,11 @@ func TestNoiseMultires(t *testing.T) {
 			args = append(args, tensors.FromFlatDataAndDimensions(normals[i], b, c, s[0], s[1]))
 		}
 		out := MustExecOnce(testutil.Backend(t), func(in []*Node) *Node {
-			return MultiresNoise(in[0], tc.iterations, tc.discount, in[1:])
+			return multiresNoise(in[0], tc.iterations, tc.discount, in[1:])
 		}, args...)
 		got := toF64(tensors.MustCopyFlatData[float32](out))
 		host := slices.Clone(noise)
-		if err := MultiresNoiseHost(host, b, c, h, w, tc.iterations, tc.discount, sizes, normals); err != nil {
+		if err := multiresNoiseHost(host, b, c, h, w, tc.iterations, tc.discount, sizes, normals); err != nil {
 			t.Fatal(err)
 		}
 		if e := testutil.RelErr(got, toF64(host)); e > 1e-6 {
@@ -172,7 +172,7 @@ func TestNoiseMultires(t *testing.T) {
 		}
 	}
 	// iterations 0: unchanged.
-	out := MustExecOnce(testutil.Backend(t), func(n *Node) *Node { return MultiresNoise(n, 0, 0.5, nil) },
+	out := MustExecOnce(testutil.Backend(t), func(n *Node) *Node { return multiresNoise(n, 0, 0.5, nil) },
 		tensors.FromFlatDataAndDimensions([]float32{1, 2, 3, 4}, 1, 1, 2, 2))
 	if got := tensors.MustCopyFlatData[float32](out); !slices.Equal(got, []float32{1, 2, 3, 4}) {
 		t.Errorf("iterations 0 changed the noise: %v", got)

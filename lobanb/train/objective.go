@@ -10,22 +10,13 @@ import (
 	"github.com/loba-dev/loba/models/unet"
 )
 
-// Cond is the cached text conditioning E[p] of a batch of prompts, as graph nodes: Hidden
-// [B, S, D] (encoder_hidden_states) and, for SDXL, TextEmbeds [B, P] and TimeIDs [B, 6].
-type Cond struct {
-	Hidden, TextEmbeds, TimeIDs *Node
-}
-
-func (c Cond) added() *unet.AddedCond {
-	if c.TextEmbeds == nil {
-		return nil
-	}
-	return &unet.AddedCond{TextEmbeds: c.TextEmbeds, TimeIDs: c.TimeIDs}
-}
+// nodeCond is the text conditioning E[p] of a batch of prompts as graph nodes: Hidden [B, S, D]
+// (encoder_hidden_states) and, for SDXL, TextEmbeds [B, P] and TimeIDs [B, 6].
+type nodeCond = unet.Conditioning[*Node]
 
 // concatConds stacks conditionings along the batch axis.
-func concatConds(cs ...Cond) Cond {
-	cat := func(get func(Cond) *Node) *Node {
+func concatConds(cs ...nodeCond) nodeCond {
+	cat := func(get func(nodeCond) *Node) *Node {
 		var nodes []*Node
 		for _, c := range cs {
 			if n := get(c); n != nil {
@@ -40,16 +31,16 @@ func concatConds(cs ...Cond) Cond {
 		}
 		return Concatenate(nodes, 0)
 	}
-	return Cond{
-		Hidden:     cat(func(c Cond) *Node { return c.Hidden }),
-		TextEmbeds: cat(func(c Cond) *Node { return c.TextEmbeds }),
-		TimeIDs:    cat(func(c Cond) *Node { return c.TimeIDs }),
+	return nodeCond{
+		Hidden:     cat(func(c nodeCond) *Node { return c.Hidden }),
+		TextEmbeds: cat(func(c nodeCond) *Node { return c.TextEmbeds }),
+		TimeIDs:    cat(func(c nodeCond) *Node { return c.TimeIDs }),
 	}
 }
 
-// Denoiser is the UNet as the objectives see it: ε(x, t, c), with the adapter the objective
+// denoiser is the UNet as the objectives see it: ε(x, t, c), with the adapter the objective
 // installs (nil: the frozen base model).
-type Denoiser struct {
+type denoiser struct {
 	UNet *unet.UNet2DConditionModel
 	// Ctx is the UNet's root scope (holding its weights), in Reuse mode.
 	Ctx *model.Scope
@@ -60,12 +51,12 @@ type Denoiser struct {
 
 // Predict is ε_m(x, t, c): the UNet with adapter (nil = none) installed for this call only.
 // x: [B, C, H, W], t: [B] → [B, C, H, W].
-func (d *Denoiser) Predict(x, t *Node, c Cond, adapter nn.Adapter) *Node {
+func (d *denoiser) Predict(x, t *Node, c nodeCond, adapter nn.Adapter) *Node {
 	g := x.Graph()
 	prev := nn.UseAdapter(g, adapter)
 	defer nn.UseAdapter(g, prev)
 	if d.DType == dtypes.InvalidDType || d.DType == x.DType() {
-		return d.UNet.Forward(d.Ctx, x, t, c.Hidden, c.added())
+		return d.UNet.Forward(d.Ctx, x, t, c)
 	}
 	conv := func(n *Node) *Node {
 		if n == nil || !n.DType().IsFloat() {
@@ -73,25 +64,25 @@ func (d *Denoiser) Predict(x, t *Node, c Cond, adapter nn.Adapter) *Node {
 		}
 		return ConvertDType(n, d.DType)
 	}
-	out := d.UNet.Forward(d.Ctx, conv(x), t, conv(c.Hidden), Cond{TextEmbeds: conv(c.TextEmbeds), TimeIDs: c.TimeIDs}.added())
+	out := d.UNet.Forward(d.Ctx, conv(x), t, nodeCond{Hidden: conv(c.Hidden), TextEmbeds: conv(c.TextEmbeds), TimeIDs: c.TimeIDs})
 	return ConvertDType(out, x.DType())
 }
 
-// TeacherStudent holds the predictions one LECO/slider step compares.
-type TeacherStudent struct {
+// teacherStudent holds the predictions one LECO/slider step compares.
+type teacherStudent struct {
 	Positive, Neutral, Unconditional *Node // ε_0 references, no gradient: [B, C, H, W] each
 	Target                           *Node // ε_m(x, t*, E[target]) with the adapter at the per-sample multipliers
 }
 
-// Predictions runs the frozen teacher's three references in ONE batched call of batch 3B (LECO
+// predictions runs the frozen teacher's three references in ONE batched call of batch 3B (LECO
 // makes three calls, each with a wasted unconditional half) and the student once with the adapter.
 // x: [B, C, H, W], t: [B].
-func Predictions(d *Denoiser, x, t *Node, target, positive, neutral, unconditional Cond, student nn.Adapter) TeacherStudent {
+func predictions(d *denoiser, x, t *Node, target, positive, neutral, unconditional nodeCond, student nn.Adapter) teacherStudent {
 	b := x.Shape().Dim(0)
 	x3 := Concatenate([]*Node{x, x, x}, 0)                                                      // [3B, C, H, W]
 	t3 := Concatenate([]*Node{t, t, t}, 0)                                                      // [3B]
 	refs := StopGradient(d.Predict(x3, t3, concatConds(positive, neutral, unconditional), nil)) // [3B, C, H, W]
-	return TeacherStudent{
+	return teacherStudent{
 		Positive:      SliceAxis(refs, 0, AxisRange(0, b)),
 		Neutral:       SliceAxis(refs, 0, AxisRange(b, 2*b)),
 		Unconditional: SliceAxis(refs, 0, AxisRange(2*b, 3*b)),
@@ -99,10 +90,10 @@ func Predictions(d *Denoiser, x, t *Node, target, positive, neutral, uncondition
 	}
 }
 
-// LECOTarget is docs/ALGORITHMS.md §1 step 7 with a signed per-sample guidance: y = e_neu + s·(e_pos − e_unc),
+// lecoTarget is docs/ALGORITHMS.md §1 step 7 with a signed per-sample guidance: y = e_neu + s·(e_pos − e_unc),
 // s = −g for erase and +g for enhance (the bidirectional slider of §2 is the same form with
 // s = ±η at multiplier ±m). signedGuidance: [B].
-func LECOTarget(p TeacherStudent, signedGuidance *Node) *Node {
+func lecoTarget(p teacherStudent, signedGuidance *Node) *Node {
 	s := signedGuidance
 	for s.Rank() < p.Neutral.Rank() {
 		s = InsertAxes(s, -1)
@@ -110,9 +101,9 @@ func LECOTarget(p TeacherStudent, signedGuidance *Node) *Node {
 	return Add(p.Neutral, Mul(ConvertDType(s, p.Neutral.DType()), Sub(p.Positive, p.Unconditional)))
 }
 
-// TargetNorm rescales the target (docs/ALGORITHMS.md §2 target_norm): "none"; "normlike": per sample,
+// applyTargetNorm rescales the target (docs/ALGORITHMS.md §2 target_norm): "none"; "normlike": per sample,
 // (y − mean y)/(std y + 1e-8)·std(ref) + mean(ref) with ref = e_neu; "frobenius": y/‖y‖·‖e_pos‖.
-func TargetNorm(kind string, y *Node, p TeacherStudent) *Node {
+func applyTargetNorm(kind string, y *Node, p teacherStudent) *Node {
 	switch kind {
 	case "", "none":
 		return y

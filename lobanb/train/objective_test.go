@@ -23,6 +23,7 @@ import (
 	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/safetensors"
+	"github.com/loba-dev/loba/models/sd"
 	"github.com/loba-dev/loba/models/unet"
 	"github.com/loba-dev/loba/models/weights"
 )
@@ -107,17 +108,17 @@ func checkLoRALossCase(t *testing.T, backend compute.Backend, dir string) {
 		args = append(args, in.TimeIDs)
 	}
 
-	d := &Denoiser{UNet: model, Ctx: root.At("unet")}
+	d := &denoiser{UNet: model, Ctx: root.At("unet")}
 	var names []string // output order
 	exec, err := gmodel.NewExec(backend, root.Store(), func(ctx *gmodel.Scope, inputs []*Node) []*Node {
-		graphCond := func(i int) Cond {
-			out := Cond{Hidden: inputs[2+i]}
+		graphCond := func(i int) nodeCond {
+			out := nodeCond{Hidden: inputs[2+i]}
 			if len(inputs) > 8 {
 				out.TextEmbeds, out.TimeIDs = inputs[8+i], inputs[12]
 			}
 			return out
 		}
-		batch := Batch{X: inputs[0], T: inputs[1],
+		batch := stepBatch{X: inputs[0], T: inputs[1],
 			Target: graphCond(0), Positive: graphCond(1), Neutral: graphCond(2), Unconditional: graphCond(3),
 			Multiplier: inputs[6], Weight: inputs[7]}
 		factory := func(m *Node) nn.Adapter { return net.Adapter(root, "/unet", m) }
@@ -128,7 +129,7 @@ func checkLoRALossCase(t *testing.T, backend compute.Backend, dir string) {
 			sign float64
 		}{{"erase", -g}, {"enhance", g}} {
 			batch.SignedGuidance = MulScalar(OnesLike(inputs[7]), action.sign)
-			loss, preds := Loss(d, batch, factory, LossConfig{})
+			loss, preds := objective(d, batch, factory, lossConfig{})
 			nodes := make([]*Node, len(vars))
 			for i, v := range vars {
 				nodes[i] = v.NodeValue(loss.Graph())
@@ -154,11 +155,11 @@ func checkLoRALossCase(t *testing.T, backend compute.Backend, dir string) {
 	// Disabled-adapter prediction (debug aid of the case).
 	if ref, ok := io["out.target_pred_lora_disabled"]; ok {
 		used["out.target_pred_lora_disabled"] = true
-		var added *unet.AddedCondTensors
+		cond := sd.Conditioning{Hidden: in.Conds["target"].Hidden}
 		if in.TimeIDs != nil {
-			added = &unet.AddedCondTensors{TextEmbeds: in.Conds["target"].TextEmbeds, TimeIDs: in.TimeIDs}
+			cond.TextEmbeds, cond.TimeIDs = in.Conds["target"].TextEmbeds, in.TimeIDs
 		}
-		got, err := model.Predict(backend, root.At("unet"), in.X, in.T, in.Conds["target"].Hidden, added)
+		got, err := model.Predict(backend, root.At("unet"), in.X, in.T, cond)
 		require.NoError(t, err)
 		require.Less(t, testutil.RelErr(tensors.MustCopyFlatData[float32](got), tensors.MustCopyFlatData[float32](ref)), 1e-4)
 	}
@@ -274,7 +275,7 @@ func writeSyntheticSDXLLoRALossCase(t *testing.T, backend compute.Backend, dir s
 		fwd := func(i int, adapter nn.Adapter) *Node {
 			prev := nn.UseAdapter(x.Graph(), adapter)
 			defer nn.UseAdapter(x.Graph(), prev)
-			return m.Forward(ctx, x, ts, in[2+i], &unet.AddedCond{TextEmbeds: in[6+i], TimeIDs: tid})
+			return m.Forward(ctx, x, ts, nodeCond{Hidden: in[2+i], TextEmbeds: in[6+i], TimeIDs: tid})
 		}
 		target := fwd(0, net.Adapter(ctx, "/", mulN))
 		pos, neu, unc, off := fwd(1, nil), fwd(2, nil), fwd(3, nil), fwd(0, nil)

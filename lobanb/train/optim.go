@@ -25,10 +25,10 @@ import (
 	"github.com/gomlx/gomlx/ml/model/initializer"
 )
 
-// OptimizerScope is the root scope of every optimizer state variable: the state of variable
+// optimizerScope is the root scope of every optimizer state variable: the state of variable
 // "/unet/a/lora_A" "weight" lives in scope "/optimizer/unet/a/lora_A/weight" (variables "m", "v",
 // "momentum_buffer"), non-trainable, float32, with the parameter's shape.
-const OptimizerScope = "optimizer"
+const optimizerScope = "optimizer"
 
 // Optimizer names accepted by NewOptimizer.
 const (
@@ -150,10 +150,10 @@ func NewOptimizer(cfg OptimizerConfig) (Optimizer, error) {
 	}
 }
 
-// StateVariables lists every variable under the "/optimizer" scope of ctx, sorted by scope and name.
-func StateVariables(ctx *model.Scope) []*model.Variable {
+// stateVariables lists every variable under the "/optimizer" scope of ctx, sorted by scope and name.
+func stateVariables(ctx *model.Scope) []*model.Variable {
 	var vars []*model.Variable
-	for v := range ctx.Store().Scope(model.ScopeSeparator + OptimizerScope).IterVariables() {
+	for v := range ctx.Store().Scope(model.ScopeSeparator + optimizerScope).IterVariables() {
 		vars = append(vars, v)
 	}
 	slices.SortFunc(vars, func(a, b *model.Variable) int { return strings.Compare(a.Path(), b.Path()) })
@@ -163,7 +163,7 @@ func StateVariables(ctx *model.Scope) []*model.Variable {
 // stateVariable returns (creating it, zero-initialised, on first use) the float32 state variable
 // `name` of trainable variable v.
 func stateVariable(ctx *model.Scope, v *model.Variable, name string) *model.Variable {
-	scope := model.ScopeSeparator + OptimizerScope
+	scope := model.ScopeSeparator + optimizerScope
 	if v.Scope() != model.RootScopePath {
 		scope += v.Scope()
 	}
@@ -229,7 +229,7 @@ func f32(x *Node) *Node { return ConvertDType(x, dtypes.Float32) }
 //	θ ← θ − (γ / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + ε)
 type adamW struct{ cfg OptimizerConfig }
 
-func (o *adamW) StateVariables(ctx *model.Scope) []*model.Variable { return StateVariables(ctx) }
+func (o *adamW) StateVariables(ctx *model.Scope) []*model.Variable { return stateVariables(ctx) }
 
 func (o *adamW) Update(ctx *model.Scope, params []Param, grads []*Node, lr, step *Node) {
 	if step == nil || !step.IsScalar() {
@@ -272,7 +272,7 @@ func lerp(a, b *Node, w float64) *Node {
 //	m ← β2·m + (1 − β2)·g
 type lion struct{ cfg OptimizerConfig }
 
-func (o *lion) StateVariables(ctx *model.Scope) []*model.Variable { return StateVariables(ctx) }
+func (o *lion) StateVariables(ctx *model.Scope) []*model.Variable { return stateVariables(ctx) }
 
 func (o *lion) Update(ctx *model.Scope, params []Param, grads []*Node, lr, _ *Node) {
 	b1, b2 := o.cfg.Beta1, o.cfg.Beta2
@@ -297,7 +297,7 @@ func (o *lion) Update(ctx *model.Scope, params []Param, grads []*Node, lr, _ *No
 //	θ ← θ − γ·g
 type sgd struct{ cfg OptimizerConfig }
 
-func (o *sgd) StateVariables(ctx *model.Scope) []*model.Variable { return StateVariables(ctx) }
+func (o *sgd) StateVariables(ctx *model.Scope) []*model.Variable { return stateVariables(ctx) }
 
 func (o *sgd) Update(ctx *model.Scope, params []Param, grads []*Node, lr, _ *Node) {
 	mu := o.cfg.Momentum

@@ -51,7 +51,7 @@ func TestAnchorPresetsTrain(t *testing.T) {
 			require.NoError(t, err)
 			t.Logf("%s: objective %s, mode %s, warnings %q", c.name, p.Objective, p.Mode, warnings)
 			shrink(t, p, false, 2)
-			run, err := Setup(p, Options{OutDir: t.TempDir(), Backend: backend})
+			run, err := setup(p, Options{OutDir: t.TempDir(), Backend: backend})
 			require.NoError(t, err)
 			res, err := run.Train()
 			require.NoError(t, err)
@@ -70,7 +70,7 @@ func TestTrainSDXLFile(t *testing.T) {
 	require.NoError(t, err)
 	shrink(t, p, true, 2)
 	p.Train.SaveDType, p.Train.SaveLayout = "float32", "sai"
-	run, err := Setup(p, Options{OutDir: t.TempDir(), Backend: backend})
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: backend})
 	require.NoError(t, err)
 	res, err := run.Train()
 	require.NoError(t, err)

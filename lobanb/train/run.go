@@ -1,25 +1,44 @@
 package train
 
 import (
-	"bufio"
-	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	. "github.com/gomlx/gomlx/core/graph"
 
-	"github.com/loba-dev/loba/internal/atomicfile"
 	"github.com/loba-dev/loba/lobanb/eval"
+	"github.com/loba-dev/loba/lobanb/rundir"
+	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/safetensors"
-
-	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/sd"
 )
+
+// Run is a planned run with its model loaded: the pipeline, the adapter network, the cached text
+// conditioning and the training loop, its graphs compiled on first use.
+type Run struct {
+	Plan     *Plan
+	Dir      rundir.Dir
+	Pipeline *sd.Pipeline
+	Net      *lora.Network
+	// CondCached tells that the text conditioning came from the run folder's cache.
+	CondCached bool
+
+	// OnStep is called after every step (progress bars, charts).
+	OnStep func(step int, out StepOutputs, lr float64, elapsed time.Duration)
+	// Stop, checked after every step, ends the run early (Ctrl-C, a notebook's interrupt): the step
+	// reached is checkpointed and Train returns ErrInterrupted.
+	Stop func() bool
+
+	loop                  *loop
+	sampleCond, sampleNeg *sd.Conditioning
+	log                   io.Writer
+}
 
 // Result is what a finished run produced.
 type Result struct {
@@ -31,86 +50,122 @@ type Result struct {
 	Eval *eval.Report
 }
 
-// Train runs the loop from the newest checkpoint (or from scratch), appends every step to
-// OutDir/loss.csv (step, loss, lr, seconds), checkpoints every train.checkpoint_every steps and
-// writes OutDir/lora.safetensors at the end. An error leaves the last good checkpoint in place.
-func (r *Run) Train() (*Result, error) {
-	if err := os.MkdirAll(r.OutDir, 0o755); err != nil {
+// NewRun loads the model a plan names, caches the text conditioning of every prompt (then frees
+// the text encoders), resolves and initialises the adapter, and compiles nothing yet: the step and
+// denoise graphs compile on their first use, once per shape.
+func NewRun(plan *Plan) (*Run, error) {
+	r := &Run{Plan: plan, Dir: plan.Dir, log: plan.Options.Log}
+	dir, err := modelDir(plan.Preset, plan.Options)
+	if err != nil {
 		return nil, err
 	}
-	resumed, err := r.Resume()
+	conds, err := r.loadConditioning(dir)
+	if err != nil {
+		return nil, err
+	}
+	vars, params, err := r.setupAdapter()
+	if err != nil {
+		return nil, err
+	}
+	opt, err := NewOptimizer(plan.Optimizer)
+	if err != nil {
+		return nil, err
+	}
+	lr, err := NewSchedule(plan.Schedule)
+	if err != nil {
+		return nil, fmt.Errorf("preset %s: train.lr_scheduler: %w", plan.Preset.File(), err)
+	}
+	if r.loop, err = r.buildLoop(conds, vars, params, opt, lr); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Run) logf(format string, args ...any) {
+	if r.log != nil {
+		fmt.Fprintf(r.log, format+"\n", args...)
+	}
+}
+
+// StepsDone is the number of steps trained so far (after a resume, those of earlier runs too).
+func (r *Run) StepsDone() int { return r.loop.stepDone }
+
+// EvalLoss is the objective's mean over n batches drawn from a fresh RNG seeded with seed: the
+// same draws every call, so losses before and after training compare. It changes no state.
+func (r *Run) EvalLoss(n int, seed uint64) (float64, error) { return r.loop.evalLoss(n, seed) }
+
+// Train runs the loop from the newest checkpoint (or from scratch), appends every step to the
+// run folder's loss.csv, checkpoints every train.checkpoint_every steps, writes lora.safetensors at
+// the end and, when the plan says so, evaluates it. An error leaves the last good checkpoint in place.
+func (r *Run) Train() (*Result, error) {
+	if err := r.Dir.Create(); err != nil {
+		return nil, err
+	}
+	resumed, err := r.loop.resume()
 	if err != nil {
 		return nil, err
 	}
 	if resumed > 0 {
-		r.logf("resuming from step %d (%s)", resumed, r.CheckpointRoot())
+		r.logf("resuming from step %d (%s)", resumed, r.Dir.Checkpoints())
 	}
-	csvPath := filepath.Join(r.OutDir, "loss.csv")
-	if err := TruncateCSV(csvPath, resumed); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(csvPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	losses, err := r.Dir.OpenLossLog(resumed)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	w := bufio.NewWriter(f)
-	if st, _ := f.Stat(); st != nil && st.Size() == 0 {
-		fmt.Fprintln(w, "step,loss,lr,seconds")
-	}
+	defer losses.Close()
 	res := &Result{}
-	userStep := r.OnStep
-	r.OnStep = func(step int, out StepOutputs, lr float64, elapsed time.Duration) {
-		fmt.Fprintf(w, "%d,%g,%g,%.3f\n", step, out.Loss, lr, elapsed.Seconds())
-		_ = w.Flush()
+	h := hooks{stop: r.Stop, onStep: func(step int, out StepOutputs, lr float64, elapsed time.Duration) {
+		losses.Append(step, out.Loss, lr, elapsed.Seconds())
 		if len(res.FirstLosses) < 16 {
 			res.FirstLosses = append(res.FirstLosses, out.Loss)
 		}
 		res.LastLoss = out.Loss
-		if userStep != nil {
-			userStep(step, out, lr, elapsed)
+		if r.OnStep != nil {
+			r.OnStep(step, out, lr, elapsed)
 		}
+	}}
+	if p := r.Plan.Preset; sampling(p) {
+		h.sampleEvery, h.onSample = p.Sample.Every, r.sample
 	}
-	defer func() { r.OnStep = userStep }()
-	if err := r.Loop.Run(); err != nil {
+	if err := r.loop.run(h); err != nil {
 		return nil, err
 	}
-	res.Steps = r.StepDone
-	res.LoRAPath = filepath.Join(r.OutDir, "lora.safetensors")
+	res.Steps, res.LoRAPath = r.loop.stepDone, r.Dir.LoRA()
 	if err := r.SaveLoRA(res.LoRAPath); err != nil {
 		return nil, err
 	}
-	if r.plan.EvalAfter {
-		r.logf("evaluating (%s) …", r.Preset.Eval.Kind)
-		r.Pipeline.SetAdapter(func(m *Node) nn.Adapter { return r.Net.Adapter(r.Pipeline.Ctx, "/unet", m) })
-		size, err := eval.Size(r.Preset)
-		if err != nil {
-			return nil, err
-		}
-		if res.Eval, err = eval.Evaluate(r.Pipeline, r.Preset.Eval, size, r.OutDir); err != nil {
+	if r.Plan.EvalAfter {
+		r.logf("evaluating (%s) …", r.Plan.Preset.Eval.Kind)
+		r.installAdapter()
+		if res.Eval, err = eval.Evaluate(r.Dir, eval.Options{Preset: r.Plan.Preset, Pipeline: r.Pipeline}); err != nil {
 			return nil, fmt.Errorf("evaluating: %w", err)
 		}
 	}
 	return res, nil
 }
 
-// SaveLoRA writes the adapter as a kohya LoRA file with the metadata of docs/ALGORITHMS.md §7 and LOBA's own
-// (the preset JSON, the step reached).
+// installAdapter makes the pipeline's sampling graphs use the trained adapter.
+func (r *Run) installAdapter() {
+	r.Pipeline.SetAdapter(func(m *Node) nn.Adapter { return r.Net.Adapter(r.Pipeline.Ctx, "/unet", m) })
+}
+
+// SaveLoRA writes the adapter as a kohya LoRA file with the metadata of docs/ALGORITHMS.md §7 and
+// LOBA's own (the preset JSON, the step reached).
 func (r *Run) SaveLoRA(path string) error {
-	p := r.Preset
+	p := r.Plan.Preset
 	dtype := map[string]safetensors.DType{"float16": safetensors.F16, "bfloat16": safetensors.BF16, "float32": safetensors.F32}[p.Train.SaveDType]
 	base := "sd_v1"
 	if r.Pipeline.Kind == sd.KindSDXL {
 		base = "sdxl_base_v1-0"
 	}
 	pred := "epsilon"
-	if c := r.Sched.Config(); c.PredictionType == "v_prediction" {
+	if c := r.loop.draw.sched.Config(); c.PredictionType == "v_prediction" {
 		pred = "v"
 	}
 	res := p.Train.Resolution
 	meta := map[string]string{
 		"loba_preset":         p.JSON(),
-		"loba_steps":          strconv.Itoa(r.StepDone),
+		"loba_steps":          strconv.Itoa(r.loop.stepDone),
 		"loba_seed":           strconv.FormatInt(p.Train.Seed, 10),
 		"loba_objective":      p.Objective,
 		"loba_mode":           p.Mode,
@@ -127,25 +182,20 @@ func (r *Run) SaveLoRA(path string) error {
 	return lora.SaveKohya(r.Pipeline.Ctx, path, []*lora.Network{r.Net}, opts)
 }
 
-// TruncateCSV keeps the header and the rows of steps <= step of a loss.csv whose first column is the
-// step (a resumed run rewrites the steps after its checkpoint). A missing file is fine.
-func TruncateCSV(path string, step int) error {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	} else if err != nil {
+// sample writes the sample grid of the current adapter: rows = prompts, columns = strengths.
+func (r *Run) sample(step int) error {
+	p := r.Plan.Preset
+	r.installAdapter()
+	res := p.Train.Resolution
+	if res.IsZero() && len(r.loop.groups) > 0 {
+		e := r.loop.groups[0][0]
+		res = slider.Resolution{e.LatentH * r.Pipeline.LatentScale(), e.LatentW * r.Pipeline.LatentScale()}
+	}
+	path := r.Dir.Sample(step)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	var keep []string
-	for i, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		if i == 0 {
-			keep = append(keep, line)
-			continue
-		}
-		n, err := strconv.Atoi(strings.SplitN(line, ",", 2)[0])
-		if err == nil && n <= step {
-			keep = append(keep, line)
-		}
-	}
-	return atomicfile.WriteFile(path, []byte(strings.Join(keep, "\n")+"\n"))
+	return r.Pipeline.SaveGrid(path, sd.SampleRequest{Cond: r.sampleCond, NegativeCond: r.sampleNeg,
+		Height: res[0], Width: res[1], Steps: p.Sample.Steps, GuidanceScale: p.Sample.GuidanceScale,
+		Seed: uint64(p.Sample.Seed), Strengths: p.Sample.Strengths, StartNoise: float64(p.Sample.StartNoise)})
 }

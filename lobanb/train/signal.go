@@ -8,7 +8,7 @@ import (
 )
 
 // StopOnSignal turns the first SIGINT or SIGTERM (Ctrl-C, a notebook's interrupt) into a request
-// to stop (for Loop.Stop): the run checkpoints the step it reached and returns ErrInterrupted. A
+// to stop (for loop.Stop): the run checkpoints the step it reached and returns ErrInterrupted. A
 // second signal gets the default behaviour (the process ends). release undoes the handler.
 func StopOnSignal() (stop func() bool, release func()) {
 	var stopped atomic.Bool

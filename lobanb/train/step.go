@@ -13,8 +13,8 @@ import (
 	"github.com/loba-dev/loba/models/sd"
 )
 
-// LossConfig is what the step's loss needs beyond the predictions.
-type LossConfig struct {
+// lossConfig is what the step's loss needs beyond the predictions.
+type lossConfig struct {
 	LossType    string  // l2 (default) | l1 | huber | smooth_l1
 	HuberC      float64 // huber / smooth_l1 parameter
 	MinSNRGamma float64 // 0: off
@@ -24,31 +24,31 @@ type LossConfig struct {
 	AlphasCumprod []float32
 }
 
-// Batch is the per-step graph input of the objective: B samples, each with its own prompts,
+// stepBatch is the per-step graph input of the objective: B samples, each with its own prompts,
 // signed guidance, adapter multiplier and loss weight.
-type Batch struct {
+type stepBatch struct {
 	X, T                                     *Node // x_t [B, C, H, W]; t* [B]
-	Target, Positive, Neutral, Unconditional Cond
+	Target, Positive, Neutral, Unconditional nodeCond
 	SignedGuidance                           *Node // [B]: −g erase, +g enhance
 	Multiplier                               *Node // [B]: adapter multiplier of the student
 	Weight                                   *Node // [B]: per-sample loss weight
 	// HuberC is the huber / smooth_l1 parameter of this batch (a scalar: sd-scripts' schedules make
-	// it depend on t*); nil uses LossConfig.HuberC.
+	// it depend on t*); nil uses lossConfig.HuberC.
 	HuberC *Node
 }
 
-// Loss builds the objective of docs/ALGORITHMS.md §1–3 for one batch: teacher references (one 3B call),
+// objective builds the objective of docs/ALGORITHMS.md §1–3 for one batch: teacher references (one 3B call),
 // student prediction, target (with optional target_norm), per-sample loss with min-SNR and entry
 // weights, mean over the batch. It returns the scalar loss and the predictions.
-func Loss(d *Denoiser, in Batch, adapters sd.AdapterFactory, cfg LossConfig) (*Node, TeacherStudent) {
-	p := Predictions(d, in.X, in.T, in.Target, in.Positive, in.Neutral, in.Unconditional, adapters(in.Multiplier))
-	y := TargetNorm(cfg.TargetNorm, LECOTarget(p, in.SignedGuidance), p)
+func objective(d *denoiser, in stepBatch, adapters sd.AdapterFactory, cfg lossConfig) (*Node, teacherStudent) {
+	p := predictions(d, in.X, in.T, in.Target, in.Positive, in.Neutral, in.Unconditional, adapters(in.Multiplier))
+	y := applyTargetNorm(cfg.TargetNorm, lecoTarget(p, in.SignedGuidance), p)
 	y = StopGradient(y)
 	huberC := in.HuberC
 	if huberC == nil {
 		huberC = Scalar(y.Graph(), dtypes.Float32, cfg.HuberC)
 	}
-	perSample := PerSampleMean(ElementwiseLoss(p.Target, y, cfg.LossType, huberC)) // [B]
+	perSample := PerSampleMean(elementwiseLoss(p.Target, y, cfg.LossType, huberC)) // [B]
 	w := ConvertDType(in.Weight, perSample.DType())
 	if cfg.MinSNRGamma > 0 {
 		snr := SNRFromAlphasCumprod(cfg.AlphasCumprod, in.T)
@@ -57,7 +57,7 @@ func Loss(d *Denoiser, in Batch, adapters sd.AdapterFactory, cfg LossConfig) (*N
 	return ReduceAllMean(Mul(perSample, w)), p
 }
 
-// condArity is how many graph inputs one Cond takes: hidden, or hidden + text_embeds + time_ids.
+// condArity is how many graph inputs one nodeCond takes: hidden, or hidden + text_embeds + time_ids.
 func condArity(sdxl bool) int {
 	if sdxl {
 		return 3
@@ -65,16 +65,16 @@ func condArity(sdxl bool) int {
 	return 1
 }
 
-func takeCond(inputs []*Node, sdxl bool) (Cond, []*Node) {
+func takeCond(inputs []*Node, sdxl bool) (nodeCond, []*Node) {
 	if sdxl {
-		return Cond{Hidden: inputs[0], TextEmbeds: inputs[1], TimeIDs: inputs[2]}, inputs[3:]
+		return nodeCond{Hidden: inputs[0], TextEmbeds: inputs[1], TimeIDs: inputs[2]}, inputs[3:]
 	}
-	return Cond{Hidden: inputs[0]}, inputs[1:]
+	return nodeCond{Hidden: inputs[0]}, inputs[1:]
 }
 
-// StepGraph is the compiled train step: Loss, the gradients of the adapter's variables, optional
+// stepGraph is the compiled train step: Loss, the gradients of the adapter's variables, optional
 // global-norm clipping, and the optimizer update, as ONE graph, compiled once per input shape.
-type StepGraph struct {
+type stepGraph struct {
 	exec   *model.Exec
 	sdxl   bool
 	params []Param
@@ -85,15 +85,25 @@ type StepOutputs struct {
 	Loss, GradNorm float32
 }
 
-// NewStepGraph prepares the train step. params are the adapter's trainable variables with their
-// learning-rate scales; ctx is the root context holding the UNet (d.Ctx is a scope of it), the
-// adapter's variables and the optimizer state. With opt nil the graph only evaluates the loss
-// (GradNorm 0, nothing updated): the evaluation graph.
-func NewStepGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdxl bool, adapters sd.AdapterFactory,
-	params []Param, opt Optimizer, lossCfg LossConfig, maxGradNorm float64) (*StepGraph, error) {
-	s := &StepGraph{sdxl: sdxl, params: params}
+// graphEnv is what a run's graphs are built over: the backend, the root scope holding the UNet
+// (d.Ctx is a scope of it), the adapter's variables and the optimizer state, the UNet as the
+// objectives see it, and the adapter factory (nil: the frozen base model).
+type graphEnv struct {
+	backend  compute.Backend
+	ctx      *model.Scope
+	d        *denoiser
+	sdxl     bool
+	adapters sd.AdapterFactory
+}
+
+// newStepGraph prepares the train step. params are the adapter's trainable variables with their
+// learning-rate scales. With opt nil the graph only evaluates the loss (GradNorm 0, nothing
+// updated): the evaluation graph.
+func newStepGraph(env graphEnv, lossCfg lossConfig, params []Param, opt Optimizer, maxGradNorm float64) (*stepGraph, error) {
+	backend, ctx, d, sdxl, adapters := env.backend, env.ctx, env.d, env.sdxl, env.adapters
+	s := &stepGraph{sdxl: sdxl, params: params}
 	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
-		in := Batch{X: inputs[0], T: inputs[1]}
+		in := stepBatch{X: inputs[0], T: inputs[1]}
 		rest := inputs[2:]
 		in.Target, rest = takeCond(rest, sdxl)
 		in.Positive, rest = takeCond(rest, sdxl)
@@ -102,7 +112,7 @@ func NewStepGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdxl b
 		in.SignedGuidance, in.Multiplier, in.Weight = rest[0], rest[1], rest[2]
 		lr, step := rest[3], rest[4]
 		in.HuberC = rest[5]
-		loss, _ := Loss(d, in, adapters, lossCfg)
+		loss, _ := objective(d, in, adapters, lossCfg)
 		if opt == nil { // evaluation: the loss alone, no gradient, no update
 			return []*Node{loss, ZerosLike(loss)}
 		}
@@ -127,22 +137,18 @@ func NewStepGraph(backend compute.Backend, ctx *model.Scope, d *Denoiser, sdxl b
 	return s, nil
 }
 
-// StepInputs are the host tensors of one step, in the order the graph takes them.
-type StepInputs struct {
+// stepInputs are the host tensors of one step, in the order the graph takes them.
+type stepInputs struct {
 	X, T                                     *tensors.Tensor
-	Target, Positive, Neutral, Unconditional CondTensors
+	Target, Positive, Neutral, Unconditional sd.Conditioning
 	SignedGuidance, Multiplier, Weight       *tensors.Tensor
 	LR                                       float32
 	Step                                     int32 // 1-based optimizer step
 	HuberC                                   float32
 }
 
-// CondTensors is Cond on the host.
-type CondTensors struct {
-	Hidden, TextEmbeds, TimeIDs *tensors.Tensor
-}
-
-func (c CondTensors) args(sdxl bool) []any {
+// condArgs are the graph arguments of a host conditioning (takeCond's inputs).
+func condArgs(c sd.Conditioning, sdxl bool) []any {
 	if sdxl {
 		return []any{c.Hidden, c.TextEmbeds, c.TimeIDs}
 	}
@@ -150,13 +156,13 @@ func (c CondTensors) args(sdxl bool) []any {
 }
 
 // Run executes one step; the adapter and optimizer variables are updated in place.
-func (s *StepGraph) Run(in StepInputs) (out StepOutputs, err error) {
+func (s *stepGraph) Run(in stepInputs) (out StepOutputs, err error) {
 	args := []any{in.X, in.T}
-	for _, c := range []CondTensors{in.Target, in.Positive, in.Neutral, in.Unconditional} {
+	for _, c := range []sd.Conditioning{in.Target, in.Positive, in.Neutral, in.Unconditional} {
 		if s.sdxl && (c.TextEmbeds == nil || c.TimeIDs == nil) {
 			return out, fmt.Errorf("train: SDXL step needs text_embeds and time_ids for every conditioning")
 		}
-		args = append(args, c.args(s.sdxl)...)
+		args = append(args, condArgs(c, s.sdxl)...)
 	}
 	args = append(args, in.SignedGuidance, in.Multiplier, in.Weight, in.LR, in.Step, in.HuberC)
 	var (

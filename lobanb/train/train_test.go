@@ -17,9 +17,19 @@ import (
 
 	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/lora"
 )
+
+// setup plans and loads a run (what lobanb.Train and loba train do).
+func setup(p *slider.Preset, opts Options) (*Run, error) {
+	plan, err := NewPlan(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	return NewRun(plan)
+}
 
 // tinyPreset is a LECO erase preset on a tiny fixture pipeline: 16×16 px (8×8 latents), a short
 // partial denoise, so a step takes a fraction of a second on the pure-Go backend.
@@ -43,7 +53,7 @@ func tinyPreset(t *testing.T, steps int) *slider.Preset {
 // measured on the same fixed draws before and after.
 func TestTrainLECOEraseLowersLoss(t *testing.T) {
 	p := tinyPreset(t, 50)
-	run, err := Setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
 	require.NoError(t, err)
 	before, err := run.EvalLoss(8, 12345)
 	require.NoError(t, err)
@@ -81,9 +91,9 @@ func TestSampleDuringTraining(t *testing.T) {
 				if cached {
 					require.NotNil(t, cache)
 					require.NoError(t, os.MkdirAll(filepath.Join(out, "cache"), 0o755))
-					require.NoError(t, os.WriteFile(filepath.Join(out, CondCacheFile), cache, 0o644))
+					require.NoError(t, os.WriteFile(rundir.Dir(out).CondCache(), cache, 0o644))
 				}
-				run, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+				run, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
 				require.NoError(t, err)
 				require.Equal(t, cached, run.CondCached)
 				_, err = run.Train()
@@ -96,7 +106,7 @@ func TestSampleDuringTraining(t *testing.T) {
 				require.Equal(t, 3*16, img.Bounds().Dx(), "three strength columns of 16 px")
 				require.Equal(t, 2*16, img.Bounds().Dy(), "two prompt rows of 16 px")
 				if !cached {
-					cache, err = os.ReadFile(filepath.Join(out, CondCacheFile))
+					cache, err = os.ReadFile(rundir.Dir(out).CondCache())
 					require.NoError(t, err)
 				}
 			})
@@ -134,7 +144,7 @@ func TestTrainOptionsRun(t *testing.T) {
 
 func runLosses(t *testing.T, p *slider.Preset) []float32 {
 	t.Helper()
-	run, err := Setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
 	require.NoError(t, err)
 	res, err := run.Train()
 	require.NoError(t, err)
@@ -146,19 +156,19 @@ func runLosses(t *testing.T, p *slider.Preset) []float32 {
 func TestMergeLoRAsBeforeTraining(t *testing.T) {
 	first := tinyPreset(t, 2)
 	first.Train.SaveDType = "float32"
-	run1, err := Setup(first, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	run1, err := setup(first, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
 	require.NoError(t, err)
 	res, err := run1.Train()
 	require.NoError(t, err)
 	trained, err := run1.Net.Weights(run1.Pipeline.Ctx)
 	require.NoError(t, err)
 
-	plain, err := Setup(tinyPreset(t, 1), Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	plain, err := setup(tinyPreset(t, 1), Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
 	require.NoError(t, err)
 	p := tinyPreset(t, 1)
 	p.Model.MergeLoRAs = []slider.MergeLoRA{{Path: res.LoRAPath, Strength: 0.5}}
 	require.NoError(t, p.Normalize())
-	merged, err := Setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	merged, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
 	require.NoError(t, err)
 
 	var m *lora.Module
@@ -196,14 +206,14 @@ func TestTrainVPredictionZeroSNR(t *testing.T) {
 	p.Model.PredictionType, p.Model.RescaleBetasZeroSNR, p.TimestepSpacing = "v_prediction", &zsnr, "trailing"
 	p.Train.MinSNRGamma = 5
 	require.NoError(t, p.Normalize())
-	run, err := Setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
 	require.NoError(t, err)
-	cfg := run.Sched.Config()
+	cfg := run.loop.draw.sched.Config()
 	require.Equal(t, "v_prediction", cfg.PredictionType)
 	require.True(t, cfg.RescaleBetasZeroSNR)
 	require.Equal(t, "trailing", cfg.TimestepSpacing)
-	require.Equal(t, float64(cfg.NumTrainTimesteps-1), run.Sched.Timesteps()[0], "trailing spacing starts at the last timestep")
-	require.Zero(t, run.Sched.AlphasCumprod()[cfg.NumTrainTimesteps-1], "zero terminal SNR")
+	require.Equal(t, float64(cfg.NumTrainTimesteps-1), run.loop.draw.sched.Timesteps()[0], "trailing spacing starts at the last timestep")
+	require.Zero(t, run.loop.draw.sched.AlphasCumprod()[cfg.NumTrainTimesteps-1], "zero terminal SNR")
 	res, err := run.Train()
 	require.NoError(t, err)
 	for _, l := range res.FirstLosses {
@@ -223,7 +233,7 @@ func TestTrainThenEvaluate(t *testing.T) {
 			p.Eval = e
 			require.NoError(t, p.Normalize())
 			out := t.TempDir()
-			run, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+			run, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
 			require.NoError(t, err)
 			res, err := run.Train()
 			require.NoError(t, err)
@@ -261,7 +271,7 @@ func TestEvalNamesCheckedBeforeTraining(t *testing.T) {
 			p.Eval = c.eval
 			require.NoError(t, p.Normalize())
 			out := t.TempDir()
-			_, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+			_, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
 			require.ErrorContains(t, err, c.want)
 			entries, err := os.ReadDir(out)
 			require.NoError(t, err)
@@ -276,12 +286,12 @@ func TestStopCheckpointsAndResumes(t *testing.T) {
 	p := tinyPreset(t, 6)
 	p.Train.CheckpointEvery = 4
 	out := t.TempDir()
-	run, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+	run, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
 	require.NoError(t, err)
-	run.Stop = func() bool { return run.StepDone >= 3 }
+	run.Stop = func() bool { return run.StepsDone() >= 3 }
 	_, err = run.Train()
 	require.ErrorIs(t, err, ErrInterrupted)
-	all, err := ListCheckpoints(run.CheckpointRoot())
+	all, err := ListCheckpoints(run.Dir.Checkpoints())
 	require.NoError(t, err)
 	require.NotEmpty(t, all)
 	c, err := LoadCheckpoint(all[len(all)-1])
@@ -289,7 +299,7 @@ func TestStopCheckpointsAndResumes(t *testing.T) {
 	require.Equal(t, 3, c.Step)
 	require.NoFileExists(t, filepath.Join(out, "lora.safetensors"))
 
-	run2, err := Setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+	run2, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
 	require.NoError(t, err)
 	res, err := run2.Train()
 	require.NoError(t, err)

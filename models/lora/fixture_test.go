@@ -109,7 +109,7 @@ func checkLoRALossFixtureCase(t *testing.T, backend compute.Backend, dir string)
 		x, ts, enc, mult := args[0], args[1], args[2], args[3]
 		prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", mult))
 		defer nn.UseAdapter(x.Graph(), prev)
-		return m.Forward(ctx, x, ts, enc, addedCond(args[4:]))
+		return m.Forward(ctx, x, ts, condOf(enc, args[4:]))
 	})
 	run := func(role string, mult any) []float32 {
 		args := append([]any{in.X, in.T, in.Conds[role].Hidden, mult}, in.Added(role)...)
@@ -162,7 +162,7 @@ func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx 
 	exec := model.MustNewExec(testutil.Backend(t), ctx.Store(), func(_ *model.Scope, args []*Node) []*Node {
 		x, ts, enc, pos, neu, unc := args[0], args[1], args[2], args[3], args[4], args[5]
 		prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", Scalar(x.Graph(), dtypes.Float32, c.LoRA.Multiplier)))
-		pred := m.Forward(ctx, x, ts, enc, addedCond(args[6:]))
+		pred := m.Forward(ctx, x, ts, condOf(enc, args[6:]))
 		nn.UseAdapter(x.Graph(), prev)
 		diff := Sub(pos, unc)
 		erase := ReduceAllMean(Square(Sub(pred, Sub(neu, MulScalar(diff, g)))))
@@ -204,13 +204,14 @@ func checkGradients(t *testing.T, c loraCase, m *unet.UNet2DConditionModel, ctx 
 	require.Equal(t, wantKeys, seen)
 }
 
-// addedCond is the SDXL added conditioning of an exec's trailing inputs (text embeds, time ids), or
-// nil when there are none.
-func addedCond(args []*Node) *unet.AddedCond {
-	if len(args) == 0 {
-		return nil
+// condOf is the UNet conditioning of hidden states and an exec's trailing inputs (SDXL's text
+// embeds and time ids, when there are any).
+func condOf(hidden *Node, added []*Node) unet.Conditioning[*Node] {
+	c := unet.Conditioning[*Node]{Hidden: hidden}
+	if len(added) > 0 {
+		c.TextEmbeds, c.TimeIDs = added[0], added[1]
 	}
-	return &unet.AddedCond{TextEmbeds: args[0], TimeIDs: args[1]}
+	return c
 }
 
 // TestLoRALossFixtureSyntheticSDXL runs checkLoRALossFixtureCase on an SDXL-shaped lora_loss case
@@ -272,11 +273,12 @@ func writeSyntheticSDXLCase(t *testing.T, backend compute.Backend, dir string, g
 		"in.timestep": tensors.FromValue([]int64{801, 301}),
 		"in.time_ids": tensors.FromValue([][]float32{{16, 16, 0, 0, 16, 16}, {24, 16, 2, 1, 16, 16}}),
 	}
-	added := func(role string) *unet.AddedCondTensors {
-		return &unet.AddedCondTensors{TextEmbeds: io["in."+role+".text_embeds"], TimeIDs: io["in.time_ids"]}
+	cond := func(role string) unet.Conditioning[*tensors.Tensor] {
+		return unet.Conditioning[*tensors.Tensor]{Hidden: io["in."+role+".encoder_hidden_states"],
+			TextEmbeds: io["in."+role+".text_embeds"], TimeIDs: io["in.time_ids"]}
 	}
 	predict := func(m *unet.UNet2DConditionModel, ctx *model.Scope, role string) *tensors.Tensor {
-		out, err := m.Predict(backend, ctx, io["in.x_t"], io["in.timestep"], io["in."+role+".encoder_hidden_states"], added(role))
+		out, err := m.Predict(backend, ctx, io["in.x_t"], io["in.timestep"], cond(role))
 		require.NoError(t, err)
 		return out
 	}
@@ -300,7 +302,7 @@ func writeSyntheticSDXLCase(t *testing.T, backend compute.Backend, dir string, g
 	exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, in []*Node) []*Node {
 		x, pos, neu, unc := in[0], in[5], in[6], in[7]
 		prev := nn.UseAdapter(x.Graph(), net.Adapter(ctx, "/", Scalar(x.Graph(), dtypes.Float32, mult)))
-		target := m.Forward(ctx, x, in[1], in[2], &unet.AddedCond{TextEmbeds: in[3], TimeIDs: in[4]})
+		target := m.Forward(ctx, x, in[1], condOf(in[2], in[3:5]))
 		nn.UseAdapter(x.Graph(), prev)
 		diff := MulScalar(Sub(pos, unc), g)
 		erase := ReduceAllMean(Square(Sub(target, Sub(neu, diff))))

@@ -140,104 +140,19 @@ func LoadKohya(path string, bases ...Base) (*Loaded, error) {
 	}
 	defer f.Close()
 
-	type found struct {
-		t               target
-		down, up, alpha string
+	keys := matchKeys(f.Names(), fwd, bases)
+	if len(keys.unmatched) > 0 {
+		return nil, fmt.Errorf("lora: %s: %d keys match no module of %s: %s", path, len(keys.unmatched), baseNames(bases), strings.Join(keys.unmatched, ", "))
 	}
-	byModule := map[*Module]*found{}
-	var unmatched, problems []string
-	saiCount, diffCount := 0, 0
-	for _, key := range f.Names() {
-		name, suffix, ok := strings.Cut(key, ".")
-		t, known := fwd[name]
-		if !ok || !known || (suffix != suffixDown && suffix != suffixUp && suffix != suffixAlpha) {
-			unmatched = append(unmatched, key)
-			continue
-		}
-		fm := byModule[t.module]
-		if fm == nil {
-			fm = &found{t: t}
-			byModule[t.module] = fm
-			if bases[t.base].Component == UNet {
-				if t.sai {
-					saiCount++
-				} else {
-					diffCount++
-				}
-			}
-		} else if fm.t.sai != t.sai {
-			problems = append(problems, fmt.Sprintf("%s: module %s appears under both its diffusers and its SAI name", key, t.module.Path))
-			continue
-		}
-		slot := map[string]*string{suffixDown: &fm.down, suffixUp: &fm.up, suffixAlpha: &fm.alpha}[suffix]
-		if *slot != "" {
-			problems = append(problems, fmt.Sprintf("%s and %s are the same tensor of module %s", *slot, key, t.module.Path))
-			continue
-		}
-		*slot = key
-	}
-	if len(unmatched) > 0 {
-		return nil, fmt.Errorf("lora: %s: %d keys match no module of %s: %s", path, len(unmatched), baseNames(bases), strings.Join(unmatched, ", "))
-	}
-
 	l := &Loaded{Path: path, Metadata: f.Metadata(), Weights: map[string]map[string]ModuleWeights{}}
-	switch {
-	case saiCount > 0 && diffCount > 0:
-		problems = append(problems, fmt.Sprintf("UNet names mix the diffusers (%d modules) and SAI (%d modules) layouts", diffCount, saiCount))
-	case saiCount > 0:
-		l.Layout = LayoutSAI
-	case diffCount > 0:
-		l.Layout = LayoutDiffusers
+	l.Layout = keys.layout()
+	nets, err := keys.loadModules(f, bases, l)
+	if err != nil {
+		return nil, err
 	}
-	nets := make([]*Network, len(bases))
-	for src, fm := range byModule {
-		if fm.down == "" || fm.up == "" {
-			problems = append(problems, fmt.Sprintf("%s: module %s needs both lora_down.weight and lora_up.weight", bases[fm.t.base].Component, src.Path))
-			continue
-		}
-		di, _ := f.Info(fm.down)
-		ui, _ := f.Info(fm.up)
-		m := &Module{Path: src.Path, Kind: src.Kind, In: src.In, Out: src.Out, Kernel: src.Kernel, LRScale: 1, LDMPath: src.LDMPath}
-		if len(di.Shape) > 0 {
-			m.Rank = di.Shape[0]
-		}
-		if m.Rank <= 0 || !slices.Equal(di.Shape, m.DownShape()) || !slices.Equal(ui.Shape, m.UpShape()) {
-			problems = append(problems, fmt.Sprintf("%s: lora_down %v / lora_up %v do not fit the base %s %v (want [r %s] / %v)",
-				fm.down, di.Shape, ui.Shape, m.Kind, m.BaseShape(), strings.Trim(fmt.Sprint(m.DownShape()[1:]), "[]"), m.UpShape()))
-			continue
-		}
-		m.Alpha = float64(m.Rank)
-		if fm.alpha != "" {
-			a, _, err := f.Float64s(fm.alpha)
-			if err != nil || len(a) != 1 {
-				problems = append(problems, fmt.Sprintf("%s: want one alpha value (%v)", fm.alpha, err))
-				continue
-			}
-			m.Alpha = a[0]
-		}
-		if err := m.validate(); err != nil {
-			problems = append(problems, err.Error())
-			continue
-		}
-		down, err := f.Tensor(fm.down, dtypes.Float32)
-		if err != nil {
-			return nil, err
-		}
-		up, err := f.Tensor(fm.up, dtypes.Float32)
-		if err != nil {
-			return nil, err
-		}
-		b := fm.t.base
-		if nets[b] == nil {
-			nets[b] = &Network{Component: bases[b].Component}
-			l.Weights[bases[b].Component] = map[string]ModuleWeights{}
-		}
-		nets[b].Modules = append(nets[b].Modules, m)
-		l.Weights[bases[b].Component][m.Path] = ModuleWeights{Down: down, Up: up}
-	}
-	if len(problems) > 0 {
-		sort.Strings(problems)
-		return nil, fmt.Errorf("lora: %s: %s", path, strings.Join(problems, "; "))
+	if len(keys.problems) > 0 {
+		sort.Strings(keys.problems)
+		return nil, fmt.Errorf("lora: %s: %s", path, strings.Join(keys.problems, "; "))
 	}
 	for _, n := range nets {
 		if n != nil {
@@ -249,6 +164,137 @@ func LoadKohya(path string, bases ...Base) (*Loaded, error) {
 		return nil, fmt.Errorf("lora: %s holds no LoRA module", path)
 	}
 	return l, nil
+}
+
+// foundModule holds the keys of one module's tensors in a kohya file ("" where absent).
+type foundModule struct {
+	t               target
+	down, up, alpha string
+}
+
+// kohyaKeys is the keys of a kohya file sorted by module, with what did not fit.
+type kohyaKeys struct {
+	byModule  map[*Module]*foundModule
+	unmatched []string // keys naming no module of the bases
+	problems  []string // one line per key or module that cannot be loaded
+	// saiCount and diffCount count the UNet modules found under their SAI / diffusers names.
+	saiCount, diffCount int
+}
+
+// matchKeys files every key of a kohya file under its module, looked up in the forward map fwd.
+func matchKeys(names []string, fwd map[string]target, bases []Base) *kohyaKeys {
+	k := &kohyaKeys{byModule: map[*Module]*foundModule{}}
+	for _, key := range names {
+		k.add(key, fwd, bases)
+	}
+	return k
+}
+
+// add files key (<kohya name>.<lora_down.weight|lora_up.weight|alpha>) under its module: an unknown
+// name or suffix is unmatched; a module under both its names, or a tensor twice, is a problem.
+func (k *kohyaKeys) add(key string, fwd map[string]target, bases []Base) {
+	name, suffix, ok := strings.Cut(key, ".")
+	t, known := fwd[name]
+	if !ok || !known || (suffix != suffixDown && suffix != suffixUp && suffix != suffixAlpha) {
+		k.unmatched = append(k.unmatched, key)
+		return
+	}
+	fm := k.byModule[t.module]
+	if fm == nil {
+		fm = &foundModule{t: t}
+		k.byModule[t.module] = fm
+		if bases[t.base].Component == UNet {
+			if t.sai {
+				k.saiCount++
+			} else {
+				k.diffCount++
+			}
+		}
+	} else if fm.t.sai != t.sai {
+		k.problems = append(k.problems, fmt.Sprintf("%s: module %s appears under both its diffusers and its SAI name", key, t.module.Path))
+		return
+	}
+	slot := map[string]*string{suffixDown: &fm.down, suffixUp: &fm.up, suffixAlpha: &fm.alpha}[suffix]
+	if *slot != "" {
+		k.problems = append(k.problems, fmt.Sprintf("%s and %s are the same tensor of module %s", *slot, key, t.module.Path))
+		return
+	}
+	*slot = key
+}
+
+// layout is the UNet layout of the keys: LayoutSAI, LayoutDiffusers, or "" when there is no UNet
+// module or when they mix both (a problem).
+func (k *kohyaKeys) layout() string {
+	switch {
+	case k.saiCount > 0 && k.diffCount > 0:
+		k.problems = append(k.problems, fmt.Sprintf("UNet names mix the diffusers (%d modules) and SAI (%d modules) layouts", k.diffCount, k.saiCount))
+	case k.saiCount > 0:
+		return LayoutSAI
+	case k.diffCount > 0:
+		return LayoutDiffusers
+	}
+	return ""
+}
+
+// loadModules reads, as float32, the weights of every found module that fits its base into
+// l.Weights and returns the networks, one per base (nil where the file has no module of it); a
+// module that does not fit is a problem instead.
+func (k *kohyaKeys) loadModules(f *safetensors.File, bases []Base, l *Loaded) ([]*Network, error) {
+	nets := make([]*Network, len(bases))
+	for src, fm := range k.byModule {
+		b := fm.t.base
+		m, problem := fitModule(f, src, fm, bases[b].Component)
+		if m == nil {
+			k.problems = append(k.problems, problem)
+			continue
+		}
+		down, err := f.Tensor(fm.down, dtypes.Float32)
+		if err != nil {
+			return nil, err
+		}
+		up, err := f.Tensor(fm.up, dtypes.Float32)
+		if err != nil {
+			return nil, err
+		}
+		if nets[b] == nil {
+			nets[b] = &Network{Component: bases[b].Component}
+			l.Weights[bases[b].Component] = map[string]ModuleWeights{}
+		}
+		nets[b].Modules = append(nets[b].Modules, m)
+		l.Weights[bases[b].Component][m.Path] = ModuleWeights{Down: down, Up: up}
+	}
+	return nets, nil
+}
+
+// fitModule builds the loaded twin of src, a module of component, from its tensors in f: the rank
+// from the lora_down shape, alpha from the .alpha tensor (= rank without one). When the tensors do
+// not fit src it returns nil and the problem.
+func fitModule(f *safetensors.File, src *Module, fm *foundModule, component string) (*Module, string) {
+	if fm.down == "" || fm.up == "" {
+		return nil, fmt.Sprintf("%s: module %s needs both lora_down.weight and lora_up.weight", component, src.Path)
+	}
+	di, _ := f.Info(fm.down)
+	ui, _ := f.Info(fm.up)
+	m := &Module{Path: src.Path, Kind: src.Kind, In: src.In, Out: src.Out, Kernel: src.Kernel, LRScale: 1, LDMPath: src.LDMPath}
+	if len(di.Shape) > 0 {
+		m.Rank = di.Shape[0]
+	}
+	if m.Rank <= 0 || !slices.Equal(di.Shape, m.DownShape()) || !slices.Equal(ui.Shape, m.UpShape()) {
+		return nil, fmt.Sprintf("%s: lora_down %v / lora_up %v do not fit the base %s %v (want [r %s] / %v)",
+			fm.down, di.Shape, ui.Shape, m.Kind, m.BaseShape(), strings.Trim(fmt.Sprint(m.DownShape()[1:]), "[]"), m.UpShape())
+	}
+	m.Alpha = float64(m.Rank)
+	if fm.alpha != "" {
+		a, _, err := f.Float64s(fm.alpha)
+		if err != nil || len(a) != 1 {
+			return nil, fmt.Sprintf("%s: want one alpha value (%v)", fm.alpha, err)
+		}
+		m.Alpha = a[0]
+	}
+	if err := m.validate(); err != nil {
+		return nil, err.Error()
+	}
+	return m, ""
 }
 
 func baseNames(bases []Base) string {

@@ -7,11 +7,12 @@ import (
 
 	"github.com/gomlx/compute/shapes"
 
-	"github.com/loba-dev/loba/models/weights"
+	"github.com/loba-dev/loba/models/singlefile"
+	"github.com/loba-dev/loba/models/unet"
 )
 
 // ldmPaths maps every UNet module path (diffusers) to its LDM/SAI module path, through the
-// single-file tables of models/weights (the rows "model.diffusion_model.<ldm>.weight" →
+// single-file tables of models/singlefile (the rows "model.diffusion_model.<ldm>.weight" →
 // "<diffusers>.weight"). The table needs the UNet's block structure, which is read back from the
 // declared keys (levels, resnets and attentions per block, transformer depth, channels, SDXL add
 // embedding), so any UNet2DConditionModel config the tables support is mapped.
@@ -22,9 +23,9 @@ func ldmPaths(declared map[string]shapes.Shape) (map[string]string, error) {
 	}
 	const prefix = "model.diffusion_model."
 	out := map[string]string{}
-	err = u.Rows(prefix, func(from, to string, op weights.SingleFileOp) {
+	err = singlefile.UNetRows(u, prefix, func(from, to string, op singlefile.Op) {
 		to, ok := strings.CutSuffix(to, ".weight")
-		if !ok || op != weights.OpCopy {
+		if !ok || op != singlefile.OpCopy {
 			return
 		}
 		out[to] = strings.TrimSuffix(strings.TrimPrefix(from, prefix), ".weight")
@@ -35,9 +36,13 @@ func ldmPaths(declared map[string]shapes.Shape) (map[string]string, error) {
 	return out, nil
 }
 
-// unetLayoutOf reads the block structure of a diffusers UNet2DConditionModel from its weight keys.
-func unetLayoutOf(declared map[string]shapes.Shape) (weights.SingleFileUNet, error) {
-	var u weights.SingleFileUNet
+// unetLayoutOf reads the block structure of a diffusers UNet2DConditionModel from its weight keys,
+// as the unet.Config the single-file tables are generated from (the keys it does not read keep
+// DefaultConfig's values).
+func unetLayoutOf(declared map[string]shapes.Shape) (*unet.Config, error) {
+	u := unet.DefaultConfig()
+	u.BlockOutChannels, u.DownBlockTypes, u.UpBlockTypes = nil, nil, nil
+	layers, depths := []int{}, []unet.IntOrList{}
 	// count[block] = number of distinct indices after the prefix, e.g. "down_blocks.0.resnets." → 2.
 	count := func(prefix string) int {
 		n := 0
@@ -64,7 +69,7 @@ func unetLayoutOf(declared map[string]shapes.Shape) (weights.SingleFileUNet, err
 			return u, fmt.Errorf("lora: UNet down_blocks.%d has no resnets.0.conv1", b)
 		}
 		u.BlockOutChannels = append(u.BlockOutChannels, conv1.Dimensions[0])
-		u.LayersPerBlock = append(u.LayersPerBlock, count(fmt.Sprintf("down_blocks.%d.resnets.", b)))
+		layers = append(layers, count(fmt.Sprintf("down_blocks.%d.resnets.", b)))
 		down, up := "DownBlock2D", "UpBlock2D"
 		if count(fmt.Sprintf("down_blocks.%d.attentions.", b)) > 0 {
 			down = "CrossAttnDownBlock2D"
@@ -83,8 +88,12 @@ func unetLayoutOf(declared map[string]shapes.Shape) (weights.SingleFileUNet, err
 		if d == 0 && b == levels-1 {
 			d = depth("mid_block.attentions.0.")
 		}
-		u.TransformerLayersPerBlock = append(u.TransformerLayersPerBlock, max(d, 1))
+		depths = append(depths, unet.Int(max(d, 1)))
 	}
-	_, u.TextTimeEmbedding = declared["add_embedding.linear_1.weight"]
+	u.LayersPerBlock = unet.IntList(layers...)
+	u.TransformerLayersPerBlock = unet.LayerCounts{List: true, Levels: depths}
+	if _, ok := declared["add_embedding.linear_1.weight"]; ok {
+		u.AdditionEmbedType = unet.SDXLBase().AdditionEmbedType // "text_time"
+	}
 	return u, nil
 }

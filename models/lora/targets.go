@@ -200,97 +200,129 @@ func Resolve(component string, declared map[string]shapes.Shape, t Targets) (*Ne
 	if preset == "" {
 		preset = PresetLierLa
 	}
-	cands := Candidates(component, declared)
-	segs := make([][]string, len(cands))
-	for i, m := range cands {
-		segs[i] = strings.Split(m.Path, ".")
-	}
-	chosen := map[int]*setting{}
-	for i, m := range cands {
-		if inPreset(component, preset, m, segs[i]) {
-			chosen[i] = &setting{}
-		}
-	}
+	pick := newSelection(component, preset, declared)
 	for si, sel := range t.Selectors {
-		match, isType, err := sel.matcher()
-		if err != nil {
-			return nil, fmt.Errorf("lora: targets of %s: selector %d: %w", component, si, err)
-		}
-		n := 0
-		for i, m := range cands {
-			if !match(m, segs[i]) {
-				continue
-			}
-			n++
-			if sel.Exclude {
-				delete(chosen, i)
-				continue
-			}
-			s := chosen[i]
-			if s == nil {
-				s = &setting{}
-				chosen[i] = s
-			}
-			if sel.Rank > 0 {
-				s.rank = sel.Rank
-			}
-			if sel.Alpha > 0 {
-				s.alpha = sel.Alpha
-			}
-			if sel.LRScale > 0 {
-				s.lr = sel.LRScale
-			}
-		}
-		if n == 0 && !isType {
-			return nil, fmt.Errorf("lora: targets of %s: selector %d %q matches no module (valid: a module type %s, "+
-				"a block or module path such as \"down_blocks.1\", \"mid_block\", \"up_blocks.*.attentions\" or "+
-				"\"text_model.encoder.layers.0\" (\"*\" = one path segment), or \"re:<regexp>\")",
-				component, si, sel.Match, strings.Join(ModuleTypes(), ", "))
+		if err := pick.apply(si, sel); err != nil {
+			return nil, err
 		}
 	}
-	if len(chosen) == 0 {
+	if len(pick.chosen) == 0 {
 		return nil, fmt.Errorf("lora: targets of %s (preset %q, %d selectors) select no module out of %d candidates: %w",
-			component, preset, len(t.Selectors), len(cands), ErrNoModule)
+			component, preset, len(t.Selectors), len(pick.cands), ErrNoModule)
 	}
 	ldm := map[string]string{}
 	if component == UNet {
 		ldm, _ = ldmPaths(declared) // a UNet the tables cannot map just has no SAI names
 	}
 	net := &Network{Component: component}
-	for i, s := range chosen {
-		c := cands[i]
-		m := &Module{Path: c.Path, Kind: c.Kind, In: c.In, Out: c.Out, Kernel: c.Kernel, LRScale: 1, LDMPath: ldm[c.Path]}
-		bigConv := c.Kind == Conv && c.Kernel > 1
-		switch {
-		case s.rank > 0:
-			m.Rank = s.rank
-		case bigConv && t.ConvRank > 0:
-			m.Rank = t.ConvRank
-		case t.Rank > 0:
-			m.Rank = t.Rank
-		default:
-			m.Rank = DefaultRank
-		}
-		if c.Kind == Conv {
-			m.Rank = min(m.Rank, c.In, c.Out) // LECO lora.py: self.lora_dim = min(self.lora_dim, in_dim, out_dim)
-		}
-		switch {
-		case s.alpha > 0:
-			m.Alpha = s.alpha
-		case bigConv && t.ConvAlpha > 0:
-			m.Alpha = t.ConvAlpha
-		case t.Alpha > 0:
-			m.Alpha = t.Alpha
-		default:
-			m.Alpha = float64(m.Rank)
-		}
-		if s.lr > 0 {
-			m.LRScale = s.lr
-		}
-		net.Modules = append(net.Modules, m)
+	for i, st := range pick.chosen {
+		c := pick.cands[i]
+		net.Modules = append(net.Modules, t.module(c, st, ldm[c.Path]))
 	}
 	net.sortModules()
 	return net, nil
+}
+
+// selection is Resolve's work in progress: the candidate modules of a component, their paths split
+// at ".", and the settings of the candidates chosen so far, by index in cands.
+type selection struct {
+	component string
+	cands     []*Module
+	segs      [][]string
+	chosen    map[int]*setting
+}
+
+// newSelection lists the candidates of component in declared and chooses those of preset.
+func newSelection(component, preset string, declared map[string]shapes.Shape) *selection {
+	cands := Candidates(component, declared)
+	s := &selection{component: component, cands: cands, segs: make([][]string, len(cands)), chosen: map[int]*setting{}}
+	for i, m := range cands {
+		s.segs[i] = strings.Split(m.Path, ".")
+	}
+	for i, m := range cands {
+		if inPreset(component, preset, m, s.segs[i]) {
+			s.chosen[i] = &setting{}
+		}
+	}
+	return s
+}
+
+// apply applies sel, the selector number si: it removes the candidates it matches (Exclude) or
+// chooses them with its overrides. A path selector that matches no candidate is an error.
+func (s *selection) apply(si int, sel Selector) error {
+	match, isType, err := sel.matcher()
+	if err != nil {
+		return fmt.Errorf("lora: targets of %s: selector %d: %w", s.component, si, err)
+	}
+	n := 0
+	for i, m := range s.cands {
+		if !match(m, s.segs[i]) {
+			continue
+		}
+		n++
+		if sel.Exclude {
+			delete(s.chosen, i)
+			continue
+		}
+		st := s.chosen[i]
+		if st == nil {
+			st = &setting{}
+			s.chosen[i] = st
+		}
+		st.override(sel)
+	}
+	if n == 0 && !isType {
+		return fmt.Errorf("lora: targets of %s: selector %d %q matches no module (valid: a module type %s, "+
+			"a block or module path such as \"down_blocks.1\", \"mid_block\", \"up_blocks.*.attentions\" or "+
+			"\"text_model.encoder.layers.0\" (\"*\" = one path segment), or \"re:<regexp>\")",
+			s.component, si, sel.Match, strings.Join(ModuleTypes(), ", "))
+	}
+	return nil
+}
+
+// override sets the rank, alpha and lr scale that sel gives (> 0); the others are kept.
+func (st *setting) override(sel Selector) {
+	if sel.Rank > 0 {
+		st.rank = sel.Rank
+	}
+	if sel.Alpha > 0 {
+		st.alpha = sel.Alpha
+	}
+	if sel.LRScale > 0 {
+		st.lr = sel.LRScale
+	}
+}
+
+// module builds the adapted module of candidate c with the selectors' setting s: rank and alpha
+// from s, else from t (ConvRank/ConvAlpha for a conv with a kernel larger than 1×1), else the
+// defaults (DefaultRank; alpha = rank).
+func (t Targets) module(c *Module, s *setting, ldmPath string) *Module {
+	m := &Module{Path: c.Path, Kind: c.Kind, In: c.In, Out: c.Out, Kernel: c.Kernel, LRScale: 1, LDMPath: ldmPath}
+	bigConv := c.Kind == Conv && c.Kernel > 1
+	m.Rank = firstSet(s.rank, t.ConvRank, t.Rank, bigConv, DefaultRank)
+	if c.Kind == Conv {
+		m.Rank = min(m.Rank, c.In, c.Out) // LECO lora.py: self.lora_dim = min(self.lora_dim, in_dim, out_dim)
+	}
+	m.Alpha = firstSet(s.alpha, t.ConvAlpha, t.Alpha, bigConv, float64(m.Rank))
+	if s.lr > 0 {
+		m.LRScale = s.lr
+	}
+	return m
+}
+
+// firstSet picks a module's rank or alpha: the selector's value sel, else the conv value conv for
+// a conv with a kernel larger than 1×1 (bigConv), else the targets' value all, else def; a value
+// is set when > 0.
+func firstSet[T int | float64](sel, conv, all T, bigConv bool, def T) T {
+	switch {
+	case sel > 0:
+		return sel
+	case bigConv && conv > 0:
+		return conv
+	case all > 0:
+		return all
+	}
+	return def
 }
 
 // validate checks the preset and the numbers of t.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"unicode/utf8"
@@ -284,49 +285,19 @@ func parseTensorInfo(name string, raw json.RawMessage) (TensorInfo, error) {
 	for _, fld := range fields {
 		switch fld.key {
 		case "dtype":
-			var s string
-			if jsonKind(fld.value) != "a string" || json.Unmarshal(fld.value, &s) != nil {
-				return ti, fmt.Errorf("dtype must be a string, got %s", jsonKind(fld.value))
-			}
-			ti.DType = DType(s)
-			if !ti.DType.Valid() {
-				return ti, fmt.Errorf("unknown dtype %q (supported: %v)", s, SupportedDTypes())
-			}
+			ti.DType, err = parseDType(fld.value)
 			haveDType = true
 		case "shape":
-			dims, err := parseInts(fld.value)
-			if err != nil {
-				return ti, fmt.Errorf("shape: %v", err)
-			}
-			ti.Shape = make([]int, len(dims))
-			for i, d := range dims {
-				if d < 0 {
-					return ti, fmt.Errorf("shape %v: negative dimension %d at axis %d", dims, d, i)
-				}
-				if int64(int(d)) != d {
-					return ti, fmt.Errorf("shape %v: dimension %d too large", dims, d)
-				}
-				ti.Shape[i] = int(d)
-			}
+			ti.Shape, err = parseShape(fld.value)
 			haveShape = true
 		case "data_offsets":
-			offs, err := parseInts(fld.value)
-			if err != nil {
-				return ti, fmt.Errorf("data_offsets: %v", err)
-			}
-			if len(offs) != 2 {
-				return ti, fmt.Errorf("data_offsets must hold 2 integers [begin, end], got %d", len(offs))
-			}
-			ti.Begin, ti.End = offs[0], offs[1]
-			if ti.Begin < 0 || ti.End < 0 {
-				return ti, fmt.Errorf("data_offsets [%d, %d]: negative offset", ti.Begin, ti.End)
-			}
-			if ti.Begin > ti.End {
-				return ti, fmt.Errorf("data_offsets [%d, %d]: begin > end", ti.Begin, ti.End)
-			}
+			ti.Begin, ti.End, err = parseOffsets(fld.value)
 			haveOffsets = true
 		default:
-			return ti, fmt.Errorf("unexpected field %q in tensor entry (want dtype, shape, data_offsets)", fld.key)
+			err = fmt.Errorf("unexpected field %q in tensor entry (want dtype, shape, data_offsets)", fld.key)
+		}
+		if err != nil {
+			return ti, err
 		}
 	}
 	switch {
@@ -337,29 +308,77 @@ func parseTensorInfo(name string, raw json.RawMessage) (TensorInfo, error) {
 	case !haveOffsets:
 		return ti, fmt.Errorf("tensor entry has no data_offsets")
 	}
-	// Overflow-safe size check: dtype size × product(shape) == end - begin.
+	return ti, checkByteLen(ti)
+}
+
+// parseDType decodes the "dtype" field: a string naming a supported dtype.
+func parseDType(raw json.RawMessage) (DType, error) {
+	var s string
+	if jsonKind(raw) != "a string" || json.Unmarshal(raw, &s) != nil {
+		return "", fmt.Errorf("dtype must be a string, got %s", jsonKind(raw))
+	}
+	if d := DType(s); d.Valid() {
+		return d, nil
+	}
+	return DType(s), fmt.Errorf("unknown dtype %q (supported: %v)", s, SupportedDTypes())
+}
+
+// parseShape decodes the "shape" field: an array of non-negative dimensions that fit an int.
+func parseShape(raw json.RawMessage) ([]int, error) {
+	dims, err := parseInts(raw)
+	if err != nil {
+		return nil, fmt.Errorf("shape: %v", err)
+	}
+	shape := make([]int, len(dims))
+	for i, d := range dims {
+		if d < 0 {
+			return shape, fmt.Errorf("shape %v: negative dimension %d at axis %d", dims, d, i)
+		}
+		if int64(int(d)) != d {
+			return shape, fmt.Errorf("shape %v: dimension %d too large", dims, d)
+		}
+		shape[i] = int(d)
+	}
+	return shape, nil
+}
+
+// parseOffsets decodes the "data_offsets" field: [begin, end], both non-negative, begin <= end.
+func parseOffsets(raw json.RawMessage) (begin, end int64, err error) {
+	offs, err := parseInts(raw)
+	if err != nil {
+		return 0, 0, fmt.Errorf("data_offsets: %v", err)
+	}
+	if len(offs) != 2 {
+		return 0, 0, fmt.Errorf("data_offsets must hold 2 integers [begin, end], got %d", len(offs))
+	}
+	begin, end = offs[0], offs[1]
+	if begin < 0 || end < 0 {
+		return begin, end, fmt.Errorf("data_offsets [%d, %d]: negative offset", begin, end)
+	}
+	if begin > end {
+		return begin, end, fmt.Errorf("data_offsets [%d, %d]: begin > end", begin, end)
+	}
+	return begin, end, nil
+}
+
+// checkByteLen checks, without overflowing int64, that dtype size × product(shape) == End - Begin.
+func checkByteLen(ti TensorInfo) error {
 	want := ti.End - ti.Begin
 	nbytes := int64(ti.DType.Size())
-	zero := false
-	for _, d := range ti.Shape {
-		if d == 0 {
-			zero = true
-		}
-	}
-	if zero {
+	if slices.Contains(ti.Shape, 0) {
 		nbytes = 0
 	} else {
 		for _, d := range ti.Shape {
 			if nbytes > math.MaxInt64/int64(d) {
-				return ti, fmt.Errorf("shape %v of dtype %s overflows int64 bytes (data_offsets give %d bytes)", ti.Shape, ti.DType, want)
+				return fmt.Errorf("shape %v of dtype %s overflows int64 bytes (data_offsets give %d bytes)", ti.Shape, ti.DType, want)
 			}
 			nbytes *= int64(d)
 		}
 	}
 	if nbytes != want {
-		return ti, fmt.Errorf("dtype %s shape %v needs %d bytes but data_offsets [%d, %d] give %d", ti.DType, ti.Shape, nbytes, ti.Begin, ti.End, want)
+		return fmt.Errorf("dtype %s shape %v needs %d bytes but data_offsets [%d, %d] give %d", ti.DType, ti.Shape, nbytes, ti.Begin, ti.End, want)
 	}
-	return ti, nil
+	return nil
 }
 
 // parseInts decodes a JSON array of integers (rejecting fractions, exponents and int64 overflow).

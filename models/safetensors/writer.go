@@ -89,90 +89,129 @@ func encodeHeader(entries []Entry, metadata map[string]string) ([]byte, []Entry,
 	seen := make(map[string]bool, len(sorted))
 	var hdr bytes.Buffer
 	hdr.WriteByte('{')
-	first := true
-	if len(metadata) > 0 {
-		keys := make([]string, 0, len(metadata))
-		for k, v := range metadata {
-			if !utf8.ValidString(k) || !utf8.ValidString(v) {
-				return nil, nil, 0, fmt.Errorf("key %q: metadata key and value must be valid UTF-8", metadataKey)
-			}
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		hdr.WriteString(`"__metadata__":{`)
-		for i, k := range keys {
-			if i > 0 {
-				hdr.WriteByte(',')
-			}
-			writeJSONString(&hdr, k)
-			hdr.WriteByte(':')
-			writeJSONString(&hdr, metadata[k])
-		}
-		hdr.WriteByte('}')
-		first = false
+	if err := writeMetadata(&hdr, metadata); err != nil {
+		return nil, nil, 0, err
 	}
+	first := len(metadata) == 0
 	var offset int64
 	for _, e := range sorted {
-		if e.Name == metadataKey {
-			return nil, nil, 0, fmt.Errorf("key %q: reserved name, cannot be a tensor", e.Name)
+		if err := checkEntryName(e.Name, seen); err != nil {
+			return nil, nil, 0, err
 		}
-		if !utf8.ValidString(e.Name) {
-			return nil, nil, 0, fmt.Errorf("key %q: tensor name must be valid UTF-8", e.Name)
-		}
-		if seen[e.Name] {
-			return nil, nil, 0, fmt.Errorf("key %q: duplicate tensor name", e.Name)
-		}
-		seen[e.Name] = true
-		size, ok := DTypeSize(e.DType)
-		if !ok {
-			return nil, nil, 0, fmt.Errorf("key %q: unknown dtype %q (supported: %v)", e.Name, string(e.DType), SupportedDTypes())
-		}
-		n := int64(size)
-		for _, d := range e.Shape {
-			if d < 0 {
-				return nil, nil, 0, fmt.Errorf("key %q: shape %v has a negative dimension", e.Name, e.Shape)
-			}
-			if d == 0 {
-				n = 0
-			} else if n != 0 {
-				if n > (1<<62)/int64(d) {
-					return nil, nil, 0, fmt.Errorf("key %q: shape %v is too large", e.Name, e.Shape)
-				}
-				n *= int64(d)
-			}
-		}
-		if n != int64(len(e.Data)) {
-			return nil, nil, 0, fmt.Errorf("key %q: dtype %s shape %v needs %d bytes, got %d", e.Name, e.DType, e.Shape, n, len(e.Data))
+		n, err := entryDataLen(e)
+		if err != nil {
+			return nil, nil, 0, err
 		}
 		if !first {
 			hdr.WriteByte(',')
 		}
 		first = false
-		writeJSONString(&hdr, e.Name)
-		hdr.WriteString(`:{"dtype":"`)
-		hdr.WriteString(string(e.DType))
-		hdr.WriteString(`","shape":[`)
-		for i, d := range e.Shape {
-			if i > 0 {
-				hdr.WriteByte(',')
-			}
-			hdr.WriteString(strconv.Itoa(d))
-		}
-		hdr.WriteString(`],"data_offsets":[`)
-		hdr.WriteString(strconv.FormatInt(offset, 10))
-		hdr.WriteByte(',')
+		writeTensorEntry(&hdr, e, offset, offset+n)
 		offset += n
-		hdr.WriteString(strconv.FormatInt(offset, 10))
-		hdr.WriteString("]}")
 	}
 	hdr.WriteByte('}')
+	return lengthPrefixed(&hdr), sorted, offset, nil
+}
+
+// writeMetadata writes the "__metadata__" object (keys sorted) to hdr, or nothing when metadata is
+// empty; keys and values must be valid UTF-8.
+func writeMetadata(hdr *bytes.Buffer, metadata map[string]string) error {
+	if len(metadata) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(metadata))
+	for k, v := range metadata {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("key %q: metadata key and value must be valid UTF-8", metadataKey)
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	hdr.WriteString(`"__metadata__":{`)
+	for i, k := range keys {
+		if i > 0 {
+			hdr.WriteByte(',')
+		}
+		writeJSONString(hdr, k)
+		hdr.WriteByte(':')
+		writeJSONString(hdr, metadata[k])
+	}
+	hdr.WriteByte('}')
+	return nil
+}
+
+// checkEntryName checks that a tensor name is valid UTF-8, not "__metadata__" and not in seen,
+// then adds it to seen.
+func checkEntryName(name string, seen map[string]bool) error {
+	if name == metadataKey {
+		return fmt.Errorf("key %q: reserved name, cannot be a tensor", name)
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("key %q: tensor name must be valid UTF-8", name)
+	}
+	if seen[name] {
+		return fmt.Errorf("key %q: duplicate tensor name", name)
+	}
+	seen[name] = true
+	return nil
+}
+
+// entryDataLen is the byte length of e (dtype size × elements, which must not exceed 2^62), after
+// checking its dtype, its shape and that len(e.Data) matches.
+func entryDataLen(e Entry) (int64, error) {
+	size, ok := DTypeSize(e.DType)
+	if !ok {
+		return 0, fmt.Errorf("key %q: unknown dtype %q (supported: %v)", e.Name, string(e.DType), SupportedDTypes())
+	}
+	n := int64(size)
+	for _, d := range e.Shape {
+		if d < 0 {
+			return 0, fmt.Errorf("key %q: shape %v has a negative dimension", e.Name, e.Shape)
+		}
+		if d == 0 {
+			n = 0
+		} else if n != 0 {
+			if n > (1<<62)/int64(d) {
+				return 0, fmt.Errorf("key %q: shape %v is too large", e.Name, e.Shape)
+			}
+			n *= int64(d)
+		}
+	}
+	if n != int64(len(e.Data)) {
+		return 0, fmt.Errorf("key %q: dtype %s shape %v needs %d bytes, got %d", e.Name, e.DType, e.Shape, n, len(e.Data))
+	}
+	return n, nil
+}
+
+// writeTensorEntry writes the header entry of e, whose data lies at [begin, end) of the data buffer:
+// "name":{"dtype":"F32","shape":[2,3],"data_offsets":[begin,end]}.
+func writeTensorEntry(hdr *bytes.Buffer, e Entry, begin, end int64) {
+	writeJSONString(hdr, e.Name)
+	hdr.WriteString(`:{"dtype":"`)
+	hdr.WriteString(string(e.DType))
+	hdr.WriteString(`","shape":[`)
+	for i, d := range e.Shape {
+		if i > 0 {
+			hdr.WriteByte(',')
+		}
+		hdr.WriteString(strconv.Itoa(d))
+	}
+	hdr.WriteString(`],"data_offsets":[`)
+	hdr.WriteString(strconv.FormatInt(begin, 10))
+	hdr.WriteByte(',')
+	hdr.WriteString(strconv.FormatInt(end, 10))
+	hdr.WriteString("]}")
+}
+
+// lengthPrefixed pads the JSON header hdr with spaces to a multiple of 8 bytes and returns it after
+// its 8-byte little-endian length.
+func lengthPrefixed(hdr *bytes.Buffer) []byte {
 	for hdr.Len()%8 != 0 {
 		hdr.WriteByte(' ')
 	}
 	out := make([]byte, 8, 8+hdr.Len())
 	binary.LittleEndian.PutUint64(out, uint64(hdr.Len()))
-	out = append(out, hdr.Bytes()...)
-	return out, sorted, offset, nil
+	return append(out, hdr.Bytes()...)
 }
 
 // writeJSONString writes s as a JSON string without HTML escaping (as serde_json does).

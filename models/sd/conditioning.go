@@ -15,22 +15,16 @@ import (
 
 	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/nn"
+	"github.com/loba-dev/loba/models/unet"
 )
 
 // numTimeIDs is the number of SDXL micro-conditioning values per image (TimeIDs).
 const numTimeIDs = 6
 
-// Conditioning is the text conditioning E[p] of a batch of prompts, as the UNet takes it, on the
-// host in float32.
-type Conditioning struct {
-	// Hidden is the UNet's encoder_hidden_states: [N, S, D] (S = 77, or chunks·77 for long prompts).
-	Hidden *tensors.Tensor
-	// Pooled is SDXL's text_embeds (text_encoder_2's projected pooled output): [N, P]; nil for SD1.x.
-	Pooled *tensors.Tensor
-}
-
-// Len is the number of prompts N.
-func (c *Conditioning) Len() int { return c.Hidden.Shape().Dim(0) }
+// Conditioning is the text conditioning E[p] of a batch of prompts on the host (float32), the UNet's
+// one conditioning type: Hidden [N, S, D] and, for SDXL, TextEmbeds [N, P]. Prompt encodings leave
+// TimeIDs nil (they belong to the image size).
+type Conditioning = unet.Conditioning[*tensors.Tensor]
 
 // EncodeOptions tunes EncodePrompts. The zero value is what diffusers and LECO compute.
 type EncodeOptions struct {
@@ -54,7 +48,7 @@ type encodeKey struct {
 // EncodePrompts computes the conditioning of prompts exactly as diffusers/LECO feed the UNet:
 // SD1.x: text_encoder last_hidden_state (input padded with <|endoftext|>); SDXL: the concatenation
 // on the last axis of both encoders' penultimate hidden states (text_encoder padded with
-// <|endoftext|>, text_encoder_2 with "!"), and text_encoder_2's text_embeds as Pooled. The
+// <|endoftext|>, text_encoder_2 with "!"), and text_encoder_2's text_embeds as TextEmbeds. The
 // unconditional prompt of LECO and of classifier-free guidance is the encoding of "" (not zeros).
 // One graph is compiled per (options, batch, sequence length) and reused.
 func (p *Pipeline) EncodePrompts(prompts []string, opts EncodeOptions) (*Conditioning, error) {
@@ -80,13 +74,13 @@ func (p *Pipeline) encode(prompts []string, opts EncodeOptions) (*Conditioning, 
 		return nil, err
 	}
 	key := encodeKey{clipSkip: opts.ClipSkip, chunks: chunks}
-	exec := p.encodeExecs[key]
+	exec := p.graphs.encode[key]
 	if exec == nil {
 		exec, err = model.NewExec(p.Backend, p.Ctx.Store(), p.encodeGraphFn(key))
 		if err != nil {
 			return nil, fmt.Errorf("sd.EncodePrompts: %w", err)
 		}
-		p.encodeExecs[key] = exec
+		p.graphs.encode[key] = exec
 	}
 	args := make([]any, len(ids))
 	for i, x := range ids {
@@ -102,10 +96,10 @@ func (p *Pipeline) encode(prompts []string, opts EncodeOptions) (*Conditioning, 
 	if err != nil {
 		return nil, fmt.Errorf("sd.EncodePrompts: %w", err)
 	}
-	p.stats.EncodeRuns++
+	p.graphs.stats.EncodeRuns++
 	c := &Conditioning{Hidden: outs[0]}
 	if p.Kind == KindSDXL {
-		c.Pooled = outs[1]
+		c.TextEmbeds = outs[1]
 	}
 	return c, nil
 }
@@ -194,7 +188,7 @@ func (p *Pipeline) tokenize(prompts []string, seq int, long bool) ([]*tensors.Te
 // hidden [N, chunks·S, D] (float32) [, pooled [N, P]].
 func (p *Pipeline) encodeGraphFn(key encodeKey) func(ctx *model.Scope, ids []*Node) []*Node {
 	return func(ctx *model.Scope, ids []*Node) []*Node {
-		p.stats.EncodeGraphs++
+		p.graphs.stats.EncodeGraphs++
 		if p.Kind == KindSD15 {
 			te := p.TextEncoders[0]
 			tctx := ctx.At("%s", ScopeTextEncoder)
@@ -236,16 +230,16 @@ func TimeIDsTensor(ids []float32, n int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(flat, n, len(ids))
 }
 
-// Rows returns the conditioning of the prompts at idx (repeats allowed), in that order.
-func (c *Conditioning) Rows(idx ...int) (*Conditioning, error) {
+// ConditioningRows returns the conditioning of the prompts at idx of c (repeats allowed), in that
+// order.
+func ConditioningRows(c *Conditioning, idx ...int) (*Conditioning, error) {
 	out := &Conditioning{}
-	var err error
-	if out.Hidden, err = gatherRows(c.Hidden, idx); err != nil {
-		return nil, fmt.Errorf("sd.Conditioning.Rows: Hidden: %w", err)
-	}
-	if c.Pooled != nil {
-		if out.Pooled, err = gatherRows(c.Pooled, idx); err != nil {
-			return nil, fmt.Errorf("sd.Conditioning.Rows: Pooled: %w", err)
+	for _, f := range conditioningFields {
+		if t := *f.of(c); t != nil {
+			var err error
+			if *f.of(out), err = gatherRows(t, idx); err != nil {
+				return nil, fmt.Errorf("sd.ConditioningRows: %s: %w", f.name, err)
+			}
 		}
 	}
 	return out, nil
@@ -253,30 +247,40 @@ func (c *Conditioning) Rows(idx ...int) (*Conditioning, error) {
 
 // ConcatConditionings stacks conditionings along the prompt axis; their sequence lengths and
 // widths must agree (encode prompts that go in one batch with one EncodePrompts call, so long
-// prompts get the same window count).
+// prompts get the same window count), and each field must be set in all of them or in none.
 func ConcatConditionings(cs ...*Conditioning) (*Conditioning, error) {
 	if len(cs) == 0 {
 		return nil, fmt.Errorf("sd.ConcatConditionings: nothing to concatenate")
 	}
-	var hidden, pooled []*tensors.Tensor
-	for _, c := range cs {
-		hidden = append(hidden, c.Hidden)
-		if (c.Pooled == nil) != (cs[0].Pooled == nil) {
-			return nil, fmt.Errorf("sd.ConcatConditionings: some conditionings have Pooled and others not")
-		}
-		pooled = append(pooled, c.Pooled)
-	}
 	out := &Conditioning{}
-	var err error
-	if out.Hidden, err = concatRows(hidden); err != nil {
-		return nil, fmt.Errorf("sd.ConcatConditionings: Hidden: %w", err)
-	}
-	if cs[0].Pooled != nil {
-		if out.Pooled, err = concatRows(pooled); err != nil {
-			return nil, fmt.Errorf("sd.ConcatConditionings: Pooled: %w", err)
+	for _, f := range conditioningFields {
+		var parts []*tensors.Tensor
+		for _, c := range cs {
+			if t := *f.of(c); t != nil {
+				parts = append(parts, t)
+			}
+		}
+		if len(parts) == 0 {
+			continue
+		} else if len(parts) != len(cs) {
+			return nil, fmt.Errorf("sd.ConcatConditionings: some conditionings have %s and others not", f.name)
+		}
+		var err error
+		if *f.of(out), err = concatRows(parts); err != nil {
+			return nil, fmt.Errorf("sd.ConcatConditionings: %s: %w", f.name, err)
 		}
 	}
 	return out, nil
+}
+
+// conditioningFields names the fields of a Conditioning, each with its address in one.
+var conditioningFields = []struct {
+	name string
+	of   func(*Conditioning) **tensors.Tensor
+}{
+	{"Hidden", func(c *Conditioning) **tensors.Tensor { return &c.Hidden }},
+	{"TextEmbeds", func(c *Conditioning) **tensors.Tensor { return &c.TextEmbeds }},
+	{"TimeIDs", func(c *Conditioning) **tensors.Tensor { return &c.TimeIDs }},
 }
 
 // gatherRows picks rows idx of a float32 tensor [N, ...].

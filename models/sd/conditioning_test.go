@@ -128,7 +128,7 @@ func TestEncodePrompts(t *testing.T) {
 			if !tp.sdxl {
 				d := te1.m.Config.HiddenSize
 				require.Equal(t, []int{n, seq, d}, cond.Hidden.Shape().Dimensions)
-				require.Nil(t, cond.Pooled)
+				require.Nil(t, cond.TextEmbeds)
 				requireClose(t, flat32(t, cond.Hidden), flat32(t, o1.LastHiddenState), "SD1.x last_hidden_state")
 
 				// Clip skip k: final_layer_norm(hidden_states[-(k+1)]), as diffusers.
@@ -153,11 +153,11 @@ func TestEncodePrompts(t *testing.T) {
 				o2 := te2.out(fixedIDs(t, tok, testPrompts, seq, 0)) // tokenizer_2 pads with "!" = 0
 				d1, d2 := te1.m.Config.HiddenSize, te2.m.Config.HiddenSize
 				require.Equal(t, []int{n, seq, d1 + d2}, cond.Hidden.Shape().Dimensions)
-				require.Equal(t, []int{n, te2.m.Config.ProjectionDim}, cond.Pooled.Shape().Dimensions)
+				require.Equal(t, []int{n, te2.m.Config.ProjectionDim}, cond.TextEmbeds.Shape().Dimensions)
 				l1, l2 := len(o1.HiddenStates), len(o2.HiddenStates)
 				want := concatLast(flat32(t, o1.HiddenStates[l1-2]), d1, flat32(t, o2.HiddenStates[l2-2]), d2)
 				requireClose(t, flat32(t, cond.Hidden), want, "SDXL penultimate concat")
-				requireClose(t, flat32(t, cond.Pooled), flat32(t, o2.TextEmbeds), "SDXL pooled text_embeds")
+				requireClose(t, flat32(t, cond.TextEmbeds), flat32(t, o2.TextEmbeds), "SDXL pooled text_embeds")
 				// Padding with EOS in text_encoder_2 would give other outputs: the pad convention matters.
 				wrong := te2.out(fixedIDs(t, tok, testPrompts, seq, tok.EOS))
 				require.Greater(t, testutil.RelErr(flat32(t, wrong.HiddenStates[l2-2]), flat32(t, o2.HiddenStates[l2-2])), 1e-3)
@@ -224,7 +224,7 @@ func testLongPrompts(t *testing.T, p *Pipeline, tp *tinyPipeline, tok *clip.Toke
 	for i := range prompts {
 		first = append(first, pooled[i*chunks*pd:(i*chunks+1)*pd]...)
 	}
-	requireClose(t, flat32(t, cond.Pooled), first, "SDXL long prompts pooled (first window)")
+	requireClose(t, flat32(t, cond.TextEmbeds), first, "SDXL long prompts pooled (first window)")
 }
 
 func TestTimeIDs(t *testing.T) {
@@ -236,21 +236,28 @@ func TestTimeIDs(t *testing.T) {
 
 func TestConditioningRowsConcat(t *testing.T) {
 	c := &Conditioning{
-		Hidden: tensors.FromFlatDataAndDimensions([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 3, 2, 2),
-		Pooled: tensors.FromFlatDataAndDimensions([]float32{1, 2, 3}, 3, 1),
+		Hidden:     tensors.FromFlatDataAndDimensions([]float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 3, 2, 2),
+		TextEmbeds: tensors.FromFlatDataAndDimensions([]float32{1, 2, 3}, 3, 1),
 	}
-	r, err := c.Rows(2, 0, 2)
+	r, err := ConditioningRows(c, 2, 0, 2)
 	require.NoError(t, err)
 	require.Equal(t, []float32{9, 10, 11, 12, 1, 2, 3, 4, 9, 10, 11, 12}, flat32(t, r.Hidden))
-	require.Equal(t, []float32{3, 1, 3}, flat32(t, r.Pooled))
-	_, err = c.Rows(3)
+	require.Equal(t, []float32{3, 1, 3}, flat32(t, r.TextEmbeds))
+	_, err = ConditioningRows(c, 3)
 	require.Error(t, err)
 	cc, err := ConcatConditionings(c, r)
 	require.NoError(t, err)
 	require.Equal(t, 6, cc.Len())
-	require.Equal(t, []int{6, 1}, cc.Pooled.Shape().Dimensions)
+	require.Equal(t, []int{6, 1}, cc.TextEmbeds.Shape().Dimensions)
 	_, err = ConcatConditionings(c, &Conditioning{Hidden: c.Hidden})
 	require.Error(t, err)
-	_, err = ConcatConditionings(c, &Conditioning{Hidden: tensors.FromFlatDataAndDimensions([]float32{1, 2}, 1, 1, 2), Pooled: c.Pooled})
+	withIDs := *c
+	withIDs.TimeIDs = TimeIDsTensor(TimeIDs(8, 8, 0, 0, 8, 8), 3)
+	cc, err = ConcatConditionings(&withIDs, &withIDs)
+	require.NoError(t, err)
+	require.Equal(t, []int{6, 6}, cc.TimeIDs.Shape().Dimensions)
+	_, err = ConcatConditionings(&withIDs, c)
+	require.ErrorContains(t, err, "TimeIDs")
+	_, err = ConcatConditionings(c, &Conditioning{Hidden: tensors.FromFlatDataAndDimensions([]float32{1, 2}, 1, 1, 2), TextEmbeds: c.TextEmbeds})
 	require.Error(t, err)
 }

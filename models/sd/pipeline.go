@@ -106,10 +106,8 @@ type Pipeline struct {
 	UNet *unet.UNet2DConditionModel
 	VAE  *vae.AutoencoderKL // nil with PipelineOptions.SkipVAE
 	// VAEConfig is the VAE's config, read even with SkipVAE (latent scale, scaling factor); nil
-	// with ToyLatents.
+	// when the "vae" is the toy world's latent map (ToyLatents).
 	VAEConfig *vae.Config
-	// ToyLatents tells that the "vae" is the toy world's fixed latent map (ToyLatentMapClass).
-	ToyLatents bool
 	// TextEncoders are text_encoder (and text_encoder_2 for SDXL); nil after FreeTextEncoders.
 	TextEncoders []*clip.TextModel
 	// Tokenizers are the tokenizers of TextEncoders (the same one may appear twice).
@@ -127,18 +125,37 @@ type Pipeline struct {
 	// Ctx is the root context: unet weights at Ctx.At("unet"), vae at Ctx.At("vae"), text encoders
 	// at Ctx.At("text_encoder") and Ctx.At("text_encoder_2"). Graphs are built with Ctx.
 	Ctx *model.Scope
-	// DType is the dtype of the UNet and text-encoder weights; VAEDType the VAE's.
-	DType, VAEDType dtypes.DType
+	// DType is the dtype of the UNet and text-encoder weights (VAEDType: the VAE's).
+	DType dtypes.DType
 
+	mu     sync.Mutex // serialises the methods
+	graphs pipelineGraphs
+}
+
+// pipelineGraphs are a pipeline's compiled graphs, what they are built from (the scheduler config
+// file, the installed adapter) and their counts.
+type pipelineGraphs struct {
 	schedulerJSON []byte
 	adapter       AdapterFactory
-	adapterGen    int
+	adapterGen    int // bumped by SetAdapter: part of the step graphs' keys
 
-	mu          sync.Mutex
-	encodeExecs map[encodeKey]*model.Exec
-	stepExecs   map[stepKey]*stepEntry
-	decodeExec  *model.Exec
-	stats       Stats
+	encode map[encodeKey]*model.Exec
+	step   map[stepKey]*stepEntry
+	decode *model.Exec
+	stats  Stats
+}
+
+// ToyLatents tells that the "vae" is the toy world's fixed latent map (ToyLatentMapClass): no VAE
+// weights, no VAE config.
+func (p *Pipeline) ToyLatents() bool { return p.VAEConfig == nil }
+
+// VAEDType is the dtype of the VAE's weights and activations: float32 when its config has
+// force_upcast (as diffusers does), else DType.
+func (p *Pipeline) VAEDType() dtypes.DType {
+	if p.VAEConfig != nil && p.VAEConfig.ForceUpcast {
+		return dtypes.Float32
+	}
+	return p.DType
 }
 
 // Stats counts graph builds (one per compiled graph: per shape and configuration) and executions,
@@ -153,33 +170,19 @@ type Stats struct {
 func (p *Pipeline) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.stats
+	return p.graphs.stats
 }
 
 // LoadPipeline loads a diffusers pipeline folder (model_index.json with unet/, vae/, text_encoder/,
 // [text_encoder_2/,] tokenizer/, [tokenizer_2/,] scheduler/) into one context. Errors name the
 // folder or file and, for components that do not fit together, the config keys.
 func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
-	if _, err := os.Stat(filepath.Join(dir, "model_index.json")); err != nil {
-		return nil, fmt.Errorf("sd.LoadPipeline: %s has no model_index.json (want a diffusers pipeline folder)", dir)
-	}
-	comps, err := ReadComponents(dir)
+	comps, err := readModelIndex(dir)
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]Component{}
-	for _, c := range comps {
-		byName[c.Name] = c
-	}
-	folder := func(name string) (string, error) {
-		c, ok := byName[name]
-		if !ok || c.Dir == "" {
-			return "", fmt.Errorf("sd.LoadPipeline: %s: model_index.json has no %q component with a folder", dir, name)
-		}
-		return c.Dir, nil
-	}
 	p := &Pipeline{Dir: dir, Ctx: model.NewStore().RootScope(), DType: opts.DType, Backend: opts.Backend,
-		encodeExecs: map[encodeKey]*model.Exec{}, stepExecs: map[stepKey]*stepEntry{}}
+		graphs: pipelineGraphs{encode: map[encodeKey]*model.Exec{}, step: map[stepKey]*stepEntry{}}}
 	if p.DType == dtypes.InvalidDType {
 		p.DType = dtypes.Float32
 	}
@@ -188,35 +191,82 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 			return nil, fmt.Errorf("sd.LoadPipeline: %w", err)
 		}
 	}
-
-	unetDir, err := folder("unet")
-	if err != nil {
+	if err := p.loadModels(comps, opts); err != nil {
 		return nil, err
 	}
+	if err := p.checkShapes(); err != nil {
+		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
+	}
+	if err := p.loadTokenizers(comps, opts.Tokenizer); err != nil {
+		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
+	}
+	if opts.SkipTextEncoders {
+		p.TextEncoders = nil // configs only: checked above, no weights
+	}
+	if err := p.loadScheduler(comps, opts); err != nil {
+		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
+	}
+	return p, nil
+}
+
+// modelIndex is a pipeline folder's components by name (model_index.json).
+type modelIndex struct {
+	dir    string
+	byName map[string]Component
+}
+
+// readModelIndex reads dir/model_index.json.
+func readModelIndex(dir string) (modelIndex, error) {
+	if _, err := os.Stat(filepath.Join(dir, "model_index.json")); err != nil {
+		return modelIndex{}, fmt.Errorf("sd.LoadPipeline: %s has no model_index.json (want a diffusers pipeline folder)", dir)
+	}
+	comps, err := ReadComponents(dir)
+	if err != nil {
+		return modelIndex{}, err
+	}
+	m := modelIndex{dir: dir, byName: map[string]Component{}}
+	for _, c := range comps {
+		m.byName[c.Name] = c
+	}
+	return m, nil
+}
+
+// folder is the folder of the named component.
+func (m modelIndex) folder(name string) (string, error) {
+	c, ok := m.byName[name]
+	if !ok || c.Dir == "" {
+		return "", fmt.Errorf("sd.LoadPipeline: %s: model_index.json has no %q component with a folder", m.dir, name)
+	}
+	return c.Dir, nil
+}
+
+// loadModels reads the UNet, the VAE (or the toy latent map) and the text encoders.
+func (p *Pipeline) loadModels(comps modelIndex, opts PipelineOptions) error {
+	unetDir, err := comps.folder("unet")
+	if err != nil {
+		return err
+	}
 	if p.UNet, err = unet.LoadInto(p.Ctx.At("%s", ScopeUNet), unetDir, p.DType); err != nil {
-		return nil, err
+		return err
 	}
 	p.Kind = KindSD15
 	if p.UNet.Config.IsSDXL() {
 		p.Kind = KindSDXL
 	}
-
-	vaeDir, err := folder("vae")
+	vaeDir, err := comps.folder("vae")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if byName["vae"].Class == ToyLatentMapClass {
+	if comps.byName["vae"].Class == ToyLatentMapClass {
 		// The toy world's fixed latent↔RGB map (models/toyworld) stands in for the VAE: no weights.
 		if err := checkToyLatentMap(vaeDir); err != nil {
-			return nil, err
+			return err
 		}
-		p.ToyLatents = true
 	} else if p.VAEConfig, err = vae.LoadConfig(filepath.Join(vaeDir, "config.json")); err != nil {
-		return nil, err
-	}
-	if !opts.SkipVAE && !p.ToyLatents {
+		return err
+	} else if !opts.SkipVAE {
 		if err := p.loadVAE(vaeDir, opts); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	teNames := textEncoderScopes[:1]
@@ -224,29 +274,17 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 		teNames = textEncoderScopes
 	}
 	for _, name := range teNames {
-		teDir, err := folder(name)
+		teDir, err := comps.folder(name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		te, err := loadTextEncoder(p.Ctx.At("%s", name), teDir, opts.Variant, p.DType, !opts.SkipTextEncoders)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.TextEncoders = append(p.TextEncoders, te)
 	}
-	if err := p.checkShapes(); err != nil {
-		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
-	}
-	if err := p.loadTokenizers(byName, opts.Tokenizer); err != nil {
-		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
-	}
-	if opts.SkipTextEncoders {
-		p.TextEncoders = nil // configs only: checked above, no weights
-	}
-	if err := p.loadScheduler(byName, opts); err != nil {
-		return nil, fmt.Errorf("sd.LoadPipeline %s: %w", dir, err)
-	}
-	return p, nil
+	return nil
 }
 
 // loadVAE reads vae/ into Ctx.At("vae"), float32 when force_upcast is set.
@@ -256,15 +294,11 @@ func (p *Pipeline) loadVAE(dir string, opts PipelineOptions) error {
 	if p.VAE, err = vae.New(cfg); err != nil {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
-	p.VAEDType = p.DType
-	if cfg.ForceUpcast {
-		p.VAEDType = dtypes.Float32
-	}
 	files, err := weights.FindWeightFiles(dir, opts.Variant)
 	if err != nil {
 		return fmt.Errorf("sd.LoadPipeline: %w", err)
 	}
-	return p.VAE.LoadWeights(p.Ctx.At("%s", ScopeVAE), files, p.VAEDType)
+	return p.VAE.LoadWeights(p.Ctx.At("%s", ScopeVAE), files, p.VAEDType())
 }
 
 // loadTextEncoder reads a text-encoder folder into ctx (the encoder's scope); with withWeights
@@ -326,7 +360,7 @@ func (p *Pipeline) checkShapes() error {
 				*ucfg.ProjectionClassEmbeddingsInputDim, te2.Config.ProjectionDim, numTimeIDs, *ucfg.AdditionTimeEmbedDim)
 		}
 	}
-	if p.ToyLatents && (ucfg.InChannels != toyworld.LatentChannels || ucfg.OutChannels != toyworld.LatentChannels) {
+	if p.ToyLatents() && (ucfg.InChannels != toyworld.LatentChannels || ucfg.OutChannels != toyworld.LatentChannels) {
 		return fmt.Errorf("the toy latent map has %d channels but unet in_channels/out_channels are %d/%d",
 			toyworld.LatentChannels, ucfg.InChannels, ucfg.OutChannels)
 	}
@@ -338,7 +372,7 @@ func (p *Pipeline) checkShapes() error {
 }
 
 // loadTokenizers reads tokenizer/ (and tokenizer_2/) or the override.
-func (p *Pipeline) loadTokenizers(byName map[string]Component, override string) error {
+func (p *Pipeline) loadTokenizers(comps modelIndex, override string) error {
 	n := len(p.TextEncoders)
 	if override != "" {
 		var tok *clip.Tokenizer
@@ -365,7 +399,7 @@ func (p *Pipeline) loadTokenizers(byName map[string]Component, override string) 
 		return nil
 	}
 	for _, name := range []string{"tokenizer", "tokenizer_2"}[:n] {
-		c, ok := byName[name]
+		c, ok := comps.byName[name]
 		if !ok || c.Dir == "" {
 			return fmt.Errorf("no %s/ folder (set PipelineOptions.Tokenizer to a tokenizer folder or a BPE merges file)", name)
 		}
@@ -380,10 +414,10 @@ func (p *Pipeline) loadTokenizers(byName map[string]Component, override string) 
 }
 
 // loadScheduler reads the scheduler config and picks the default sampler.
-func (p *Pipeline) loadScheduler(byName map[string]Component, opts PipelineOptions) error {
+func (p *Pipeline) loadScheduler(comps modelIndex, opts PipelineOptions) error {
 	path := opts.SchedulerConfig
 	if path == "" {
-		c, ok := byName["scheduler"]
+		c, ok := comps.byName["scheduler"]
 		if !ok || c.Dir == "" {
 			return fmt.Errorf("no scheduler/ folder (set PipelineOptions.SchedulerConfig)")
 		}
@@ -393,7 +427,7 @@ func (p *Pipeline) loadScheduler(byName map[string]Component, opts PipelineOptio
 	if err != nil {
 		return err
 	}
-	p.schedulerJSON = data
+	p.graphs.schedulerJSON = data
 	p.Sampler = opts.Sampler
 	if p.Sampler == "" {
 		var head struct {
@@ -419,7 +453,7 @@ func (p *Pipeline) schedulerConfig(sampler string) (*schedulers.Config, error) {
 	if !ok {
 		return nil, fmt.Errorf("sampler %q is not supported; valid: %s, %s", sampler, SamplerDDIM, SamplerEuler)
 	}
-	return schedulers.ParseConfigAs(p.schedulerJSON, class)
+	return schedulers.ParseConfigAs(p.graphs.schedulerJSON, class)
 }
 
 // NewScheduler builds a fresh scheduler of the given sampler ("" = the default) from the
@@ -441,11 +475,11 @@ func (p *Pipeline) NewScheduler(sampler string) (schedulers.Scheduler, error) {
 func (p *Pipeline) SetAdapter(f AdapterFactory) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.adapter = f
-	p.adapterGen++
-	for k, e := range p.stepExecs {
+	p.graphs.adapter = f
+	p.graphs.adapterGen++
+	for k, e := range p.graphs.step {
 		e.exec.Finalize()
-		delete(p.stepExecs, k)
+		delete(p.graphs.step, k)
 	}
 }
 
@@ -454,9 +488,9 @@ func (p *Pipeline) SetAdapter(f AdapterFactory) {
 func (p *Pipeline) FreeTextEncoders() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, e := range p.encodeExecs {
+	for k, e := range p.graphs.encode {
 		e.Finalize()
-		delete(p.encodeExecs, k)
+		delete(p.graphs.encode, k)
 	}
 	for i := range p.TextEncoders {
 		if err := p.Ctx.At("%s", textEncoderScopes[i]).DeleteVariablesInScope(); err != nil {
@@ -472,17 +506,17 @@ func (p *Pipeline) FreeTextEncoders() error {
 func (p *Pipeline) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, e := range p.encodeExecs {
+	for k, e := range p.graphs.encode {
 		e.Finalize()
-		delete(p.encodeExecs, k)
+		delete(p.graphs.encode, k)
 	}
-	for k, e := range p.stepExecs {
+	for k, e := range p.graphs.step {
 		e.exec.Finalize()
-		delete(p.stepExecs, k)
+		delete(p.graphs.step, k)
 	}
-	if p.decodeExec != nil {
-		p.decodeExec.Finalize()
-		p.decodeExec = nil
+	if p.graphs.decode != nil {
+		p.graphs.decode.Finalize()
+		p.graphs.decode = nil
 	}
 	p.Ctx.Store().Finalize()
 	p.TextEncoders, p.UNet, p.VAE = nil, nil, nil
@@ -491,7 +525,7 @@ func (p *Pipeline) Close() {
 // LatentScale is the ratio between image pixels and latents (the VAE's downsampling factor, 8 for
 // SD), from the VAE config (also with SkipVAE).
 func (p *Pipeline) LatentScale() int {
-	if p.ToyLatents {
+	if p.ToyLatents() {
 		return toyworld.DownFactor
 	}
 	return p.VAEConfig.DownsampleFactor()

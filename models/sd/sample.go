@@ -120,7 +120,7 @@ func (p *Pipeline) SaveGrid(path string, req SampleRequest) error {
 
 // sampleDims resolves the request's defaults and checks sizes: latent height and width.
 func (p *Pipeline) sampleDims(req *SampleRequest) (h, w int, err error) {
-	if p.VAE == nil && !p.ToyLatents {
+	if p.VAE == nil && !p.ToyLatents() {
 		return 0, 0, fmt.Errorf("sd.Sample: the pipeline was loaded without its VAE")
 	}
 	f := p.LatentScale()
@@ -179,10 +179,10 @@ func (p *Pipeline) sampleConditioning(req *SampleRequest, cfg bool) (cond, neg *
 	for i := range idx {
 		idx[i] = i + 1
 	}
-	if cond, err = all.Rows(idx...); err != nil {
+	if cond, err = ConditioningRows(all, idx...); err != nil {
 		return nil, nil, err
 	}
-	if neg, err = all.Rows(0); err != nil {
+	if neg, err = ConditioningRows(all, 0); err != nil {
 		return nil, nil, err
 	}
 	return cond, neg, nil
@@ -205,7 +205,7 @@ func (p *Pipeline) sample(req SampleRequest) ([]image.Image, int, error) {
 		return nil, 0, err
 	}
 	strengths := req.Strengths
-	if len(strengths) > 0 && p.adapter == nil {
+	if len(strengths) > 0 && p.graphs.adapter == nil {
 		return nil, 0, fmt.Errorf("sd.Sample: Strengths given but no adapter is set (SetAdapter)")
 	}
 	if len(strengths) == 0 {
@@ -217,7 +217,7 @@ func (p *Pipeline) sample(req SampleRequest) ([]image.Image, int, error) {
 			items = append(items, sampleItem{prompt: i, strength: s})
 		}
 	}
-	entry, err := p.stepEntry(stepKey{sampler: req.Sampler, steps: req.Steps, cfg: cfg, adapterGen: p.adapterGen})
+	entry, err := p.stepEntry(stepKey{sampler: req.Sampler, steps: req.Steps, cfg: cfg, adapterGen: p.graphs.adapterGen})
 	if err != nil {
 		return nil, 0, err
 	}
@@ -257,8 +257,8 @@ func (p *Pipeline) checkConditioning(cond, neg *Conditioning, cfg bool) error {
 		if hs.DType != dtypes.Float32 || hs.Rank() != 3 || hs.Dim(2) != p.UNet.Config.CrossAttentionDim.At(0) {
 			return fmt.Errorf("sd.Sample: %s hidden states %s: want float32 [N, S, %d]", name, hs, p.UNet.Config.CrossAttentionDim.At(0))
 		}
-		if (c.Pooled != nil) != (p.Kind == KindSDXL) {
-			return fmt.Errorf("sd.Sample: %s: Pooled must be set for SDXL and only for SDXL (pipeline kind %s)", name, p.Kind)
+		if (c.TextEmbeds != nil) != (p.Kind == KindSDXL) {
+			return fmt.Errorf("sd.Sample: %s: TextEmbeds must be set for SDXL and only for SDXL (pipeline kind %s)", name, p.Kind)
 		}
 		return nil
 	}
@@ -279,7 +279,7 @@ func (p *Pipeline) checkConditioning(cond, neg *Conditioning, cfg bool) error {
 
 // stepEntry returns the compiled step graph for key, building it on first use.
 func (p *Pipeline) stepEntry(key stepKey) (*stepEntry, error) {
-	if e := p.stepExecs[key]; e != nil {
+	if e := p.graphs.step[key]; e != nil {
 		return e, nil
 	}
 	sched, err := p.NewScheduler(key.sampler)
@@ -289,12 +289,12 @@ func (p *Pipeline) stepEntry(key stepKey) (*stepEntry, error) {
 	if err := sched.SetTimesteps(key.steps); err != nil {
 		return nil, fmt.Errorf("sd.Sample: %w", err)
 	}
-	exec, err := model.NewExec(p.Backend, p.Ctx.Store(), p.stepGraphFn(sched, key.cfg, p.adapter))
+	exec, err := model.NewExec(p.Backend, p.Ctx.Store(), p.stepGraphFn(sched, key.cfg, p.graphs.adapter))
 	if err != nil {
 		return nil, fmt.Errorf("sd.Sample: %w", err)
 	}
 	e := &stepEntry{exec: exec, sched: sched}
-	p.stepExecs[key] = e
+	p.graphs.step[key] = e
 	return e, nil
 }
 
@@ -303,7 +303,7 @@ func (p *Pipeline) stepEntry(key stepKey) (*stepEntry, error) {
 // first), and for SDXL pooled [B', P] and time ids [B', 6]. Output: the next x.
 func (p *Pipeline) stepGraphFn(sched schedulers.Scheduler, cfg bool, adapter AdapterFactory) func(*model.Scope, []*Node) *Node {
 	return func(ctx *model.Scope, in []*Node) *Node {
-		p.stats.StepGraphs++
+		p.graphs.stats.StepGraphs++
 		x, t, mult, guidance, hidden := in[0], in[1], in[2], in[3], in[4]
 		g := x.Graph()
 		n := x.Shape().Dim(0)
@@ -313,15 +313,15 @@ func (p *Pipeline) stepGraphFn(sched schedulers.Scheduler, cfg bool, adapter Ada
 			mult = Concatenate([]*Node{mult, mult}, 0)
 		}
 		xin = sched.ScaleModelInputGraph(xin, t)
-		var added *unet.AddedCond
+		cond := unet.Conditioning[*Node]{Hidden: ConvertDType(hidden, p.DType)}
 		if p.Kind == KindSDXL {
-			added = &unet.AddedCond{TextEmbeds: ConvertDType(in[5], p.DType), TimeIDs: in[6]}
+			cond.TextEmbeds, cond.TimeIDs = ConvertDType(in[5], p.DType), in[6]
 		}
 		if adapter != nil {
 			prev := nn.UseAdapter(g, adapter(mult))
 			defer nn.UseAdapter(g, prev)
 		}
-		eps := p.UNet.Forward(ctx.At("%s", ScopeUNet), ConvertDType(xin, p.DType), t, ConvertDType(hidden, p.DType), added)
+		eps := p.UNet.Forward(ctx.At("%s", ScopeUNet), ConvertDType(xin, p.DType), t, cond)
 		eps = ConvertDType(eps, dtypes.Float32) // [B', C, h, w]
 		if cfg {
 			u := SliceAxis(eps, 0, AxisRange(0, n))
@@ -345,13 +345,13 @@ func (p *Pipeline) sampleGroup(entry *stepEntry, req *SampleRequest, group []sam
 	}
 	c := p.UNet.Config.InChannels
 	x := tensors.FromFlatDataAndDimensions(x0, b, c, hw[0], hw[1])
-	rows, err := cond.Rows(idx...)
+	rows, err := ConditioningRows(cond, idx...)
 	if err != nil {
 		return nil, err
 	}
 	if cfg {
 		negIdx := make([]int, b)
-		negRows, err := neg.Rows(negIdx...)
+		negRows, err := ConditioningRows(neg, negIdx...)
 		if err != nil {
 			return nil, err
 		}
@@ -361,7 +361,7 @@ func (p *Pipeline) sampleGroup(entry *stepEntry, req *SampleRequest, group []sam
 	}
 	args := []any{nil, nil, nil, float32(req.GuidanceScale), rows.Hidden}
 	if p.Kind == KindSDXL {
-		args = append(args, rows.Pooled, TimeIDsTensor(TimeIDs(req.Height, req.Width, 0, 0, req.Height, req.Width), rows.Len()))
+		args = append(args, rows.TextEmbeds, TimeIDsTensor(TimeIDs(req.Height, req.Width, 0, 0, req.Height, req.Width), rows.Len()))
 	}
 	mult := make([]float32, b)
 	err = exceptions.TryCatch[error](func() {
@@ -377,7 +377,7 @@ func (p *Pipeline) sampleGroup(entry *stepEntry, req *SampleRequest, group []sam
 			if err != nil {
 				panic(err)
 			}
-			p.stats.StepRuns++
+			p.graphs.stats.StepRuns++
 			_ = x.FinalizeAll() // free the previous latents' buffers now, not at GC
 			x = outs[0]
 		}
@@ -400,18 +400,18 @@ func (p *Pipeline) sampleGroup(entry *stepEntry, req *SampleRequest, group []sam
 func (p *Pipeline) decode(latents *tensors.Tensor) (*tensors.Tensor, error) {
 	var out *tensors.Tensor
 	err := exceptions.TryCatch[error](func() {
-		if p.decodeExec == nil {
+		if p.graphs.decode == nil {
 			var err error
-			p.decodeExec, err = model.NewExec(p.Backend, p.Ctx.Store(), p.decodeGraph)
+			p.graphs.decode, err = model.NewExec(p.Backend, p.Ctx.Store(), p.decodeGraph)
 			if err != nil {
 				panic(err)
 			}
 		}
-		outs, err := p.decodeExec.Exec(latents)
+		outs, err := p.graphs.decode.Exec(latents)
 		if err != nil {
 			panic(err)
 		}
-		p.stats.DecodeRuns++
+		p.graphs.stats.DecodeRuns++
 		out = outs[0]
 	})
 	if err != nil {
@@ -422,8 +422,8 @@ func (p *Pipeline) decode(latents *tensors.Tensor) (*tensors.Tensor, error) {
 
 // decodeGraph is the VAE decode of latents [B, C, h, w] → images [B, 3, H, W] float32.
 func (p *Pipeline) decodeGraph(ctx *model.Scope, latents *Node) *Node {
-	p.stats.DecodeGraphs++
-	if p.ToyLatents {
+	p.graphs.stats.DecodeGraphs++
+	if p.ToyLatents() {
 		return toyworld.DecodeGraph(ConvertDType(latents, dtypes.Float32)) // [B, 3, H, W]
 	}
 	cfg := p.VAE.Config
@@ -437,7 +437,7 @@ func (p *Pipeline) decodeGraph(ctx *model.Scope, latents *Node) *Node {
 	} else {
 		z = AddScalar(DivScalar(z, cfg.ScalingFactor), cfg.Shift())
 	}
-	img := p.VAE.Decode(ctx.At("%s", ScopeVAE), ConvertDType(z, p.VAEDType)) // [B, 3, H, W]
+	img := p.VAE.Decode(ctx.At("%s", ScopeVAE), ConvertDType(z, p.VAEDType())) // [B, 3, H, W]
 	return ConvertDType(img, dtypes.Float32)
 }
 

@@ -173,7 +173,7 @@ func testSampleSD15(t *testing.T, tp *tinyPipeline) {
 	one.Prompts = prompts[:1]
 
 	// Delayed start below every timestep: the adapter never acts, every column equals strength 0.
-	ts := p.stepExecs[stepKey{sampler: SamplerDDIM, steps: steps, cfg: true, adapterGen: p.adapterGen}].sched.Timesteps()
+	ts := p.graphs.step[stepKey{sampler: SamplerDDIM, steps: steps, cfg: true, adapterGen: p.graphs.adapterGen}].sched.Timesteps()
 	late := one
 	late.StartNoise = ts[len(ts)-1] / 2
 	lateImgs, err := p.Sample(late)
@@ -232,9 +232,9 @@ func testSampleSD15(t *testing.T, tp *tinyPipeline) {
 	require.ErrorContains(t, err, "freed")
 	pre := req
 	pre.Prompts = nil
-	pre.Cond, err = all.Rows(1)
+	pre.Cond, err = ConditioningRows(all, 1)
 	require.NoError(t, err)
-	pre.NegativeCond, err = all.Rows(0)
+	pre.NegativeCond, err = ConditioningRows(all, 0)
 	require.NoError(t, err)
 	preImgs, err := p.Sample(pre)
 	require.NoError(t, err)
@@ -248,7 +248,7 @@ func testSampleSD15(t *testing.T, tp *tinyPipeline) {
 
 	// Strength 0 equals no adapter (same batch shape: bit-identical).
 	zero := pre
-	zero.Cond, err = all.Rows(1, 2)
+	zero.Cond, err = ConditioningRows(all, 1, 2)
 	require.NoError(t, err)
 	zero.Strengths = []float64{0}
 	zeroImgs, err := p.Sample(zero)

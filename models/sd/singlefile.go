@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 
 	"github.com/loba-dev/loba/models/safetensors"
+	"github.com/loba-dev/loba/models/singlefile"
 	"github.com/loba-dev/loba/models/weights"
 )
 
@@ -23,15 +24,15 @@ type SingleFileOptions struct {
 
 // singleFileComponents are the diffusers components of each single-file kind.
 var singleFileComponents = map[string][]string{
-	weights.SingleFileSD15:     {"text_encoder", "unet", "vae"},
-	weights.SingleFileSDXLBase: {"text_encoder", "text_encoder_2", "unet", "vae"},
+	singlefile.KindSD15:     {"text_encoder", "unet", "vae"},
+	singlefile.KindSDXLBase: {"text_encoder", "text_encoder_2", "unet", "vae"},
 }
 
 // InspectSingleFile inspects an LDM/SGM single-file checkpoint (v1-5-pruned-emaonly.safetensors,
 // sd_xl_base_1.0.safetensors) as Inspect does a diffusers folder: it detects the kind from the
 // keys, builds the UNet, VAE and text encoder(s) shape-only from their configs, and validates the
 // file against them — header (safetensors.Open), every key through the layout's table
-// (weights.PlanSingleFile) and every shape after conversion. The report names the components
+// (singlefile.PlanFile) and every shape after conversion. The report names the components
 // unet, vae, text_encoder[, text_encoder_2] with their diffusers keys and the stored dtypes; what
 // does not fit is in each component's Problem (keys under no component's prefix go to unet's). The
 // error return is for files that cannot be inspected at all (pickle, unreadable, unknown kind).
@@ -54,7 +55,7 @@ func inspectSingleFile(path string, infos []safetensors.TensorInfo, opts SingleF
 	for i, ti := range infos {
 		names[i] = ti.Name
 	}
-	kind, err := weights.DetectSingleFile(names)
+	kind, err := singlefile.Detect(names)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -62,7 +63,7 @@ func inspectSingleFile(path string, infos []safetensors.TensorInfo, opts SingleF
 	configs := map[string][]byte{}
 	for _, comp := range comps {
 		if opts.ConfigDir == "" {
-			configs[comp], err = weights.SingleFileConfig(kind, comp)
+			configs[comp], err = singlefile.BuiltinConfig(kind, comp)
 		} else {
 			configs[comp], err = os.ReadFile(filepath.Join(opts.ConfigDir, comp, "config.json"))
 		}
@@ -70,7 +71,7 @@ func inspectSingleFile(path string, infos []safetensors.TensorInfo, opts SingleF
 			return nil, fmt.Errorf("%s (%s single file): %w", path, kind, err)
 		}
 	}
-	layout, err := weights.SingleFileLayoutFromConfigs(kind, configs["unet"], configs["vae"], configs["text_encoder"], configs["text_encoder_2"])
+	layout, err := singlefile.LayoutFromConfigs(kind, configs["unet"], configs["vae"], configs["text_encoder"], configs["text_encoder_2"])
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -95,7 +96,7 @@ func inspectSingleFile(path string, infos []safetensors.TensorInfo, opts SingleF
 		}
 		declared[comp], classes[comp] = cm.declared, c
 	}
-	plan, err := weights.PlanSingleFile(path, infos, declared, layout)
+	plan, err := singlefile.PlanFile(path, infos, declared, layout)
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/models/safetensors"
-	"github.com/loba-dev/loba/models/weights"
+	"github.com/loba-dev/loba/models/singlefile"
 )
 
 // tinySingleFile is a single-file checkpoint written from golden fixture components, with a
@@ -23,7 +23,7 @@ type tinySingleFile struct {
 	kind      string
 	dirs      map[string]string // component → fixture case folder
 	configDir string
-	layout    *weights.SingleFileLayout
+	layout    *singlefile.Layout
 }
 
 func readJSON(t *testing.T, path string, into any) {
@@ -59,10 +59,10 @@ func tinySingleFiles(t *testing.T) []*tinySingleFile {
 			AdditionEmbedType *string `json:"addition_embed_type"`
 		}
 		readJSON(t, filepath.Join(unetDir, "config.json"), &u)
-		tc := &tinySingleFile{kind: weights.SingleFileSD15, configDir: t.TempDir(),
+		tc := &tinySingleFile{kind: singlefile.KindSD15, configDir: t.TempDir(),
 			dirs: map[string]string{"unet": unetDir, "vae": vaes[i%len(vaes)], "text_encoder": pickClip(false)}}
 		if u.AdditionEmbedType != nil && *u.AdditionEmbedType == "text_time" {
-			tc.kind = weights.SingleFileSDXLBase
+			tc.kind = singlefile.KindSDXLBase
 			tc.dirs["text_encoder_2"] = pickClip(true)
 		}
 		for comp, d := range tc.dirs {
@@ -72,7 +72,7 @@ func tinySingleFiles(t *testing.T) []*tinySingleFile {
 			require.NoError(t, os.WriteFile(filepath.Join(tc.configDir, comp, "config.json"), b, 0o644))
 		}
 		var err error
-		tc.layout, err = weights.SingleFileLayoutFromDir(tc.kind, tc.configDir)
+		tc.layout, err = singlefile.LayoutFromDir(tc.kind, tc.configDir)
 		require.NoError(t, err)
 		out = append(out, tc)
 	}
@@ -88,7 +88,7 @@ func (tc *tinySingleFile) write(t *testing.T, path string, dtype dtypes.DType) {
 		require.NoError(t, err)
 		comps[comp] = ts
 	}
-	require.NoError(t, weights.SaveSingleFile(path, tc.layout, comps, map[string]string{"format": "pt"}))
+	require.NoError(t, singlefile.Save(path, tc.layout, comps, map[string]string{"format": "pt"}))
 }
 
 // fixtureManifest is the diffusers key → {shape, dtype} of a fixture's model.safetensors.
@@ -269,7 +269,7 @@ func TestInspectSingleFileErrors(t *testing.T) {
 // scale take every weight of the file, with the diffusers manifests' keys and shapes.
 func TestInspectSingleFileRealManifests(t *testing.T) {
 	real := filepath.Join(fixtures.Root(t), "real", "manifests")
-	for _, kind := range []string{weights.SingleFileSD15, weights.SingleFileSDXLBase} {
+	for _, kind := range []string{singlefile.KindSD15, singlefile.KindSDXLBase} {
 		t.Run(kind, func(t *testing.T) {
 			single := map[string]TensorEntry{}
 			readJSON(t, filepath.Join(real, "single_file", kind+".json"), &single)

@@ -229,204 +229,274 @@ func showPtr[T any](p *T) string {
 	return fmt.Sprint(*p)
 }
 
+// problems collects the config problems a validator finds; Validate reports them all together.
+type problems []error
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Errorf(format, args...)) }
+
+func (p problems) err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid UNet2DConditionModel config: %w", errors.Join(p...))
+}
+
 // Validate checks that the config describes a UNet this package can build, as diffusers'
 // constructor would, and rejects every value outside the SD1.x/SD2.x/SDXL branches. All problems are
 // reported together; each names the key, the value and the valid values.
 func (c *Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	var p problems
+	c.validateBlocks(&p)
+	c.validateChannels(&p)
+	c.validateLayersPerBlock(&p)
+	c.validateAttentionLists(&p)
+	c.validateTransformerLayers(&p)
+	c.validateKernels(&p)
+	c.validateBranches(&p)
+	c.validateAdditionEmbed(&p)
+	if len(p) == 0 {
+		c.validateHeads(&p)
+	}
+	return p.err()
+}
 
+// ValidateStructure checks only the keys the block structure, and so the weight names, follow from:
+// _class_name, the block types, block_out_channels, layers_per_block and
+// transformer_layers_per_block (with reverse_transformer_layers_per_block), with Validate's
+// messages. It is for configs assembled from weight names rather than read from a config.json,
+// which leave sizes such as norm_num_groups or attention_head_dim at their defaults.
+func (c *Config) ValidateStructure() error {
+	var p problems
+	c.validateBlocks(&p)
+	c.validateLayersPerBlock(&p)
+	c.validateTransformerLayers(&p)
+	return p.err()
+}
+
+// validateBlocks checks _class_name, the block types and that block_out_channels has one positive
+// entry per level.
+func (c *Config) validateBlocks(p *problems) {
 	if c.ClassName != "" && c.ClassName != "UNet2DConditionModel" {
-		bad("_class_name = %q is not supported (valid: \"UNet2DConditionModel\")", c.ClassName)
+		p.add("_class_name = %q is not supported (valid: \"UNet2DConditionModel\")", c.ClassName)
 	}
 	n := len(c.DownBlockTypes)
 	if n == 0 {
-		bad("down_block_types is empty (want one entry per level, each one of %s)", quoteAll(validDownBlocks))
+		p.add("down_block_types is empty (want one entry per level, each one of %s)", quoteAll(validDownBlocks))
 	}
 	for i, t := range c.DownBlockTypes {
 		if !contains(validDownBlocks, strings.TrimPrefix(t, "UNetRes")) {
-			bad("down_block_types[%d] = %q is not supported (valid: %s)", i, t, quoteAll(validDownBlocks))
+			p.add("down_block_types[%d] = %q is not supported (valid: %s)", i, t, quoteAll(validDownBlocks))
 		}
 	}
 	for i, t := range c.UpBlockTypes {
 		if !contains(validUpBlocks, strings.TrimPrefix(t, "UNetRes")) {
-			bad("up_block_types[%d] = %q is not supported (valid: %s)", i, t, quoteAll(validUpBlocks))
+			p.add("up_block_types[%d] = %q is not supported (valid: %s)", i, t, quoteAll(validUpBlocks))
 		}
 	}
 	if c.MidBlockType != nil && !contains(validMidBlocks[:2], *c.MidBlockType) {
-		bad("mid_block_type = %q is not supported (valid: %s)", *c.MidBlockType, quoteAll(validMidBlocks))
+		p.add("mid_block_type = %q is not supported (valid: %s)", *c.MidBlockType, quoteAll(validMidBlocks))
 	}
 	if len(c.UpBlockTypes) != n {
-		bad("up_block_types has %d entries, down_block_types %d: they must have the same length", len(c.UpBlockTypes), n)
+		p.add("up_block_types has %d entries, down_block_types %d: they must have the same length", len(c.UpBlockTypes), n)
 	}
 	if len(c.BlockOutChannels) != n {
-		bad("block_out_channels = %v has %d entries, down_block_types %d: they must have the same length", c.BlockOutChannels, len(c.BlockOutChannels), n)
+		p.add("block_out_channels = %v has %d entries, down_block_types %d: they must have the same length", c.BlockOutChannels, len(c.BlockOutChannels), n)
 	}
 	for i, ch := range c.BlockOutChannels {
 		if ch <= 0 {
-			bad("block_out_channels[%d] = %d must be > 0", i, ch)
+			p.add("block_out_channels[%d] = %d must be > 0", i, ch)
 		}
 	}
+}
+
+// validateChannels checks in/out_channels, the group norms and the activations.
+func (c *Config) validateChannels(p *problems) {
 	if c.InChannels <= 0 {
-		bad("in_channels = %d must be > 0", c.InChannels)
+		p.add("in_channels = %d must be > 0", c.InChannels)
 	}
 	if c.OutChannels <= 0 {
-		bad("out_channels = %d must be > 0", c.OutChannels)
+		p.add("out_channels = %d must be > 0", c.OutChannels)
 	}
 	if c.NormNumGroups == nil {
-		bad("norm_num_groups = null is not supported (valid: a positive number of groups dividing every block_out_channels entry)")
+		p.add("norm_num_groups = null is not supported (valid: a positive number of groups dividing every block_out_channels entry)")
 	} else if g := *c.NormNumGroups; g <= 0 {
-		bad("norm_num_groups = %d must be > 0", g)
+		p.add("norm_num_groups = %d must be > 0", g)
 	} else {
 		for i, ch := range c.BlockOutChannels {
 			if ch > 0 && ch%g != 0 {
-				bad("norm_num_groups = %d does not divide block_out_channels[%d] = %d", g, i, ch)
+				p.add("norm_num_groups = %d does not divide block_out_channels[%d] = %d", g, i, ch)
 			}
 		}
 	}
 	if !(c.NormEps > 0) {
-		bad("norm_eps = %g must be > 0", c.NormEps)
+		p.add("norm_eps = %g must be > 0", c.NormEps)
 	}
 	if !contains(validActivations, c.ActFn) {
-		bad("act_fn = %q is not supported (valid: %s)", c.ActFn, quoteAll(validActivations))
+		p.add("act_fn = %q is not supported (valid: %s)", c.ActFn, quoteAll(validActivations))
 	}
 	for _, kv := range []struct {
 		key string
 		val *string
 	}{{"time_embedding_act_fn", c.TimeEmbeddingActFn}, {"timestep_post_act", c.TimestepPostAct}} {
 		if kv.val != nil && !contains(validActivations, *kv.val) {
-			bad("%s = %q is not supported (valid: null, %s)", kv.key, *kv.val, quoteAll(validActivations))
+			p.add("%s = %q is not supported (valid: null, %s)", kv.key, *kv.val, quoteAll(validActivations))
 		}
 	}
+}
 
-	// Per-level lists: a scalar, or one entry per level.
-	checkLen := func(key string, l IntOrList, positive bool) {
-		if l.IsList && len(l.Values) != n {
-			bad("%s = %s has %d entries, down_block_types %d: give a single number or one per level", key, l, len(l.Values), n)
-		}
-		if !l.IsList && len(l.Values) != 1 {
-			bad("%s = %s: want a number or a list of numbers", key, l)
-		}
-		if positive {
-			for i, v := range l.Values {
-				if v <= 0 {
-					bad("%s[%d] = %d must be > 0", key, i, v)
-				}
+// validatePerLevel checks a per-level list: a scalar, or one entry per level (down_block_types),
+// every entry > 0 when positive.
+func (c *Config) validatePerLevel(p *problems, key string, l IntOrList, positive bool) {
+	n := len(c.DownBlockTypes)
+	if l.IsList && len(l.Values) != n {
+		p.add("%s = %s has %d entries, down_block_types %d: give a single number or one per level", key, l, len(l.Values), n)
+	}
+	if !l.IsList && len(l.Values) != 1 {
+		p.add("%s = %s: want a number or a list of numbers", key, l)
+	}
+	if positive {
+		for i, v := range l.Values {
+			if v <= 0 {
+				p.add("%s[%d] = %d must be > 0", key, i, v)
 			}
 		}
 	}
-	checkLen("layers_per_block", c.LayersPerBlock, true)
-	checkLen("cross_attention_dim", c.CrossAttentionDim, true)
+}
+
+func (c *Config) validateLayersPerBlock(p *problems) {
+	c.validatePerLevel(p, "layers_per_block", c.LayersPerBlock, true)
+}
+
+// validateAttentionLists checks cross_attention_dim, the heads and only_cross_attention.
+func (c *Config) validateAttentionLists(p *problems) {
+	n := len(c.DownBlockTypes)
+	c.validatePerLevel(p, "cross_attention_dim", c.CrossAttentionDim, true)
 	if c.NumAttentionHeads.IsNull() {
-		checkLen("attention_head_dim", c.AttentionHeadDim, true)
+		c.validatePerLevel(p, "attention_head_dim", c.AttentionHeadDim, true)
 	} else {
-		checkLen("num_attention_heads", c.NumAttentionHeads, true)
+		c.validatePerLevel(p, "num_attention_heads", c.NumAttentionHeads, true)
 	}
 	for i, v := range c.CrossAttentionDim.Values {
 		if v != c.CrossAttentionDim.Values[0] {
-			bad("cross_attention_dim[%d] = %d differs from cross_attention_dim[0] = %d: one encoder_hidden_states feeds every block, so all entries must be equal", i, v, c.CrossAttentionDim.Values[0])
+			p.add("cross_attention_dim[%d] = %d differs from cross_attention_dim[0] = %d: one encoder_hidden_states feeds every block, so all entries must be equal", i, v, c.CrossAttentionDim.Values[0])
 		}
 	}
 	if c.OnlyCrossAttention.IsList && len(c.OnlyCrossAttention.Values) != n {
-		bad("only_cross_attention has %d entries, down_block_types %d", len(c.OnlyCrossAttention.Values), n)
+		p.add("only_cross_attention has %d entries, down_block_types %d", len(c.OnlyCrossAttention.Values), n)
 	}
 	for _, v := range c.OnlyCrossAttention.Values {
 		if v {
-			bad("only_cross_attention = %s is not supported (valid: false)", c.OnlyCrossAttention)
+			p.add("only_cross_attention = %s is not supported (valid: false)", c.OnlyCrossAttention)
 			break
 		}
 	}
+}
+
+// validateTransformerLayers checks transformer_layers_per_block and
+// reverse_transformer_layers_per_block against the attentions of each level.
+func (c *Config) validateTransformerLayers(p *problems) {
+	n := len(c.DownBlockTypes)
 	lpbOK := (c.LayersPerBlock.IsList && len(c.LayersPerBlock.Values) == n) || (!c.LayersPerBlock.IsList && len(c.LayersPerBlock.Values) == 1)
 	downAttn := func(i int) int { return c.LayersPerBlock.At(i) }
 	upAttn := func(i int) int { return c.LayersPerBlock.At(n-1-i) + 1 }
 	if !lpbOK {
 		downAttn, upAttn = nil, nil
 	}
-	errs = append(errs, c.TransformerLayersPerBlock.validate("transformer_layers_per_block", n, downAttn)...)
+	*p = append(*p, c.TransformerLayersPerBlock.validate("transformer_layers_per_block", n, downAttn)...)
 	if !c.ReverseTransformerLayersPerBlock.IsNull() {
-		errs = append(errs, c.ReverseTransformerLayersPerBlock.validate("reverse_transformer_layers_per_block", n, upAttn)...)
+		*p = append(*p, c.ReverseTransformerLayersPerBlock.validate("reverse_transformer_layers_per_block", n, upAttn)...)
 	} else if c.TransformerLayersPerBlock.Nested() {
-		bad("transformer_layers_per_block = %s is nested (per-layer counts): reverse_transformer_layers_per_block must be given too", c.TransformerLayersPerBlock)
+		p.add("transformer_layers_per_block = %s is nested (per-layer counts): reverse_transformer_layers_per_block must be given too", c.TransformerLayersPerBlock)
 	}
+}
 
+// validateKernels checks downsample_padding, the conv kernels and mid_block_scale_factor.
+func (c *Config) validateKernels(p *problems) {
 	if c.DownsamplePadding < 0 {
-		bad("downsample_padding = %d must be >= 0", c.DownsamplePadding)
+		p.add("downsample_padding = %d must be >= 0", c.DownsamplePadding)
 	}
 	for _, kv := range []struct {
 		key string
 		k   int
 	}{{"conv_in_kernel", c.ConvInKernel}, {"conv_out_kernel", c.ConvOutKernel}} {
 		if kv.k <= 0 || kv.k%2 == 0 {
-			bad("%s = %d is not supported (valid: an odd kernel size, padding (k-1)/2 keeps the size)", kv.key, kv.k)
+			p.add("%s = %d is not supported (valid: an odd kernel size, padding (k-1)/2 keeps the size)", kv.key, kv.k)
 		}
 	}
 	if c.MidBlockScaleFactor == 0 {
-		bad("mid_block_scale_factor = 0 is not supported (the mid resnets divide by it)")
+		p.add("mid_block_scale_factor = 0 is not supported (the mid resnets divide by it)")
 	}
+}
 
-	// Unsupported branches.
+// validateBranches rejects the time, class and encoder embeddings and the attention variants of
+// UNet2DConditionModel that SD1.x, SD2.x and SDXL do not use.
+func (c *Config) validateBranches(p *problems) {
 	if c.TimeEmbeddingType != "positional" {
-		bad("time_embedding_type = %q is not supported (valid: \"positional\")", c.TimeEmbeddingType)
+		p.add("time_embedding_type = %q is not supported (valid: \"positional\")", c.TimeEmbeddingType)
 	}
 	if c.TimeEmbeddingDim != nil && *c.TimeEmbeddingDim <= 0 {
-		bad("time_embedding_dim = %d must be > 0 or null", *c.TimeEmbeddingDim)
+		p.add("time_embedding_dim = %d must be > 0 or null", *c.TimeEmbeddingDim)
 	}
 	if c.TimeCondProjDim != nil {
-		bad("time_cond_proj_dim = %d is not supported (valid: null; timestep_cond is an LCM feature)", *c.TimeCondProjDim)
+		p.add("time_cond_proj_dim = %d is not supported (valid: null; timestep_cond is an LCM feature)", *c.TimeCondProjDim)
 	}
 	if c.ResnetTimeScaleShift != "default" {
-		bad("resnet_time_scale_shift = %q is not supported (valid: \"default\")", c.ResnetTimeScaleShift)
+		p.add("resnet_time_scale_shift = %q is not supported (valid: \"default\")", c.ResnetTimeScaleShift)
 	}
 	if c.ClassEmbedType != nil {
-		bad("class_embed_type = %q is not supported (valid: null)", *c.ClassEmbedType)
+		p.add("class_embed_type = %q is not supported (valid: null)", *c.ClassEmbedType)
 	}
 	if c.NumClassEmbeds != nil {
-		bad("num_class_embeds = %d is not supported (valid: null)", *c.NumClassEmbeds)
+		p.add("num_class_embeds = %d is not supported (valid: null)", *c.NumClassEmbeds)
 	}
 	if c.ClassEmbeddingsConcat {
-		bad("class_embeddings_concat = true is not supported (valid: false)")
+		p.add("class_embeddings_concat = true is not supported (valid: false)")
 	}
 	if c.EncoderHidDim != nil {
-		bad("encoder_hid_dim = %d is not supported (valid: null)", *c.EncoderHidDim)
+		p.add("encoder_hid_dim = %d is not supported (valid: null)", *c.EncoderHidDim)
 	}
 	if c.EncoderHidDimType != nil {
-		bad("encoder_hid_dim_type = %q is not supported (valid: null)", *c.EncoderHidDimType)
+		p.add("encoder_hid_dim_type = %q is not supported (valid: null)", *c.EncoderHidDimType)
 	}
 	if c.DualCrossAttention {
-		bad("dual_cross_attention = true is not supported (valid: false)")
+		p.add("dual_cross_attention = true is not supported (valid: false)")
 	}
 	if c.AttentionType != "default" {
-		bad("attention_type = %q is not supported (valid: \"default\")", c.AttentionType)
+		p.add("attention_type = %q is not supported (valid: \"default\")", c.AttentionType)
 	}
-	if c.AdditionEmbedType != nil {
-		if *c.AdditionEmbedType != "text_time" {
-			bad("addition_embed_type = %q is not supported (valid: null, \"text_time\")", *c.AdditionEmbedType)
-		} else {
-			d, p := c.AdditionTimeEmbedDim, c.ProjectionClassEmbeddingsInputDim
-			if d == nil || *d <= 0 {
-				bad("addition_time_embed_dim = %s: addition_embed_type \"text_time\" needs a positive size", showPtr(d))
-			}
-			if p == nil || *p <= 0 {
-				bad("projection_class_embeddings_input_dim = %s: addition_embed_type \"text_time\" needs a positive size (pooled dim + len(time_ids)·addition_time_embed_dim)", showPtr(p))
-			}
-			if d != nil && p != nil && *d > 0 && *p <= *d {
-				bad("projection_class_embeddings_input_dim = %d must exceed addition_time_embed_dim = %d (it is pooled dim + len(time_ids)·addition_time_embed_dim)", *p, *d)
-			}
+}
+
+// validateAdditionEmbed checks addition_embed_type and, for SDXL's "text_time", the sizes of
+// add_time_proj and add_embedding.
+func (c *Config) validateAdditionEmbed(p *problems) {
+	if c.AdditionEmbedType == nil {
+		return
+	}
+	if *c.AdditionEmbedType != "text_time" {
+		p.add("addition_embed_type = %q is not supported (valid: null, \"text_time\")", *c.AdditionEmbedType)
+		return
+	}
+	d, pd := c.AdditionTimeEmbedDim, c.ProjectionClassEmbeddingsInputDim
+	if d == nil || *d <= 0 {
+		p.add("addition_time_embed_dim = %s: addition_embed_type \"text_time\" needs a positive size", showPtr(d))
+	}
+	if pd == nil || *pd <= 0 {
+		p.add("projection_class_embeddings_input_dim = %s: addition_embed_type \"text_time\" needs a positive size (pooled dim + len(time_ids)·addition_time_embed_dim)", showPtr(pd))
+	}
+	if d != nil && pd != nil && *d > 0 && *pd <= *d {
+		p.add("projection_class_embeddings_input_dim = %d must exceed addition_time_embed_dim = %d (it is pooled dim + len(time_ids)·addition_time_embed_dim)", *pd, *d)
+	}
+}
+
+// validateHeads checks that the heads fit the channels of every level (run on an otherwise valid
+// config).
+func (c *Config) validateHeads(p *problems) {
+	for i := range len(c.DownBlockTypes) {
+		heads, ch := c.Heads(i), c.BlockOutChannels[i]
+		if heads > ch {
+			p.add("%s[%d] = %d heads exceed the %d channels of level %d", c.headsKey(), i, heads, ch, i)
 		}
 	}
-	// Heads must fit the channels of every attention level.
-	if len(errs) == 0 {
-		for i := 0; i < n; i++ {
-			heads, ch := c.Heads(i), c.BlockOutChannels[i]
-			if heads > ch {
-				bad("%s[%d] = %d heads exceed the %d channels of level %d", c.headsKey(), i, heads, ch, i)
-			}
-		}
-	}
-	if len(errs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("invalid UNet2DConditionModel config: %w", errors.Join(errs...))
 }
 
 func (c *Config) headsKey() string {
@@ -462,6 +532,42 @@ func (c *Config) Groups() int { return *c.NormNumGroups }
 
 // HasMidBlock reports whether mid_block_type is not null.
 func (c *Config) HasMidBlock() bool { return c.MidBlockType != nil }
+
+// MidAttention reports whether the mid block has a Transformer2DModel (UNetMidBlock2DCrossAttn:
+// resnets.0, attentions.0, resnets.1); UNetMidBlock2D has resnets.0 only.
+func (c *Config) MidAttention() bool {
+	return c.MidBlockType != nil && *c.MidBlockType == typeMidCrossAttn
+}
+
+// MidDepth is the transformer depth of the mid block's attention: the last level's.
+func (c *Config) MidDepth() int { return c.TransformerLayersPerBlock.ForLevel(c.Levels()-1, 1)[0] }
+
+// DownAttention reports whether down level i is a CrossAttnDownBlock2D (one Transformer2DModel per
+// resnet).
+func (c *Config) DownAttention(i int) bool {
+	return strings.TrimPrefix(c.DownBlockTypes[i], "UNetRes") == typeCrossAttnDown
+}
+
+// UpAttention reports whether up block i is a CrossAttnUpBlock2D.
+func (c *Config) UpAttention(i int) bool {
+	return strings.TrimPrefix(c.UpBlockTypes[i], "UNetRes") == typeCrossAttnUp
+}
+
+// DownDepths is the transformer depth of each of the layers_per_block[i] attentions of down level i.
+func (c *Config) DownDepths(i int) []int {
+	return c.TransformerLayersPerBlock.ForLevel(i, c.LayersPerBlock.At(i))
+}
+
+// UpDepths is the transformer depth of each of the layers_per_block[n-1-i]+1 attentions of up
+// block i: reverse_transformer_layers_per_block, or transformer_layers_per_block reversed.
+func (c *Config) UpDepths(i int) []int {
+	n := c.Levels()
+	depth := c.TransformerLayersPerBlock.Reversed(n)
+	if !c.ReverseTransformerLayersPerBlock.IsNull() {
+		depth = c.ReverseTransformerLayersPerBlock
+	}
+	return depth.ForLevel(i, c.LayersPerBlock.At(n-1-i)+1)
+}
 
 // IsSDXL reports whether the model takes SDXL's added conditioning (addition_embed_type "text_time").
 func (c *Config) IsSDXL() bool {

@@ -7,13 +7,19 @@ import (
 	"strings"
 )
 
-// IntOrList is a config value that diffusers accepts as a single int (for every level) or as a list
-// with one int per level: attention_head_dim, num_attention_heads, cross_attention_dim,
-// layers_per_block, sample_size. JSON null decodes to the null value (IsNull).
-type IntOrList struct {
-	Values []int
+// OrList is a config value that diffusers accepts as a single value (for every level) or as a list
+// with one value per level. JSON null decodes to the null value (IsNull).
+type OrList[T int | bool] struct {
+	Values []T
 	IsList bool
 }
+
+// IntOrList is an int or a list of ints: attention_head_dim, num_attention_heads,
+// cross_attention_dim, layers_per_block, sample_size.
+type IntOrList = OrList[int]
+
+// BoolOrList is a bool for every level or one per level (only_cross_attention).
+type BoolOrList = OrList[bool]
 
 // Int is the scalar IntOrList n.
 func Int(n int) IntOrList { return IntOrList{Values: []int{n}} }
@@ -22,10 +28,10 @@ func Int(n int) IntOrList { return IntOrList{Values: []int{n}} }
 func IntList(vals ...int) IntOrList { return IntOrList{Values: vals, IsList: true} }
 
 // IsNull reports whether the value is JSON null (or unset).
-func (v IntOrList) IsNull() bool { return !v.IsList && len(v.Values) == 0 }
+func (v OrList[T]) IsNull() bool { return !v.IsList && len(v.Values) == 0 }
 
 // At is the value for level i: the scalar, or the i-th entry of the list.
-func (v IntOrList) At(i int) int {
+func (v OrList[T]) At(i int) T {
 	if !v.IsList {
 		return v.Values[0]
 	}
@@ -33,21 +39,21 @@ func (v IntOrList) At(i int) int {
 }
 
 // Reversed is the per-level values of n levels, reversed (what up blocks use).
-func (v IntOrList) Reversed(n int) []int {
-	out := make([]int, n)
+func (v OrList[T]) Reversed(n int) []T {
+	out := make([]T, n)
 	for i := range out {
 		out[i] = v.At(n - 1 - i)
 	}
 	return out
 }
 
-func (v IntOrList) String() string {
+func (v OrList[T]) String() string {
 	b, _ := v.MarshalJSON()
 	return string(b)
 }
 
-// MarshalJSON writes null, a number or a list, as read.
-func (v IntOrList) MarshalJSON() ([]byte, error) {
+// MarshalJSON writes null, a value or a list, as read.
+func (v OrList[T]) MarshalJSON() ([]byte, error) {
 	if v.IsNull() {
 		return []byte("null"), nil
 	}
@@ -57,68 +63,28 @@ func (v IntOrList) MarshalJSON() ([]byte, error) {
 	return json.Marshal(v.Values)
 }
 
-// UnmarshalJSON reads null, a number or a list of numbers.
-func (v *IntOrList) UnmarshalJSON(data []byte) error {
+// UnmarshalJSON reads null, a value or a list of values.
+func (v *OrList[T]) UnmarshalJSON(data []byte) error {
+	one, many := "an integer", "integers"
+	if _, ok := any(*new(T)).(bool); ok {
+		one, many = "a boolean", "booleans"
+	}
 	data = bytes.TrimSpace(data)
 	switch {
 	case bytes.Equal(data, []byte("null")):
-		*v = IntOrList{}
+		*v = OrList[T]{}
 	case len(data) > 0 && data[0] == '[':
-		var vals []int
+		var vals []T
 		if err := json.Unmarshal(data, &vals); err != nil {
-			return fmt.Errorf("want a list of integers, got %s", data)
+			return fmt.Errorf("want a list of %s, got %s", many, data)
 		}
-		*v = IntOrList{Values: vals, IsList: true}
+		*v = OrList[T]{Values: vals, IsList: true}
 	default:
-		var n int
-		if err := json.Unmarshal(data, &n); err != nil {
-			return fmt.Errorf("want an integer or a list of integers, got %s", data)
+		var x T
+		if err := json.Unmarshal(data, &x); err != nil {
+			return fmt.Errorf("want %s or a list of %s, got %s", one, many, data)
 		}
-		*v = Int(n)
-	}
-	return nil
-}
-
-// BoolOrList is a bool for every level or one per level (only_cross_attention).
-type BoolOrList struct {
-	Values []bool
-	IsList bool
-}
-
-func (v BoolOrList) String() string {
-	b, _ := v.MarshalJSON()
-	return string(b)
-}
-
-// MarshalJSON writes null, a bool or a list, as read.
-func (v BoolOrList) MarshalJSON() ([]byte, error) {
-	if !v.IsList && len(v.Values) == 0 {
-		return []byte("null"), nil
-	}
-	if !v.IsList {
-		return json.Marshal(v.Values[0])
-	}
-	return json.Marshal(v.Values)
-}
-
-// UnmarshalJSON reads null, a bool or a list of bools.
-func (v *BoolOrList) UnmarshalJSON(data []byte) error {
-	data = bytes.TrimSpace(data)
-	switch {
-	case bytes.Equal(data, []byte("null")):
-		*v = BoolOrList{}
-	case len(data) > 0 && data[0] == '[':
-		var vals []bool
-		if err := json.Unmarshal(data, &vals); err != nil {
-			return fmt.Errorf("want a list of booleans, got %s", data)
-		}
-		*v = BoolOrList{Values: vals, IsList: true}
-	default:
-		var b bool
-		if err := json.Unmarshal(data, &b); err != nil {
-			return fmt.Errorf("want a boolean or a list of booleans, got %s", data)
-		}
-		*v = BoolOrList{Values: []bool{b}}
+		*v = OrList[T]{Values: []T{x}}
 	}
 	return nil
 }

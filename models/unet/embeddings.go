@@ -62,11 +62,11 @@ func broadcastTimesteps(t *Node, batch int) *Node {
 // "text_time"): time_embeds = add_time_proj(time_ids.flatten()).reshape(B, -1);
 // aug = add_embedding(cat([text_embeds, time_embeds], -1)). ctx is the UNet root.
 // textEmbeds: [B, P], timeIDs: [B, K] → [B, T].
-func (m *UNet2DConditionModel) addEmbedding(ctx *model.Scope, added *AddedCond, dtype dtypes.DType, capture func(string, *Node)) *Node {
-	if added == nil || added.TextEmbeds == nil || added.TimeIDs == nil {
-		exceptions.Panicf("unet: addition_embed_type \"text_time\" (SDXL) needs AddedCond with TextEmbeds [B, pooled] and TimeIDs [B, k]")
+func (m *UNet2DConditionModel) addEmbedding(ctx *model.Scope, cond Conditioning[*Node], dtype dtypes.DType, capture func(string, *Node)) *Node {
+	if cond.TextEmbeds == nil || cond.TimeIDs == nil {
+		exceptions.Panicf("unet: addition_embed_type \"text_time\" (SDXL) needs a Conditioning with TextEmbeds [B, pooled] and TimeIDs [B, k]")
 	}
-	text, ids := added.TextEmbeds, added.TimeIDs
+	text, ids := cond.TextEmbeds, cond.TimeIDs
 	if text.Rank() != 2 || ids.Rank() != 2 || text.Shape().Dim(0) != ids.Shape().Dim(0) {
 		exceptions.Panicf("unet: want text_embeds [B, pooled] and time_ids [B, k], got %s and %s", text.Shape(), ids.Shape())
 	}

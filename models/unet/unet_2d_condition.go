@@ -42,13 +42,6 @@ type UNet2DConditionModel struct {
 	UpBlocks   []UpBlock
 }
 
-// AddedCond is SDXL's added_cond_kwargs: TextEmbeds [B, pooled] (text_encoder_2's projected pooled
-// output) and TimeIDs [B, k] (SDXL base: k = 6, (orig_h, orig_w, crop_top, crop_left, target_h,
-// target_w); any numeric dtype). nil for models without addition_embed_type.
-type AddedCond struct {
-	TextEmbeds, TimeIDs *Node
-}
-
 // New validates cfg and resolves every block's sizes, as diffusers' constructor does.
 func New(cfg *Config) (*UNet2DConditionModel, error) {
 	if cfg == nil {
@@ -90,23 +83,23 @@ func deref(s *string) string {
 // ctx returned by Load, which is already Reuse()).
 //
 // sample: [B, in_channels, H, W]; timestep: [], [1] or [B], any numeric dtype (int64 or float);
-// encoderHiddenStates: [B, seq, cross_attention_dim]; added: SDXL's TextEmbeds/TimeIDs (nil for SD1.x/2.x)
-// → [B, out_channels, H, W].
-func (m *UNet2DConditionModel) Forward(ctx *model.Scope, sample, timestep, encoderHiddenStates *Node, added *AddedCond) *Node {
-	return m.forward(ctx, sample, timestep, encoderHiddenStates, added, func(string, *Node) {})
+// cond: encoder_hidden_states [B, seq, cross_attention_dim] and, for SDXL only, text_embeds and
+// time_ids → [B, out_channels, H, W].
+func (m *UNet2DConditionModel) Forward(ctx *model.Scope, sample, timestep *Node, cond Conditioning[*Node]) *Node {
+	return m.forward(ctx, sample, timestep, cond, func(string, *Node) {})
 }
 
 // ForwardDebug is Forward that also returns the intermediate activations the fixtures record as
 // dbg.*: "time_proj", "time_embedding", "add_time_proj" and "add_embedding" (SDXL), "conv_in",
 // "down_blocks.{i}", "mid_block", "up_blocks.{i}".
-func (m *UNet2DConditionModel) ForwardDebug(ctx *model.Scope, sample, timestep, encoderHiddenStates *Node, added *AddedCond) (*Node, map[string]*Node) {
+func (m *UNet2DConditionModel) ForwardDebug(ctx *model.Scope, sample, timestep *Node, cond Conditioning[*Node]) (*Node, map[string]*Node) {
 	dbg := map[string]*Node{}
-	out := m.forward(ctx, sample, timestep, encoderHiddenStates, added, func(name string, x *Node) { dbg[name] = x })
+	out := m.forward(ctx, sample, timestep, cond, func(name string, x *Node) { dbg[name] = x })
 	return out, dbg
 }
 
-func (m *UNet2DConditionModel) forward(ctx *model.Scope, sample, timestep, encoder *Node, added *AddedCond, capture func(string, *Node)) *Node {
-	cfg := m.Config
+func (m *UNet2DConditionModel) forward(ctx *model.Scope, sample, timestep *Node, cond Conditioning[*Node], capture func(string, *Node)) *Node {
+	cfg, encoder := m.Config, cond.Hidden
 	if sample.Rank() != 4 || sample.Shape().Dim(1) != cfg.InChannels {
 		exceptions.Panicf("unet: want sample [B, %d, H, W], got %s", cfg.InChannels, sample.Shape())
 	}
@@ -124,7 +117,7 @@ func (m *UNet2DConditionModel) forward(ctx *model.Scope, sample, timestep, encod
 	emb := m.TimeEmbedding.Forward(ctx.At("time_embedding"), ConvertDType(tEmb, dtype)) // [B, T]
 	capture("time_embedding", emb)
 	if cfg.IsSDXL() {
-		emb = Add(emb, m.addEmbedding(ctx, added, dtype, capture)) // [B, T]
+		emb = Add(emb, m.addEmbedding(ctx, cond, dtype, capture)) // [B, T]
 	}
 	if m.TimeEmbedAct != "" {
 		emb = nn.Activation(m.TimeEmbedAct, emb)
@@ -177,22 +170,20 @@ func (m *UNet2DConditionModel) forward(ctx *model.Scope, sample, timestep, encod
 // DummyInputs builds the smallest inputs Forward accepts (batch 1, spatial size 2^(levels-1), a
 // one-token context and, for SDXL, a split of projection_class_embeddings_input_dim into pooled
 // embeds and up to 6 time ids), all float32 zeros.
-func (m *UNet2DConditionModel) DummyInputs(g *Graph) (sample, timestep, encoder *Node, added *AddedCond) {
+func (m *UNet2DConditionModel) DummyInputs(g *Graph) (sample, timestep *Node, cond Conditioning[*Node]) {
 	cfg := m.Config
 	f := cfg.DownsampleFactor()
-	sample = Zeros(g, shapes.Make(dtypes.Float32, 1, cfg.InChannels, f, f))            // [1, in, f, f]
-	timestep = Zeros(g, shapes.Make(dtypes.Float32, 1))                                // [1]
-	encoder = Zeros(g, shapes.Make(dtypes.Float32, 1, 1, cfg.CrossAttentionDim.At(0))) // [1, 1, cross]
+	sample = Zeros(g, shapes.Make(dtypes.Float32, 1, cfg.InChannels, f, f))                // [1, in, f, f]
+	timestep = Zeros(g, shapes.Make(dtypes.Float32, 1))                                    // [1]
+	cond.Hidden = Zeros(g, shapes.Make(dtypes.Float32, 1, 1, cfg.CrossAttentionDim.At(0))) // [1, 1, cross]
 	if cfg.IsSDXL() {
 		p, d := *cfg.ProjectionClassEmbeddingsInputDim, *cfg.AdditionTimeEmbedDim
 		k := 6
 		for k > 1 && p-k*d < 1 {
 			k--
 		}
-		added = &AddedCond{
-			TextEmbeds: Zeros(g, shapes.Make(dtypes.Float32, 1, p-k*d)), // [1, pooled]
-			TimeIDs:    Zeros(g, shapes.Make(dtypes.Float32, 1, k)),     // [1, k]
-		}
+		cond.TextEmbeds = Zeros(g, shapes.Make(dtypes.Float32, 1, p-k*d)) // [1, pooled]
+		cond.TimeIDs = Zeros(g, shapes.Make(dtypes.Float32, 1, k))        // [1, k]
 	}
 	return
 }
@@ -200,8 +191,8 @@ func (m *UNet2DConditionModel) DummyInputs(g *Graph) (sample, timestep, encoder 
 // Declare builds a minimal forward pass (see DummyInputs) so that weights.Declared lists every weight
 // of the model. ctx is the UNet's root scope.
 func (m *UNet2DConditionModel) Declare(ctx *model.Scope, g *Graph) {
-	sample, t, enc, added := m.DummyInputs(g)
-	m.Forward(ctx, sample, t, enc, added)
+	sample, t, cond := m.DummyInputs(g)
+	m.Forward(ctx, sample, t, cond)
 }
 
 // Load reads a diffusers UNet folder (config.json + diffusion_pytorch_model[.fp16].safetensors,
@@ -245,28 +236,23 @@ func LoadInto(ctx *model.Scope, dir string, dtype dtypes.DType) (*UNet2DConditio
 	return m, nil
 }
 
-// AddedCondTensors is AddedCond as concrete tensors, for Predict.
-type AddedCondTensors struct {
-	TextEmbeds, TimeIDs *tensors.Tensor
-}
-
 // Predict builds and runs one forward pass on backend: the model prediction for sample
-// [B, in, H, W], timestep [B] (or scalar) and encoderHiddenStates [B, seq, cross]; added is nil
-// except for SDXL. ctx holds the weights (as returned by Load). Graph-building failures come back as
+// [B, in, H, W], timestep [B] (or scalar) and cond (encoder_hidden_states [B, seq, cross]; text_embeds
+// and time_ids for SDXL only). ctx holds the weights (as returned by Load). Graph-building failures come back as
 // errors.
 func (m *UNet2DConditionModel) Predict(backend compute.Backend, ctx *model.Scope,
-	sample, timestep, encoderHiddenStates *tensors.Tensor, added *AddedCondTensors) (out *tensors.Tensor, err error) {
-	inputs := []any{sample, timestep, encoderHiddenStates}
-	if added != nil {
-		inputs = append(inputs, added.TextEmbeds, added.TimeIDs)
+	sample, timestep *tensors.Tensor, cond Conditioning[*tensors.Tensor]) (out *tensors.Tensor, err error) {
+	inputs := []any{sample, timestep, cond.Hidden}
+	if cond.TextEmbeds != nil {
+		inputs = append(inputs, cond.TextEmbeds, cond.TimeIDs)
 	}
 	err = exceptions.TryCatch[error](func() {
 		exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, in []*Node) *Node {
-			var a *AddedCond
+			c := Conditioning[*Node]{Hidden: in[2]}
 			if len(in) == 5 {
-				a = &AddedCond{TextEmbeds: in[3], TimeIDs: in[4]}
+				c.TextEmbeds, c.TimeIDs = in[3], in[4]
 			}
-			return m.Forward(ctx, in[0], in[1], in[2], a)
+			return m.Forward(ctx, in[0], in[1], c)
 		})
 		out = exec.MustExec(inputs...)[0]
 	})

@@ -28,7 +28,7 @@ func BenchmarkUNetForward(b *testing.B) {
 	backend := testBackend(b)
 	m, ctx, in := benchCase(b)
 	exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, sample, t, enc *Node) *Node {
-		return m.Forward(ctx, sample, t, enc, nil)
+		return m.Forward(ctx, sample, t, Conditioning[*Node]{Hidden: enc})
 	})
 	exec.MustExec(in[0], in[1], in[2]) // compile
 	b.ResetTimer()
@@ -59,7 +59,7 @@ func BenchmarkUNetForwardBackward(b *testing.B) {
 // forwardBackward returns mean(unet(sample)²) and the sum of |∂loss/∂p| over every weight and the sample.
 func forwardBackward(ctx *model.Scope, m *UNet2DConditionModel, sample, t, enc *Node) (*Node, *Node) {
 	g := sample.Graph()
-	out := m.Forward(ctx, sample, t, enc, nil)
+	out := m.Forward(ctx, sample, t, Conditioning[*Node]{Hidden: enc})
 	loss := ReduceAllMean(Square(out))
 	wrt := []*Node{sample}
 	for v := range ctx.IterVariables() {
@@ -90,7 +90,7 @@ func TestGradients(t *testing.T) {
 	}
 	exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, sample, t, enc *Node) []*Node {
 		g := sample.Graph()
-		loss := ReduceAllMean(Square(m.Forward(ctx, sample, t, enc, nil)))
+		loss := ReduceAllMean(Square(m.Forward(ctx, sample, t, Conditioning[*Node]{Hidden: enc})))
 		wrt := []*Node{sample}
 		for v := range ctx.IterVariables() {
 			wrt = append(wrt, v.NodeValue(g))

@@ -75,11 +75,11 @@ func TestParity(t *testing.T) {
 
 			start := time.Now()
 			exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, in []*Node) []*Node {
-				var added *AddedCond
+				cond := Conditioning[*Node]{Hidden: in[2]}
 				if len(in) == 5 {
-					added = &AddedCond{TextEmbeds: in[3], TimeIDs: in[4]}
+					cond.TextEmbeds, cond.TimeIDs = in[3], in[4]
 				}
-				out, dbg := m.ForwardDebug(ctx, in[0], in[1], in[2], added)
+				out, dbg := m.ForwardDebug(ctx, in[0], in[1], cond)
 				outs := []*Node{out}
 				for _, name := range dbgNames {
 					x, ok := dbg[name]
@@ -277,7 +277,7 @@ func TestOddSizes(t *testing.T) {
 	b := enc.Shape().Dim(0)
 	dims := []int{b, m.Config.InChannels, 9, 7}
 	s := tensors.FromFlatDataAndDimensions(make([]float32, dims[0]*dims[1]*dims[2]*dims[3]), dims...)
-	out, err := m.Predict(backend, ctx, s, tensors.FromValue(float32(10)), enc, nil)
+	out, err := m.Predict(backend, ctx, s, tensors.FromValue(float32(10)), Conditioning[*tensors.Tensor]{Hidden: enc})
 	require.NoError(t, err)
 	require.Equal(t, []int{b, m.Config.OutChannels, 9, 7}, out.Shape().Dimensions)
 }
@@ -296,9 +296,9 @@ func TestTimestepForms(t *testing.T) {
 	for i, v := range ids {
 		f32[i] = float32(v)
 	}
-	ref, err := m.Predict(backend, ctx, sample, io["in.timestep"], enc, nil)
+	ref, err := m.Predict(backend, ctx, sample, io["in.timestep"], Conditioning[*tensors.Tensor]{Hidden: enc})
 	require.NoError(t, err)
-	got, err := m.Predict(backend, ctx, sample, tensors.FromValue(f32), enc, nil)
+	got, err := m.Predict(backend, ctx, sample, tensors.FromValue(f32), Conditioning[*tensors.Tensor]{Hidden: enc})
 	require.NoError(t, err)
 	require.Less(t, testutil.RelErr(flat32(t, got), flat32(t, ref)), 1e-6, "float32 vs int64 timesteps")
 
@@ -307,14 +307,14 @@ func TestTimestepForms(t *testing.T) {
 	for i := range same {
 		same[i] = ids[0]
 	}
-	ref, err = m.Predict(backend, ctx, sample, tensors.FromValue(same), enc, nil)
+	ref, err = m.Predict(backend, ctx, sample, tensors.FromValue(same), Conditioning[*tensors.Tensor]{Hidden: enc})
 	require.NoError(t, err)
-	got, err = m.Predict(backend, ctx, sample, tensors.FromValue(ids[0]), enc, nil)
+	got, err = m.Predict(backend, ctx, sample, tensors.FromValue(ids[0]), Conditioning[*tensors.Tensor]{Hidden: enc})
 	require.NoError(t, err)
 	require.Equal(t, flat32(t, ref), flat32(t, got), "scalar timestep broadcast")
 
 	// A wrong batch is an error, not a panic.
-	_, err = m.Predict(backend, ctx, sample, tensors.FromValue([]int64{1, 2, 3}), enc, nil)
+	_, err = m.Predict(backend, ctx, sample, tensors.FromValue([]int64{1, 2, 3}), Conditioning[*tensors.Tensor]{Hidden: enc})
 	require.ErrorContains(t, err, "timestep")
 }
 

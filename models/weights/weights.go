@@ -3,8 +3,8 @@
 // The rule is identity: a diffusers/transformers key is a scope path plus a variable name, with "."
 // read as the scope separator. `down_blocks.0.resnets.1.conv1.weight` under a component root ctx is
 // the variable "weight" in scope ctx.At("down_blocks").At("0").At("resnets").At("1").At("conv1").
-// No rename, no transpose. Other namings (LDM/SAI single files, OpenCLIP) are converted only here,
-// by tables generated in loops (singlefile*.go).
+// No rename, no transpose. Other namings (LDM/SAI single files, OpenCLIP) are converted only in
+// models/singlefile, by tables generated from the real configs.
 //
 // Loading is strict: a model first lists the variables its graph declares (Declared, a shape-only
 // build that allocates no weights), then LoadFiles checks the files against that list and reports

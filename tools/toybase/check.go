@@ -67,7 +67,7 @@ func NewChecker(dir string, o CheckOptions) (*Checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !p.ToyLatents {
+	if !p.ToyLatents() {
 		return nil, fmt.Errorf("toybase: %s is not a toy-world model", dir)
 	}
 	return &Checker{p: p, o: o}, nil

@@ -69,7 +69,7 @@ func NewFinetuneGraph(backend compute.Backend, ctx *model.Scope, u *unet.UNet2DC
 		if vpred {
 			target = sched.GetVelocityGraph(x0, noise, t)
 		}
-		pred := u.Forward(ctx.Store().Scope(cfg.UNetScope), xt, t, hidden, nil)
+		pred := u.Forward(ctx.Store().Scope(cfg.UNetScope), xt, t, unet.Conditioning[*Node]{Hidden: hidden})
 		perSample := train.PerSampleMean(Square(Sub(pred, target))) // [B]
 		if cfg.MinSNRGamma > 0 {
 			perSample = Mul(perSample, train.MinSNRWeights(train.SNRFromAlphasCumprod(sched.AlphasCumprod(), t), cfg.MinSNRGamma, vpred))

@@ -20,9 +20,10 @@ import (
 func TestInitTrainResumeCheck(t *testing.T) {
 	backend := testutil.Backend(t)
 	dir := filepath.Join(t.TempDir(), "toy")
-	o := TrainOptions{Dir: dir, Steps: 2, BatchSize: 4, Seed: 1, EMADecay: 0.99, CheckpointEvery: 2, Backend: backend}
+	o := TrainOptions{Dir: dir, Steps: 2, BatchSize: 4, Seed: 1, Optimizer: OptimizerOptions{EMADecay: 0.99},
+		Output: OutputOptions{CheckpointEvery: 2}, Backend: backend}
 	require.NoError(t, Train(o))
-	o.Steps, o.ExportEvery, o.CheckSamples = 3, 3, 3
+	o.Steps, o.Output.ExportEvery, o.Output.CheckSamples = 3, 3, 3
 	require.NoError(t, Train(o)) // resumes at step 2, checks the EMA weights at step 3
 	csv, err := os.ReadFile(dir + ".train/loss.csv")
 	require.NoError(t, err)

@@ -52,6 +52,31 @@ type Result struct {
 // differences. It reports failures with t.Errorf and returns the per-tensor results.
 func Check(t testing.TB, backend compute.Backend, ctx *model.Scope, f Func, inputs []*tensors.Tensor, opts Options) []Result {
 	t.Helper()
+	opts.setDefaults()
+	analytic, vars := analyticGradients(backend, ctx, f, inputs, opts.Seed)
+	lossExec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, xs []*Node) *Node {
+		return weightedSum(f(ctx, xs), opts.Seed)
+	})
+	defer lossExec.Finalize()
+	current := slices.Clone(inputs)
+	loss := func() float64 { return tensors.MustCopyFlatData[float64](lossExec.MustExec(asArgs(current)...)[0])[0] }
+	targets := newTargets(inputs, vars, current)
+
+	r := rand.New(rand.NewPCG(opts.Seed, 11))
+	results := make([]Result, len(targets))
+	for ti, tg := range targets {
+		idx := sampleElements(r, len(tg.values), opts.MaxElements)
+		rel, numNorm := tg.relativeError(analytic[ti], idx, opts.Eps, loss)
+		results[ti] = Result{Name: tg.name, RelErr: rel, Checked: len(idx), Analytic: analytic[ti]}
+		if !(rel <= opts.Tol) {
+			t.Errorf("gradient w.r.t. %s %v: relative error %.3g > %.3g (%d elements checked, ||numeric||=%.4g)",
+				tg.name, tg.dims, rel, opts.Tol, len(idx), numNorm)
+		}
+	}
+	return results
+}
+
+func (opts *Options) setDefaults() {
 	if opts.Eps == 0 {
 		opts.Eps = 1e-6
 	}
@@ -64,67 +89,68 @@ func Check(t testing.TB, backend compute.Backend, ctx *model.Scope, f Func, inpu
 	if opts.Seed == 0 {
 		opts.Seed = 1
 	}
-	weighted := func(out *Node) *Node {
-		r := rand.New(rand.NewPCG(opts.Seed, 7))
-		w := make([]float64, out.Shape().Size())
-		for i := range w {
-			w[i] = r.NormFloat64()
-		}
-		wt := tensors.FromFlatDataAndDimensions(w, out.Shape().Dimensions...)
-		return ReduceAllSum(Mul(ConvertDType(out, dtypes.Float64), Const(out.Graph(), wt)))
-	}
+}
 
-	var vars []*model.Variable
-	gradExec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, xs []*Node) []*Node {
-		loss := weighted(f(ctx, xs))
+// weightedSum is L = Σ out·R, in float64, with R ~ N(0, 1) drawn from seed.
+func weightedSum(out *Node, seed uint64) *Node {
+	r := rand.New(rand.NewPCG(seed, 7))
+	w := make([]float64, out.Shape().Size())
+	for i := range w {
+		w[i] = r.NormFloat64()
+	}
+	wt := tensors.FromFlatDataAndDimensions(w, out.Shape().Dimensions...)
+	return ReduceAllSum(Mul(ConvertDType(out, dtypes.Float64), Const(out.Graph(), wt)))
+}
+
+// analyticGradients runs graph.Gradient of L w.r.t. the inputs and then the trainable variables f
+// uses (sorted by path), which it returns with the gradients, as float64.
+func analyticGradients(backend compute.Backend, ctx *model.Scope, f Func, inputs []*tensors.Tensor, seed uint64) (
+	grads [][]float64, vars []*model.Variable) {
+	exec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, xs []*Node) []*Node {
+		loss := weightedSum(f(ctx, xs), seed)
 		g := loss.Graph()
-		vars = vars[:0]
-		for v := range ctx.IterVariables() {
-			if v.Trainable && v.InUseByGraph(g) {
-				vars = append(vars, v)
-			}
-		}
-		slices.SortFunc(vars, func(a, b *model.Variable) int {
-			if a.Path() < b.Path() {
-				return -1
-			}
-			return 1
-		})
+		vars = trainableVariables(ctx, g)
 		targets := slices.Clone(xs)
 		for _, v := range vars {
 			targets = append(targets, v.NodeValue(g))
 		}
 		return append([]*Node{loss}, Gradient(loss, targets...)...)
 	})
-	defer gradExec.Finalize()
-	args := make([]any, len(inputs))
-	for i, x := range inputs {
-		args[i] = x
+	defer exec.Finalize()
+	for _, g := range exec.MustExec(asArgs(inputs)...)[1:] {
+		grads = append(grads, toFloat64(g))
 	}
-	outs := gradExec.MustExec(args...)
-	grads := outs[1:]
+	return grads, vars
+}
 
-	lossExec := model.MustNewExec(backend, ctx.Store(), func(_ *model.Scope, xs []*Node) *Node {
-		return weighted(f(ctx, xs))
-	})
-	defer lossExec.Finalize()
-	lossAt := func(xs []*tensors.Tensor) float64 {
-		a := make([]any, len(xs))
-		for i, x := range xs {
-			a[i] = x
+// trainableVariables are the trainable variables of ctx graph g uses, sorted by path.
+func trainableVariables(ctx *model.Scope, g *Graph) []*model.Variable {
+	var vars []*model.Variable
+	for v := range ctx.IterVariables() {
+		if v.Trainable && v.InUseByGraph(g) {
+			vars = append(vars, v)
 		}
-		return tensors.MustCopyFlatData[float64](lossExec.MustExec(a...)[0])[0]
 	}
+	slices.SortFunc(vars, func(a, b *model.Variable) int {
+		if a.Path() < b.Path() {
+			return -1
+		}
+		return 1
+	})
+	return vars
+}
 
-	// Each target: its current values, and a setter used to perturb it.
-	type target struct {
-		name   string
-		values []float64
-		dims   []int
-		dtype  dtypes.DType
-		set    func(*tensors.Tensor)
-	}
-	current := slices.Clone(inputs)
+// target is a tensor Check perturbs (an input or a variable): its current values, and a setter.
+type target struct {
+	name   string
+	values []float64
+	dims   []int
+	dtype  dtypes.DType
+	set    func(*tensors.Tensor)
+}
+
+// newTargets are the inputs (whose setters write into current) and then the variables, as targets.
+func newTargets(inputs []*tensors.Tensor, vars []*model.Variable, current []*tensors.Tensor) []target {
 	var targets []target
 	for i, x := range inputs {
 		targets = append(targets, target{name: fmt.Sprintf("input #%d", i), values: toFloat64(x), dims: x.Shape().Dimensions, dtype: x.DType(),
@@ -139,46 +165,48 @@ func Check(t testing.TB, backend compute.Backend, ctx *model.Scope, f Func, inpu
 				}
 			}})
 	}
+	return targets
+}
 
-	r := rand.New(rand.NewPCG(opts.Seed, 11))
-	results := make([]Result, len(targets))
-	for ti, tg := range targets {
-		analytic := toFloat64(grads[ti])
-		idx := make([]int, len(tg.values))
-		for i := range idx {
-			idx[i] = i
-		}
-		if opts.MaxElements > 0 && len(idx) > opts.MaxElements {
-			r.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
-			idx = idx[:opts.MaxElements]
-		}
-		var num2, diff2 float64
-		values := slices.Clone(tg.values)
-		for _, i := range idx {
-			orig := values[i]
-			values[i] = orig + opts.Eps
-			tg.set(fromFloat64(values, tg.dims, tg.dtype))
-			plus := lossAt(current)
-			values[i] = orig - opts.Eps
-			tg.set(fromFloat64(values, tg.dims, tg.dtype))
-			minus := lossAt(current)
-			values[i] = orig
-			numeric := (plus - minus) / (2 * opts.Eps)
-			num2 += numeric * numeric
-			diff2 += (numeric - analytic[i]) * (numeric - analytic[i])
-		}
-		tg.set(fromFloat64(values, tg.dims, tg.dtype))
-		rel := math.Sqrt(diff2)
-		if num2 > 0 {
-			rel = math.Sqrt(diff2 / num2)
-		}
-		results[ti] = Result{Name: tg.name, RelErr: rel, Checked: len(idx), Analytic: analytic}
-		if !(rel <= opts.Tol) {
-			t.Errorf("gradient w.r.t. %s %v: relative error %.3g > %.3g (%d elements checked, ||numeric||=%.4g)",
-				tg.name, tg.dims, rel, opts.Tol, len(idx), math.Sqrt(num2))
-		}
+// sampleElements is the indices of the elements of an n-element tensor to check: all of them, or
+// maxElements (when positive and fewer) chosen with r.
+func sampleElements(r *rand.Rand, n, maxElements int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
 	}
-	return results
+	if maxElements > 0 && len(idx) > maxElements {
+		r.Shuffle(len(idx), func(a, b int) { idx[a], idx[b] = idx[b], idx[a] })
+		idx = idx[:maxElements]
+	}
+	return idx
+}
+
+// relativeError compares the analytic gradient with central differences of loss (±eps) at the
+// elements idx, restoring the target's values after; it returns ||numeric − analytic||₂ over
+// ||numeric||₂ (the absolute error when the latter is 0) and ||numeric||₂.
+func (tg target) relativeError(analytic []float64, idx []int, eps float64, loss func() float64) (rel, numNorm float64) {
+	var num2, diff2 float64
+	values := slices.Clone(tg.values)
+	for _, i := range idx {
+		orig := values[i]
+		values[i] = orig + eps
+		tg.set(fromFloat64(values, tg.dims, tg.dtype))
+		plus := loss()
+		values[i] = orig - eps
+		tg.set(fromFloat64(values, tg.dims, tg.dtype))
+		minus := loss()
+		values[i] = orig
+		numeric := (plus - minus) / (2 * eps)
+		num2 += numeric * numeric
+		diff2 += (numeric - analytic[i]) * (numeric - analytic[i])
+	}
+	tg.set(fromFloat64(values, tg.dims, tg.dtype))
+	rel = math.Sqrt(diff2)
+	if num2 > 0 {
+		rel = math.Sqrt(diff2 / num2)
+	}
+	return rel, math.Sqrt(num2)
 }
 
 // Gradients compiles f on backend and returns L, its analytic gradients w.r.t. the inputs, as
@@ -189,14 +217,7 @@ func Gradients(backend compute.Backend, f func(inputs []*Node) *Node, inputs []*
 		seed = 1
 	}
 	exec := MustNewExec(backend, func(xs []*Node) []*Node {
-		out := f(xs)
-		r := rand.New(rand.NewPCG(seed, 7))
-		w := make([]float64, out.Shape().Size())
-		for i := range w {
-			w[i] = r.NormFloat64()
-		}
-		wt := tensors.FromFlatDataAndDimensions(w, out.Shape().Dimensions...)
-		l := ReduceAllSum(Mul(ConvertDType(out, dtypes.Float64), Const(out.Graph(), wt)))
+		l := weightedSum(f(xs), seed)
 		outs := append([]*Node{l}, Gradient(l, xs...)...)
 		ops = make(map[NodeType]int)
 		for _, node := range l.Graph().Nodes() {
@@ -205,16 +226,21 @@ func Gradients(backend compute.Backend, f func(inputs []*Node) *Node, inputs []*
 		return outs
 	})
 	defer exec.Finalize()
-	args := make([]any, len(inputs))
-	for i, x := range inputs {
-		args[i] = x
-	}
-	outs := exec.MustExec(args...)
+	outs := exec.MustExec(asArgs(inputs)...)
 	loss = toFloat64(outs[0])[0]
 	for _, g := range outs[1:] {
 		grads = append(grads, toFloat64(g))
 	}
 	return
+}
+
+// asArgs is xs as the arguments of an Exec.
+func asArgs(xs []*tensors.Tensor) []any {
+	args := make([]any, len(xs))
+	for i, x := range xs {
+		args[i] = x
+	}
+	return args
 }
 
 // Random returns a float64 tensor of the given dimensions with N(0,1) values (seeded).

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/loba-dev/loba/lobanb/eval"
+	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 )
 
@@ -39,7 +40,7 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 	if *model != "" {
 		p.Model.NameOrPath = *model
 	}
-	report, err := eval.EvaluateLoRA(p, *loraPath, *out, stderr)
+	report, err := eval.Evaluate(rundir.Dir(*out), eval.Options{Preset: p, LoRA: *loraPath, Log: stderr})
 	if err != nil {
 		fmt.Fprintf(stderr, "loba eval: %v\n", err)
 		return 1

@@ -39,10 +39,11 @@ func runToyworld(args []string, stdout, stderr io.Writer) int {
 		if err := fs.Parse(args[1:]); err != nil {
 			return 2
 		}
-		o := toybase.TrainOptions{CheckSamples: *checkSamples, Dir: *out, Steps: *steps, BatchSize: *batch, LR: *lr, Seed: *seed, PredictionType: *pred,
-			EMADecay: *ema, MinSNRGamma: *minSNR, CheckpointEvery: *every, ExportEvery: *export, Log: stderr}
+		o := toybase.TrainOptions{Dir: *out, Steps: *steps, BatchSize: *batch, Seed: *seed, PredictionType: *pred,
+			Optimizer: toybase.OptimizerOptions{LR: *lr, EMADecay: *ema}, MinSNRGamma: *minSNR,
+			Output: toybase.OutputOptions{CheckpointEvery: *every, ExportEvery: *export, CheckSamples: *checkSamples}, Log: stderr}
 		if *fp16 {
-			o.ExportDType = dtypes.Float16
+			o.Output.ExportDType = dtypes.Float16
 		}
 		if !*quiet {
 			bar := progressbar.NewOptions64(int64(*steps), progressbar.OptionSetWriter(stderr), progressbar.OptionShowCount(),

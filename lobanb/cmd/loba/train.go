@@ -64,12 +64,17 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	if *steps > 0 {
 		p.Train.Steps = *steps
 	}
-	run, err := train.Setup(p, train.Options{OutDir: *out, Tokenizer: *tokenizer, Log: stderr, SkipEval: *noEval})
+	plan, err := train.NewPlan(p, train.Options{OutDir: *out, Tokenizer: *tokenizer, Log: stderr, SkipEval: *noEval})
 	if err != nil {
 		fmt.Fprintf(stderr, "loba train: %v\n", err)
 		return 2
 	}
-	fmt.Fprintf(stdout, "training %s: %d modules, %d steps, output %s\n", p.File(), len(run.Net.Modules), p.Train.Steps, run.OutDir)
+	run, err := train.NewRun(plan)
+	if err != nil {
+		fmt.Fprintf(stderr, "loba train: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "training %s: %d modules, %d steps, output %s\n", p.File(), len(run.Net.Modules), p.Train.Steps, run.Dir)
 	if !*quiet {
 		bar := progressbar.NewOptions64(int64(p.Train.Steps),
 			progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("train"),

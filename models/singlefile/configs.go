@@ -1,4 +1,4 @@
-package weights
+package singlefile
 
 import (
 	"bytes"
@@ -23,11 +23,11 @@ import (
 // config against fixtures/real/configs/<kind>/<component>/config.json.
 //
 //go:embed configs/*.json
-var singleFileConfigFS embed.FS
+var configFS embed.FS
 
-// singleFileConfigFiles names the file in configs/ of each built-in config, by
+// configFiles names the file in configs/ of each built-in config, by
 // "<kind>/<component>".
-var singleFileConfigFiles = map[string]string{
+var configFiles = map[string]string{
 	"sd15/unet":                "sd15_unet.json",
 	"sd15/vae":                 "sd15_vae.json",
 	"sd15/text_encoder":        "clip_vit_l14_text.json", // openai/clip-vit-large-patch14
@@ -37,57 +37,76 @@ var singleFileConfigFiles = map[string]string{
 	"sdxl_base/text_encoder_2": "clip_vit_bigg14_text.json",           // OpenCLIP ViT-bigG/14 with projection
 }
 
-// singleFileConfigs returns the built-in configs by "<kind>/<component>" (read once).
-var singleFileConfigs = sync.OnceValues(func() (map[string]string, error) {
-	m := make(map[string]string, len(singleFileConfigFiles))
-	for key, name := range singleFileConfigFiles {
-		b, err := readSingleFileConfig(name)
+// builtinConfigs returns the built-in configs by "<kind>/<component>" (read once).
+var builtinConfigs = sync.OnceValues(func() (map[string]string, error) {
+	m := make(map[string]string, len(configFiles))
+	for key, name := range configFiles {
+		b, err := readConfig(name)
 		if err != nil {
-			return nil, fmt.Errorf("weights: built-in single-file config %q: %w", key, err)
+			return nil, fmt.Errorf("singlefile: built-in config %q: %w", key, err)
 		}
 		m[key] = string(b)
 	}
 	return m, nil
 })
 
-// sfOverlay is the content of a configs/*.overlay.json file.
-type sfOverlay struct {
+// BuiltinConfig returns the verbatim hub config.json a built-in layout is generated from: kind
+// KindSD15 or KindSDXLBase, component "unet", "vae", "text_encoder" or "text_encoder_2".
+func BuiltinConfig(kind, component string) ([]byte, error) {
+	configs, err := builtinConfigs()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := configs[kind+"/"+component]
+	if !ok {
+		valid := make([]string, 0, len(configs))
+		for k := range configs {
+			valid = append(valid, k)
+		}
+		sort.Strings(valid)
+		return nil, fmt.Errorf("singlefile: no built-in config %q (valid: %s)", kind+"/"+component, strings.Join(valid, ", "))
+	}
+	return []byte(s), nil
+}
+
+// overlay is the content of a configs/*.overlay.json file.
+type overlay struct {
 	Base   string                     `json:"base"`
 	Delete []string                   `json:"delete"`
 	Set    map[string]json.RawMessage `json:"set"`
 }
 
-const sfOverlaySuffix = ".overlay.json"
+const overlaySuffix = ".overlay.json"
 
-// readSingleFileConfig returns configs/<name>, with an overlay applied to its base.
-func readSingleFileConfig(name string) ([]byte, error) {
-	b, err := singleFileConfigFS.ReadFile(path.Join("configs", name))
-	if err != nil || !strings.HasSuffix(name, sfOverlaySuffix) {
+// readConfig returns configs/<name>, with an overlay applied to its base.
+func readConfig(name string) ([]byte, error) {
+	b, err := configFS.ReadFile(path.Join("configs", name))
+	if err != nil || !strings.HasSuffix(name, overlaySuffix) {
 		return b, err
 	}
-	var ov sfOverlay
+	var ov overlay
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&ov); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if ov.Base == "" || strings.HasSuffix(ov.Base, sfOverlaySuffix) {
+	if ov.Base == "" || strings.HasSuffix(ov.Base, overlaySuffix) {
 		return nil, fmt.Errorf("%s: base %q must name a plain configs/*.json file", name, ov.Base)
 	}
-	base, err := singleFileConfigFS.ReadFile(path.Join("configs", ov.Base))
+	base, err := configFS.ReadFile(path.Join("configs", ov.Base))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	out, err := applySFOverlay(base, ov)
+	out, err := applyOverlay(base, ov)
 	if err != nil {
 		return nil, fmt.Errorf("%s (base %s): %w", name, ov.Base, err)
 	}
 	return out, nil
 }
 
-// applySFOverlay deletes and sets top-level keys of the JSON object base and writes the result
+// applyOverlay deletes and sets top-level keys of the JSON object base and writes the result
 // in the hub's format. Values keep their literal text (0.0 stays 0.0, 1e-05 stays 1e-05).
-func applySFOverlay(base []byte, ov sfOverlay) ([]byte, error) {
+func applyOverlay(base []byte, ov overlay) ([]byte, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(base, &obj); err != nil {
 		return nil, err

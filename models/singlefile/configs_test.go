@@ -1,4 +1,4 @@
-package weights
+package singlefile
 
 import (
 	"encoding/json"
@@ -14,18 +14,18 @@ import (
 // hubJSON writes every plain file back byte for byte, so overlays come out in the hub's format.
 func TestSingleFileConfigFiles(t *testing.T) {
 	used := map[string]bool{}
-	for _, name := range singleFileConfigFiles {
+	for _, name := range configFiles {
 		used[name] = true
 	}
-	entries, err := fs.ReadDir(singleFileConfigFS, "configs")
+	entries, err := fs.ReadDir(configFS, "configs")
 	require.NoError(t, err)
 	for _, e := range entries {
 		name := e.Name()
-		b, err := singleFileConfigFS.ReadFile("configs/" + name)
+		b, err := configFS.ReadFile("configs/" + name)
 		require.NoError(t, err)
-		if strings.HasSuffix(name, sfOverlaySuffix) {
-			require.True(t, used[name], "configs/%s is not used by singleFileConfigFiles", name)
-			var ov sfOverlay
+		if strings.HasSuffix(name, overlaySuffix) {
+			require.True(t, used[name], "configs/%s is not used by configFiles", name)
+			var ov overlay
 			require.NoError(t, json.Unmarshal(b, &ov), name)
 			used[ov.Base] = true
 			continue
@@ -39,9 +39,9 @@ func TestSingleFileConfigFiles(t *testing.T) {
 	for _, e := range entries {
 		require.True(t, used[e.Name()], "configs/%s is not used", e.Name())
 	}
-	configs, err := singleFileConfigs()
+	configs, err := builtinConfigs()
 	require.NoError(t, err)
-	require.Len(t, configs, len(singleFileConfigFiles))
+	require.Len(t, configs, len(configFiles))
 	require.Contains(t, configs["sdxl_base/text_encoder"], `"torch_dtype": "float16"`)
 	require.NotContains(t, configs["sdxl_base/text_encoder"], `_name_or_path`)
 	require.Contains(t, configs["sdxl_base/vae"], "  \"sample_size\": 1024,\n  \"scaling_factor\": 0.13025,\n  \"up_block_types\": [\n")
@@ -49,14 +49,14 @@ func TestSingleFileConfigFiles(t *testing.T) {
 
 func TestApplySFOverlay(t *testing.T) {
 	base := []byte(`{"b": [1, 2.0], "a": 1e-05, "c": {"x": null}}`)
-	out, err := applySFOverlay(base, sfOverlay{Delete: []string{"c"}, Set: map[string]json.RawMessage{
+	out, err := applyOverlay(base, overlay{Delete: []string{"c"}, Set: map[string]json.RawMessage{
 		"a": json.RawMessage(`0.0`), "_z": json.RawMessage(`[]`)}})
 	require.NoError(t, err)
 	require.Equal(t, "{\n  \"_z\": [],\n  \"a\": 0.0,\n  \"b\": [\n    1,\n    2.0\n  ]\n}\n", string(out))
-	_, err = applySFOverlay(base, sfOverlay{Delete: []string{"d"}})
+	_, err = applyOverlay(base, overlay{Delete: []string{"d"}})
 	require.ErrorContains(t, err, `no key "d"`)
-	_, err = applySFOverlay([]byte(`[1]`), sfOverlay{})
+	_, err = applyOverlay([]byte(`[1]`), overlay{})
 	require.Error(t, err)
-	_, err = readSingleFileConfig("missing.overlay.json")
+	_, err = readConfig("missing.overlay.json")
 	require.Error(t, err)
 }

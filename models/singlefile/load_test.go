@@ -1,4 +1,4 @@
-package weights
+package singlefile
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,13 +19,15 @@ import (
 
 	"github.com/loba-dev/loba/internal/fixtures"
 	"github.com/loba-dev/loba/models/safetensors"
+	"github.com/loba-dev/loba/models/vae"
+	"github.com/loba-dev/loba/models/weights"
 )
 
 // sfTiny is a tiny single-file checkpoint assembled from golden fixture components: the diffusers
 // tensors, their declared shapes and the layout generated from the fixtures' configs.
 type sfTiny struct {
 	kind     string
-	layout   *SingleFileLayout
+	layout   *Layout
 	dirs     map[string]string                     // component → fixture case folder
 	tensors  map[string]map[string]*tensors.Tensor // component → diffusers key → F32 tensor
 	declared map[string]map[string]shapes.Shape    // component → diffusers key → shape
@@ -51,7 +54,7 @@ func sfTinyCases(t *testing.T) []*sfTiny {
 				Architectures []string `json:"architectures"`
 			}
 			require.NoError(t, json.Unmarshal(sfReadConfig(t, d), &c))
-			if contains(c.Architectures, "CLIPTextModelWithProjection") == withProjection {
+			if slices.Contains(c.Architectures, "CLIPTextModelWithProjection") == withProjection {
 				return d
 			}
 		}
@@ -63,10 +66,10 @@ func sfTinyCases(t *testing.T) []*sfTiny {
 			AdditionEmbedType *string `json:"addition_embed_type"`
 		}
 		require.NoError(t, json.Unmarshal(sfReadConfig(t, unetDir), &u))
-		tc := &sfTiny{kind: SingleFileSD15, dirs: map[string]string{
+		tc := &sfTiny{kind: KindSD15, dirs: map[string]string{
 			"unet": unetDir, "vae": vaes[i%len(vaes)], "text_encoder": pickClip(false)}}
 		if u.AdditionEmbedType != nil && *u.AdditionEmbedType == "text_time" {
-			tc.kind = SingleFileSDXLBase
+			tc.kind = KindSDXLBase
 			tc.dirs["text_encoder_2"] = pickClip(true)
 		}
 		var te2 []byte
@@ -74,7 +77,7 @@ func sfTinyCases(t *testing.T) []*sfTiny {
 			te2 = sfReadConfig(t, d)
 		}
 		var err error
-		tc.layout, err = SingleFileLayoutFromConfigs(tc.kind, sfReadConfig(t, unetDir), sfReadConfig(t, tc.dirs["vae"]),
+		tc.layout, err = LayoutFromConfigs(tc.kind, sfReadConfig(t, unetDir), sfReadConfig(t, tc.dirs["vae"]),
 			sfReadConfig(t, tc.dirs["text_encoder"]), te2)
 		require.NoError(t, err)
 		tc.tensors = map[string]map[string]*tensors.Tensor{}
@@ -117,7 +120,7 @@ func (tc *sfTiny) extras() []safetensors.Entry {
 				Shape: []int{1, 3}, Data: make([]byte, 24)})
 		}
 	}
-	if tc.kind == SingleFileSDXLBase {
+	if tc.kind == KindSDXLBase {
 		out = append(out, f32("denoiser.sigmas", 4))
 	}
 	return out
@@ -156,7 +159,7 @@ func (tc *sfTiny) write(t *testing.T, path string, storage dtypes.DType) {
 			comps[comp] = ts
 		}
 	}
-	require.NoError(t, SaveSingleFile(path, tc.layout, comps, map[string]string{"format": "pt"}))
+	require.NoError(t, Save(path, tc.layout, comps, map[string]string{"format": "pt"}))
 	sfEdit(t, path, func(entries map[string]safetensors.Entry) {
 		for _, e := range tc.extras() {
 			entries[e.Name] = e
@@ -179,7 +182,7 @@ func sfFloats(t *testing.T, tt *tensors.Tensor) []float32 {
 }
 
 // TestSaveSingleFileLayout checks the single file written from the fixtures against the table's
-// operations, with index arithmetic independent of ConvertSingleFileTensor: renamed copies, 1×1
+// operations, with index arithmetic independent of ConvertTensor: renamed copies, 1×1
 // kernels, the transposed OpenCLIP projection and the q/k/v rows stacked in in_proj.
 func TestSaveSingleFileLayout(t *testing.T) {
 	for _, tc := range sfTinyCases(t) {
@@ -191,7 +194,7 @@ func TestSaveSingleFileLayout(t *testing.T) {
 			defer f.Close()
 			table, err := tc.layout.Table()
 			require.NoError(t, err)
-			ops := map[SingleFileOp]int{}
+			ops := map[Op]int{}
 			for _, row := range table.Keys {
 				want := sfFloats(t, tc.tensors[row.Component][row.To])
 				wdims := tc.declared[row.Component][row.To].Dimensions
@@ -218,7 +221,7 @@ func TestSaveSingleFileLayout(t *testing.T) {
 				}
 			}
 			require.Positive(t, ops[OpSqueeze1x1], "the VAE mid-block attention has 1×1 rows")
-			if tc.kind == SingleFileSDXLBase {
+			if tc.kind == KindSDXLBase {
 				require.Positive(t, ops[OpSplitQKV])
 				require.Positive(t, ops[OpTranspose])
 			}
@@ -241,12 +244,12 @@ func TestLoadSingleFile(t *testing.T) {
 			path := filepath.Join(dir, "tiny.safetensors")
 			tc.write(t, path, dtypes.Float32)
 
-			kind, err := DetectSingleFilePath(path)
+			kind, err := DetectPath(path)
 			require.NoError(t, err)
 			require.Equal(t, tc.kind, kind)
 
-			opts := SingleFileOptions{Layout: tc.layout}
-			plan, err := CheckSingleFile(path, tc.declared, opts)
+			opts := Options{Layout: tc.layout}
+			plan, err := Check(path, tc.declared, opts)
 			require.NoError(t, err)
 			require.Equal(t, tc.kind, plan.Kind)
 			for _, e := range tc.extras() {
@@ -254,11 +257,11 @@ func TestLoadSingleFile(t *testing.T) {
 			}
 			require.Len(t, plan.Skipped, len(tc.extras()))
 
-			got, err := LoadSingleFile(path, tc.declared, opts)
+			got, err := Load(path, tc.declared, opts)
 			require.NoError(t, err)
 			require.Len(t, got, len(tc.tensors))
 			for comp, ts := range tc.tensors {
-				require.Equal(t, SortedKeys(ts), SortedKeys(got[comp]), comp)
+				require.Equal(t, weights.SortedKeys(ts), weights.SortedKeys(got[comp]), comp)
 				for key, want := range ts {
 					g := got[comp][key]
 					require.Equal(t, want.Shape(), g.Shape(), "%s/%s", comp, key)
@@ -272,7 +275,7 @@ func TestLoadSingleFile(t *testing.T) {
 			for comp := range tc.declared {
 				ctxs[comp] = root.At("%s", comp)
 			}
-			require.NoError(t, LoadSingleFileInto(ctxs, path, tc.declared, opts))
+			require.NoError(t, LoadInto(ctxs, path, tc.declared, opts))
 			n := 0
 			for v := range root.IterVariables() {
 				comp, rest, _ := strings.Cut(strings.TrimPrefix(v.Scope(), "/"), "/")
@@ -290,17 +293,17 @@ func TestLoadSingleFile(t *testing.T) {
 			require.Equal(t, total, n)
 
 			// Only the UNet: the other components' keys are skipped, not unexpected.
-			unetOnly, err := LoadSingleFile(path, map[string]map[string]shapes.Shape{"unet": tc.declared["unet"]}, opts)
+			unetOnly, err := Load(path, map[string]map[string]shapes.Shape{"unet": tc.declared["unet"]}, opts)
 			require.NoError(t, err)
-			require.Equal(t, []string{"unet"}, SortedKeys(unetOnly))
-			plan, err = CheckSingleFile(path, map[string]map[string]shapes.Shape{"unet": tc.declared["unet"]}, opts)
+			require.Equal(t, []string{"unet"}, weights.SortedKeys(unetOnly))
+			plan, err = Check(path, map[string]map[string]shapes.Shape{"unet": tc.declared["unet"]}, opts)
 			require.NoError(t, err)
 			require.Contains(t, plan.Skipped[tc.layout.VAEPrefix+"encoder.conv_in.weight"], "not asked for")
 
 			// F16 storage (as sd_xl_base_1.0.safetensors) into float32.
 			half := filepath.Join(dir, "tiny_f16.safetensors")
 			tc.write(t, half, dtypes.Float16)
-			got, err = LoadSingleFile(half, tc.declared, opts)
+			got, err = Load(half, tc.declared, opts)
 			require.NoError(t, err)
 			for comp, ts := range tc.tensors {
 				for key, want := range ts {
@@ -374,12 +377,12 @@ func TestLoadSingleFileProblems(t *testing.T) {
 			for comp := range tc.declared {
 				ctxs[comp] = root.At("%s", comp)
 			}
-			err = LoadSingleFileInto(ctxs, path, tc.declared, SingleFileOptions{Layout: tc.layout})
+			err = LoadInto(ctxs, path, tc.declared, Options{Layout: tc.layout})
 			require.Error(t, err)
 			for range root.IterVariables() {
 				t.Fatal("a variable was set although the file does not fit")
 			}
-			var probs *Problems
+			var probs *weights.Problems
 			require.True(t, errors.As(err, &probs), "%v", err)
 			msg := err.Error()
 			require.Contains(t, msg, path)
@@ -399,10 +402,10 @@ func TestLoadSingleFileProblems(t *testing.T) {
 			require.Len(t, probs.Extra, 2, msg)
 			require.Len(t, probs.Mismatch, 3, msg)
 
-			_, err2 := LoadSingleFile(path, tc.declared, SingleFileOptions{Layout: tc.layout})
+			_, err2 := Load(path, tc.declared, Options{Layout: tc.layout})
 			require.Equal(t, msg, err2.Error())
 
-			plan, err := CheckSingleFile(path, tc.declared, SingleFileOptions{Layout: tc.layout})
+			plan, err := Check(path, tc.declared, Options{Layout: tc.layout})
 			require.Equal(t, msg, err.Error())
 			require.Len(t, plan.Problems["unet"].Missing, 1)
 			require.Len(t, plan.Problems["unet"].Extra, 1)
@@ -420,51 +423,51 @@ func TestLoadSingleFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.safetensors")
 	tc.write(t, good, dtypes.Float32)
-	opts := SingleFileOptions{Layout: tc.layout}
+	opts := Options{Layout: tc.layout}
 	data, err := os.ReadFile(good)
 	require.NoError(t, err)
 
 	for _, n := range []int{len(data) - 1, len(data) / 2, 9, 4, 0} {
 		p := filepath.Join(dir, "truncated.safetensors")
 		require.NoError(t, os.WriteFile(p, data[:n], 0o644))
-		_, err := LoadSingleFile(p, tc.declared, opts)
+		_, err := Load(p, tc.declared, opts)
 		require.ErrorContains(t, err, p, "truncated to %d bytes", n)
-		_, err = CheckSingleFile(p, tc.declared, opts)
+		_, err = Check(p, tc.declared, opts)
 		require.ErrorContains(t, err, p)
 	}
 
 	ckpt := filepath.Join(dir, "v1-5-pruned-emaonly.ckpt")
 	require.NoError(t, os.WriteFile(ckpt, []byte("PK\x03\x04 not loaded"), 0o644))
-	_, err = LoadSingleFile(ckpt, tc.declared, opts)
+	_, err = Load(ckpt, tc.declared, opts)
 	require.ErrorContains(t, err, "pickle")
 	require.ErrorContains(t, err, ckpt)
-	_, err = DetectSingleFilePath(ckpt)
+	_, err = DetectPath(ckpt)
 	require.ErrorContains(t, err, "pickle")
 
-	_, err = LoadSingleFile(filepath.Join(dir, "absent.safetensors"), tc.declared, opts)
+	_, err = Load(filepath.Join(dir, "absent.safetensors"), tc.declared, opts)
 	require.ErrorContains(t, err, "absent.safetensors")
-	_, err = LoadSingleFile(dir, tc.declared, opts)
+	_, err = Load(dir, tc.declared, opts)
 	require.ErrorContains(t, err, "folder")
 
 	// A diffusers component file is not a single file.
 	unetFile := filepath.Join(tc.dirs["unet"], "model.safetensors")
-	_, err = LoadSingleFile(unetFile, tc.declared, SingleFileOptions{})
+	_, err = Load(unetFile, tc.declared, Options{})
 	require.ErrorContains(t, err, "component file")
 	require.ErrorContains(t, err, unetFile)
 
 	// Detected kind, real hub layout: the tiny weights do not fit it, and that is reported.
-	_, err = LoadSingleFile(good, tc.declared, SingleFileOptions{})
-	var probs *Problems
+	_, err = Load(good, tc.declared, Options{})
+	var probs *weights.Problems
 	require.True(t, errors.As(err, &probs), "%v", err)
 	require.NotEmpty(t, probs.Missing)
 	require.NotEmpty(t, probs.Other) // real-layout rows the tiny models do not declare
 
 	// Components the layout does not have, none at all, no context.
-	_, err = LoadSingleFile(good, map[string]map[string]shapes.Shape{"safety_checker": {}}, opts)
+	_, err = Load(good, map[string]map[string]shapes.Shape{"safety_checker": {}}, opts)
 	require.ErrorContains(t, err, `no component "safety_checker"`)
-	_, err = LoadSingleFile(good, nil, opts)
+	_, err = Load(good, nil, opts)
 	require.ErrorContains(t, err, "no component")
-	err = LoadSingleFileInto(map[string]*model.Scope{}, good, tc.declared, opts)
+	err = LoadInto(map[string]*model.Scope{}, good, tc.declared, opts)
 	require.ErrorContains(t, err, "no context")
 
 	// A model that declares a key the layout does not produce, and misses one it does.
@@ -474,17 +477,17 @@ func TestLoadSingleFileErrors(t *testing.T) {
 	}
 	decl["unet"]["new_module.weight"] = shapes.Make(dtypes.Float32, 3)
 	delete(decl["unet"], "conv_in.weight")
-	_, err = LoadSingleFile(good, decl, opts)
+	_, err = Load(good, decl, opts)
 	require.ErrorContains(t, err, "unet/new_module.weight [3]: no key of the")
 	require.ErrorContains(t, err, "unet/conv_in.weight (from "+tc.layout.UNetPrefix+"input_blocks.0.0.weight): the model does not declare it")
 
 	// A hand-built layout with inconsistent fields is an error, not a panic.
 	broken := *tc.layout
-	broken.VAE = SingleFileVAE{}
-	_, err = LoadSingleFile(good, tc.declared, SingleFileOptions{Layout: &broken})
+	broken.VAE = &vae.Config{}
+	_, err = Load(good, tc.declared, Options{Layout: &broken})
 	require.ErrorContains(t, err, good)
 	require.ErrorContains(t, err, "single-file layout")
-	require.Error(t, SaveSingleFile(filepath.Join(dir, "out.safetensors"), &broken, tc.tensors, nil))
+	require.Error(t, Save(filepath.Join(dir, "out.safetensors"), &broken, tc.tensors, nil))
 
 	// SaveSingleFile reports every key that does not fit the layout.
 	bad := map[string]map[string]*tensors.Tensor{"unet": {}, "controlnet": {}}
@@ -493,7 +496,7 @@ func TestLoadSingleFileErrors(t *testing.T) {
 	}
 	delete(bad["unet"], "conv_out.weight")
 	bad["unet"]["bogus.weight"] = tensors.FromValue([]float32{1})
-	err = SaveSingleFile(filepath.Join(dir, "out.safetensors"), tc.layout, bad, nil)
+	err = Save(filepath.Join(dir, "out.safetensors"), tc.layout, bad, nil)
 	require.ErrorContains(t, err, "unet/conv_out.weight")
 	require.ErrorContains(t, err, "unet/bogus.weight")
 	require.ErrorContains(t, err, `no component "controlnet"`)
@@ -506,11 +509,11 @@ func TestLoadSingleFileErrors(t *testing.T) {
 // is found with its diffusers shape, only the ignored keys are skipped.
 func TestPlanSingleFileRealManifests(t *testing.T) {
 	real := filepath.Join(fixtures.Root(t), "real", "manifests")
-	for _, kind := range []string{SingleFileSD15, SingleFileSDXLBase} {
+	for _, kind := range []string{KindSD15, KindSDXLBase} {
 		t.Run(kind, func(t *testing.T) {
 			single := sfManifest(t, filepath.Join(real, "single_file", kind+".json"))
 			var infos []safetensors.TensorInfo
-			for _, k := range SortedKeys(single) {
+			for _, k := range weights.SortedKeys(single) {
 				infos = append(infos, safetensors.TensorInfo{Name: k, DType: safetensors.DType(single[k].DType), Shape: single[k].Shape})
 			}
 			declared := map[string]map[string]shapes.Shape{}
@@ -528,7 +531,7 @@ func TestPlanSingleFileRealManifests(t *testing.T) {
 					}
 				}
 			}
-			plan, err := PlanSingleFile(kind+".safetensors", infos, declared, nil)
+			plan, err := PlanFile(kind+".safetensors", infos, declared, nil)
 			require.NoError(t, err)
 			require.NoError(t, plan.Err())
 			require.Equal(t, kind, plan.Kind)
@@ -550,7 +553,7 @@ func TestPlanSingleFileRealManifests(t *testing.T) {
 					bad[i].Shape = []int{8, 320, 3, 3}
 				}
 			}
-			plan, err = PlanSingleFile(kind+".safetensors", bad, declared, nil)
+			plan, err = PlanFile(kind+".safetensors", bad, declared, nil)
 			require.NoError(t, err)
 			require.ErrorContains(t, plan.Err(), "unet/conv_out.weight: "+kind+".safetensors key model.diffusion_model.out.2.weight has shape [8 320 3 3]")
 		})
@@ -558,30 +561,9 @@ func TestPlanSingleFileRealManifests(t *testing.T) {
 }
 
 func TestSingleFileConfig(t *testing.T) {
-	b, err := SingleFileConfig(SingleFileSDXLBase, "text_encoder_2")
+	b, err := BuiltinConfig(KindSDXLBase, "text_encoder_2")
 	require.NoError(t, err)
 	require.Contains(t, string(b), "CLIPTextModelWithProjection")
-	_, err = SingleFileConfig(SingleFileSD15, "text_encoder_2")
+	_, err = BuiltinConfig(KindSD15, "text_encoder_2")
 	require.ErrorContains(t, err, "sd15/text_encoder")
-}
-
-// TestFindWeightFilesVariantIndex: diffusers/transformers name a variant's shard index
-// <stem>.safetensors.index.<variant>.json (_add_variant inserts the variant before ".json").
-func TestFindWeightFilesVariantIndex(t *testing.T) {
-	for _, index := range []string{"diffusion_pytorch_model.safetensors.index.fp16.json",
-		"diffusion_pytorch_model.safetensors.fp16.index.json", "diffusion_pytorch_model.fp16.safetensors.index.json"} {
-		dir := t.TempDir()
-		writeTensors(t, filepath.Join(dir, "diffusion_pytorch_model.safetensors"), map[string][]int{"a": {1}})
-		writeTensors(t, filepath.Join(dir, "diffusion_pytorch_model.fp16-00001-of-00002.safetensors"), map[string][]int{"a": {1}})
-		writeTensors(t, filepath.Join(dir, "diffusion_pytorch_model.fp16-00002-of-00002.safetensors"), map[string][]int{"b": {1}})
-		require.NoError(t, os.WriteFile(filepath.Join(dir, index), []byte(`{"weight_map": {`+
-			`"a": "diffusion_pytorch_model.fp16-00001-of-00002.safetensors", "b": "diffusion_pytorch_model.fp16-00002-of-00002.safetensors"}}`), 0o644))
-		files, err := FindWeightFiles(dir, "fp16")
-		require.NoError(t, err, index)
-		require.Equal(t, []string{filepath.Join(dir, "diffusion_pytorch_model.fp16-00001-of-00002.safetensors"),
-			filepath.Join(dir, "diffusion_pytorch_model.fp16-00002-of-00002.safetensors")}, files, index)
-		files, err = FindWeightFiles(dir, "")
-		require.NoError(t, err)
-		require.Equal(t, []string{filepath.Join(dir, "diffusion_pytorch_model.safetensors")}, files)
-	}
 }

@@ -1,4 +1,4 @@
-package weights
+package singlefile
 
 import (
 	"encoding/binary"
@@ -14,6 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/fixtures"
+	"github.com/loba-dev/loba/models/clip"
+	"github.com/loba-dev/loba/models/unet"
+	"github.com/loba-dev/loba/models/vae"
+	"github.com/loba-dev/loba/models/weights"
 )
 
 type sfManifestEntry struct {
@@ -35,8 +39,8 @@ func sfManifest(t *testing.T, path string) map[string]sfManifestEntry {
 	return m
 }
 
-func sfLayout(t *testing.T, kind string) *SingleFileLayout {
-	l, err := SingleFileLayoutFor(kind)
+func sfLayout(t *testing.T, kind string) *Layout {
+	l, err := LayoutFor(kind)
 	require.NoError(t, err)
 	return l
 }
@@ -50,7 +54,7 @@ var sfDiffusersOptional = map[string]string{
 // TestSingleFileEmbeddedConfigs checks the embedded configs against fixtures/real/configs.
 func TestSingleFileEmbeddedConfigs(t *testing.T) {
 	root := filepath.Join(fixtures.Root(t), "real", "configs")
-	configs, err := singleFileConfigs()
+	configs, err := builtinConfigs()
 	require.NoError(t, err)
 	require.Len(t, configs, 7)
 	for key, s := range configs {
@@ -59,8 +63,8 @@ func TestSingleFileEmbeddedConfigs(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, string(b), s, "embedded %s differs from fixtures/real/configs", key)
 	}
-	for _, kind := range []string{SingleFileSD15, SingleFileSDXLBase} {
-		fromDir, err := SingleFileLayoutFromDir(kind, filepath.Join(root, kind))
+	for _, kind := range []string{KindSD15, KindSDXLBase} {
+		fromDir, err := LayoutFromDir(kind, filepath.Join(root, kind))
 		require.NoError(t, err)
 		require.Equal(t, sfLayout(t, kind), fromDir, kind)
 	}
@@ -73,7 +77,7 @@ func TestSingleFileEmbeddedConfigs(t *testing.T) {
 // agrees with the mapping diffusers' own converters produced (*.ldm_to_diffusers.json).
 func TestSingleFileManifests(t *testing.T) {
 	real := filepath.Join(fixtures.Root(t), "real", "manifests")
-	for _, kind := range []string{SingleFileSD15, SingleFileSDXLBase} {
+	for _, kind := range []string{KindSD15, KindSDXLBase} {
 		t.Run(kind, func(t *testing.T) {
 			table, err := sfLayout(t, kind).Table()
 			require.NoError(t, err)
@@ -90,13 +94,13 @@ func TestSingleFileManifests(t *testing.T) {
 				}
 				diffusers[comp] = sfManifest(t, filepath.Join(real, "diffusers", kind, e.Name()))
 			}
-			comps := SortedKeys(diffusers)
+			comps := weights.SortedKeys(diffusers)
 			require.Equal(t, comps, table.Components())
 
 			// Every single-file key: mapped (shape-checked) or ignored with a reason.
 			produced := map[string]int{}
 			ignored := 0
-			for _, key := range SortedKeys(single) {
+			for _, key := range weights.SortedKeys(single) {
 				rows := table.Lookup(key)
 				reason, isIgnored := table.Ignored(key)
 				if len(rows) == 0 {
@@ -127,7 +131,7 @@ func TestSingleFileManifests(t *testing.T) {
 				}
 			}
 			require.Len(t, table.Keys, len(produced))
-			missing, unexpected := table.Match(SortedKeys(single))
+			missing, unexpected := table.Match(weights.SortedKeys(single))
 			require.Empty(t, missing, "table rows whose single-file key the real file lacks")
 			require.Empty(t, unexpected)
 			t.Logf("%s: %d single-file keys, %d table rows, %d ignored", kind, len(single), len(table.Keys), ignored)
@@ -154,7 +158,7 @@ func TestSingleFileManifests(t *testing.T) {
 				}
 				got, ok := table.Target(r.Component, *r.Diffusers)
 				require.True(t, ok, "no row for %s/%s", r.Component, *r.Diffusers)
-				want := SingleFileKey{From: r.LDM, Component: r.Component, To: *r.Diffusers}
+				want := Key{From: r.LDM, Component: r.Component, To: *r.Diffusers}
 				switch op, rest, _ := strings.Cut(r.Op, ":"); op {
 				case "copy":
 					want.Op = OpCopy
@@ -174,7 +178,7 @@ func TestSingleFileManifests(t *testing.T) {
 			}
 
 			// The SDXL keys whose presence is not proven are all optional (ignored).
-			if kind == SingleFileSDXLBase {
+			if kind == KindSDXLBase {
 				uncertain := map[string]json.RawMessage{}
 				sfReadJSON(t, filepath.Join(real, "single_file", "sdxl_base.uncertain_keys.json"), &uncertain)
 				require.Len(t, uncertain, 3)
@@ -200,16 +204,16 @@ func sfSafetensorsKeys(t *testing.T, path string) []string {
 	var m map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(hdr, &m))
 	delete(m, "__metadata__")
-	return SortedKeys(m)
+	return weights.SortedKeys(m)
 }
 
 // TestSingleFileTablesOnFixtureConfigs generates the diffusers side of the tables from every
 // golden fixture's config (other levels, layers_per_block, transformer depths, text layers) and
 // checks it against the keys of that fixture's model.safetensors.
 func TestSingleFileTablesOnFixtureConfigs(t *testing.T) {
-	collect := func() (func(from, to string, op SingleFileOp), *[]string) {
+	collect := func() (func(from, to string, op Op), *[]string) {
 		var keys []string
-		return func(_, to string, _ SingleFileOp) { keys = append(keys, to) }, &keys
+		return func(_, to string, _ Op) { keys = append(keys, to) }, &keys
 	}
 	check := func(t *testing.T, dir string, got []string) {
 		sort.Strings(got)
@@ -222,29 +226,30 @@ func TestSingleFileTablesOnFixtureConfigs(t *testing.T) {
 	}
 	for _, dir := range fixtures.Cases(t, "unet") {
 		t.Run("unet/"+filepath.Base(dir), func(t *testing.T) {
-			u, err := parseSingleFileUNet(read(t, dir))
+			u, err := unet.ParseConfig(read(t, dir))
 			require.NoError(t, err)
 			add, keys := collect()
-			require.NoError(t, u.table("model.diffusion_model.", add))
+			require.NoError(t, UNetRows(u, "model.diffusion_model.", add))
 			check(t, dir, *keys)
 		})
 	}
 	for _, dir := range fixtures.Cases(t, "vae") {
 		t.Run("vae/"+filepath.Base(dir), func(t *testing.T) {
-			v, err := parseSingleFileVAE(read(t, dir))
+			v, err := vae.ParseConfig(read(t, dir))
 			require.NoError(t, err)
 			add, keys := collect()
-			v.table("first_stage_model.", add)
+			vaeRows(v, "first_stage_model.", add)
 			check(t, dir, *keys)
 		})
 	}
 	for _, dir := range fixtures.Cases(t, "clip_text") {
 		for _, openCLIP := range []bool{false, true} {
 			t.Run(fmt.Sprintf("clip_text/%s/openclip=%v", filepath.Base(dir), openCLIP), func(t *testing.T) {
-				te, err := parseSingleFileText(read(t, dir), "text_encoder", "prefix.", openCLIP)
+				c, err := clip.ParseConfig(read(t, dir))
 				require.NoError(t, err)
+				te := TextEncoder{Component: "text_encoder", Prefix: "prefix.", OpenCLIP: openCLIP, Config: c}
 				var keys []string
-				te.table(func(from, to string, op SingleFileOp, part int) {
+				te.rows(func(from, to string, op Op, part int) {
 					require.True(t, strings.HasPrefix(from, "prefix."), from)
 					keys = append(keys, to)
 				})
@@ -256,7 +261,7 @@ func TestSingleFileTablesOnFixtureConfigs(t *testing.T) {
 
 func TestConvertSingleFileTensor(t *testing.T) {
 	m := []float32{0, 1, 2, 3, 4, 5} // [2, 3]
-	got, shape, err := ConvertSingleFileTensor(SingleFileKey{From: "p", Op: OpTranspose}, m, []int{2, 3})
+	got, shape, err := ConvertTensor(Key{From: "p", Op: OpTranspose}, m, []int{2, 3})
 	require.NoError(t, err)
 	require.Equal(t, []int{3, 2}, shape)
 	require.Equal(t, []float32{0, 3, 1, 4, 2, 5}, got)
@@ -266,41 +271,41 @@ func TestConvertSingleFileTensor(t *testing.T) {
 		w[i] = uint16(i)
 	}
 	for part := range 3 {
-		got, shape, err := ConvertSingleFileTensor(SingleFileKey{From: "in_proj_weight", Op: OpSplitQKV, Part: part}, w, []int{6, 2})
+		got, shape, err := ConvertTensor(Key{From: "in_proj_weight", Op: OpSplitQKV, Part: part}, w, []int{6, 2})
 		require.NoError(t, err)
 		require.Equal(t, []int{2, 2}, shape)
 		require.Equal(t, w[4*part:4*part+4], got)
-		b, shape, err := ConvertSingleFileTensor(SingleFileKey{From: "in_proj_bias", Op: OpSplitQKV, Part: part}, w[:6], []int{6})
+		b, shape, err := ConvertTensor(Key{From: "in_proj_bias", Op: OpSplitQKV, Part: part}, w[:6], []int{6})
 		require.NoError(t, err)
 		require.Equal(t, []int{2}, shape)
 		require.Equal(t, w[2*part:2*part+2], b)
 	}
 
-	got, shape, err = ConvertSingleFileTensor(SingleFileKey{From: "q.weight", Op: OpSqueeze1x1}, m, []int{2, 3, 1, 1})
+	got, shape, err = ConvertTensor(Key{From: "q.weight", Op: OpSqueeze1x1}, m, []int{2, 3, 1, 1})
 	require.NoError(t, err)
 	require.Equal(t, []int{2, 3}, shape)
 	require.Equal(t, m, got)
 
 	for _, tc := range []struct {
-		k     SingleFileKey
+		k     Key
 		shape []int
 	}{
-		{SingleFileKey{From: "x", Op: OpSqueeze1x1}, []int{2, 3, 3, 3}},
-		{SingleFileKey{From: "x", Op: OpTranspose}, []int{6}},
-		{SingleFileKey{From: "x", Op: OpSplitQKV}, []int{5, 1}},
-		{SingleFileKey{From: "x", Op: OpSplitQKV, Part: 3}, []int{6}},
+		{Key{From: "x", Op: OpSqueeze1x1}, []int{2, 3, 3, 3}},
+		{Key{From: "x", Op: OpTranspose}, []int{6}},
+		{Key{From: "x", Op: OpSplitQKV}, []int{5, 1}},
+		{Key{From: "x", Op: OpSplitQKV, Part: 3}, []int{6}},
 	} {
 		_, err := tc.k.ConvertShape(tc.shape)
 		require.Error(t, err, "%v %v", tc.k, tc.shape)
 		require.ErrorContains(t, err, "x")
 	}
-	_, _, err = ConvertSingleFileTensor(SingleFileKey{From: "x"}, m, []int{4})
+	_, _, err = ConvertTensor(Key{From: "x"}, m, []int{4})
 	require.ErrorContains(t, err, "6 values for shape [4]")
 }
 
 func TestDetectSingleFile(t *testing.T) {
 	real := filepath.Join(fixtures.Root(t), "real", "manifests")
-	keysOf := func(path string) []string { return SortedKeys(sfManifest(t, filepath.Join(real, path))) }
+	keysOf := func(path string) []string { return weights.SortedKeys(sfManifest(t, filepath.Join(real, path))) }
 	filter := func(keys []string, prefix string) []string {
 		var out []string
 		for _, k := range keys {
@@ -329,10 +334,10 @@ func TestDetectSingleFile(t *testing.T) {
 		name, want, err string
 		keys            []string
 	}{
-		{name: "sd15 single file", keys: sd15, want: SingleFileSD15},
-		{name: "sdxl single file", keys: sdxl, want: SingleFileSDXLBase},
-		{name: "sd15 unet only", keys: unetSD15, want: SingleFileSD15},
-		{name: "sdxl unet only", keys: unetSDXL, want: SingleFileSDXLBase},
+		{name: "sd15 single file", keys: sd15, want: KindSD15},
+		{name: "sdxl single file", keys: sdxl, want: KindSDXLBase},
+		{name: "sd15 unet only", keys: unetSD15, want: KindSD15},
+		{name: "sdxl unet only", keys: unetSDXL, want: KindSDXLBase},
 		{name: "sdxl refiner", keys: append(append([]string{}, unetSDXL...), "conditioner.embedders.0.model.transformer.resblocks.0.ln_1.weight"),
 			err: "refiner"},
 		{name: "sd2", keys: append(append([]string{}, unetSD15...), "cond_stage_model.model.transformer.resblocks.0.ln_1.weight"),
@@ -350,7 +355,7 @@ func TestDetectSingleFile(t *testing.T) {
 		{name: "other", keys: []string{"foo.weight"}, err: "no model.diffusion_model.* keys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			kind, err := DetectSingleFile(tc.keys)
+			kind, err := Detect(tc.keys)
 			if tc.err != "" {
 				require.ErrorContains(t, err, tc.err)
 				return
@@ -362,7 +367,7 @@ func TestDetectSingleFile(t *testing.T) {
 }
 
 func TestSingleFileLayoutErrors(t *testing.T) {
-	configs, err := singleFileConfigs()
+	configs, err := builtinConfigs()
 	require.NoError(t, err)
 	unet := configs["sdxl_base/unet"]
 	vae := []byte(configs["sd15/vae"])
@@ -370,28 +375,85 @@ func TestSingleFileLayoutErrors(t *testing.T) {
 	for _, tc := range []struct{ old, new, err string }{
 		{`"DownBlock2D",`, `"SimpleDownBlock2D",`, `down_block_types[0] = "SimpleDownBlock2D" is not supported`},
 		{`"UpBlock2D"`, `"AttnUpBlock2D"`, `up_block_types[2] = "AttnUpBlock2D"`},
-		{`"layers_per_block": 2`, `"layers_per_block": [2, 2]`, "layers_per_block has 2 entries, want 1 or 3"},
-		{`"transformer_layers_per_block": [`, `"transformer_layers_per_block": [0, `, "transformer_layers_per_block has 4 entries"},
-		{`"mid_block_type": "UNetMidBlock2DCrossAttn"`, `"mid_block_type": null`, "mid_block_type = null"},
+		{`"layers_per_block": 2`, `"layers_per_block": [2, 2]`, "layers_per_block = [2,2] has 2 entries, down_block_types 3"},
+		{`"transformer_layers_per_block": [`, `"transformer_layers_per_block": [0, `, "transformer_layers_per_block = [0, 1, 2, 10] has 4 entries"},
+		{`"mid_block_type": "UNetMidBlock2DCrossAttn"`, `"mid_block_type": "UNetMidBlock2DSimpleCrossAttn"`,
+			`mid_block_type = "UNetMidBlock2DSimpleCrossAttn" is not supported`},
 		{`"class_embed_type": null`, `"class_embed_type": "projection"`, `class_embed_type = "projection" is not supported`},
 		{`"addition_embed_type": "text_time"`, `"addition_embed_type": "text"`, `addition_embed_type = "text"`},
 	} {
 		bad := strings.Replace(unet, tc.old, tc.new, 1)
 		require.NotEqual(t, unet, bad, tc.old)
-		_, err := SingleFileLayoutFromConfigs(SingleFileSD15, []byte(bad), vae, te, nil)
+		_, err := LayoutFromConfigs(KindSD15, []byte(bad), vae, te, nil)
 		require.ErrorContains(t, err, "unet/config.json")
 		require.ErrorContains(t, err, tc.err)
 	}
-	_, err = SingleFileLayoutFromConfigs(SingleFileSD15, []byte(unet), []byte(strings.Replace(string(vae), `"DownEncoderBlock2D"`, `"DownBlock2D"`, 1)), te, nil)
-	require.ErrorContains(t, err, `vae/config.json: down_block_types[0] = "DownBlock2D"`)
-	_, err = SingleFileLayoutFromConfigs(SingleFileSD15, []byte(unet), vae, []byte(strings.Replace(string(te), `"CLIPTextModel"`, `"T5EncoderModel"`, 1)), nil)
+	_, err = LayoutFromConfigs(KindSD15, []byte(unet), []byte(strings.Replace(string(vae), `"DownEncoderBlock2D"`, `"DownBlock2D"`, 1)), te, nil)
+	require.ErrorContains(t, err, `vae/config.json: vae config: down_block_types[0] = "DownBlock2D"`)
+	_, err = LayoutFromConfigs(KindSD15, []byte(unet), vae, []byte(strings.Replace(string(te), `"CLIPTextModel"`, `"T5EncoderModel"`, 1)), nil)
 	require.ErrorContains(t, err, "architectures")
-	_, err = SingleFileLayoutFromConfigs(SingleFileSDXLBase, []byte(unet), vae, te, nil)
+	_, err = LayoutFromConfigs(KindSDXLBase, []byte(unet), vae, te, nil)
 	require.ErrorContains(t, err, "text_encoder_2/config.json")
-	_, err = SingleFileLayoutFromConfigs("sd3", []byte(unet), vae, te, nil)
+	_, err = LayoutFromConfigs("sd3", []byte(unet), vae, te, nil)
 	require.ErrorContains(t, err, `unknown single-file kind "sd3"`)
-	_, err = SingleFileLayoutFor("sd21")
+	_, err = LayoutFor("sd21")
 	require.ErrorContains(t, err, "sd21")
-	_, err = SingleFileLayoutFromDir(SingleFileSD15, t.TempDir())
+	_, err = LayoutFromDir(KindSD15, t.TempDir())
 	require.ErrorContains(t, err, "config.json")
+}
+
+// TestSingleFileUNetVariants: UNet configs that models/unet accepts have tables whose diffusers side
+// is exactly what the UNet declares — mid_block_type UNetMidBlock2D (middle_block.0 only, by
+// diffusers' converter numbering) and null (no middle_block), "UNetRes"-prefixed block types, and
+// per-attention transformer depths with reverse_transformer_layers_per_block.
+func TestSingleFileUNetVariants(t *testing.T) {
+	dir := filepath.Join(fixtures.Root(t), "unet", "sd15_tiny")
+	data, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name   string
+		edits  map[string]any
+		middle []string // the middle_block.N of the LDM keys
+	}{
+		{"real", nil, []string{"middle_block.0", "middle_block.1", "middle_block.2"}},
+		{"UNetMidBlock2D", map[string]any{"mid_block_type": "UNetMidBlock2D"}, []string{"middle_block.0"}},
+		{"no mid block", map[string]any{"mid_block_type": nil}, []string{}},
+		{"UNetRes prefix", map[string]any{"down_block_types": []string{"UNetResCrossAttnDownBlock2D", "UNetResDownBlock2D"},
+			"up_block_types": []string{"UNetResUpBlock2D", "UNetResCrossAttnUpBlock2D"}}, []string{"middle_block.0", "middle_block.1", "middle_block.2"}},
+		{"per-attention depths", map[string]any{"transformer_layers_per_block": []any{[]int{1, 2}, []int{2, 1}},
+			"reverse_transformer_layers_per_block": []any{[]int{1, 1, 1}, []int{2, 1, 2}}}, []string{"middle_block.0", "middle_block.1", "middle_block.2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var raw map[string]any
+			require.NoError(t, json.Unmarshal(data, &raw))
+			for k, v := range tc.edits {
+				raw[k] = v
+			}
+			b, err := json.Marshal(raw)
+			require.NoError(t, err)
+			cfg, err := unet.ParseConfig(b)
+			require.NoError(t, err)
+			m, err := unet.New(cfg)
+			require.NoError(t, err)
+			declared, err := weights.Declared(m.Declare)
+			require.NoError(t, err)
+			var to []string
+			middle := map[string]bool{}
+			require.NoError(t, UNetRows(cfg, "", func(from, key string, _ Op) {
+				to = append(to, key)
+				if rest, ok := strings.CutPrefix(from, "middle_block."); ok {
+					middle["middle_block."+strings.SplitN(rest, ".", 2)[0]] = true
+				}
+			}))
+			sort.Strings(to)
+			require.Equal(t, weights.SortedKeys(declared), to)
+			require.Equal(t, tc.middle, weights.SortedKeys(middle))
+		})
+	}
+	// UNetRows checks the structure with models/unet's messages.
+	noRows := func(string, string, Op) { t.Fatal("no row expected") }
+	require.ErrorContains(t, UNetRows(nil, "", noRows), "no UNet config")
+	bad := unet.SD15()
+	bad.LayersPerBlock = unet.IntList(2, 2)
+	require.ErrorContains(t, UNetRows(bad, "", noRows), "layers_per_block = [2,2] has 2 entries, down_block_types 4")
 }
