@@ -229,23 +229,15 @@ func Chart(dir string) error {
 	return nil
 }
 
-// loadRun loads the preset saved in a run folder and the model's pipeline with the run's LoRA.
+// loadRun loads the preset saved in a run folder and its model with the run's LoRA.
 func loadRun(dir string) (*slider.Preset, *sd.Pipeline, error) {
 	run := rundir.Dir(dir)
 	p, err := run.LoadPreset()
 	if err != nil {
 		return nil, nil, err
 	}
-	modelDir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, Out)
+	pipe, err := run.LoadModel(p, "", Out)
 	if err != nil {
-		return nil, nil, err
-	}
-	pipe, err := sd.LoadPipeline(modelDir, sd.PipelineOptions{Variant: p.Model.Variant})
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := pipe.UseLoRA(run.LoRA()); err != nil {
-		pipe.Close()
 		return nil, nil, err
 	}
 	return p, pipe, nil

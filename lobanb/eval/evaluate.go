@@ -5,8 +5,6 @@ import (
 	"image"
 	"io"
 
-	"github.com/gomlx/compute/dtypes"
-
 	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/sd"
@@ -47,11 +45,7 @@ func Evaluate(run rundir.Dir, o Options) (*Report, error) {
 	}
 	pipe := o.Pipeline
 	if pipe == nil {
-		lora := o.LoRA
-		if lora == "" {
-			lora = run.LoRA()
-		}
-		if pipe, err = loadWithLoRA(p, lora, o.Log); err != nil {
+		if pipe, err = run.LoadModel(p, o.LoRA, o.Log); err != nil {
 			return nil, err
 		}
 		defer pipe.Close()
@@ -60,27 +54,6 @@ func Evaluate(run rundir.Dir, o Options) (*Report, error) {
 		return nil, err
 	}
 	return evaluatePipeline(pipe, p.Eval, size, run)
-}
-
-// loadWithLoRA loads the preset's model in train.dtype with the LoRA file installed.
-func loadWithLoRA(p *slider.Preset, loraPath string, log io.Writer) (*sd.Pipeline, error) {
-	dir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, log)
-	if err != nil {
-		return nil, err
-	}
-	dtype := dtypes.Float32
-	if p.Train.DType == "bfloat16" {
-		dtype = dtypes.BFloat16
-	}
-	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Variant: p.Model.Variant, DType: dtype})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := pipe.UseLoRA(loraPath); err != nil {
-		pipe.Close()
-		return nil, err
-	}
-	return pipe, nil
 }
 
 // evaluatePipeline runs the eval section on a pipeline whose adapter is installed and writes the

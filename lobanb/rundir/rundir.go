@@ -15,11 +15,14 @@ package rundir
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/models/sd"
 )
 
 // Dir is a run folder (the RunDir of the design notes).
@@ -103,4 +106,30 @@ func (d Dir) LoadPreset() (*slider.Preset, error) {
 		return nil, fmt.Errorf("run folder %s: %w (training writes it)", d, err)
 	}
 	return p, nil
+}
+
+// LoadModel loads the model preset p names (model.name_or_path with its variant, in train.dtype)
+// with a LoRA installed: loraPath, or DIR/lora.safetensors when it is "". Download progress of a hub
+// model goes to log (nil: quiet). The caller closes the pipeline.
+func (d Dir) LoadModel(p *slider.Preset, loraPath string, log io.Writer) (*sd.Pipeline, error) {
+	if loraPath == "" {
+		loraPath = d.LoRA()
+	}
+	dir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, log)
+	if err != nil {
+		return nil, err
+	}
+	dtype := dtypes.Float32
+	if p.Train.DType == "bfloat16" {
+		dtype = dtypes.BFloat16
+	}
+	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Variant: p.Model.Variant, DType: dtype})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pipe.UseLoRA(loraPath); err != nil {
+		pipe.Close()
+		return nil, err
+	}
+	return pipe, nil
 }

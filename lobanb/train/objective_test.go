@@ -66,7 +66,7 @@ func checkLoRALossCase(t *testing.T, backend compute.Backend, dir string) {
 	}
 
 	root := gmodel.NewStore().RootScope()
-	model, err := unet.LoadInto(root.At("unet"), filepath.Join(dir, cs.BaseModel.Path), dtypes.Float32)
+	model, err := loadUNetInto(root.At("unet"), filepath.Join(dir, cs.BaseModel.Path))
 	require.NoError(t, err)
 	decl, err := weights.Declared(model.Declare)
 	require.NoError(t, err)
@@ -326,4 +326,21 @@ func writeSyntheticSDXLLoRALossCase(t *testing.T, backend compute.Backend, dir s
 	data, err := json.MarshalIndent(cs, "", "  ")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "case.json"), data, 0o644))
+}
+
+// loadUNetInto reads a UNet folder into ctx (float32), as the pipeline does.
+func loadUNetInto(ctx *gmodel.Scope, dir string) (*unet.UNet2DConditionModel, error) {
+	cfg, err := unet.LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := unet.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	files, err := weights.FindWeightFiles(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	return m, m.LoadWeights(ctx, files, dtypes.Float32)
 }

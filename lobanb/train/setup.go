@@ -20,7 +20,6 @@ import (
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
-	"github.com/loba-dev/loba/models/weights"
 )
 
 // loadConditioning loads the pipeline and the text conditioning of every prompt (docs/ALGORITHMS.md
@@ -121,7 +120,7 @@ func encodePrompts(pipe *sd.Pipeline, prompts []string, clipSkip bool) (map[stri
 // the adapter: its variables and the trainable ones with their lr scales.
 func (r *Run) setupAdapter() ([]*gctx.Variable, []Param, error) {
 	p, pipe := r.Plan.Preset, r.Pipeline
-	decl, err := weights.Declared(pipe.UNet.Declare)
+	decl, err := pipe.UNet.Declared()
 	if err != nil {
 		return nil, nil, err
 	}

@@ -56,7 +56,7 @@ func declareConfig(class string, config []byte) (*componentModel, error) {
 		if m, err = unet.New(cfg); err != nil {
 			return nil, err
 		}
-		cm.declared, err = weights.Declared(m.Declare)
+		cm.declared, err = m.Declared()
 	case "AutoencoderKL":
 		var cfg *vae.Config
 		if cfg, err = vae.ParseConfig(config); err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/nn"
-	"github.com/loba-dev/loba/models/weights"
 )
 
 // UseLoRA loads a kohya LoRA file (diffusers or SAI names) onto the pipeline's UNet and installs it
@@ -18,7 +17,7 @@ func (p *Pipeline) UseLoRA(path string) (*lora.Network, error) {
 	if p.UNet == nil {
 		return nil, fmt.Errorf("sd.UseLoRA: the pipeline is closed")
 	}
-	decl, err := weights.Declared(p.UNet.Declare)
+	decl, err := p.UNet.Declared()
 	if err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ type PipelineOptions struct {
 	// force_upcast, as diffusers does.
 	DType dtypes.DType
 	// Variant prefers weight files of that variant for the VAE and text encoders ("fp16"); the UNet
-	// takes the plain files, else the fp16 ones (unet.LoadInto).
+	// takes the plain files, else the fp16 ones.
 	Variant string
 	// Tokenizer overrides tokenizer/ and tokenizer_2/: a tokenizer folder (vocab.json + merges.txt)
 	// or openai/CLIP's BPE merges file (bpe_simple_vocab_16e6.txt.gz). With a file, text_encoder
@@ -246,7 +246,7 @@ func (p *Pipeline) loadModels(comps modelIndex, opts PipelineOptions) error {
 	if err != nil {
 		return err
 	}
-	if p.UNet, err = unet.LoadInto(p.Ctx.At("%s", ScopeUNet), unetDir, p.DType); err != nil {
+	if p.UNet, err = loadUNet(p.Ctx.At("%s", ScopeUNet), unetDir, p.DType); err != nil {
 		return err
 	}
 	p.Kind = KindSD15
@@ -285,6 +285,24 @@ func (p *Pipeline) loadModels(comps modelIndex, opts PipelineOptions) error {
 		p.TextEncoders = append(p.TextEncoders, te)
 	}
 	return nil
+}
+
+// loadUNet reads a UNet folder into ctx (the UNet's scope): the plain weight files, else the fp16
+// ones (a UNet is often published in one of them only).
+func loadUNet(ctx *model.Scope, dir string, dtype dtypes.DType) (*unet.UNet2DConditionModel, error) {
+	cfg, err := unet.LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	m, err := unet.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("unet.Load %s: %w", dir, err)
+	}
+	files, err := unet.WeightFiles(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	return m, m.LoadWeights(ctx, files, dtype)
 }
 
 // loadVAE reads vae/ into Ctx.At("vae"), float32 when force_upcast is set.

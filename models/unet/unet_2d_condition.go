@@ -195,45 +195,67 @@ func (m *UNet2DConditionModel) Declare(ctx *model.Scope, g *Graph) {
 	m.Forward(ctx, sample, t, cond)
 }
 
-// Load reads a diffusers UNet folder (config.json + diffusion_pytorch_model[.fp16].safetensors,
+// Load reads a diffusers UNet folder (config.json + diffusion_pytorch_model.safetensors,
 // model.safetensors, or a sharded index) into a new context, as float32, and returns the model with
-// that context set to Reuse() (pass it to Forward). Errors name the files; weights that do not fit
-// the config are all listed together.
+// that context in Reuse mode (pass it to Forward). Errors name the files; weights that do not fit
+// the config are all listed together. The loading contract is vae's and clip's: Load, LoadVariant,
+// Declared, LoadWeights.
 func Load(dir string) (*UNet2DConditionModel, *model.Scope, error) {
-	ctx := model.NewStore().RootScope()
-	m, err := LoadInto(ctx, dir, dtypes.Float32)
+	return LoadVariant(dir, "", dtypes.Float32)
+}
+
+// LoadVariant is Load with a weight-file variant ("fp16" picks diffusion_pytorch_model.fp16.safetensors
+// when present) and the dtype floating-point weights are converted to.
+func LoadVariant(dir, variant string, dtype dtypes.DType) (*UNet2DConditionModel, *model.Scope, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
+		return nil, nil, err
+	}
+	m, err := New(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("unet.Load %s: %w", dir, err)
+	}
+	files, err := WeightFiles(dir, variant)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx := model.NewStore().RootScope()
+	if err := m.LoadWeights(ctx, files, dtype); err != nil {
 		return nil, nil, err
 	}
 	return m, ctx, nil
 }
 
-// LoadInto reads a diffusers UNet folder into ctx (the component root, e.g. ctx.At("unet")), with
-// floating-point weights converted to dtype. The variables are frozen (not trainable).
-func LoadInto(ctx *model.Scope, dir string, dtype dtypes.DType) (*UNet2DConditionModel, error) {
-	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return nil, err
-	}
-	m, err := New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("unet.Load %s: %w", dir, err)
-	}
-	files, err := weights.FindWeightFiles(dir, "")
-	if err != nil {
+// WeightFiles picks a UNet folder's weight files (weights.FindWeightFiles): variant's when given,
+// else the plain files, else the fp16 ones — a UNet is often published in one of them only.
+func WeightFiles(dir, variant string) ([]string, error) {
+	files, err := weights.FindWeightFiles(dir, variant)
+	if err != nil && variant == "" {
 		files, err = weights.FindWeightFiles(dir, "fp16")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("unet.Load: %w", err)
 	}
-	declared, err := weights.Declared(m.Declare)
+	return files, nil
+}
+
+// Declared lists the model's weights as diffusers key → shape (float32), from a shape-only build.
+func (m *UNet2DConditionModel) Declared() (map[string]shapes.Shape, error) {
+	return weights.Declared(m.Declare)
+}
+
+// LoadWeights sets the model's weights in ctx (the UNet's root scope) from diffusers-named
+// safetensors files, converted to dtype. The variables are frozen (not trainable). Missing,
+// unexpected and mis-shaped keys are reported together.
+func (m *UNet2DConditionModel) LoadWeights(ctx *model.Scope, files []string, dtype dtypes.DType) error {
+	decl, err := m.Declared()
 	if err != nil {
-		return nil, fmt.Errorf("unet.Load %s: %w", dir, err)
+		return fmt.Errorf("unet: listing the model's weights: %w", err)
 	}
-	if err := weights.LoadFiles(ctx, declared, files, weights.LoadOptions{DType: dtype}); err != nil {
-		return nil, fmt.Errorf("unet.Load: %w", err)
+	if err := weights.LoadFiles(ctx, decl, files, weights.LoadOptions{DType: dtype}); err != nil {
+		return fmt.Errorf("unet.Load: %w", err)
 	}
-	return m, nil
+	return nil
 }
 
 // Predict builds and runs one forward pass on backend: the model prediction for sample
