@@ -238,7 +238,15 @@ func (t *Train) fillDefaults() {
 	if t.Resolution.IsZero() {
 		t.Resolution = Square(512)
 	}
-	setStr(&t.DType, "float32")
+	setStr(&t.DType, "auto")
+	switch t.GradientCheckpointing { // YAML booleans read into the string
+	case "true":
+		t.GradientCheckpointing = "on"
+	case "false":
+		t.GradientCheckpointing = "off"
+	}
+	setStr(&t.GradientCheckpointing, "auto")
+	setStr(&t.Attention, "auto")
 	setStr(&t.SaveDType, "float16")
 	setStr(&t.SaveLayout, "diffusers")
 }
@@ -504,6 +512,8 @@ func (p *Preset) validateTrain(v *validator) {
 	v.check(t.BatchSize >= 1, "train.batch_size", t.BatchSize, ">= 1")
 	v.resolution("train.resolution", t.Resolution)
 	v.enum("train.dtype", t.DType, validDTypes)
+	v.enum("train.gradient_checkpointing", t.GradientCheckpointing, validCheckpointing)
+	v.enum("train.attention", t.Attention, validAttention)
 	v.check(t.CheckpointEvery >= 0, "train.checkpoint_every", t.CheckpointEvery, ">= 0 (0 = only at the end)")
 	v.check(t.KeepCheckpoints >= 0, "train.keep_checkpoints", t.KeepCheckpoints, ">= 0 (0 = all)")
 	v.enum("train.save_dtype", t.SaveDType, validSaveDTypes)

@@ -165,8 +165,17 @@ type Train struct {
 	// BatchSize and Resolution are the defaults of the prompt entries (1 and 512).
 	BatchSize  int        `yaml:"batch_size" json:"batch_size"`
 	Resolution Resolution `yaml:"resolution" json:"resolution"`
-	// DType of the frozen model during training: float32 (default) | bfloat16.
+	// DType of the frozen model during training: auto (default: bfloat16 on a GPU, float32 on the
+	// CPU) | float32 | bfloat16 | float16 (GPUs without bf16, e.g. a T4). The adapter, the optimizer
+	// state and the loss stay float32.
 	DType string `yaml:"dtype" json:"dtype"`
+	// GradientCheckpointing recomputes each ResnetBlock2D's and BasicTransformerBlock's activations
+	// in the backward pass instead of keeping them: auto (default: on for real-size models) | on |
+	// off (true/false also read).
+	GradientCheckpointing string `yaml:"gradient_checkpointing" json:"gradient_checkpointing"`
+	// Attention is the attention implementation: auto (default: fused where the backend has it,
+	// chunked for long sequences on the Go backend, else math) | math | chunked | fused.
+	Attention string `yaml:"attention" json:"attention"`
 	Seed  int64  `yaml:"seed" json:"seed"`
 	// CheckpointEvery saves a resumable checkpoint every N steps (0 = only at the end);
 	// KeepCheckpoints keeps the newest N (0 = all).
@@ -307,7 +316,9 @@ var (
 	validLRSchedulers    = []string{"constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"}
 	validLossTypes       = []string{"l2", "l1", "huber", "smooth_l1"}
 	validHuberSchedules  = []string{"constant", "exponential", "snr"}
-	validDTypes          = []string{"float32", "bfloat16"}
+	validDTypes          = []string{"auto", "float32", "bfloat16", "float16"}
+	validCheckpointing   = []string{"auto", "on", "off"}
+	validAttention       = []string{"auto", "math", "chunked", "fused"}
 	validSaveDTypes      = []string{"float16", "bfloat16", "float32"}
 	validSaveLayouts     = []string{"diffusers", "sai"}
 	validActions         = []string{ActionErase, ActionEnhance, ActionKeep}

@@ -58,7 +58,7 @@ func TestLOBAExample(t *testing.T) {
 	assert.Equal(t, []float64{0.9, 0.999}, p.Train.Betas)
 	assert.Equal(t, 1e-8, p.Train.Eps)
 	assert.Equal(t, "l2", p.Train.LossType)
-	assert.Equal(t, "float32", p.Train.DType)
+	assert.Equal(t, "auto", p.Train.DType)
 	assert.Equal(t, "float16", p.Train.SaveDType)
 	assert.Equal(t, 2, p.Network.ConvRank)
 	assert.Equal(t, 1.0, p.Network.ConvAlpha)

@@ -34,6 +34,7 @@ func newDenoiseGraph(env graphEnv, sched schedulers.Scheduler, guidance float64)
 	backend, ctx, d, sdxl, adapters := env.backend, env.ctx, env.d, env.sdxl, env.adapters
 	needsNoise := sched.Config().ClassName == schedulers.ClassDDPM
 	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
+		nn.UseMemoryOptions(inputs[0].Graph(), env.mem)
 		x, t := inputs[0], inputs[1] // [B, C, H, W], [] int64
 		rest := inputs[2:]
 		var unc, tgt nodeCond

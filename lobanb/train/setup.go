@@ -20,6 +20,7 @@ import (
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
+	"github.com/loba-dev/loba/models/weights"
 )
 
 // loadConditioning loads the pipeline and the text conditioning of every prompt (docs/ALGORITHMS.md
@@ -226,13 +227,16 @@ func drawSettingsOf(p *slider.Preset, pipe *sd.Pipeline) (drawSettings, error) {
 // buildGraphs prepares the train step, the loss-only evaluation graph and the partial denoise.
 func (r *Run) buildGraphs(sched schedulers.Scheduler, params []Param, opt Optimizer) (loopGraphs, error) {
 	p, pipe := r.Plan.Preset, r.Pipeline
-	env := graphEnv{backend: pipe.Backend, ctx: pipe.Ctx, sdxl: pipe.Kind == sd.KindSDXL,
+	mem, err := memoryOptions(p.Train, pipe)
+	if err != nil {
+		return loopGraphs{}, err
+	}
+	env := graphEnv{backend: pipe.Backend, ctx: pipe.Ctx, sdxl: pipe.Kind == sd.KindSDXL, mem: mem,
 		d:        &denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.At("unet"), DType: pipe.DType},
 		adapters: func(m *Node) nn.Adapter { return r.Net.Adapter(pipe.Ctx, "/unet", m) }}
 	lossCfg := lossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, MinSNRGamma: p.Train.MinSNRGamma,
 		VPrediction: sched.Config().PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod()}
 	var g loopGraphs
-	var err error
 	if g.step, err = newStepGraph(env, lossCfg, params, opt, p.Train.MaxGradNorm); err != nil {
 		return g, err
 	}
@@ -390,4 +394,28 @@ func conditioningOf(conds map[string]sd.Conditioning, prompts []string) (*sd.Con
 		rows[i] = &c
 	}
 	return sd.ConcatConditionings(rows...)
+}
+
+// realSizeParams is the UNet size from which train.gradient_checkpointing auto turns checkpointing
+// on: every SD/SDXL UNet (≥ 860M parameters) is far above it, the tiny fixtures and the toy world
+// far below.
+const realSizeParams = 100_000_000
+
+// memoryOptions resolves train.gradient_checkpointing and train.attention for the model.
+func memoryOptions(t slider.Train, pipe *sd.Pipeline) (nn.MemoryOptions, error) {
+	var o nn.MemoryOptions
+	switch t.GradientCheckpointing {
+	case "on":
+		o.GradientCheckpointing = true
+	case "auto", "":
+		decl, err := pipe.UNet.Declared()
+		if err != nil {
+			return o, err
+		}
+		o.GradientCheckpointing = weights.ParamCount(decl) >= realSizeParams
+	}
+	if t.Attention != "auto" {
+		o.Attention = t.Attention
+	}
+	return o, nil
 }

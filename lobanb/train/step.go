@@ -10,6 +10,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/sd"
 )
 
@@ -94,6 +95,8 @@ type graphEnv struct {
 	d        *denoiser
 	sdxl     bool
 	adapters sd.AdapterFactory
+	// mem is how the UNet's layers trade compute for memory in these graphs.
+	mem nn.MemoryOptions
 }
 
 // newStepGraph prepares the train step. params are the adapter's trainable variables with their
@@ -103,6 +106,7 @@ func newStepGraph(env graphEnv, lossCfg lossConfig, params []Param, opt Optimize
 	backend, ctx, d, sdxl, adapters := env.backend, env.ctx, env.d, env.sdxl, env.adapters
 	s := &stepGraph{sdxl: sdxl, params: params}
 	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
+		nn.UseMemoryOptions(inputs[0].Graph(), env.mem)
 		in := stepBatch{X: inputs[0], T: inputs[1]}
 		rest := inputs[2:]
 		in.Target, rest = takeCond(rest, sdxl)
