@@ -5,7 +5,8 @@
 #   ./install.sh             everything: Go 1.26 (if missing), module cache, the `loba` CLI, Jupyter
 #                            (Debian packages, where absent), GoNB + goimports + gopls, the gonb kernel
 #                            (with LOBA's folder and GOEXPERIMENT=simd recorded in it), ECharts for offline
-#                            charts (npm) and, where an NVIDIA GPU is present, the CUDA PJRT plugin
+#                            charts (npm) and, where an NVIDIA GPU is present, the CUDA PJRT plugin (jax's
+#                            from Python's site-packages when there is one, else downloaded)
 #   ./install.sh --cpu-only  the same without the CUDA plugin
 #   ./install.sh --check     change nothing; say what is missing and the command that fixes it
 #                            (`loba doctor`)
@@ -27,7 +28,7 @@ for arg in "$@"; do
   case "$arg" in
     --cpu-only) CPU_ONLY=1 ;;
     --check) CHECK=1 ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $arg (use --cpu-only, --check)" >&2; exit 2 ;;
   esac
 done
@@ -191,12 +192,37 @@ else
   rm -rf "$tmp"
 fi
 
-# 7. The CUDA PJRT plugin where a GPU is present.
+# 7. The CUDA PJRT plugin where a GPU is present. jax's (jax-cuda12-pjrt / jax-cuda13-pjrt in Python's
+#    site-packages, as on Colab) serves when there is one: nothing to download. loba finds it itself in
+#    the usual Python folders; the one Python's own folder list shows is also recorded in
+#    $DATA_DIR/cuda-plugin for the rest. Else `loba setup cuda` downloads the pinned plugin (it also
+#    takes one PJRT_PLUGIN_LIBRARY_PATH names).
+GOXLA_CUDA_PLUGIN="$HOME/.local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so"
+jax_cuda_plugin() { # jax's CUDA plugin in a folder of python3's sys.path / site-packages (CUDA 12 first), or nothing
+  command -v python3 >/dev/null 2>&1 || return 0
+  local d v
+  python3 -c 'import site,sys; print("\n".join([*getattr(site,"getsitepackages",list)(), site.getusersitepackages(), *sys.path]))' 2>/dev/null \
+    | while IFS= read -r d; do
+        for v in 12 13; do
+          if [ -n "$d" ] && [ -f "$d/jax_plugins/xla_cuda$v/xla_cuda_plugin.so" ]; then
+            printf '%s\n' "$d/jax_plugins/xla_cuda$v/xla_cuda_plugin.so"
+          fi
+        done
+      done | head -1
+}
 if [ "$CPU_ONLY" = 0 ] && { [ -e /dev/nvidia0 ] || nvidia-smi -L >/dev/null 2>&1; }; then
-  if [ -e "$HOME/.local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so" ]; then
-    say "CUDA plugin: $HOME/.local/lib/go-xla/nvidia/pjrt_c_api_cuda_plugin.so"
+  jax_plugin="$(jax_cuda_plugin || true)"
+  if [ -e "$GOXLA_CUDA_PLUGIN" ]; then
+    say "CUDA plugin: $GOXLA_CUDA_PLUGIN"
+  elif [ -n "$jax_plugin" ]; then
+    if [ "$(cat "$DATA_DIR/cuda-plugin" 2>/dev/null)" != "$jax_plugin" ]; then
+      printf '%s\n' "$jax_plugin" > "$DATA_DIR/cuda-plugin"
+      did "CUDA plugin: jax's $jax_plugin (Python's site-packages; nothing to download), recorded in $DATA_DIR/cuda-plugin"
+    else
+      say "CUDA plugin: jax's $jax_plugin"
+    fi
   else
-    did "installing the CUDA PJRT plugin (a few minutes)"
+    did "installing the CUDA PJRT plugin (no jax-cuda12-pjrt in Python's site-packages; a few minutes)"
     loba setup cuda
   fi
 else

@@ -219,14 +219,24 @@ func (e Env) echartsCheck() Check {
 	return c
 }
 
-// cudaPluginCheck looks for the CUDA PJRT plugin (checked where there is a GPU).
+// cudaPluginCheck looks for the CUDA PJRT plugin LOBA's commands would load (checked where there
+// is a GPU): backend.FindCUDAPlugin, which finds jax's plugin in Python's site-packages too, so
+// nothing needs downloading where jax is installed (Colab). Found names the plugin and where it
+// comes from. A jax plugin only Python's own folder list shows (a Python that loba's globs miss)
+// gets the command that records it for loba.
 func (e Env) cudaPluginCheck() Check {
-	c := Check{Name: "cuda plugin", Required: true, Fix: "loba setup cuda   (or ./install.sh)"}
-	if p := e.FindPlugin("cuda"); p != "" {
-		c.OK, c.Found = true, p
-	} else {
-		c.Problem = "a GPU is present but no CUDA PJRT plugin is installed, so LOBA would compute on the CPU"
+	c := Check{Name: "cuda plugin", Required: true, Fix: "loba setup cuda   (or ./install.sh; downloads the pinned plugin and NVIDIA libraries)"}
+	if pl, ok := backend.FindCUDAPlugin(e.probe()); ok {
+		c.OK, c.Found = true, fmt.Sprintf("%s (%s)", pl.Path, pl.Source)
+		return c
 	}
+	if jax := e.PythonJaxPlugins(); len(jax) > 0 {
+		rec := backend.RecordFile(e.probe())
+		c.Problem = fmt.Sprintf("jax's CUDA plugin %s (%s) is in a Python folder loba does not search", jax[0].Path, jax[0].Source)
+		c.Fix = fmt.Sprintf("mkdir -p %s && echo %s > %s   (or ./install.sh, which records it)", shellQuote(filepath.Dir(rec)), shellQuote(jax[0].Path), shellQuote(rec))
+		return c
+	}
+	c.Problem = "a GPU is present but no CUDA PJRT plugin (none installed, no jax-cuda12-pjrt / jax-cuda13-pjrt in Python's site-packages), so LOBA would compute on the CPU"
 	return c
 }
 

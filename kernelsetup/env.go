@@ -39,6 +39,9 @@ type Env struct {
 	Root string
 	// DevDir is where GPU device files live (default /dev).
 	DevDir string
+	// SysRoot prefixes the system folders searched for the CUDA plugin (/usr/local/lib/…,
+	// /usr/lib/python3…, /opt/conda; default /).
+	SysRoot string
 }
 
 func (e Env) vars() []string {

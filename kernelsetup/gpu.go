@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gomlx/go-xla/installer"
+
+	"github.com/loba-dev/loba/models/backend"
 )
 
 // GPUs lists the NVIDIA GPUs (`nvidia-smi -L` names, e.g. "NVIDIA A100-SXM4-40GB"); with device files
@@ -37,31 +39,52 @@ func (e Env) GPUs() []string {
 	return nil
 }
 
-// PluginDirs lists the folders go-xla searches for PJRT plugins (go-xla v0.4.5
-// pjrt/dynamiclib_base.go:73-81 and pjrt/dynamiclib_posix.go:63-80): only $PJRT_PLUGIN_LIBRARY_PATH
-// when it is set, else ~/.local/lib/go-xla(/nvidia), ~/.local/lib/gomlx/pjrt and the same under
-// /usr/local/lib (go-xla also searches the system's library folders, which LOBA's installs never use).
-func (e Env) PluginDirs() []string {
-	if p := e.Getenv("PJRT_PLUGIN_LIBRARY_PATH"); p != "" {
-		return filepath.SplitList(p)
-	}
-	var dirs []string
-	for _, base := range []string{filepath.Join(e.Home(), ".local", "lib"), "/usr/local/lib"} {
-		dirs = append(dirs, filepath.Join(base, "go-xla"), filepath.Join(base, "go-xla", "nvidia"), filepath.Join(base, "gomlx", "pjrt"))
-	}
-	return dirs
-}
-
-// FindPlugin returns the path of the PJRT plugin called name ("cuda", "cpu") in PluginDirs, or "".
-func (e Env) FindPlugin(name string) string {
-	for _, d := range e.PluginDirs() {
-		for _, f := range []string{"pjrt_c_api_" + name + "_plugin.so", "pjrt-plugin-" + name + ".so", "pjrt_plugin_" + name + ".so"} {
-			if p := filepath.Join(d, f); fileExists(p) {
-				return p
+// probe is the environment as models/backend's plugin discovery sees it.
+func (e Env) probe() backend.Probe {
+	p := backend.Probe{DevDir: e.DevDir, SysRoot: e.SysRoot}
+	if e.Vars != nil {
+		p.Env = map[string]string{}
+		for _, kv := range e.Vars {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				p.Env[k] = v
 			}
 		}
 	}
-	return ""
+	return p
+}
+
+// PluginDirs lists the folders go-xla searches for PJRT plugins (backend.PluginDirs): only
+// $PJRT_PLUGIN_LIBRARY_PATH when it is set, else ~/.local/lib/go-xla(/nvidia),
+// ~/.local/lib/gomlx/pjrt and the same under /usr/local/lib.
+func (e Env) PluginDirs() []string { return backend.PluginDirs(e.probe()) }
+
+// FindPlugin returns the path of the PJRT plugin called name ("cuda", "cpu") in PluginDirs, or "":
+// what `loba setup cuda` installed (it installs when this is ""). The CUDA plugin LOBA's commands
+// load may also be jax's: backend.FindCUDAPlugin, which the doctor checks.
+func (e Env) FindPlugin(name string) string { return backend.FindPluginIn(e.PluginDirs(), name) }
+
+// pythonSitesCode prints Python's own list of package folders, one a line (install.sh runs the same).
+const pythonSitesCode = `import site,sys; print("\n".join([*getattr(site,"getsitepackages",list)(), site.getusersitepackages(), *sys.path]))`
+
+// PythonJaxPlugins lists jax's CUDA plugins in the package folders the python3 on PATH reports
+// (none without python3): those in folders backend.SitePackagesDirs does not glob are what
+// install.sh records for loba (backend.RecordFile).
+func (e Env) PythonJaxPlugins() []backend.Plugin {
+	py := e.LookPath("python3")
+	if py == "" {
+		return nil
+	}
+	out, err := e.output(20*time.Second, py, "-c", pythonSitesCode)
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	for _, d := range strings.Split(out, "\n") {
+		if d = strings.TrimSpace(d); filepath.IsAbs(d) {
+			dirs = append(dirs, d)
+		}
+	}
+	return backend.JaxCUDAPlugins(dirs)
 }
 
 // CUDAInstallDir is where `loba setup cuda` installs the plugin: ~/.local/lib/go-xla (the plugin

@@ -16,6 +16,7 @@ import (
 	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/lobanb/train"
+	"github.com/loba-dev/loba/models/backend"
 	"github.com/loba-dev/loba/models/sd"
 	"github.com/loba-dev/loba/models/toyworld"
 )
@@ -110,6 +111,34 @@ func Slider(model, name string, target slider.Target) (*slider.Preset, error) {
 	}
 	// Not normalized yet, so fields changed before Train (train.resolution, ...) reach the target.
 	return p, nil
+}
+
+// Plan shows what training p needs, from its model's configs alone (no weight is loaded): the
+// parts of its memory on the CPU and on a GPU, the compute per step and, per device (T4, L4, A100,
+// H100, this machine), whether it fits, the estimated seconds per step, and what to change where
+// it does not fit. Train refuses a preset that cannot fit this machine with the same figures.
+func Plan(p *slider.Preset) (*train.Estimate, error) {
+	if p == nil {
+		return nil, errors.New("lobanb.Plan: nil preset")
+	}
+	plan, err := train.NewPlan(p, train.Options{Log: Out})
+	if err != nil {
+		return nil, err
+	}
+	e, err := train.EstimateRun(plan)
+	if err != nil {
+		return nil, err
+	}
+	devices := append([]train.Device{}, train.GPUs...)
+	if b, err := backend.New(); err == nil {
+		if me, err := train.ThisMachine(b); err == nil {
+			devices = append(devices, me)
+		}
+	}
+	var text strings.Builder
+	e.Report(&text, devices)
+	show(text.String())
+	return e, nil
 }
 
 // Result is what Train produced.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/loba-dev/loba/lobanb/eval"
 	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/lobanb/train"
 )
 
 // The Must twins panic with the error instead of returning it: in a GoNB cell the panic is the
@@ -22,6 +23,9 @@ func MustPreset(path string) *slider.Preset { return must.M1(Preset(path)) }
 func MustSlider(model, name string, target slider.Target) *slider.Preset {
 	return must.M1(Slider(model, name, target))
 }
+
+// MustPlan is Plan that panics on error.
+func MustPlan(p *slider.Preset) *train.Estimate { return must.M1(Plan(p)) }
 
 // MustTrain is Train that panics on error.
 func MustTrain(p *slider.Preset, dir string) *Result { return must.M1(Train(p, dir)) }

@@ -20,8 +20,8 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/gomlx/compute/dtypes"
 	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/models/backend"
 	"github.com/loba-dev/loba/models/sd"
 )
 
@@ -108,22 +108,27 @@ func (d Dir) LoadPreset() (*slider.Preset, error) {
 	return p, nil
 }
 
-// LoadModel loads the model preset p names (model.name_or_path with its variant, in train.dtype)
-// with a LoRA installed: loraPath, or DIR/lora.safetensors when it is "". Download progress of a hub
-// model goes to log (nil: quiet). The caller closes the pipeline.
+// LoadModel loads the model preset p names (model.name_or_path with its variant, in train.dtype
+// resolved for the backend as training resolves it: sd.ResolveDType) with a LoRA installed:
+// loraPath, or DIR/lora.safetensors when it is "". Download progress of a hub model goes to log
+// (nil: quiet). The caller closes the pipeline.
 func (d Dir) LoadModel(p *slider.Preset, loraPath string, log io.Writer) (*sd.Pipeline, error) {
 	if loraPath == "" {
 		loraPath = d.LoRA()
+	}
+	b, err := backend.New()
+	if err != nil {
+		return nil, err
+	}
+	dtype, err := sd.ResolveDType(p.Train.DType, b) // checked before a model is downloaded
+	if err != nil {
+		return nil, fmt.Errorf("preset %s: train.dtype: %w", p.File(), err)
 	}
 	dir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, log)
 	if err != nil {
 		return nil, err
 	}
-	dtype := dtypes.Float32
-	if p.Train.DType == "bfloat16" {
-		dtype = dtypes.BFloat16
-	}
-	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Variant: p.Model.Variant, DType: dtype})
+	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: b, Variant: p.Model.Variant, DType: dtype})
 	if err != nil {
 		return nil, err
 	}

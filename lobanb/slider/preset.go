@@ -174,9 +174,10 @@ type Train struct {
 	// off (true/false also read).
 	GradientCheckpointing string `yaml:"gradient_checkpointing" json:"gradient_checkpointing"`
 	// Attention is the attention implementation: auto (default: fused where the backend has it,
-	// chunked for long sequences on the Go backend, else math) | math | chunked | fused.
+	// chunked for long sequences on the Go backend, else math) | math | chunked | fused (cuDNN flash
+	// attention: XLA CUDA with train.dtype bfloat16 or float16, else an error when the graph builds).
 	Attention string `yaml:"attention" json:"attention"`
-	Seed  int64  `yaml:"seed" json:"seed"`
+	Seed      int64  `yaml:"seed" json:"seed"`
 	// CheckpointEvery saves a resumable checkpoint every N steps (0 = only at the end);
 	// KeepCheckpoints keeps the newest N (0 = all).
 	CheckpointEvery int `yaml:"checkpoint_every" json:"checkpoint_every"`

@@ -9,13 +9,19 @@ import (
 	"github.com/loba-dev/loba/internal/testutil"
 )
 
-// TestShippedPresets: every preset in notebooks/presets loads, normalizes and expands.
+// TestShippedPresets: every preset in notebooks/presets loads, normalizes and expands; the toy
+// presets measure themselves (an eval section: its read-outs are the toy world's), the real-model
+// presets of notebooks/presets/real have none.
 func TestShippedPresets(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "notebooks", "presets", "*.yaml"))
 	require.NoError(t, err)
 	compare, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "notebooks", "presets", "compare", "*.yaml"))
 	require.NoError(t, err)
 	files = append(files, compare...)
+	real, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "notebooks", "presets", "real", "*.yaml"))
+	require.NoError(t, err)
+	require.Len(t, real, 2)
+	files = append(files, real...)
 	require.NotEmpty(t, files)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
@@ -25,7 +31,11 @@ func TestShippedPresets(t *testing.T) {
 			es, err := p.Entries()
 			require.NoError(t, err)
 			require.NotEmpty(t, es)
-			require.NotEmpty(t, p.Eval.Kind, "shipped presets measure themselves")
+			if p.Model.NameOrPath == "" {
+				require.NotEmpty(t, p.Eval.Kind, "shipped toy presets measure themselves")
+			} else {
+				require.Empty(t, p.Eval.Kind, "the eval measures toy-world read-outs only")
+			}
 		})
 	}
 }

@@ -31,15 +31,20 @@ const (
 	condCachePromptsMeta = "loba.prompts"
 )
 
-// condCacheKey identifies what the conditionings depend on: the model folder, the text encoders'
-// and tokenizers' files (path, size, modification time), and the encode settings. A change to any of
-// them makes the cache miss.
+// condCacheKey identifies what the conditionings depend on: the model (folder or single file), the
+// text encoders' and tokenizers' files (path, size, modification time), and the encode settings. A
+// change to any of them makes the cache miss.
 func condCacheKey(modelDir string, settings map[string]string) (string, error) {
-	comps, err := sd.ReadComponents(modelDir)
+	abs, err := filepath.Abs(modelDir)
 	if err != nil {
 		return "", err
 	}
-	abs, err := filepath.Abs(modelDir)
+	var files, sources []string
+	if sd.IsSingleFile(modelDir) {
+		files, sources, err = singleFileCondFiles(modelDir)
+	} else {
+		files, err = folderCondFiles(modelDir)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -47,7 +52,36 @@ func condCacheKey(modelDir string, settings map[string]string) (string, error) {
 		Path        string
 		Size, MTime int64
 	}
-	var stamps []stamp
+	stamps := make([]stamp, 0, len(files))
+	for _, path := range files {
+		info, err := os.Stat(path) // the file itself: hub snapshots link to blobs
+		if err != nil {
+			return "", err
+		}
+		stamps = append(stamps, stamp{Path: path, Size: info.Size(), MTime: info.ModTime().UnixNano()})
+	}
+	sort.Slice(stamps, func(i, j int) bool { return stamps[i].Path < stamps[j].Path })
+	data, err := json.Marshal(struct {
+		Version  string
+		Model    string
+		Settings map[string]string
+		Files    []stamp
+		Sources  []string `json:",omitempty"`
+	}{condCacheVersion, abs, settings, stamps, sources})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// folderCondFiles lists the files of a diffusers folder's text_encoder(_2)/ and tokenizer(_2)/.
+func folderCondFiles(modelDir string) ([]string, error) {
+	comps, err := sd.ReadComponents(modelDir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
 	for _, c := range comps {
 		switch c.Name {
 		case "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2":
@@ -59,35 +93,35 @@ func condCacheKey(modelDir string, settings map[string]string) (string, error) {
 		}
 		root, err := filepath.EvalSymlinks(c.Dir) // composed folders link their components
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		err = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
+			if err == nil && !d.IsDir() {
+				files = append(files, path)
 			}
-			info, err := os.Stat(path) // the file itself: hub snapshots link to blobs
-			if err != nil {
-				return err
-			}
-			stamps = append(stamps, stamp{Path: path, Size: info.Size(), MTime: info.ModTime().UnixNano()})
-			return nil
+			return err
 		})
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	sort.Slice(stamps, func(i, j int) bool { return stamps[i].Path < stamps[j].Path })
-	data, err := json.Marshal(struct {
-		Version  string
-		Model    string
-		Settings map[string]string
-		Files    []stamp
-	}{condCacheVersion, abs, settings, stamps})
+	return files, nil
+}
+
+// singleFileCondFiles lists what the conditioning of a single-file checkpoint depends on
+// (sd.SingleFileSource.ConditioningFiles), and names each tokenizer the config folder lacks by the
+// hub folder LoadPipeline fetches it from (a tokenizer override is in the settings).
+func singleFileCondFiles(path string) (files, sources []string, err error) {
+	src, err := sd.ResolveSingleFile(path, sd.SingleFileOptions{})
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]), nil
+	for i, dir := range src.Tokenizers {
+		if dir == "" {
+			sources = append(sources, fmt.Sprintf("hub %s tokenizer %d", src.HubRepo, i+1))
+		}
+	}
+	return src.ConditioningFiles(), sources, nil
 }
 
 // loadCondCache returns the cached conditioning of every prompt in want, or ok false when the file

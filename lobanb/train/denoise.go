@@ -31,15 +31,26 @@ type denoiseGraph struct {
 // newDenoiseGraph prepares the partial-denoise step. sched must have had SetTimesteps(N) called
 // (DDIM's previous timestep depends on N). env.adapters nil denoises with the frozen base model.
 func newDenoiseGraph(env graphEnv, sched schedulers.Scheduler, guidance float64) (*denoiseGraph, error) {
-	backend, ctx, d, sdxl, adapters := env.backend, env.ctx, env.d, env.sdxl, env.adapters
 	needsNoise := sched.Config().ClassName == schedulers.ClassDDPM
-	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
-		nn.UseMemoryOptions(inputs[0].Graph(), env.mem)
+	exec, err := model.NewExec(env.backend, env.ctx.Store(), env.denoiseFn(sched, guidance, needsNoise))
+	if err != nil {
+		return nil, fmt.Errorf("train: building the denoise graph: %w", err)
+	}
+	return &denoiseGraph{exec: exec, sdxl: env.sdxl, NeedsNoise: needsNoise}, nil
+}
+
+// denoiseFn builds one partial-denoise step from its inputs (denoiseGraph.Run's order): x, t, the
+// unconditional and target conditionings, the multipliers and, when needsNoise, the step's noise.
+func (env graphEnv) denoiseFn(sched schedulers.Scheduler, guidance float64, needsNoise bool) func(*model.Scope, []*Node) []*Node {
+	return func(_ *model.Scope, inputs []*Node) []*Node {
+		mem := env.mem
+		mem.GradientCheckpointing = false // no gradients here: barriers would only copy the skips
+		nn.UseMemoryOptions(inputs[0].Graph(), mem)
 		x, t := inputs[0], inputs[1] // [B, C, H, W], [] int64
 		rest := inputs[2:]
 		var unc, tgt nodeCond
-		unc, rest = takeCond(rest, sdxl)
-		tgt, rest = takeCond(rest, sdxl)
+		unc, rest = takeCond(rest, env.sdxl)
+		tgt, rest = takeCond(rest, env.sdxl)
 		mult := rest[0] // [B]
 		var noise *Node
 		if needsNoise {
@@ -49,18 +60,14 @@ func newDenoiseGraph(env graphEnv, sched schedulers.Scheduler, guidance float64)
 		xIn := sched.ScaleModelInputGraph(x, t)
 		x2 := Concatenate([]*Node{xIn, xIn}, 0) // [2B, C, H, W]
 		t2 := BroadcastToDims(t, 2*b)           // [2B]
-		a := adapterFor(adapters, Concatenate([]*Node{mult, mult}, 0))
-		e := d.Predict(x2, t2, concatConds(unc, tgt), a) // [2B, C, H, W]
+		a := adapterFor(env.adapters, Concatenate([]*Node{mult, mult}, 0))
+		e := env.d.Predict(x2, t2, concatConds(unc, tgt), a) // [2B, C, H, W]
 		eu := SliceAxis(e, 0, AxisRange(0, b))
 		ec := SliceAxis(e, 0, AxisRange(b, 2*b))
 		guided := Add(eu, MulScalar(Sub(ec, eu), guidance)) // ε_u + g_d·(ε_c − ε_u)
 		prev, _ := sched.StepGraph(guided, t, x, noise, schedulers.StepOptions{})
 		return []*Node{prev}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("train: building the denoise graph: %w", err)
 	}
-	return &denoiseGraph{exec: exec, sdxl: sdxl, NeedsNoise: needsNoise}, nil
 }
 
 func adapterFor(f sd.AdapterFactory, mult *Node) nn.Adapter {

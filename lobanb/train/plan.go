@@ -11,6 +11,8 @@ import (
 	evalpkg "github.com/loba-dev/loba/lobanb/eval"
 	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/models/backend"
+	"github.com/loba-dev/loba/models/sd"
 )
 
 // Options are what the caller of NewPlan decides beyond the preset.
@@ -30,9 +32,11 @@ type Options struct {
 }
 
 // Plan is what a run derives from its preset before any I/O: the normalised preset (with the
-// defaults it owns filled in: the sample prompts), its prompt groups, the weights' dtype, the run
-// folder, every prompt whose conditioning the run needs, the optimizer and learning-rate schedule,
-// the adapter's initialisation, and whether the evaluation runs after training.
+// defaults it owns filled in: the sample prompts), its prompt groups, the frozen weights' dtype, the
+// run folder, every prompt whose conditioning the run needs, the optimizer and learning-rate
+// schedule, the adapter's initialisation, and whether the evaluation runs after training. DType is
+// train.dtype resolved for the backend (sd.ResolveDType): by NewPlan when Options.Backend is given,
+// else by NewRun once it has created the backend (InvalidDType until then).
 type Plan struct {
 	Preset    *slider.Preset
 	Groups    [][]slider.Entry
@@ -61,10 +65,12 @@ func NewPlan(p *slider.Preset, opts Options) (*Plan, error) {
 			return nil, fmt.Errorf("preset %s: eval.%w", p.File(), err)
 		}
 	}
-	plan := &Plan{Preset: p, Groups: groups, DType: dtypes.Float32, Dir: rundir.Dir(opts.OutDir), UpInit: "zero",
+	plan := &Plan{Preset: p, Groups: groups, Dir: rundir.Dir(opts.OutDir), UpInit: "zero",
 		EvalAfter: p.Eval.Kind != "" && !opts.SkipEval, Options: opts}
-	if p.Train.DType == "bfloat16" {
-		plan.DType = dtypes.BFloat16
+	if opts.Backend != nil { // else NewRun resolves it, once it has created the backend
+		if err := plan.resolveDType(); err != nil {
+			return nil, err
+		}
 	}
 	if plan.Dir == "" {
 		plan.Dir = rundir.Dir(filepath.Join(p.Output.Dir, p.Output.Name))
@@ -82,6 +88,27 @@ func NewPlan(p *slider.Preset, opts Options) (*Plan, error) {
 	plan.Schedule = ScheduleConfig{Name: p.Train.LRScheduler, BaseLR: p.Train.LR, MinLR: p.Train.MinLR,
 		WarmupSteps: p.Train.WarmupSteps, TotalSteps: p.Train.Steps}
 	return plan, nil
+}
+
+// resolveDType sets DType from train.dtype for the options' backend, creating the backend
+// (backend.New: GOMLX_BACKEND) when there is none. A DType already set is kept.
+func (plan *Plan) resolveDType() error {
+	if plan.DType != dtypes.InvalidDType {
+		return nil
+	}
+	if plan.Options.Backend == nil {
+		b, err := backend.New()
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		plan.Options.Backend = b
+	}
+	dt, err := sd.ResolveDType(plan.Preset.Train.DType, plan.Options.Backend)
+	if err != nil {
+		return fmt.Errorf("preset %s: train.dtype: %w", plan.Preset.File(), err)
+	}
+	plan.DType = dt
+	return nil
 }
 
 // targetPrompts lists the entries' target prompts, each once, in order.

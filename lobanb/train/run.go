@@ -52,12 +52,24 @@ type Result struct {
 
 // NewRun loads the model a plan names, caches the text conditioning of every prompt (then frees
 // the text encoders), resolves and initialises the adapter, and compiles nothing yet: the step and
-// denoise graphs compile on their first use, once per shape.
+// denoise graphs compile on their first use, once per shape. First of all, the memory plan
+// (EstimateRun) must say the run fits the device's memory: a run that cannot fit gets an error
+// wrapping ErrDoesNotFit, with the figures and the fix, and nothing is loaded or written.
 func NewRun(plan *Plan) (*Run, error) {
+	if err := plan.resolveDType(); err != nil { // before any loading: float16 on the CPU fails here
+		return nil, err
+	}
 	r := &Run{Plan: plan, Dir: plan.Dir, log: plan.Options.Log}
 	dir, err := modelDir(plan.Preset, plan.Options)
 	if err != nil {
 		return nil, err
+	}
+	e, err := checkFits(plan, dir, plan.Options.Backend) // before anything is loaded or written
+	if err != nil {
+		return nil, err
+	}
+	if e != nil && !sd.Accelerator(plan.Options.Backend) {
+		tuneGC(e.Params["unet"] >= realSizeParams)
 	}
 	conds, err := r.loadConditioning(dir)
 	if err != nil {

@@ -278,22 +278,28 @@ func loopEntries(plan *Plan, latentScale int, sdxl bool) ([][]entry, error) {
 	return trainGroups, nil
 }
 
-// modelDir resolves model.name_or_path: the embedded toy world when empty, a local folder (also
-// relative to the preset's folder, as presets are shared with their files), or a hub id.
+// modelDir resolves model.name_or_path: the embedded toy world when empty, a local diffusers folder
+// or .safetensors single-file checkpoint (also relative to the preset's folder, as presets are
+// shared with their files), or a hub id. sd.LoadPipeline reads a single file with the configs of
+// the diffusers folder holding it, else the built-in ones of its kind; pickle checkpoints (.ckpt,
+// .pt, .bin) are refused.
 func modelDir(p *slider.Preset, opts Options) (string, error) {
 	ref := p.Model.NameOrPath
 	if ref != "" && hub.IsLocal(ref) && p.File() != "" && !filepath.IsAbs(ref) {
 		if _, err := os.Stat(ref); err != nil {
 			if alt := filepath.Join(filepath.Dir(p.File()), ref); fileExists(alt) {
-				return alt, nil
+				ref = alt
 			}
 		}
 	}
 	dir, err := sd.ResolveModel(ref, p.Model.Variant, opts.Log)
-	if err != nil && ref == "" {
+	switch {
+	case err != nil && ref == "":
 		return "", fmt.Errorf("preset %s: model.name_or_path is empty and %w", p.File(), err)
+	case err != nil:
+		return "", fmt.Errorf("preset %s: model.name_or_path: %w", p.File(), err)
 	}
-	return dir, err
+	return dir, nil
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -103,20 +103,29 @@ type graphEnv struct {
 // learning-rate scales. With opt nil the graph only evaluates the loss (GradNorm 0, nothing
 // updated): the evaluation graph.
 func newStepGraph(env graphEnv, lossCfg lossConfig, params []Param, opt Optimizer, maxGradNorm float64) (*stepGraph, error) {
-	backend, ctx, d, sdxl, adapters := env.backend, env.ctx, env.d, env.sdxl, env.adapters
-	s := &stepGraph{sdxl: sdxl, params: params}
-	exec, err := model.NewExec(backend, ctx.Store(), func(_ *model.Scope, inputs []*Node) []*Node {
+	exec, err := model.NewExec(env.backend, env.ctx.Store(), env.stepFn(lossCfg, params, opt, maxGradNorm))
+	if err != nil {
+		return nil, fmt.Errorf("train: building the step graph: %w", err)
+	}
+	return &stepGraph{exec: exec, sdxl: env.sdxl, params: params}, nil
+}
+
+// stepFn builds the train step's graph from its inputs (stepInputs' order): the objective, and
+// unless opt is nil the gradients of params, their clipping and the optimizer update. Outputs:
+// loss and the global gradient norm.
+func (env graphEnv) stepFn(lossCfg lossConfig, params []Param, opt Optimizer, maxGradNorm float64) func(*model.Scope, []*Node) []*Node {
+	return func(_ *model.Scope, inputs []*Node) []*Node {
 		nn.UseMemoryOptions(inputs[0].Graph(), env.mem)
 		in := stepBatch{X: inputs[0], T: inputs[1]}
 		rest := inputs[2:]
-		in.Target, rest = takeCond(rest, sdxl)
-		in.Positive, rest = takeCond(rest, sdxl)
-		in.Neutral, rest = takeCond(rest, sdxl)
-		in.Unconditional, rest = takeCond(rest, sdxl)
+		in.Target, rest = takeCond(rest, env.sdxl)
+		in.Positive, rest = takeCond(rest, env.sdxl)
+		in.Neutral, rest = takeCond(rest, env.sdxl)
+		in.Unconditional, rest = takeCond(rest, env.sdxl)
 		in.SignedGuidance, in.Multiplier, in.Weight = rest[0], rest[1], rest[2]
 		lr, step := rest[3], rest[4]
 		in.HuberC = rest[5]
-		loss, _ := objective(d, in, adapters, lossCfg)
+		loss, _ := objective(env.d, in, env.adapters, lossCfg)
 		if opt == nil { // evaluation: the loss alone, no gradient, no update
 			return []*Node{loss, ZerosLike(loss)}
 		}
@@ -131,14 +140,9 @@ func newStepGraph(env graphEnv, lossCfg lossConfig, params []Param, opt Optimize
 			clipAt = math.Inf(1) // no clipping, but the norm is still reported
 		}
 		grads, gradNorm := ClipGradNorm(grads, clipAt)
-		opt.Update(ctx, params, grads, lr, step)
+		opt.Update(env.ctx, params, grads, lr, step)
 		return []*Node{loss, gradNorm}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("train: building the step graph: %w", err)
 	}
-	s.exec = exec
-	return s, nil
 }
 
 // stepInputs are the host tensors of one step, in the order the graph takes them.

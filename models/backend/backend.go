@@ -1,9 +1,28 @@
-// Package backend creates the GoMLX backend LOBA computes on: XLA (the CUDA PJRT plugin on a GPU,
-// CPU otherwise) when a plugin is installed, else the pure-Go backend (github.com/gomlx/compute's
-// gobackend, formerly simplego).
+// Package backend creates the GoMLX backend LOBA computes on, once per process, without touching the
+// network:
 //
-// GOMLX_BACKEND chooses as in gomlx ("go", "xla:cuda", "xla:/path/plugin.so", ...). For the Go
-// backend LOBA adds "parallelism=-1" unless a parallelism option is given: its bounded worker pool
+//   - GOMLX_BACKEND when it is set, as in gomlx ("go", "xla:cuda", "xla:/path/plugin.so", ...); its
+//     "xla:cuda" resolves to the CUDA plugin FindCUDAPlugin finds (jax's included). A backend named
+//     there that fails is an error: the user asked for it.
+//   - else, where an NVIDIA GPU is present (/dev/nvidia0…), the CUDA PJRT plugin FindCUDAPlugin
+//     finds: one named by PJRT_PLUGIN_LIBRARY_PATH, the one install.sh / `loba setup cuda`
+//     installed in ~/.local/lib/go-xla/nvidia, one install.sh recorded, or jax's
+//     (jax-cuda12-pjrt / jax-cuda13-pjrt in Python's site-packages). Its client does not preallocate
+//     GPU memory (preallocate=false). A plugin that fails to load falls back to the Go backend with a
+//     one-line warning.
+//   - else the pure-Go backend (github.com/gomlx/compute's gobackend, formerly simplego).
+//
+// Installing a plugin is install.sh's job (or `loba setup cuda`): go-xla's auto-install is off, as
+// if GOMLX_NO_AUTO_INSTALL were set, so no command waits on a download or an unreachable server.
+// LOBA_AUTO_INSTALL=1 (with GOMLX_NO_AUTO_INSTALL unset) turns it back on for a plugin that
+// GOMLX_BACKEND names by name ("xla:cpu", "xla:cuda"): go-xla then downloads its own default pick.
+//
+// New returns the process's backend: the first call creates it, later calls (sd.LoadPipeline, the
+// trainer, rundir) get the same one while GOMLX_BACKEND selects the same configuration, so a GPU
+// has one PJRT client per process. Open also returns how it was chosen (Selection.Line), for a
+// command's first line.
+//
+// For the Go backend LOBA adds "parallelism=-1" unless a parallelism option is given: its bounded worker pool
 // deadlocks on small machines. Seen on gomlx v0.26.0 (its 2×cores slots exhausted when DotGenerals
 // running in workers each wait for a slot of their own), and still on v0.28.8 (compute v0.1.6):
 // without the override, the lobanb/train and lobanb/cmd/loba tests hang on 2 cores, every worker
@@ -18,6 +37,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend"
@@ -25,8 +45,14 @@ import (
 	_ "github.com/gomlx/go-xla/compute/xla/autoinstall"
 )
 
-// EnvBackend is gomlx's backend selection variable.
-const EnvBackend = "GOMLX_BACKEND"
+const (
+	// EnvBackend is gomlx's backend selection variable.
+	EnvBackend = "GOMLX_BACKEND"
+	// EnvNoAutoInstall is go-xla's variable that turns its plugin auto-install off.
+	EnvNoAutoInstall = "GOMLX_NO_AUTO_INSTALL"
+	// EnvAutoInstall=1 lets go-xla download a plugin that GOMLX_BACKEND names (off by default).
+	EnvAutoInstall = "LOBA_AUTO_INSTALL"
+)
 
 // Config returns the backend configuration LOBA uses for a GOMLX_BACKEND value.
 func Config(env string) string {
@@ -44,23 +70,47 @@ func Config(env string) string {
 	return "go:" + opts + ",parallelism=-1"
 }
 
-// New creates the backend named by GOMLX_BACKEND (see Config). With GOMLX_BACKEND unset it tries
-// XLA and falls back to the Go backend, telling why on stderr.
+// shared holds the backends this process created, by configuration (see New).
+var shared = struct {
+	sync.Mutex
+	byConfig map[string]*Selection
+}{byConfig: map[string]*Selection{}}
+
+// New returns the process's backend (see the package doc): the first call selects and creates it,
+// later calls return the same one. A fallback warning goes to stderr once, from the call that
+// created the backend.
 func New() (compute.Backend, error) {
-	env, set := os.LookupEnv(EnvBackend)
-	if set && strings.TrimSpace(env) != "" {
-		b, err := newWithConfig(Config(env))
-		if err != nil {
-			return nil, fmt.Errorf("backend %s=%q: %w", EnvBackend, env, err)
-		}
-		return b, nil
+	s, fresh, err := open(Probe{})
+	if err != nil {
+		return nil, err
 	}
-	b, err := newWithConfig("xla")
-	if err == nil {
-		return b, nil
+	if fresh && s.Warning != "" {
+		fmt.Fprintf(os.Stderr, "loba: warning: %s\n", s.Warning)
 	}
-	fmt.Fprintf(os.Stderr, "loba: no XLA backend (%v); computing on the pure-Go backend (slow; fine for tiny models)\n", err)
-	return newWithConfig(Config("go"))
+	return s.Backend, nil
+}
+
+// Open is New with the account of the choice; it prints nothing (the caller shows s.Line() and
+// s.Warning).
+func Open() (*Selection, error) {
+	s, _, err := open(Probe{})
+	return s, err
+}
+
+// open selects with p and returns the shared backend of that choice, creating it when this process
+// has none yet (fresh).
+func open(p Probe) (s *Selection, fresh bool, err error) {
+	ch := Select(p)
+	shared.Lock()
+	defer shared.Unlock()
+	if s := shared.byConfig[ch.Config]; s != nil {
+		return s, false, nil
+	}
+	if s, err = create(ch); err != nil {
+		return nil, false, err
+	}
+	shared.byConfig[ch.Config] = s
+	return s, true, nil
 }
 
 // newWithConfig is compute.NewWithConfig with its panics (unknown backend names) returned as errors.

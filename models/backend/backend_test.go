@@ -19,13 +19,38 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// TestNewGo: GOMLX_BACKEND=go gives the Go backend, the same one to every caller (one per process);
+// a name gomlx does not know is an error that names it.
 func TestNewGo(t *testing.T) {
 	t.Setenv(EnvBackend, "go")
-	t.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
+	t.Setenv(EnvNoAutoInstall, "1")
 	b, err := New()
 	require.NoError(t, err)
 	require.Equal(t, "go", b.String())
+	again, err := New()
+	require.NoError(t, err)
+	require.Same(t, b, again)
+	s, err := Open()
+	require.NoError(t, err)
+	require.Same(t, b, s.Backend)
+	require.Contains(t, s.Line(), "go (pure Go, ")
+	require.Contains(t, s.Line(), "GOMLX_BACKEND=go")
 	t.Setenv(EnvBackend, "nope")
 	_, err = New()
 	require.ErrorContains(t, err, "nope")
+}
+
+// TestDescribeGo: the Go backend's account names its SIMD kernels (or why there are none).
+func TestDescribeGo(t *testing.T) {
+	t.Setenv(EnvBackend, "go")
+	b, err := New()
+	require.NoError(t, err)
+	d := Describe(b)
+	require.Regexp(t, `^go \(pure Go, (AVX-512|AVX2|no .*)\)$`, d)
+	if SIMDEnabled {
+		require.NotContains(t, d, "built without GOEXPERIMENT=simd")
+	} else {
+		require.Contains(t, d, "built without GOEXPERIMENT=simd")
+	}
+	require.Equal(t, "none", Describe(nil))
 }

@@ -17,47 +17,98 @@ import (
 //
 // q: [B, Sq, H·Dh], k, v: [B, Sk, H·Dh] → [B, Sq, H·Dh].
 // causal masks key positions j > i (CLIP's text encoder), as transformers does with float32 min.
+//
+// The implementation follows the graph's MemoryOptions.Attention (see attention_modes.go): the
+// math path below materialises the [B, H, Sq, Sk] scores; the chunked path runs it on chunks of
+// the queries; the fused path calls the backend's FusedScaledDotProductAttention.
 func ScaledDotProductAttention(q, k, v *Node, heads int, causal bool) *Node {
 	if q.Rank() != 3 || k.Rank() != 3 || v.Rank() != 3 {
 		exceptions.Panicf("nn.ScaledDotProductAttention: want [B, S, C] inputs, got q %s, k %s, v %s", q.Shape(), k.Shape(), v.Shape())
 	}
-	b, sq, c := q.Shape().Dim(0), q.Shape().Dim(1), q.Shape().Dim(2)
-	sk := k.Shape().Dim(1)
+	c := q.Shape().Dim(2)
 	if heads <= 0 || c%heads != 0 || k.Shape().Dim(2) != c || v.Shape().Dim(2) != c {
 		exceptions.Panicf("nn.ScaledDotProductAttention: %d heads do not fit q %s, k %s, v %s", heads, q.Shape(), k.Shape(), v.Shape())
 	}
+	switch p := planAttention(q, k, v, heads); p.mode {
+	case AttentionFused:
+		return fusedAttention(q, k, v, heads, causal, p.explicit)
+	case AttentionChunked:
+		return chunkedAttention(q, k, v, heads, causal, p.rows)
+	}
+	return mathAttention(q, k, v, heads, causal)
+}
+
+// mathAttention is the math path: the whole [B, H, Sq, Sk] scores at once (torch's math SDPA).
+func mathAttention(q, k, v *Node, heads int, causal bool) *Node {
+	kv := newAttentionKV(k, v, heads)
+	return attendRows(scaleQuery(q, kv.dh), kv, causal, 0)
+}
+
+// attentionKV is k and v laid out for attendRows, once for every chunk of queries.
+type attentionKV struct {
+	kh *Node // [B, Sk, H, Dh]
+	// v is vh [B, Sk, H, Dh], or vᵀ [B, H, Dh, Sk] when transposed (the Go backend's layout).
+	v          *Node
+	transposed bool
+	heads, dh  int
+}
+
+// newAttentionKV reshapes k, v [B, Sk, H·Dh] into heads. On the Go backend v is transposed: its
+// small kernels vectorise over the output's last axis, and Dh is small (8–64 in the tiny models),
+// so attendRows computes outᵀ = vᵀ·probsᵀ, whose last axis is Sq, and folds the transpose back into
+// the final one (models/nn BenchmarkAttentionLayouts).
+func newAttentionKV(k, v *Node, heads int) attentionKV {
+	b, sk, c := k.Shape().Dim(0), k.Shape().Dim(1), k.Shape().Dim(2)
 	dh := c / heads
+	kv := attentionKV{heads: heads, dh: dh, transposed: gemm.OnGoBackend(k.Graph())}
+	kv.kh = Reshape(k, b, sk, heads, dh) // [B, Sk, H, Dh]
+	kv.v = Reshape(v, b, sk, heads, dh)  // [B, Sk, H, Dh]
+	if kv.transposed {
+		kv.v = TransposeAllAxes(kv.v, 0, 2, 3, 1) // [B, H, Dh, Sk]
+	}
+	return kv
+}
+
+// scaleQuery scales q by Dh^-½. The scale goes on q ([B, Sq, C]) rather than on the scores
+// ([B, H, Sq, Sk], Sk/Dh times larger), as PyTorch's math SDPA does.
+func scaleQuery(q *Node, dh int) *Node {
+	return MulScalar(q, 1/math.Sqrt(float64(dh)))
+}
+
+// attendRows is the attention of the (already scaled) query rows row0 … row0+n-1 over all of kv.
+// q: [B, n, H·Dh] → [B, n, H·Dh]. row0 places the causal mask.
+func attendRows(q *Node, kv attentionKV, causal bool, row0 int) *Node {
+	b, n, c := q.Shape().Dim(0), q.Shape().Dim(1), q.Shape().Dim(2)
+	sk := kv.kh.Shape().Dim(1)
 	dtype := q.DType()
-	// The scale goes on q ([B, Sq, C]) rather than on the scores ([B, H, Sq, Sk], Sk/Dh times
-	// larger), as PyTorch's math SDPA does.
-	q = MulScalar(q, 1/math.Sqrt(float64(dh)))
-	qh := Reshape(q, b, sq, heads, dh)                                              // [B, Sq, H, Dh]
-	kh := Reshape(k, b, sk, heads, dh)                                              // [B, Sk, H, Dh]
-	vh := Reshape(v, b, sk, heads, dh)                                              // [B, Sk, H, Dh]
-	scores := gemm.DotGeneral(qh, []int{3}, []int{0, 2}, kh, []int{3}, []int{0, 2}) // [B, H, Sq, Sk]
+	qh := Reshape(q, b, n, kv.heads, kv.dh)                                            // [B, n, H, Dh]
+	scores := gemm.DotGeneral(qh, []int{3}, []int{0, 2}, kv.kh, []int{3}, []int{0, 2}) // [B, H, n, Sk]
 	scores = ConvertDType(scores, dtypes.Float32)
 	if causal {
-		g := q.Graph()
-		row := Iota(g, shapesMake(dtypes.Int32, sq, sk), 0)
-		col := Iota(g, shapesMake(dtypes.Int32, sq, sk), 1)
-		minF := Scalar(g, dtypes.Float32, -math.MaxFloat32)
-		zero := ScalarZero(g, dtypes.Float32)
-		mask := Where(GreaterThan(col, row), BroadcastToDims(minF, sq, sk), BroadcastToDims(zero, sq, sk)) // [Sq, Sk]
-		scores = Add(scores, ExpandLeftToRank(mask, 4))
+		scores = Add(scores, ExpandLeftToRank(causalMask(q.Graph(), n, sk, row0), 4))
 	}
-	probs := ConvertDType(Softmax(scores, -1), dtype) // [B, H, Sq, Sk]
-	if gemm.OnGoBackend(q.Graph()) {
-		// The Go backend's small kernels vectorise over the output's last axis, and Dh is small
-		// (8–64 in the tiny models): compute outᵀ = vᵀ·probsᵀ, whose last axis is Sq, and
-		// fold the transpose back into the final one (models/nn BenchmarkAttentionLayouts).
-		vt := TransposeAllAxes(vh, 0, 2, 3, 1)                                      // [B, H, Dh, Sk]
-		outT := DotGeneral(vt, []int{3}, []int{0, 1}, probs, []int{3}, []int{0, 1}) // [B, H, Dh, Sq]
-		out := TransposeAllAxes(outT, 0, 3, 1, 2)                                   // [B, Sq, H, Dh]
-		return Reshape(out, b, sq, c)                                               // [B, Sq, H·Dh]
+	probs := ConvertDType(Softmax(scores, -1), dtype) // [B, H, n, Sk]
+	if kv.transposed {
+		outT := DotGeneral(kv.v, []int{3}, []int{0, 1}, probs, []int{3}, []int{0, 1}) // [B, H, Dh, n]
+		out := TransposeAllAxes(outT, 0, 3, 1, 2)                                     // [B, n, H, Dh]
+		return Reshape(out, b, n, c)                                                  // [B, n, H·Dh]
 	}
-	out := gemm.DotGeneral(probs, []int{3}, []int{0, 1}, vh, []int{1}, []int{0, 2}) // [B, H, Sq, Dh]
-	out = TransposeAllAxes(out, 0, 2, 1, 3)                                         // [B, Sq, H, Dh]
-	return Reshape(out, b, sq, c)                                                   // [B, Sq, H·Dh]
+	out := gemm.DotGeneral(probs, []int{3}, []int{0, 1}, kv.v, []int{1}, []int{0, 2}) // [B, H, n, Dh]
+	out = TransposeAllAxes(out, 0, 2, 1, 3)                                           // [B, n, H, Dh]
+	return Reshape(out, b, n, c)                                                      // [B, n, H·Dh]
+}
+
+// causalMask is the additive mask of query rows row0 … row0+n-1 over sk keys: float32 min where
+// the key position j > the query position i, else 0. → [n, Sk].
+func causalMask(g *Graph, n, sk, row0 int) *Node {
+	row := Iota(g, shapesMake(dtypes.Int32, n, sk), 0)
+	if row0 != 0 {
+		row = AddScalar(row, float64(row0))
+	}
+	col := Iota(g, shapesMake(dtypes.Int32, n, sk), 1)
+	minF := Scalar(g, dtypes.Float32, -math.MaxFloat32)
+	zero := ScalarZero(g, dtypes.Float32)
+	return Where(GreaterThan(col, row), BroadcastToDims(minF, n, sk), BroadcastToDims(zero, n, sk)) // [n, Sk]
 }
 
 // GEGLU ports diffusers GEGLU: proj = Linear(in, 2·out); hidden, gate = proj(x).chunk(2, -1);

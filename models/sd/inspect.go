@@ -52,7 +52,8 @@ type InspectOptions struct {
 // (safetensors.Open), and every key, shape and dtype. Problems with the files are recorded per
 // component (Report.Err joins them); the error return is for folders that cannot be read at all.
 // A path to a `.safetensors` file is inspected as a single-file checkpoint (InspectSingleFile with
-// the built-in configs of its kind); a pickle file gives the weights.RefusePickle error.
+// the configs of the diffusers folder holding it, else the built-in configs of its kind); a pickle
+// file gives the weights.RefusePickle error.
 func Inspect(dir string, opts InspectOptions) (*Report, error) {
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		if err := weights.RefusePickle(dir); err != nil {

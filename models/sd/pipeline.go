@@ -174,10 +174,12 @@ func (p *Pipeline) Stats() Stats {
 }
 
 // LoadPipeline loads a diffusers pipeline folder (model_index.json with unet/, vae/, text_encoder/,
-// [text_encoder_2/,] tokenizer/, [tokenizer_2/,] scheduler/) into one context. Errors name the
-// folder or file and, for components that do not fit together, the config keys.
+// [text_encoder_2/,] tokenizer/, [tokenizer_2/,] scheduler/) into one context. dir may also be a
+// single-file checkpoint (.safetensors, LDM/SGM layout; see ResolveSingleFile for where its configs,
+// tokenizers and scheduler come from). Errors name the folder or file and, for components that do
+// not fit together, the config keys.
 func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
-	comps, err := readModelIndex(dir)
+	comps, single, err := readModelSource(dir, opts.Tokenizer) // singlefile.go
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +193,12 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 			return nil, fmt.Errorf("sd.LoadPipeline: %w", err)
 		}
 	}
-	if err := p.loadModels(comps, opts); err != nil {
+	if single != nil {
+		err = p.loadSingleFileModels(single, opts)
+	} else {
+		err = p.loadModels(comps, opts)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := p.checkShapes(); err != nil {

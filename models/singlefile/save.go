@@ -2,11 +2,15 @@ package singlefile
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/safetensors"
+	"github.com/loba-dev/loba/models/vae"
 	"github.com/loba-dev/loba/models/weights"
 )
 
@@ -56,6 +60,42 @@ func Save(path string, layout *Layout, comps map[string]map[string]*tensors.Tens
 		list = append(list, *entries.byName[name])
 	}
 	return safetensors.WriteEntries(path, list, metadata)
+}
+
+// SaveDir writes the diffusers pipeline folder dir as one single file of kind at path: the
+// layout comes from the folder's configs (LayoutFromDir), the tensors from the safetensors weight
+// files of its unet/, vae/ and text encoder folders (weights.FindWeightFiles, plain files), in their
+// stored dtype (VAE keys of the legacy attention naming renamed, as the VAE loader does); the
+// text encoders' position_ids buffers are left out.
+func SaveDir(path, kind, dir string, metadata map[string]string) error {
+	layout, err := LayoutFromDir(kind, dir)
+	if err != nil {
+		return fmt.Errorf("singlefile.SaveDir %s: %w", path, err)
+	}
+	comps := map[string]map[string]*tensors.Tensor{}
+	for _, comp := range components(kind) {
+		files, err := weights.FindWeightFiles(filepath.Join(dir, comp), "")
+		if err != nil {
+			return fmt.Errorf("singlefile.SaveDir %s: %w", path, err)
+		}
+		comps[comp] = map[string]*tensors.Tensor{}
+		for _, f := range files {
+			ts, err := safetensors.ReadTensors(f, dtypes.InvalidDType)
+			if err != nil {
+				return fmt.Errorf("singlefile.SaveDir %s: %w", path, err)
+			}
+			for key, t := range ts {
+				switch {
+				case comp == "vae":
+					key, _ = vae.RenameLegacyKey(key)
+				case comp != "unet" && clip.IgnoredKey(key):
+					continue
+				}
+				comps[comp][key] = t
+			}
+		}
+	}
+	return Save(path, layout, comps, metadata)
 }
 
 // entryList collects the single-file tensors Save writes, in table order.

@@ -114,8 +114,14 @@ type BasicTransformerBlock struct {
 }
 
 // Forward runs the block. ctx is the block's scope (transformer_blocks/N).
-// x: [B, S, Dim], encoder: [B, Sk, cross] → [B, S, Dim].
+// x: [B, S, Dim], encoder: [B, Sk, cross] → [B, S, Dim]. With nn.MemoryOptions.GradientCheckpointing
+// it is one checkpointed block (see checkpointed; encoder is not a checkpoint).
 func (m *BasicTransformerBlock) Forward(ctx *model.Scope, x, encoder *Node) *Node {
+	return checkpointed(x, func(x *Node) *Node { return m.forward(ctx, x, encoder) })
+}
+
+// forward is Forward's computation.
+func (m *BasicTransformerBlock) forward(ctx *model.Scope, x, encoder *Node) *Node {
 	h := nn.LayerNorm(ctx.At("norm1"), x, m.NormEps)
 	x = Add(m.Attn1.Forward(ctx.At("attn1"), h, nil), x)
 	h = nn.LayerNorm(ctx.At("norm2"), x, m.NormEps)

@@ -59,7 +59,8 @@ func newResnets(p ResnetParams, in, out, n int, outputScaleFactor float64) []Res
 }
 
 // Forward runs the block. ctx is the block's scope. x: [B, In, H, W], temb: [B, TembChannels]
-// (nil when TembChannels is 0) → [B, Out, H, W].
+// (nil when TembChannels is 0) → [B, Out, H, W]. With nn.MemoryOptions.GradientCheckpointing it is
+// one checkpointed block (see checkpointed).
 func (m *ResnetBlock2D) Forward(ctx *model.Scope, x, temb *Node) *Node {
 	if x.Rank() != 4 || x.Shape().Dim(1) != m.In {
 		exceptions.Panicf("unet.ResnetBlock2D at %q: want x [B, %d, H, W], got %s", ctx.Scope(), m.In, x.Shape())
@@ -70,6 +71,11 @@ func (m *ResnetBlock2D) Forward(ctx *model.Scope, x, temb *Node) *Node {
 	case m.TembChannels > 0 && (temb == nil || temb.Rank() != 2 || temb.Shape().Dim(1) != m.TembChannels):
 		exceptions.Panicf("unet.ResnetBlock2D at %q: want temb [B, %d], got %v", ctx.Scope(), m.TembChannels, shapeOf(temb))
 	}
+	return checkpointed(x, func(x *Node) *Node { return m.forward(ctx, x, temb) })
+}
+
+// forward is Forward's computation, without the argument checks.
+func (m *ResnetBlock2D) forward(ctx *model.Scope, x, temb *Node) *Node {
 	h := nn.GroupNorm(ctx.At("norm1"), x, m.Groups, m.Eps)
 	h = nn.Activation(m.Act, h)
 	h = nn.Conv2D(ctx.At("conv1"), h, m.Out, 3, 1, 1) // [B, Out, H, W]
@@ -89,6 +95,28 @@ func (m *ResnetBlock2D) Forward(ctx *model.Scope, x, temb *Node) *Node {
 		out = DivScalar(out, m.OutputScaleFactor)
 	}
 	return out
+}
+
+// checkpointed returns block(x). When the graph's nn.MemoryOptions ask for gradient checkpointing,
+// it is one rematerialised block instead, as diffusers' _gradient_checkpointing_func (torch.utils.
+// checkpoint) runs each ResnetBlock2D and BasicTransformerBlock: x.Checkpoint() keeps the block's
+// input and marks every node computed from it inside the block for recomputation in the backward
+// pass (GoMLX core/graph/gradcheckpoint.go), and StopCheckpoint keeps the output and ends the block.
+//
+// Only x, the activation the block transforms, is a checkpoint. The block's other inputs (temb,
+// encoder_hidden_states) and its weights are left as they are: the nodes computed from them alone
+// (SiLU(temb) and time_emb_proj, attn2's to_k/to_v of the text, LoRA deltas of those) do not depend
+// on x, so GoMLX keeps them from the forward pass like any node outside the block, and gradients
+// reach those inputs as without checkpointing. They are small ([B, C] and [B, seq, inner]) next to
+// the spatial activations the block recomputes, and a Checkpoint of each would store a copy per
+// block instead (the Go backend's OptimizationBarrier copies an operand still used elsewhere).
+//
+// With checkpointing off the graph is exactly block(x): no barrier, no extra node.
+func checkpointed(x *Node, block func(x *Node) *Node) *Node {
+	if !nn.MemoryOptionsOf(x.Graph()).GradientCheckpointing {
+		return block(x)
+	}
+	return block(x.Checkpoint()).StopCheckpoint()
 }
 
 // Downsample2D ports diffusers models/downsampling.py Downsample2D(use_conv=True, name="op"): a 3x3

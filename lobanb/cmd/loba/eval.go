@@ -28,6 +28,9 @@ func runEval(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: loba eval PRESET --lora FILE [--model M] [--out DIR]")
 		return 2
 	}
+	if _, ok := startBackend("eval", stderr); !ok {
+		return 2
+	}
 	p, _, err := slider.Load(positional[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "loba eval: %v\n", err)

@@ -5,6 +5,7 @@
 //	loba train [--out DIR] PRESET                  trains a slider / LECO adapter: DIR/lora.safetensors,
 //	                                              DIR/checkpoints/, DIR/loss.csv; resumes when re-run
 //	loba sample MODEL [--lora F] --prompt P ...   grid.png: rows = prompts, columns = LoRA strengths
+//	loba plan [--model M] PRESET                   the memory and time a training run needs, per device
 //
 // MODEL is a diffusers folder (model_index.json + component subfolders), one component folder, a folder
 // holding only config files (built shape-only, no weights allocated), a single-file checkpoint
@@ -22,6 +23,7 @@ func usage(w io.Writer) {
 
 commands:
   inspect   list a model's components, parameter counts and weight keys; validate its weight files
+  plan      the memory and time a preset's training needs, and which GPUs (and this machine) it fits
   train     train a slider / LECO adapter from a preset (progress bar; resumes from checkpoints)
   sample    a grid of images: rows = prompts, columns = LoRA strengths
   eval      measure a trained LoRA with its preset's eval section (eval.json, grid.png)
@@ -45,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "inspect":
 		return runInspect(args[1:], stdout, stderr)
+	case "plan":
+		return runPlan(args[1:], stdout, stderr)
 	case "train":
 		return runTrain(args[1:], stdout, stderr)
 	case "sample":

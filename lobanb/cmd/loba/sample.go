@@ -49,12 +49,16 @@ func runSample(args []string, stdout, stderr io.Writer) int {
 			ss = append(ss, v)
 		}
 	}
+	b, ok := startBackend("sample", stderr)
+	if !ok {
+		return 2
+	}
 	dir, err := resolveModel(positional[0], "", stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "loba sample: %v\n", err)
 		return 2
 	}
-	p, err := sd.LoadPipeline(dir, sd.PipelineOptions{Tokenizer: *tokenizer})
+	p, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: b, Tokenizer: *tokenizer})
 	if err != nil {
 		fmt.Fprintf(stderr, "loba sample: %v\n", err)
 		return 2

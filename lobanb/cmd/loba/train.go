@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/gomlx/compute"
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/loba-dev/loba/lobanb/slider"
@@ -17,7 +19,8 @@ import (
 // runTrain implements `loba train PRESET [--out DIR]`: the preset (LOBA YAML, or a LECO / Concept
 // Sliders / sd-scripts config, imported) trains headless with a progress bar, writing
 // DIR/lora.safetensors, DIR/checkpoints/ and DIR/loss.csv. Re-running the same command resumes from
-// the newest checkpoint. Exit codes: 0 done, 1 training failed (NaN loss, I/O), 2 bad preset or model.
+// the newest checkpoint. Exit codes: 0 done, 1 training failed (NaN loss, I/O) or the memory plan
+// says the run cannot fit this machine (nothing is written then), 2 bad preset or model.
 func runTrain(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -33,18 +36,8 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 			"PRESET: a LOBA preset (YAML), a LECO config.yaml, a Concept Sliders prompts.yaml or an sd-scripts LECO .toml.")
 		fs.PrintDefaults()
 	}
-	// Flags may follow the preset (loba train preset.yaml --out DIR), as users type them.
-	positional, ok := parseInterspersed(fs, args)
+	p, b, ok := presetCommand("train", fs, args, model, stderr)
 	if !ok {
-		return 2
-	}
-	if len(positional) != 1 {
-		fs.Usage()
-		return 2
-	}
-	p, warnings, err := slider.Load(positional[0])
-	if err != nil {
-		fmt.Fprintf(stderr, "loba train: %v\n", err)
 		return 2
 	}
 	if *cpuProfile != "" {
@@ -55,35 +48,25 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfile()
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "loba train: warning: %s\n", w)
-	}
-	if *model != "" {
-		p.Model.NameOrPath = *model
-	}
 	if *steps > 0 {
 		p.Train.Steps = *steps
 	}
-	plan, err := train.NewPlan(p, train.Options{OutDir: *out, Tokenizer: *tokenizer, Log: stderr, SkipEval: *noEval})
+	plan, err := train.NewPlan(p, train.Options{OutDir: *out, Backend: b, Tokenizer: *tokenizer, Log: stderr, SkipEval: *noEval})
 	if err != nil {
 		fmt.Fprintf(stderr, "loba train: %v\n", err)
 		return 2
 	}
 	run, err := train.NewRun(plan)
-	if err != nil {
+	if errors.Is(err, train.ErrDoesNotFit) {
+		fmt.Fprintf(stderr, "loba train: %v\n", err)
+		return 1 // the preset is fine; this machine is too small for it
+	} else if err != nil {
 		fmt.Fprintf(stderr, "loba train: %v\n", err)
 		return 2
 	}
 	fmt.Fprintf(stdout, "training %s: %d modules, %d steps, output %s\n", p.File(), len(run.Net.Modules), p.Train.Steps, run.Dir)
 	if !*quiet {
-		bar := progressbar.NewOptions64(int64(p.Train.Steps),
-			progressbar.OptionSetWriter(stderr), progressbar.OptionSetDescription("train"),
-			progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond))
-		run.OnStep = func(step int, o train.StepOutputs, lr float64, _ time.Duration) {
-			bar.Describe(fmt.Sprintf("loss %.4g lr %.2g", o.Loss, lr))
-			_ = bar.Set(step)
-		}
-		defer fmt.Fprintln(stderr)
+		defer showProgress(run, p.Train.Steps, stderr)()
 	}
 	stop, release := train.StopOnSignal() // Ctrl-C: checkpoint the step reached, then exit
 	defer release()
@@ -95,6 +78,49 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "done: %d steps, last loss %.5g; wrote %s\n", res.Steps, res.LastLoss, res.LoRAPath)
 	return 0
+}
+
+// showProgress draws a progress bar of run's steps on w; the returned function ends its line.
+func showProgress(run *train.Run, steps int, w io.Writer) (done func()) {
+	bar := progressbar.NewOptions64(int64(steps),
+		progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("train"),
+		progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond))
+	run.OnStep = func(step int, o train.StepOutputs, lr float64, _ time.Duration) {
+		bar.Describe(fmt.Sprintf("loss %.4g lr %.2g", o.Loss, lr))
+		_ = bar.Set(step)
+	}
+	return func() { fmt.Fprintln(w) }
+}
+
+// presetCommand parses the flags of a command that takes one PRESET (flags may follow it, as users
+// type them: loba train preset.yaml --out DIR), starts the backend (the "backend:" first line),
+// loads the preset (printing what an import could not carry over) and applies --model. ok false:
+// the usage or the error is printed, the command exits 2.
+func presetCommand(cmd string, fs *flag.FlagSet, args []string, model *string, stderr io.Writer) (*slider.Preset, compute.Backend, bool) {
+	positional, ok := parseInterspersed(fs, args)
+	if !ok {
+		return nil, nil, false
+	}
+	if len(positional) != 1 {
+		fs.Usage()
+		return nil, nil, false
+	}
+	b, ok := startBackend(cmd, stderr)
+	if !ok {
+		return nil, nil, false
+	}
+	p, warnings, err := slider.Load(positional[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "loba %s: %v\n", cmd, err)
+		return nil, nil, false
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "loba %s: warning: %s\n", cmd, w)
+	}
+	if *model != "" {
+		p.Model.NameOrPath = *model
+	}
+	return p, b, true
 }
 
 // startCPUProfile starts Go's CPU profiler writing to path; the returned function stops it and

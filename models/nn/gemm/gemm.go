@@ -13,6 +13,7 @@ package gemm
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/gomlx/gomlx/core/graph"
 )
@@ -24,10 +25,26 @@ const SmallThreshold = 4 * 1024 * 1024
 // goBackendName is the registration name of the pure-Go backend.
 const goBackendName = "go"
 
-// OnGoBackend reports whether g is built for the pure-Go backend.
+// OnGoBackend reports whether g is built for the pure-Go backend (and not marked BuildAsAccelerator).
 func OnGoBackend(g *graph.Graph) bool {
+	if asAccelerator(g) {
+		return false
+	}
 	b := g.Backend()
 	return b != nil && b.String() == goBackendName
+}
+
+var accelerated sync.Map // graph.GraphId → true
+
+// BuildAsAccelerator makes the layers built in g lay themselves out as for an accelerator backend
+// (no Go-backend layouts: no im2col, no transposed operands), although g is built on the Go
+// backend. The memory plan builds its shape-only graphs of a GPU run this way; such a graph is
+// never executed.
+func BuildAsAccelerator(g *graph.Graph) { accelerated.Store(g.GraphId(), true) }
+
+func asAccelerator(g *graph.Graph) bool {
+	_, ok := accelerated.Load(g.GraphId())
+	return ok
 }
 
 // DotGeneral is graph.DotGeneral(lhs, lc, lb, rhs, rc, rb) — same result, same output layout
