@@ -52,9 +52,9 @@ type Estimate struct {
 }
 
 // profileOf builds a profile from the measured graphs.
-func profileOf(dtype dtypes.DType, params map[string]int64, optSlots int, gc graphCosts) Profile {
+func profileOf(dtype dtypes.DType, params map[string]int64, optSlots int, gc graphCosts, unetBytes int64) Profile {
 	b := int64(dtype.Size())
-	pr := Profile{DType: dtype, UNet: params["unet"] * b, VAE: params["vae"] * 4,
+	pr := Profile{DType: dtype, UNet: unetBytes, VAE: params["vae"] * 4,
 		TextEncoders: (params["text_encoder"] + params["text_encoder_2"]) * b,
 		Adapter:      params["adapter"] * 4 * int64(2+optSlots),
 		Step:         [2]int64{gc.step[0].PeakBytes, gc.step[1].PeakBytes},
@@ -64,12 +64,12 @@ func profileOf(dtype dtypes.DType, params map[string]int64, optSlots int, gc gra
 }
 
 // Peak is the most memory the run holds at once with the given checkpointing: the largest of the
-// encoding, training (train step or partial denoise) and sampling phases; on the CPU with the
-// garbage collector's headroom (tuneGC).
+// encoding, training (train step or partial denoise) and sampling phases; on the CPU with the Go
+// backend's pools and the collector's headroom (cpuOverhead).
 func (e *Estimate) Peak(pr Profile, checkpointing bool) int64 {
 	peak := e.livePeak(pr, checkpointing)
 	if pr.DType == dtypes.Float32 {
-		return int64(float64(peak) * cpuGCHeadroom)
+		return int64(float64(peak) * cpuOverhead)
 	}
 	return peak
 }
@@ -106,7 +106,7 @@ func (e *Estimate) StepSeconds(pr Profile, tflops float64) float64 {
 	}
 	flops := pr.StepFLOPs + e.MeanK*pr.DenoiseFLOPs
 	if e.Checkpointing {
-		flops += pr.StepFLOPs / 3 // the recomputed forward of the student: about a third of the step
+		flops += pr.StepFLOPs / 6 // the recomputed student forward: one of the step's six forward-sized passes
 	}
 	return flops / (tflops * 1e12)
 }
@@ -204,8 +204,8 @@ func (e *Estimate) measure(plan *Plan, m *modelShapes, wantCPU, wantGPU bool) er
 	}
 	e.Params["adapter"] = net
 	slots := optimizerSlots(plan.Optimizer.Name, plan.Optimizer.Momentum)
-	e.CPU = profileOf(dtypes.Float32, e.Params, slots, cpu)
-	e.GPU = profileOf(dtypes.BFloat16, e.Params, slots, gpu)
+	e.CPU = profileOf(dtypes.Float32, e.Params, slots, cpu, m.weightBytes(dtypes.Float32, goAlloc))
+	e.GPU = profileOf(dtypes.BFloat16, e.Params, slots, gpu, m.weightBytes(dtypes.BFloat16, nil))
 	e.GPUHalf = e.GPU
 	e.GPUHalf.DType = dtypes.Float16
 	return nil

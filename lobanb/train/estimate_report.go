@@ -184,6 +184,10 @@ func checkFits(plan *Plan, dir string, b compute.Backend) (*Estimate, error) {
 		return e, nil
 	}
 	p := plan.Preset
+	name := p.File()
+	if name == "" {
+		name = "(built in code)"
+	}
 	pr := f.Profile
 	step := pr.Step[0]
 	if e.Checkpointing {
@@ -191,6 +195,6 @@ func checkFits(plan *Plan, dir string, b compute.Backend) (*Estimate, error) {
 	}
 	return nil, fmt.Errorf("%w: preset %s needs about %s at its peak on %s (%s: frozen UNet %s, train step %s, "+
 		"partial denoise %s) but %s is available; to fit: %s (`loba plan %s` shows the whole plan)",
-		ErrDoesNotFit, p.File(), gb(f.Needs), dev.Name, pr.DType, gb(pr.UNet), gb(step), gb(pr.Denoise),
-		gb(dev.Memory), strings.Join(e.Advice(f), "; or "), p.File())
+		ErrDoesNotFit, name, gb(f.Needs), dev.Name, pr.DType, gb(pr.UNet), gb(step), gb(pr.Denoise),
+		gb(dev.Memory), strings.Join(e.Advice(f), "; or "), name)
 }

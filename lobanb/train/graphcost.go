@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gomlx/compute/support"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -23,8 +24,12 @@ type graphCost struct {
 	FLOPs float64
 }
 
-// costOf measures the graph holding outputs.
-func costOf(outputs []*Node) graphCost {
+// costOf measures the graph holding outputs; alloc maps a buffer's size to what its allocation
+// takes (nil: the size itself).
+func costOf(outputs []*Node, alloc func(int64) int64) graphCost {
+	if alloc == nil {
+		alloc = func(n int64) int64 { return n }
+	}
 	if len(outputs) == 0 {
 		return graphCost{}
 	}
@@ -40,13 +45,13 @@ func costOf(outputs []*Node) graphCost {
 		if _, needed := uses[n]; !needed || isInput(n) {
 			continue
 		}
-		live += outputBytes(n)
+		live += alloc(outputBytes(n))
 		c.PeakBytes = max(c.PeakBytes, live)
 		c.FLOPs += flopsOf(n)
 		for _, in := range n.Inputs() {
 			uses[in]--
 			if uses[in] == 0 && !isInput(in) && !keep[in] {
-				live -= outputBytes(in)
+				live -= alloc(outputBytes(in))
 			}
 		}
 	}
@@ -90,6 +95,10 @@ func outputBytes(n *Node) int64 {
 	}
 	return int64(n.Shape().ByteSize())
 }
+
+// goAlloc is the Go backend's allocation of a buffer of n bytes: its buffer pools round every size
+// up to a "two-bit bucket" (2^k or 1.5·2^k bytes).
+func goAlloc(n int64) int64 { return int64(support.TwoBitBucketLen(int(n))) }
 
 var contractingAxes = regexp.MustCompile(`lhsContractingAxes=\[([0-9 ]*)\]`)
 

@@ -134,7 +134,11 @@ func shapeGraphFor(accelerator bool, name string, fn func(*model.Scope, []*Node)
 		for i, s := range in {
 			params[i] = Parameter(g, fmt.Sprintf("in%d", i), s)
 		}
-		c = costOf(fn(ctx, params))
+		alloc := goAlloc
+		if accelerator {
+			alloc = nil
+		}
+		c = costOf(fn(ctx, params), alloc)
 	})
 	if err != nil {
 		return c, fmt.Errorf("train: planning %s: %w", name, err)
@@ -286,4 +290,17 @@ func adapterParams(p *slider.Preset, m *modelShapes) (int64, error) {
 		n += int64(v.Shape().Size())
 	}
 	return n, nil
+}
+
+// weightBytes is the memory of the UNet's weights in dtype, each allocated by alloc (nil: exactly).
+func (m *modelShapes) weightBytes(dtype dtypes.DType, alloc func(int64) int64) int64 {
+	var n int64
+	for _, s := range m.decl {
+		b := int64(s.Size()) * int64(dtype.Size())
+		if alloc != nil {
+			b = alloc(b)
+		}
+		n += b
+	}
+	return n
 }

@@ -4,15 +4,20 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
@@ -65,6 +70,7 @@ func BenchmarkRealSD15Step(b *testing.B) {
 			b.ReportMetric(vals["peak_rss_gb"], "peakRSS-GB")
 			b.ReportMetric(vals["plan_gb"], "plan-GB")
 			b.ReportMetric(100*(vals["plan_gb"]-vals["peak_rss_gb"])/vals["peak_rss_gb"], "plan-err-%")
+			b.ReportMetric(vals["plan_step_seconds"], "plan-s/step")
 		})
 	}
 }
@@ -100,8 +106,15 @@ func runRealStep(checkpointing bool) error {
 	}
 	tuneGC(true) // as NewRun does for a real-size model on the Go backend
 	pr := e.CPU
-	planned := float64(pr.UNet+pr.Adapter+pr.Step[map[bool]int{false: 0, true: 1}[checkpointing]]) * cpuGCHeadroom
+	planned := float64(pr.UNet+pr.Adapter+pr.Step[map[bool]int{false: 0, true: 1}[checkpointing]]) * cpuOverhead
 	fmt.Printf("plan_gb=%.3f\n", planned/1e9)
+	if me, err := ThisMachine(lobabackendMust()); err == nil { // the step alone: no partial denoise
+		flops := pr.StepFLOPs
+		if checkpointing {
+			flops += pr.StepFLOPs / 6
+		}
+		fmt.Printf("plan_step_seconds=%.1f\n", flops/(me.TFLOPS*1e12))
+	}
 	m, err := readModelShapes(dir)
 	if err != nil {
 		return err
@@ -110,6 +123,17 @@ func runRealStep(checkpointing bool) error {
 	if err != nil {
 		return err
 	}
+	if err := env.ctx.Store().SetRNGStateFromSeed(42); err != nil { // the same weights in both variants
+		return err
+	}
+	// Random weights: He-scaled normals, and 1 for the rank-1 ones (norm scales, biases), so that no
+	// GroupNorm zeroes the activations (the store's default gives rank-1 variables 0).
+	env.d.Ctx = env.d.Ctx.WithInitializer(func(g *Graph, s shapes.Shape) *Node {
+		if s.Rank() <= 1 {
+			return Ones(g, s)
+		}
+		return MulScalar(env.ctx.Store().RandomNormal(g, s), math.Sqrt(2/float64(s.Size()/s.Dim(0))))
+	})
 	backend, err := lobabackend.New()
 	if err != nil {
 		return err
@@ -130,7 +154,11 @@ func runRealStep(checkpointing bool) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("step%d_seconds=%.2f\nloss=%g\n", i, time.Since(start).Seconds(), tensors.ToScalar[float32](out[0]))
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		fmt.Printf("step%d_seconds=%.2f\nloss=%g\ngrad_norm=%g\nheap_gb=%.3f\nheap_sys_gb=%.3f\n", i, time.Since(start).Seconds(),
+			tensors.ToScalar[float32](out[0]), tensors.ToScalar[float32](out[1]), float64(ms.HeapAlloc)/1e9, float64(ms.HeapSys)/1e9)
 		if i == 1 {
 			fmt.Printf("step_seconds=%.2f\n", time.Since(start).Seconds())
 		}
@@ -138,6 +166,15 @@ func runRealStep(checkpointing bool) error {
 	rss, err := peakRSS()
 	fmt.Printf("peak_rss_gb=%.3f\n", float64(rss)/1e9)
 	return err
+}
+
+// lobabackendMust is the process's backend (the Go backend in this benchmark).
+func lobabackendMust() compute.Backend {
+	b, err := lobabackend.New()
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // realStepArgs are random step inputs for one sample at h×w latents (stepInputs' order).
@@ -152,6 +189,8 @@ func realStepArgs(m *modelShapes, h, w int) []any {
 			args = append(args, int32(1))
 		case s.Rank() == 0:
 			args = append(args, float32(1e-4))
+		case s.Rank() == 1: // signed guidance, multiplier, weight
+			args = append(args, tensors.FromValue([]float32{1}))
 		default:
 			args = append(args, tensors.FromFlatDataAndDimensions(g.Normal(s.Size()), s.Dimensions...))
 		}
