@@ -70,7 +70,7 @@ type PipelineOptions struct {
 	// Backend runs every graph; nil creates one with backend.New() (GOMLX_BACKEND).
 	Backend compute.Backend
 	// DType is the dtype of the UNet and text-encoder weights and activations (default Float32;
-	// simplego has no Float16, use BFloat16). The VAE stays float32 when its config has
+	// ResolveDType picks it from a preset's train.dtype). The VAE stays float32 when its config has
 	// force_upcast, as diffusers does.
 	DType dtypes.DType
 	// Variant prefers weight files of that variant for the VAE and text encoders ("fp16"); the UNet

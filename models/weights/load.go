@@ -17,8 +17,7 @@ import (
 
 // LoadOptions tunes LoadFiles.
 type LoadOptions struct {
-	// DType is the compute dtype floating-point weights are converted to (default Float32; simplego
-	// has no Float16).
+	// DType is the compute dtype floating-point weights are converted to (default Float32).
 	DType dtypes.DType
 	// Ignore skips file keys the model does not use on purpose (e.g. CLIP's position_ids buffer).
 	Ignore func(key string) bool
