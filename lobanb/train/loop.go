@@ -138,7 +138,7 @@ func (l *loop) checkpoint() (string, error) {
 	return SaveCheckpoint(l.ckpt.root, vars, Checkpoint{Step: l.stepDone, RNG: l.rng.State(), Preset: l.ckpt.presetHash}, l.ckpt.keep)
 }
 
-// run trains from l.stepDone to l.steps, checkpointing every ckpt.every steps. A non-finite loss
+// run trains from l.stepDone to l.steps, checkpointing every ckpt.every steps and at the end. A non-finite loss
 // stops the run with ErrNonFinite before anything is saved: the in-memory adapter may hold
 // non-finite values then, but the last good checkpoint on disk is kept (a non-finite state is never
 // checkpointed), and a later run resumes from it.
@@ -165,10 +165,12 @@ func (l *loop) run(h hooks) error {
 	return nil
 }
 
-// afterStep checkpoints, samples and stops as the settings and hooks ask after step.
+// afterStep checkpoints, samples and stops as the settings and hooks ask after step. The last step
+// is always checkpointed (checkpoint_every 0 means "only at the end"), so that running a finished
+// run again trains nothing and a run extended later resumes from it.
 func (l *loop) afterStep(step int, h hooks) error {
 	saved := false
-	if l.ckpt.every > 0 && step%l.ckpt.every == 0 && step < l.steps {
+	if (l.ckpt.every > 0 && step%l.ckpt.every == 0) || step == l.steps {
 		if _, err := l.checkpoint(); err != nil {
 			return fmt.Errorf("step %d: saving checkpoint: %w", step, err)
 		}

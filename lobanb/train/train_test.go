@@ -317,3 +317,38 @@ func TestStopOnSignal(t *testing.T) {
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
 	require.Eventually(t, stop, 5*time.Second, 10*time.Millisecond)
 }
+
+// TestFinishedRunIsCheckpointed: with checkpoint_every 0 ("only at the end") a finished run leaves a
+// checkpoint at its last step, so running it again trains nothing and rewrites the same LoRA.
+func TestFinishedRunIsCheckpointed(t *testing.T) {
+	out := t.TempDir()
+	p := tinyPreset(t, 3)
+	p.Train.CheckpointEvery = 0
+	run, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	res, err := run.Train()
+	require.NoError(t, err)
+	all, err := ListCheckpoints(run.Dir.Checkpoints())
+	require.NoError(t, err)
+	require.Len(t, all, 1)
+	require.Equal(t, "step-00000003", filepath.Base(all[0]))
+	first, err := os.ReadFile(res.LoRAPath)
+	require.NoError(t, err)
+
+	p2 := tinyPreset(t, 3)
+	p2.Train.CheckpointEvery, p2.Model.NameOrPath = 0, p.Model.NameOrPath // the same preset again
+	again, err := setup(p2, Options{OutDir: out, Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	steps := 0
+	again.OnStep = func(int, StepOutputs, float64, time.Duration) { steps++ }
+	res, err = again.Train()
+	require.NoError(t, err)
+	require.Zero(t, steps, "a finished run trains nothing when run again")
+	require.Equal(t, 3, res.Steps)
+	second, err := os.ReadFile(res.LoRAPath)
+	require.NoError(t, err)
+	require.Equal(t, first, second)
+	pts, err := run.Dir.ReadLoss()
+	require.NoError(t, err)
+	require.Len(t, pts, 3)
+}
