@@ -404,11 +404,15 @@ func fieldsOf(t reflect.Type) *structFields {
 	return fs
 }
 
-// parseYAML parses data into a node tree; an empty document is an error naming the file.
+// parseYAML parses data into a node tree; an empty document, or one whose aliases expand past
+// aliasBudget (checkAliasBudget), is an error naming the file.
 func parseYAML(data []byte, file string) (*yaml.Node, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if err := checkAliasBudget(&root, file); err != nil {
+		return nil, err
 	}
 	n := &root
 	for n.Kind == yaml.DocumentNode {

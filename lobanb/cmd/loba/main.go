@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"strings"
 )
 
 func usage(w io.Writer) {
@@ -30,6 +32,7 @@ commands:
   toyworld  train (resumable) or check the toy world's base model
   doctor    what this machine lacks for LOBA's notebooks, and the command that fixes each piece
   setup     setup kernel: record LOBA in the gonb kernel; setup cuda: install the CUDA PJRT plugin
+  version   the build's version (also --version)
 
 Run "loba <command> -h" for the flags of a command.`)
 }
@@ -44,6 +47,51 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+	if code := dispatch(args, stdout, stderr); code != 2 || !helpRequested(args[1:]) {
+		return code
+	}
+	return 0 // a command's -h/--help printed its usage: asked for, not an error
+}
+
+// helpRequested tells whether a command's arguments ask for its help.
+func helpRequested(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
+}
+
+// versionLine is `loba --version`'s answer: the module version (or the VCS revision of a build from
+// a checkout), the Go version and whether the build has the Go backend's SIMD kernels.
+func versionLine() string {
+	version, simd := "(devel)", "without GOEXPERIMENT=simd"
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "loba " + version
+	}
+	if info.Main.Version != "" {
+		version = info.Main.Version
+	}
+	for _, s := range info.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			version += " " + s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			version += "+dirty"
+		case s.Key == "GOEXPERIMENT" && strings.Contains(s.Value, "simd"):
+			simd = "GOEXPERIMENT=simd"
+		}
+	}
+	return fmt.Sprintf("loba %s (%s, %s)", version, info.GoVersion, simd)
+}
+
+// dispatch runs the named command.
+func dispatch(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "inspect":
 		return runInspect(args[1:], stdout, stderr)
@@ -63,6 +111,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runSetup(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		usage(stdout)
+		return 0
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, versionLine())
 		return 0
 	default:
 		fmt.Fprintf(stderr, "loba: unknown command %q\n", args[0])

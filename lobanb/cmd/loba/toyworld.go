@@ -15,11 +15,15 @@ import (
 // runToyworld implements `loba toyworld train [--out DIR] [--steps N]` (train the toy base model
 // from scratch, resumable) and `loba toyworld check [DIR]` (its accuracy as JSON).
 func runToyworld(args []string, stdout, stderr io.Writer) int {
+	const usage = "usage: loba toyworld train [--out DIR] [--steps N] | loba toyworld check DIR [--samples N]"
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: loba toyworld train [--out DIR] [--steps N] | loba toyworld check DIR [--samples N]")
+		fmt.Fprintln(stderr, usage)
 		return 2
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(stdout, usage)
+		return 0
 	case "train":
 		fs := flag.NewFlagSet("toyworld train", flag.ContinueOnError)
 		fs.SetOutput(stderr)

@@ -48,7 +48,10 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfile()
 	}
-	if *steps > 0 {
+	if *steps < 0 {
+		fmt.Fprintf(stderr, "loba train: --steps %d: want a number of steps > 0 (or leave it out for the preset's train.steps)\n", *steps)
+		return 2
+	} else if *steps > 0 {
 		p.Train.Steps = *steps
 	}
 	plan, err := train.NewPlan(p, train.Options{OutDir: *out, Backend: b, Tokenizer: *tokenizer, Log: stderr, SkipEval: *noEval})
