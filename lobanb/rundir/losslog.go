@@ -29,7 +29,9 @@ type LossLog struct {
 }
 
 // OpenLossLog opens DIR/loss.csv for appending after keeping its header and the rows of steps ≤
-// through (a resumed run rewrites the steps after its checkpoint); a new or empty file gets the header.
+// through (a resumed run rewrites the steps after its checkpoint). A new or empty file gets the
+// header at once, and a file whose header was lost (a run killed before its first step wrote it, or
+// two runs in one folder) gets it back, so that a later cell can always read the log.
 func (d Dir) OpenLossLog(through int) (*LossLog, error) {
 	if err := TruncateLoss(d.LossLog(), through); err != nil {
 		return nil, err
@@ -41,6 +43,10 @@ func (d Dir) OpenLossLog(through int) (*LossLog, error) {
 	l := &LossLog{f: f, w: bufio.NewWriter(f)}
 	if st, _ := f.Stat(); st != nil && st.Size() == 0 {
 		fmt.Fprintln(l.w, lossHeader)
+		if err := l.w.Flush(); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -58,7 +64,8 @@ func (l *LossLog) Close() error {
 }
 
 // TruncateLoss keeps the header and the rows of steps <= step of a loss.csv whose first column is
-// the step. A missing file is fine.
+// the step. A first line that is not a header (lost: see OpenLossLog) is replaced by the run's header,
+// and rows that do not parse are dropped. A missing file is fine.
 func TruncateLoss(path string, step int) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -66,12 +73,13 @@ func TruncateLoss(path string, step int) error {
 	} else if err != nil {
 		return err
 	}
-	var keep []string
-	for i, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		if i == 0 {
-			keep = append(keep, line)
-			continue
-		}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	keep := []string{lines[0]}
+	if !strings.HasPrefix(lines[0], "step,") {
+		keep[0] = lossHeader
+		lines = append([]string{""}, lines...) // the lost header's line was a row, or nothing
+	}
+	for _, line := range lines[1:] {
 		n, err := strconv.Atoi(strings.SplitN(line, ",", 2)[0])
 		if err == nil && n <= step {
 			keep = append(keep, line)

@@ -3,6 +3,7 @@ package rundir
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -66,4 +67,38 @@ func TestDirPaths(t *testing.T) {
 	require.Equal(t, tmp.Sample(100), tmp.LatestSample())
 	_, err := tmp.LoadPreset()
 	require.ErrorContains(t, err, "preset.yaml")
+}
+
+// TestLossLogHeaderRepair: a loss.csv left empty (a run killed before its first step) or without its
+// header (two runs in one folder) gets the header back, and a later reader parses it.
+func TestLossLogHeaderRepair(t *testing.T) {
+	for name, content := range map[string]string{
+		"empty":          "",
+		"headerless":     "1,0.5,0.001,1.000\n2,0.25,0.001,2.000\n",
+		"garbage header": "\x00\x00\n1,0.5,0.001,1.000\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := Dir(t.TempDir())
+			require.NoError(t, os.WriteFile(d.LossLog(), []byte(content), 0o644))
+			l, err := d.OpenLossLog(1)
+			require.NoError(t, err)
+			l.Append(2, 0.125, 0.001, 2)
+			require.NoError(t, l.Close())
+			pts, err := d.ReadLoss()
+			require.NoError(t, err)
+			require.NotEmpty(t, pts)
+			require.Equal(t, 2, pts[len(pts)-1].Step)
+			data, err := os.ReadFile(d.LossLog())
+			require.NoError(t, err)
+			require.True(t, strings.HasPrefix(string(data), lossHeader+"\n"), "%q", data)
+		})
+	}
+	// Opened and never appended to (killed before the first step): the header is on disk already.
+	d := Dir(t.TempDir())
+	l, err := d.OpenLossLog(0)
+	require.NoError(t, err)
+	data, err := os.ReadFile(d.LossLog())
+	require.NoError(t, err)
+	require.Equal(t, lossHeader+"\n", string(data))
+	require.NoError(t, l.Close())
 }
