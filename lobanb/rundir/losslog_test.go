@@ -3,6 +3,7 @@ package rundir
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,4 +102,22 @@ func TestLossLogHeaderRepair(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, lossHeader+"\n", string(data))
 	require.NoError(t, l.Close())
+}
+
+// TestLockReentrantInProcess: this process may take its own folder's lock again (and releases it
+// hold by hold); the lock file names its PID.
+func TestLockReentrantInProcess(t *testing.T) {
+	d := Dir(t.TempDir())
+	r1, err := d.Lock()
+	require.NoError(t, err)
+	r2, err := d.Lock()
+	require.NoError(t, err)
+	b, err := os.ReadFile(filepath.Join(string(d), LockFile))
+	require.NoError(t, err)
+	require.Equal(t, strconv.Itoa(os.Getpid()), strings.TrimSpace(string(b)))
+	r2()
+	r1()
+	r3, err := d.Lock()
+	require.NoError(t, err)
+	r3()
 }

@@ -38,6 +38,7 @@ type Run struct {
 	loop                  *loop
 	sampleCond, sampleNeg *sd.Conditioning
 	log                   io.Writer
+	release               func() // the run folder's lock (rundir.Dir.Lock)
 }
 
 // Result is what a finished run produced.
@@ -71,26 +72,43 @@ func NewRun(plan *Plan) (*Run, error) {
 	if e != nil && !sd.Accelerator(plan.Options.Backend) {
 		tuneGC(e.Params["unet"] >= realSizeParams)
 	}
+	if r.release, err = r.Dir.Lock(); err != nil { // one run per folder: the cache and the log are written next
+		return nil, err
+	}
 	conds, err := r.loadConditioning(dir)
 	if err != nil {
+		r.Close()
 		return nil, err
 	}
 	vars, params, err := r.setupAdapter()
 	if err != nil {
+		r.Close()
 		return nil, err
 	}
 	opt, err := NewOptimizer(plan.Optimizer)
 	if err != nil {
+		r.Close()
 		return nil, err
 	}
 	lr, err := NewSchedule(plan.Schedule)
 	if err != nil {
+		r.Close()
 		return nil, fmt.Errorf("preset %s: train.lr_scheduler: %w", plan.Preset.File(), err)
 	}
 	if r.loop, err = r.buildLoop(conds, vars, params, opt, lr); err != nil {
+		r.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+// Close releases the run folder (Train does when it returns). A run that is not trained should be
+// closed, so that another process may use the folder.
+func (r *Run) Close() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
 }
 
 func (r *Run) logf(format string, args ...any) {
@@ -110,6 +128,7 @@ func (r *Run) EvalLoss(n int, seed uint64) (float64, error) { return r.loop.eval
 // run folder's loss.csv, checkpoints every train.checkpoint_every steps, writes lora.safetensors at
 // the end and, when the plan says so, evaluates it. An error leaves the last good checkpoint in place.
 func (r *Run) Train() (*Result, error) {
+	defer r.Close()
 	if err := r.Dir.Create(); err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/lobanb/train"
 )
@@ -60,9 +61,9 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	run, err := train.NewRun(plan)
-	if errors.Is(err, train.ErrDoesNotFit) {
+	if errors.Is(err, train.ErrDoesNotFit) || errors.Is(err, rundir.ErrLocked) {
 		fmt.Fprintf(stderr, "loba train: %v\n", err)
-		return 1 // the preset is fine; this machine is too small for it
+		return 1 // the preset is fine; this machine is too small for it, or the folder is busy
 	} else if err != nil {
 		fmt.Fprintf(stderr, "loba train: %v\n", err)
 		return 2

@@ -249,3 +249,35 @@ func TestEvalCommand(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, "--lora")
 }
+
+// TestTrainFolderLocked: a second `loba train` on a folder where a run is training exits 1 at once,
+// naming the first's PID; the first finishes unharmed.
+func TestTrainFolderLocked(t *testing.T) {
+	testutil.Backend(t)
+	dir := t.TempDir()
+	preset := writePreset(t, dir, "")
+	out := filepath.Join(dir, "run")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LOBA_TEST_CLI=1", "LOBA_TEST_ARGS="+strings.Join([]string{"train", preset, "--out", out, "--quiet", "--steps", "40"}, "\x1f"))
+	var childErr bytes.Buffer
+	cmd.Stderr = &childErr
+	require.NoError(t, cmd.Start())
+	deadline := time.Now().Add(5 * time.Minute)
+	for { // the first run holds the folder once it logs its first step
+		if b, err := os.ReadFile(filepath.Join(out, "loss.csv")); err == nil && strings.Count(string(b), "\n") >= 2 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the first run did not start: %s", childErr.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	code, _, stderr := runCLI("train", preset, "--out", out, "--quiet", "--steps", "40")
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, fmt.Sprintf("process %d", cmd.Process.Pid))
+	require.Less(t, time.Since(start), time.Minute, "refused at once, without training")
+	require.NoError(t, cmd.Wait(), childErr.String())
+	require.FileExists(t, filepath.Join(out, "lora.safetensors"))
+	ckpts, err := train.ListCheckpoints(filepath.Join(out, "checkpoints"))
+	require.NoError(t, err)
+	require.True(t, strings.HasSuffix(ckpts[len(ckpts)-1], "00000040"), "the first run finished: %v", ckpts)
+}
