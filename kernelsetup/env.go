@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/loba-dev/loba/models/backend"
 )
 
 // Pinned versions of what install.sh installs (and the fixes name).
@@ -89,18 +91,7 @@ func (e Env) GoBin() string {
 }
 
 // LookPath finds a command on the environment's PATH (not the process's).
-func (e Env) LookPath(name string) string {
-	for _, dir := range filepath.SplitList(e.Getenv("PATH")) {
-		if dir == "" {
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
-}
+func (e Env) LookPath(name string) string { return backend.LookPath(e.Getenv("PATH"), name) }
 
 // onPath reports whether dir is one of PATH's entries.
 func (e Env) onPath(dir string) bool {

@@ -121,7 +121,11 @@ func Plan(p *slider.Preset) (*train.Estimate, error) {
 	if p == nil {
 		return nil, errors.New("lobanb.Plan: nil preset")
 	}
-	plan, err := train.NewPlan(p, train.Options{Log: Out})
+	b, err := backend.New()
+	if err != nil {
+		return nil, err
+	}
+	plan, err := train.NewPlan(p, train.Options{Backend: b, Log: Out})
 	if err != nil {
 		return nil, err
 	}
@@ -129,11 +133,9 @@ func Plan(p *slider.Preset) (*train.Estimate, error) {
 	if err != nil {
 		return nil, err
 	}
-	devices := append([]train.Device{}, train.GPUs...)
-	if b, err := backend.New(); err == nil {
-		if me, err := train.ThisMachine(b); err == nil {
-			devices = append(devices, me)
-		}
+	devices, err := train.Devices(plan.Options.Backend)
+	if err != nil {
+		printf("%v\n", err)
 	}
 	var text strings.Builder
 	e.Report(&text, devices)

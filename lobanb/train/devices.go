@@ -59,6 +59,17 @@ var GPUs = []Device{
 	{Name: "H100 80GB", Memory: 79*gib - gpuReserve, TFLOPS: 989 * gpuEfficiency},
 }
 
+// Devices are the rows a plan is shown for: the GPUs, then this machine (with its throughput on
+// backend b). When this machine's memory cannot be told, it is left out and the error says why.
+func Devices(b compute.Backend) ([]Device, error) {
+	devices := append([]Device{}, GPUs...)
+	me, err := ThisMachine(b)
+	if err != nil {
+		return devices, fmt.Errorf("this machine left out: %w", err)
+	}
+	return append(devices, me), nil
+}
+
 // ThisMachine is the CPU device of this process: the memory it may use (availableMemory) and its
 // measured throughput on backend (0 when backend is nil).
 func ThisMachine(backend compute.Backend) (Device, error) {

@@ -48,7 +48,7 @@ type Estimate struct {
 	// Keeps tells which frozen parts stay loaded while training (text encoders for the evaluation
 	// after training, the VAE for sampling or evaluation).
 	KeepText, KeepVAE, Encode bool
-	CPU, GPU, GPUHalf         Profile // float32; bfloat16; float16 (a T4)
+	CPU, GPU                  Profile // float32; bfloat16 (float16, a T4's, has the same sizes)
 }
 
 // profileOf builds a profile from the measured graphs.
@@ -159,8 +159,7 @@ func estimate(plan *Plan, dir string, cpu, gpu bool) (*Estimate, error) {
 	for _, en := range plan.Groups[0] {
 		e.Batch += max(en.BatchSize, 1)
 	}
-	e.Checkpointing = p.Train.GradientCheckpointing == "on" ||
-		(p.Train.GradientCheckpointing == "auto" && m.params["unet"] >= realSizeParams)
+	e.Checkpointing = checkpointingFor(p.Train.GradientCheckpointing, m.params["unet"])
 	if err := e.measure(plan, m, cpu, gpu); err != nil {
 		return nil, err
 	}
@@ -206,8 +205,6 @@ func (e *Estimate) measure(plan *Plan, m *modelShapes, wantCPU, wantGPU bool) er
 	slots := optimizerSlots(plan.Optimizer.Name, plan.Optimizer.Momentum)
 	e.CPU = profileOf(dtypes.Float32, e.Params, slots, cpu, m.weightBytes(dtypes.Float32, goAlloc))
 	e.GPU = profileOf(dtypes.BFloat16, e.Params, slots, gpu, m.weightBytes(dtypes.BFloat16, nil))
-	e.GPUHalf = e.GPU
-	e.GPUHalf.DType = dtypes.Float16
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 )
 
 // ErrDoesNotFit is returned (wrapped, with the figures and the fix) by NewRun when the memory plan
@@ -34,7 +35,7 @@ func (e *Estimate) FitOn(d Device) Fit {
 	case d.CPU:
 		pr = e.CPU
 	case d.Half:
-		pr = e.GPUHalf
+		pr.DType = dtypes.Float16
 	}
 	needs := e.Peak(pr, e.Checkpointing)
 	return Fit{Device: d, Profile: pr, Needs: needs, Fits: needs <= d.Memory, Seconds: e.StepSeconds(pr, d.TFLOPS)}

@@ -70,7 +70,7 @@ func NewRun(plan *Plan) (*Run, error) {
 		return nil, err
 	}
 	if e != nil && !sd.Accelerator(plan.Options.Backend) {
-		tuneGC(e.Params["unet"] >= realSizeParams)
+		tuneGC(e.Params["unet"] >= realSizeParams) // real size
 	}
 	if r.release, err = r.Dir.Lock(); err != nil { // one run per folder: the cache and the log are written next
 		return nil, err

@@ -20,7 +20,6 @@ import (
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
-	"github.com/loba-dev/loba/models/weights"
 )
 
 // loadConditioning loads the pipeline and the text conditioning of every prompt (docs/ALGORITHMS.md
@@ -402,24 +401,20 @@ func conditioningOf(conds map[string]sd.Conditioning, prompts []string) (*sd.Con
 	return sd.ConcatConditionings(rows...)
 }
 
-// realSizeParams is the UNet size from which train.gradient_checkpointing auto turns checkpointing
-// on: every SD/SDXL UNet (≥ 860M parameters) is far above it, the tiny fixtures and the toy world
-// far below.
+// realSizeParams is the UNet size from which a model is "real size": train.gradient_checkpointing
+// auto turns checkpointing on and the garbage collector is tightened (tuneGC). Every SD/SDXL UNet
+// (≥ 860M parameters) is far above it, the tiny fixtures and the toy world far below.
 const realSizeParams = 100_000_000
 
-// memoryOptions resolves train.gradient_checkpointing and train.attention for the model.
+// checkpointingFor resolves train.gradient_checkpointing for a UNet of unetParams parameters.
+func checkpointingFor(setting string, unetParams int64) bool {
+	return setting == "on" || ((setting == "auto" || setting == "") && unetParams >= realSizeParams)
+}
+
+// memoryOptions resolves train.gradient_checkpointing and train.attention for the loaded model.
 func memoryOptions(t slider.Train, pipe *sd.Pipeline) (nn.MemoryOptions, error) {
 	var o nn.MemoryOptions
-	switch t.GradientCheckpointing {
-	case "on":
-		o.GradientCheckpointing = true
-	case "auto", "":
-		decl, err := pipe.UNet.Declared()
-		if err != nil {
-			return o, err
-		}
-		o.GradientCheckpointing = weights.ParamCount(decl) >= realSizeParams
-	}
+	o.GradientCheckpointing = checkpointingFor(t.GradientCheckpointing, pipe.UNetParams())
 	if t.Attention != "auto" {
 		o.Attention = t.Attention
 	}

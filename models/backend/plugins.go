@@ -218,7 +218,7 @@ func SitePackagesDirs(p Probe) []string {
 			pats = append(pats, sitePats(filepath.Join(h, d))...)
 		}
 	}
-	if py := lookPath(p.Getenv("PATH"), "python3"); py != "" {
+	if py := LookPath(p.Getenv("PATH"), "python3"); py != "" {
 		if real, err := filepath.EvalSymlinks(py); err == nil {
 			pats = append(pats, sitePats(filepath.Dir(filepath.Dir(real)))...)
 		}

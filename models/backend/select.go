@@ -85,7 +85,7 @@ func nvidiaGPU(dev, path string) bool {
 	if _, err := os.Stat(filepath.Join(dev, "dxg")); err != nil {
 		return false
 	}
-	smi := lookPath(path, "nvidia-smi")
+	smi := LookPath(path, "nvidia-smi")
 	if smi == "" {
 		return false
 	}
@@ -95,8 +95,9 @@ func nvidiaGPU(dev, path string) bool {
 	return err == nil && strings.Contains(string(out), "GPU ")
 }
 
-// lookPath finds an executable called name on the PATH list path ("" if none).
-func lookPath(path, name string) string {
+// LookPath finds an executable called name on the PATH list path ("" if none): exec.LookPath for
+// another environment's PATH (kernelsetup's Env).
+func LookPath(path, name string) string {
 	for _, dir := range filepath.SplitList(path) {
 		if dir == "" {
 			continue

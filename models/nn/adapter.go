@@ -1,8 +1,6 @@
 package nn
 
 import (
-	"sync"
-
 	"github.com/loba-dev/loba/models/nn/gemm"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -24,10 +22,8 @@ type Adapter interface {
 	Conv2DDelta(ctx *model.Scope, x *Node, cfg Conv2DConfig) *Node
 }
 
-var (
-	adaptersMu sync.Mutex
-	adapters   = map[GraphId]Adapter{}
-)
+// adapters are the adapters installed per graph.
+var adapters graphScoped[Adapter]
 
 // UseAdapter makes the Linear and Conv2D layers built in g from now on consult a (nil: none) and
 // returns the adapter installed before, so a caller can build one part of a graph with the adapter
@@ -36,25 +32,10 @@ var (
 //	prev := nn.UseAdapter(g, adapter)
 //	studentOut := unet.Forward(ctx, ...)
 //	nn.UseAdapter(g, prev)
-func UseAdapter(g *Graph, a Adapter) (previous Adapter) {
-	adaptersMu.Lock()
-	defer adaptersMu.Unlock()
-	id := g.GraphId()
-	previous = adapters[id]
-	if a == nil {
-		delete(adapters, id)
-	} else {
-		adapters[id] = a
-	}
-	return previous
-}
+func UseAdapter(g *Graph, a Adapter) (previous Adapter) { return adapters.use(g, a) }
 
 // adapterOf returns the adapter installed for g, or nil.
-func adapterOf(g *Graph) Adapter {
-	adaptersMu.Lock()
-	defer adaptersMu.Unlock()
-	return adapters[g.GraphId()]
-}
+func adapterOf(g *Graph) Adapter { return adapters.of(g) }
 
 // Dense is x·wᵀ over the last axis, torch.nn.functional.linear without bias and without adapters,
 // laid out by package gemm for the backend's fast kernels.

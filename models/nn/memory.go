@@ -1,8 +1,6 @@
 package nn
 
 import (
-	"sync"
-
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -32,29 +30,14 @@ type MemoryOptions struct {
 	AttentionChunk int
 }
 
-var (
-	memoryMu      sync.Mutex
-	memoryOptions = map[GraphId]MemoryOptions{}
-)
+// memoryOptions are the options installed per graph.
+var memoryOptions graphScoped[MemoryOptions]
 
 // UseMemoryOptions makes the layers built in g from now on follow o and returns the options in
 // force before (restore them when a part of the graph is done, as with UseAdapter).
 func UseMemoryOptions(g *Graph, o MemoryOptions) (previous MemoryOptions) {
-	memoryMu.Lock()
-	defer memoryMu.Unlock()
-	id := g.GraphId()
-	previous = memoryOptions[id]
-	if o == (MemoryOptions{}) {
-		delete(memoryOptions, id)
-	} else {
-		memoryOptions[id] = o
-	}
-	return previous
+	return memoryOptions.use(g, o)
 }
 
 // MemoryOptionsOf returns the options in force for g (the zero value when none were set).
-func MemoryOptionsOf(g *Graph) MemoryOptions {
-	memoryMu.Lock()
-	defer memoryMu.Unlock()
-	return memoryOptions[g.GraphId()]
-}
+func MemoryOptionsOf(g *Graph) MemoryOptions { return memoryOptions.of(g) }

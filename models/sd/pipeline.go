@@ -145,6 +145,15 @@ type pipelineGraphs struct {
 	stats  Stats
 }
 
+// UNetParams is the number of the loaded UNet's parameters (its variables in Ctx).
+func (p *Pipeline) UNetParams() int64 {
+	var n int64
+	for v := range p.Ctx.At("%s", ScopeUNet).IterVariables() {
+		n += int64(v.Shape().Size())
+	}
+	return n
+}
+
 // ToyLatents tells that the "vae" is the toy world's fixed latent map (ToyLatentMapClass): no VAE
 // weights, no VAE config.
 func (p *Pipeline) ToyLatents() bool { return p.VAEConfig == nil }

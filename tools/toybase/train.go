@@ -122,16 +122,6 @@ func Train(o TrainOptions) error {
 	return r.export()
 }
 
-// hostRNG is the part of train.NewRNG's generator Train uses: the batches are drawn from it and its
-// state is saved in the checkpoints.
-type hostRNG interface {
-	Rand() *rand.Rand
-	Normal(n int) []float32
-	IntN(n int) int
-	State() []byte
-	Restore(state []byte) error
-}
-
 // trainRun is one sitting of Train: the toy pipeline with all its weights trainable, the compiled
 // fine-tuning step, the generator batches are drawn from and the files the sitting writes.
 type trainRun struct {
@@ -142,7 +132,7 @@ type trainRun struct {
 	opt       train.Optimizer
 	ft        *FinetuneGraph
 	numTrain  int // the scheduler's number of training timesteps
-	rng       hostRNG
+	rng       *train.RNG
 	ckptRoot  string
 	start     int // the step resumed from (0: a fresh start)
 	loss      *lossLog

@@ -35,11 +35,9 @@ func runPlan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "loba plan: %v\n", err)
 		return 2
 	}
-	devices := append([]train.Device{}, train.GPUs...)
-	if me, err := train.ThisMachine(b); err == nil {
-		devices = append(devices, me)
-	} else {
-		fmt.Fprintf(stderr, "loba plan: this machine left out: %v\n", err)
+	devices, err := train.Devices(b)
+	if err != nil {
+		fmt.Fprintf(stderr, "loba plan: %v\n", err)
 	}
 	e.Report(stdout, devices)
 	return 0
