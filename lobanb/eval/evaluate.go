@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"io"
@@ -21,7 +22,15 @@ type Options struct {
 	Pipeline *sd.Pipeline
 	// Log receives the download progress of a hub model (nil: quiet).
 	Log io.Writer
+	// Progress, when set, is called as the evaluation's images are sampled: done of total images.
+	Progress func(done, total int)
+	// Stop, checked between images, ends the evaluation early with ErrStopped (Ctrl-C): nothing is
+	// written then.
+	Stop func() bool
 }
+
+// ErrStopped is returned (wrapped) when Options.Stop ended an evaluation early.
+var ErrStopped = errors.New("evaluation stopped")
 
 // Evaluate measures a run's LoRA with its preset's eval section — training's own evaluation, the
 // notebook's lobanb.Eval and `loba eval` all come here. Unless o.Pipeline is given it loads the

@@ -32,8 +32,13 @@ type Run struct {
 	// OnStep is called after every step (progress bars, charts).
 	OnStep func(step int, out StepOutputs, lr float64, elapsed time.Duration)
 	// Stop, checked after every step, ends the run early (Ctrl-C, a notebook's interrupt): the step
-	// reached is checkpointed and Train returns ErrInterrupted.
+	// reached is checkpointed and Train returns ErrInterrupted. The evaluation checks it too.
 	Stop func() bool
+	// OnPhase is told what the run does when it is not stepping: "compiling …" before a graph's
+	// first use, "evaluating …" (progress bars show it).
+	OnPhase func(phase string)
+	// OnEval is called as the evaluation after training samples its images: done of total.
+	OnEval func(done, total int)
 
 	loop                  *loop
 	sampleCond, sampleNeg *sd.Conditioning
@@ -168,7 +173,8 @@ func (r *Run) Train() (*Result, error) {
 	if r.Plan.EvalAfter {
 		r.logf("evaluating (%s) …", r.Plan.Preset.Eval.Kind)
 		r.installAdapter()
-		if res.Eval, err = eval.Evaluate(r.Dir, eval.Options{Preset: r.Plan.Preset, Pipeline: r.Pipeline}); err != nil {
+		if res.Eval, err = eval.Evaluate(r.Dir, eval.Options{Preset: r.Plan.Preset, Pipeline: r.Pipeline,
+			Progress: r.OnEval, Stop: r.Stop}); err != nil {
 			return nil, fmt.Errorf("evaluating: %w", err)
 		}
 	}
