@@ -152,7 +152,7 @@ type Result struct {
 	Seconds  float64 // this cell's training time
 }
 
-// Train trains preset p in the run folder dir (created; p is saved as dir/preset.yaml), resuming from
+// Train trains preset p in the run folder dir (created; train.NewRun saves p as dir/preset.yaml), resuming from
 // the newest checkpoint there. In a notebook it shows a progress line and a loss chart updated in
 // place, and leaves the final ECharts loss chart and the sample grid of the last step (sample.every
 // defaults to the whole run: dir/samples/step-N.png, rows = sample prompts, columns = strengths);
@@ -169,9 +169,6 @@ func Train(p *slider.Preset, dir string) (*Result, error) {
 		p.Sample.Every = p.Train.Steps
 	}
 	run := rundir.Dir(dir)
-	if err := run.SavePreset(p); err != nil {
-		return nil, err
-	}
 	var log bytes.Buffer
 	plan, err := train.NewPlan(p, train.Options{OutDir: dir, Log: &log, SkipEval: true})
 	if err != nil {

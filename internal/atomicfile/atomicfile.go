@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/loba-dev/loba/internal/killpoint"
 )
 
 // Write writes the content produced by fill to path atomically (mode 0644).
@@ -31,6 +33,7 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	if err = bw.Flush(); err != nil {
 		return err
 	}
+	killpoint.Here("write:" + filepath.Base(path)) // the crash tests: the temporary file written, not renamed
 	if err = tmp.Chmod(0o644); err != nil {
 		return err
 	}

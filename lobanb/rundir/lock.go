@@ -31,7 +31,7 @@ type heldLock struct {
 
 // Lock takes the run folder's exclusive lock (DIR/.lock, an advisory flock released by the system
 // when the process ends, however it ends) for the life of a run, and writes this process's PID
-// into it. When another process holds it, Lock fails at once with ErrLocked naming that PID. The
+// into it, then removes the temporary files an interrupted run left behind. When another process holds it, Lock fails at once with ErrLocked naming that PID. The
 // returned function releases this hold.
 func (d Dir) Lock() (release func(), err error) {
 	if err := d.Create(); err != nil {
@@ -60,6 +60,7 @@ func (d Dir) Lock() (release func(), err error) {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	held[path] = &heldLock{f: f, count: 1}
+	d.cleanStale() // the first hold: what an interrupted run left half-written goes
 	return func() { unhold(path) }, nil
 }
 

@@ -79,13 +79,31 @@ func TruncateLoss(path string, step int) error {
 		keep[0] = lossHeader
 		lines = append([]string{""}, lines...) // the lost header's line was a row, or nothing
 	}
+	if !strings.HasSuffix(string(data), "\n") {
+		lines = lines[:len(lines)-1] // a row cut short by a kill
+	}
+	width := len(strings.Split(keep[0], ","))
 	for _, line := range lines[1:] {
-		n, err := strconv.Atoi(strings.SplitN(line, ",", 2)[0])
-		if err == nil && n <= step {
+		if n, ok := wholeRow(line, width); ok && n <= step {
 			keep = append(keep, line)
 		}
 	}
 	return atomicfile.WriteFile(path, []byte(strings.Join(keep, "\n")+"\n"))
+}
+
+// wholeRow tells whether line is a complete row of width numeric columns, and returns its step.
+func wholeRow(line string, width int) (int, bool) {
+	fields := strings.Split(line, ",")
+	if len(fields) != width {
+		return 0, false
+	}
+	for _, f := range fields[1:] {
+		if _, err := strconv.ParseFloat(f, 64); err != nil {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(fields[0])
+	return n, err == nil
 }
 
 // ReadLoss reads DIR/loss.csv.
@@ -93,14 +111,16 @@ func (d Dir) ReadLoss() ([]LossPoint, error) { return ReadLossFile(d.LossLog()) 
 
 // ReadLossFile reads a loss.csv (step,loss,lr,seconds; the header names the columns, so the toy
 // base trainer's step,loss,seconds reads too). A row that does not parse is an error naming file
-// and line.
+// and line; a last row without its newline is being written (or was cut short by a kill) and is left out.
 func ReadLossFile(path string) ([]LossPoint, error) {
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	if i := strings.LastIndexByte(string(data), '\n'); i+1 < len(data) {
+		data = data[:i+1]
+	}
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
 	var col map[string]int
 	var pts []LossPoint
 	for line := 1; sc.Scan(); line++ {

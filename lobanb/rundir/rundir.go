@@ -7,6 +7,7 @@
 //	DIR/cache/conditioning.safetensors  the prompts' text conditioning
 //	DIR/samples/step-NNNNNN.png         sample grids during training
 //	DIR/lora.safetensors                the trained adapter (kohya format)
+//	DIR/lora-step-NNNNNN.safetensors    the adapter every train.save_every steps
 //	DIR/eval.json, DIR/grid.png         the evaluation (lobanb/eval)
 //
 // GoNB runs every notebook cell as a process of its own, so the run folder is where a run's state
@@ -39,6 +40,7 @@ const (
 	EvalFile        = "eval.json"
 	GridFile        = "grid.png"
 	samplePattern   = "step-%06d.png"
+	loraStepPattern = "lora-step-%06d.safetensors"
 	sampleGlobMatch = "step-*.png"
 )
 
@@ -50,6 +52,9 @@ func (d Dir) Preset() string { return d.file(PresetFile) }
 
 // LoRA is the trained adapter: DIR/lora.safetensors.
 func (d Dir) LoRA() string { return d.file(LoRAFile) }
+
+// LoRAStep is the LoRA saved at step by train.save_every: DIR/lora-step-NNNNNN.safetensors.
+func (d Dir) LoRAStep(step int) string { return d.file(fmt.Sprintf(loraStepPattern, step)) }
 
 // LossLog is the loss log: DIR/loss.csv.
 func (d Dir) LossLog() string { return d.file(LossFile) }

@@ -72,8 +72,15 @@ type decoder struct {
 	// lenient accepts numeric strings for numeric fields (pydantic coerces "1e-4", which PyYAML reads
 	// as a string, into a float): used for the anchors' files, never for LOBA presets.
 	lenient bool
-	// hint is appended to unknown-key errors (e.g. "LECO silently ignores it").
+	// hint is appended to unknown-key messages (e.g. "LECO's pydantic config ignores it, and so does the import").
 	hint string
+	// warnUnknown makes an unknown key a warning instead of an error: the anchors' files, whose
+	// parsers ignore unknown keys (so the import, ignoring them too, trains what the anchor trains).
+	warnUnknown bool
+	// collect records unknown keys in unknown instead of reporting them, for an importer that decides
+	// per key (sd-scripts ignores some and stops on others).
+	collect bool
+	unknown []unknownHit
 	// ignored, when set, reports whether an unknown key is one the anchor is known to ignore; it then
 	// returns the warning to record instead of an error.
 	ignored func(path, key string) (warning string, ok bool)
@@ -277,22 +284,45 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-// unknownKey records the error for an unknown key: its full path, a suggestion when a valid key (or a
-// well-known synonym from the anchors) is close, and every valid key at that level.
+// unknownHit is an unknown key met while decoding: its full path, the path of the mapping holding it
+// (its "level"), the key and the valid keys at that level.
+type unknownHit struct {
+	kp, path, key string
+	valid         []string
+}
+
+// unknownKey records an unknown key: an error, a warning (warnUnknown) or a hit (collect).
 func (d *decoder) unknownKey(kp, path, key string, valid []string) {
-	level := "at the top level"
-	if path != "" {
-		level = "in " + path
+	u := unknownHit{kp: kp, path: path, key: key, valid: valid}
+	switch {
+	case d.collect:
+		d.unknown = append(d.unknown, u)
+	case d.warnUnknown:
+		d.warnings = append(d.warnings, d.unknownMessage(u, true))
+	default:
+		d.errs = append(d.errs, errors.New(d.unknownMessage(u, false)))
 	}
-	msg := fmt.Sprintf("%sunknown key %q", d.src.where(kp), kp)
-	if s := suggest(key, valid); s != "" {
+}
+
+// unknownMessage describes an unknown key: its file and line, full path, "ignored" when it is only a
+// warning, a suggestion when a valid key (or a well-known synonym from the anchors) is close, the
+// decoder's hint, and every valid key at that level.
+func (d *decoder) unknownMessage(u unknownHit, ignored bool) string {
+	level := "at the top level"
+	if u.path != "" {
+		level = "in " + u.path
+	}
+	msg := fmt.Sprintf("%sunknown key %q", d.src.where(u.kp), u.kp)
+	if ignored {
+		msg += " ignored"
+	}
+	if s := suggest(u.key, u.valid); s != "" {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	if d.hint != "" {
 		msg += " (" + d.hint + ")"
 	}
-	msg += fmt.Sprintf("; valid keys %s: %s", level, strings.Join(valid, ", "))
-	d.errs = append(d.errs, errors.New(msg))
+	return msg + fmt.Sprintf("; valid keys %s: %s", level, strings.Join(u.valid, ", "))
 }
 
 // synonyms maps key names used by the anchors (and common misspellings' targets) to LOBA's names.
@@ -301,7 +331,7 @@ var synonyms = map[string]string{
 	"optimizer_type": "optimizer", "network_dim": "rank", "dim": "rank", "network_alpha": "alpha",
 	"linear": "rank", "linear_alpha": "alpha", "precision": "dtype", "mixed_precision": "dtype",
 	"noise_scheduler": "denoise_scheduler", "guidance": "guidance_scale", "training_method": "targets",
-	"type": "targets", "per_steps": "checkpoint_every", "save_every": "checkpoint_every",
+	"type": "targets", "per_steps": "save_every", "save_every_n_steps": "save_every",
 	"sample_every": "every", "sample_steps": "steps", "pretrained_model": "model", "save": "output",
 	"lr_warmup_steps": "warmup_steps", "v_pred": "prediction_type", "batch": "batch_size",
 }

@@ -3,17 +3,15 @@ package slider
 // Importers for LECO (p1atdev/LECO config_util.py RootConfig + prompt_util.py PromptSettings) and
 // Concept Sliders' text sliders (rohitgandikota/sliders trainscripts/textsliders: the same config schema
 // and prompt list, read by LECO's loop verbatim). Both anchors parse with pydantic, which silently ignores
-// unknown keys; here an unknown key is an error naming it and the valid keys, except the two keys
-// Concept Sliders' own prompt files carry (guidance, rank), which are ignored with a warning, as Concept
-// Sliders ignores them.
+// unknown keys; the import ignores them too, so it trains what the anchor trains, and warns for each
+// (file, line, key, the valid keys and the key probably meant). Every known key is honoured, ignored
+// with a warning (no effect on the result, or one LOBA does better), or an error when it changes the
+// trained result and cannot be honoured: the table in SCHEMA.md, made in import_leco_map.go.
 
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 )
 
 // lecoConfig is LECO's run config (config_util.py RootConfig). Pointers tell unset fields (pydantic
@@ -98,16 +96,23 @@ func (a anchor) String() string {
 	return "LECO"
 }
 
-// ImportLECO reads a LECO run config and the prompts YAML it names (prompts_file, relative to the
-// config's folder; LECO itself opens it relative to the working directory, which is tried second). The
-// preset reproduces LECO: objective leco, mode leco (t* off-by-19, adapter on during the partial
+// possessive is "LECO's", "Concept Sliders'".
+func (a anchor) possessive() string {
+	if a == anchorConceptSliders {
+		return "Concept Sliders'"
+	}
+	return "LECO's"
+}
+
+// ImportLECO reads a LECO run config and the prompts YAML it names (prompts_file: see findPromptsFile).
+// The preset reproduces LECO: objective leco, mode leco (t* off-by-19, adapter on during the partial
 // denoise, CFG 3), LECO's own scheduler construction, LECO's module selection.
 func ImportLECO(configPath string) (*Preset, []string, error) {
-	cfg, src, err := readLECOConfig(configPath)
+	cfg, d, err := readLECOConfig(configPath, anchorLECO)
 	if err != nil {
 		return nil, nil, err
 	}
-	imp := &importer{file: configPath, src: src}
+	imp := &importer{file: configPath, src: d.src, warnings: d.warnings}
 	promptsPath, err := imp.findPromptsFile(cfg.PromptsFile, configPath)
 	if err != nil {
 		return nil, nil, err
@@ -128,11 +133,11 @@ func ImportConceptSliders(promptsPath, configPath string, attributes ...string) 
 	imp := &importer{file: promptsPath}
 	var cfg *lecoConfig
 	if configPath != "" {
-		c, src, err := readLECOConfig(configPath)
+		c, d, err := readLECOConfig(configPath, anchorConceptSliders)
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg, imp.src, imp.file = c, src, configPath
+		cfg, imp.src, imp.file, imp.warnings = c, d.src, configPath, d.warnings
 		if promptsPath == "" {
 			if promptsPath, err = imp.findPromptsFile(c.PromptsFile, configPath); err != nil {
 				return nil, nil, err
@@ -167,7 +172,9 @@ func conceptSlidersDefaultConfig() *lecoConfig {
 	}
 }
 
-func readLECOConfig(path string) (*lecoConfig, *source, error) {
+// readLECOConfig decodes a LECO-schema run config; the decoder it returns holds the line of every key
+// and the warnings for the keys pydantic ignores.
+func readLECOConfig(path string, a anchor) (*lecoConfig, *decoder, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, err
@@ -177,12 +184,13 @@ func readLECOConfig(path string) (*lecoConfig, *source, error) {
 		return nil, nil, err
 	}
 	cfg := &lecoConfig{}
-	d := &decoder{src: newSource(path), lenient: true, hint: "LECO's pydantic config silently ignores it"}
+	d := &decoder{src: newSource(path), lenient: true, warnUnknown: true,
+		hint: a.possessive() + " pydantic config ignores it, and so does the import"}
 	d.decode(n, reflect.ValueOf(cfg).Elem(), "")
 	if err := d.err(); err != nil {
 		return nil, nil, err
 	}
-	return cfg, d.src, nil
+	return cfg, d, nil
 }
 
 // importer accumulates the warnings of one import.
@@ -203,23 +211,6 @@ func (imp *importer) warnAt(path, format string, args ...any) {
 
 func (imp *importer) errAt(path, format string, args ...any) error {
 	return fmt.Errorf("%s%s: %s", imp.src.where(path), path, fmt.Sprintf(format, args...))
-}
-
-// findPromptsFile resolves prompts_file: relative to the config's folder first, then (as LECO and
-// Concept Sliders do) relative to the working directory.
-func (imp *importer) findPromptsFile(name, configPath string) (string, error) {
-	if filepath.IsAbs(name) {
-		return name, nil
-	}
-	rel := filepath.Join(filepath.Dir(configPath), name)
-	if _, err := os.Stat(rel); err == nil {
-		return rel, nil
-	}
-	if _, err := os.Stat(name); err == nil {
-		imp.warnAt("prompts_file", "%q found relative to the working directory (as LECO opens it), not to the config's folder", name)
-		return name, nil
-	}
-	return "", imp.errAt("prompts_file", "prompts file %q not found (tried %s and %s)", name, rel, name)
 }
 
 // finish reads the prompts and maps the config onto a preset.
@@ -261,7 +252,8 @@ func (imp *importer) readPrompts(path string, a anchor) ([]Prompt, error) {
 		return nil, err
 	}
 	var raw []lecoPrompt
-	d := &decoder{src: newSource(path), lenient: true, hint: a.String() + "'s pydantic prompt settings silently ignore it"}
+	d := &decoder{src: newSource(path), lenient: true, warnUnknown: true,
+		hint: a.possessive() + " pydantic prompt settings ignore it, and so does the import"}
 	if a == anchorConceptSliders {
 		d.ignored = func(path, key string) (string, bool) {
 			switch key {
@@ -333,287 +325,4 @@ func expandAttributes(prompts []Prompt, attributes []string) []Prompt {
 		}
 	}
 	return out
-}
-
-// mapConfig maps LECO's run config onto p (each mapping noted where it is made).
-func (imp *importer) mapConfig(cfg *lecoConfig, a anchor, p *Preset) error {
-	mapLoop(a, p)
-	imp.mapModel(cfg.PretrainedModel, a, p)
-	if err := imp.mapNetwork(cfg.Network, a, p); err != nil {
-		return err
-	}
-	if err := imp.mapTrain(cfg.Train, p); err != nil {
-		return err
-	}
-	if err := imp.mapSave(cfg.Save, a, p); err != nil {
-		return err
-	}
-	p.Sample.Every = 0 // LECO renders no samples
-	return nil
-}
-
-// mapLoop sets what the anchors' training loop hard-codes: the objective, the mode and the partial
-// denoise.
-func mapLoop(a anchor, p *Preset) {
-	// LECO / Concept Sliders: the train_lora.py loop = docs/ALGORITHMS.md §1 in mode leco. Concept Sliders'
-	// prompt entries are LECO entries with the slider meaning, used as they are (objective slider_text).
-	p.Objective = ObjectiveLECO
-	if a == anchorConceptSliders {
-		p.Objective = ObjectiveSliderText
-	}
-	p.Mode = ModeLECO
-	p.DenoiseWithAdapter = ptr(true) // `with network:` around train_util.diffusion (multiplier 1)
-	p.DenoiseGuidance = ptr(3.0)     // diffusion(..., guidance_scale=3), hard-coded
-	// model_util.create_noise_scheduler builds DDIM/DDPM from scratch (scaled_linear 0.00085–0.012,
-	// clip_sample false, diffusers defaults otherwise: steps_offset 0, "leading"), ignoring the model's
-	// scheduler config; the prediction type comes from pretrained_model.v_pred.
-	p.DenoiseSchedulerConfig = "anchor"
-	p.TimestepSpacing = "leading"
-	p.TargetNorm = "none"
-}
-
-// mapModel maps pretrained_model onto p.Model.
-func (imp *importer) mapModel(m lecoModel, a anchor, p *Preset) {
-	p.Model.NameOrPath = m.NameOrPath
-	p.Model.Kind = "auto" // v2 / SDXL are told apart by the model's configs (LECO: by the script run)
-	p.Model.PredictionType = "epsilon"
-	if m.VPred {
-		p.Model.PredictionType = "v_prediction"
-	}
-	// LECO SD1.x/2.x encodes with text_encoder(ids)[0] (last hidden state), SDXL with hidden_states[-2].
-	p.Model.HiddenState = "auto"
-	if m.ClipSkip != nil {
-		imp.warnAt("pretrained_model.clip_skip", "%d is parsed but not used by %s; imported as hidden_state auto (what %s encodes with)", *m.ClipSkip, a, a)
-	}
-}
-
-// mapTrain maps the train section (nil: LECO's defaults) onto p.
-func (imp *importer) mapTrain(t *lecoTrain, p *Preset) error {
-	if t == nil {
-		t = &lecoTrain{}
-	}
-	p.Train.Steps = deref(t.Iterations, 500)
-	p.Train.LR = deref(t.LR, 1e-4)
-	p.MaxDenoisingSteps = deref(t.MaxDenoisingSteps, 50)
-	switch sched := strings.ToLower(strings.ReplaceAll(orDefault(t.NoiseScheduler, "ddim"), " ", "_")); sched {
-	case "ddim", "ddpm":
-		p.DenoiseScheduler = sched
-	default:
-		return imp.errAt("train.noise_scheduler", "%q is not supported; valid values: ddim, ddpm (LECO also offers lms and euler_a, which LOBA does not port)", t.NoiseScheduler)
-	}
-	if err := imp.mapOptimizer(t, p); err != nil {
-		return err
-	}
-	if err := imp.mapLRScheduler(t, p); err != nil {
-		return err
-	}
-	return imp.mapTrainPrecision(t, p)
-}
-
-// mapLRScheduler maps train.lr_scheduler: train_util.get_lr_scheduler (lr_min = lr/100 as
-// train_lora.py passes it). p.Train.LR must be set.
-func (imp *importer) mapLRScheduler(t *lecoTrain, p *Preset) error {
-	switch s := orDefault(t.LRScheduler, "constant"); s {
-	case "constant":
-		p.Train.LRScheduler = "constant"
-	case "cosine":
-		// torch CosineAnnealingLR(T_max = iterations, eta_min = lr/100) = a half cosine to lr/100.
-		p.Train.LRScheduler, p.Train.MinLR = "cosine", p.Train.LR/100
-	case "linear":
-		p.Train.LRScheduler = "linear"
-		imp.warnAt("train.lr_scheduler", "LECO's linear is torch LinearLR(factor 0.5, total_iters = iterations/100), a short ramp from lr/2 to lr; imported as LOBA's linear decay to 0")
-	default:
-		return imp.errAt("train.lr_scheduler", "%q is not supported; valid values: constant, cosine, linear", s)
-	}
-	return nil
-}
-
-// mapTrainPrecision maps train.precision, which is both the training dtype and (config quirk 3) the
-// saved dtype.
-func (imp *importer) mapTrainPrecision(t *lecoTrain, p *Preset) error {
-	dtype, err := imp.precision(orDefault(t.Precision, "bfloat16"), "train.precision")
-	if err != nil {
-		return err
-	}
-	p.Train.SaveDType = dtype
-	p.Train.DType = dtype
-	if dtype == "float16" {
-		p.Train.DType = "float32"
-		imp.warnAt("train.precision", "float16 training is not supported (no loss scaling); the model runs in float32, the LoRA is still saved in float16")
-	}
-	return nil
-}
-
-// mapSave maps the save section (nil: LECO's defaults) onto p.Output and the checkpoint interval;
-// save.precision is unused by the anchors (the save dtype comes from train.precision).
-func (imp *importer) mapSave(s *lecoSave, a anchor, p *Preset) error {
-	if s == nil {
-		s = &lecoSave{}
-	}
-	p.Output.Name = orDefault(s.Name, "untitled")
-	p.Output.Dir = orDefault(s.Path, "./output")
-	p.Train.CheckpointEvery = deref(s.PerSteps, 200)
-	if s.Precision != "" {
-		if sp, err := imp.precision(s.Precision, "save.precision"); err != nil {
-			return err
-		} else if sp != p.Train.SaveDType {
-			imp.warnAt("save.precision", "%s is unused by %s (it saves in train.precision); imported as save_dtype %s", s.Precision, a, p.Train.SaveDType)
-		}
-	}
-	return nil
-}
-
-// mapNetwork maps network.type / training_method onto LOBA's targets preset and selectors.
-func (imp *importer) mapNetwork(n *lecoNetwork, a anchor, p *Preset) error {
-	if n == nil {
-		n = &lecoNetwork{}
-	}
-	typ := orDefault(n.Type, "lierla")
-	if typ != "lierla" && typ != "c3lier" {
-		return imp.errAt("network.type", "invalid value %q; valid values: lierla, c3lier", n.Type)
-	}
-	p.Network.Targets = typ
-	p.Network.Rank = deref(n.Rank, 4)
-	p.Network.Alpha = ptr(deref(n.Alpha, 1.0))
-	p.Network.Init = "zero"
-	method := orDefault(n.TrainingMethod, "full")
-	if a == anchorConceptSliders {
-		imp.warnAt("network.rank", "Concept Sliders takes rank and alpha from its command line (--rank, default 4; --alpha, required), which override the config; imported rank %d, alpha %g from the config", p.Network.Rank, *p.Network.Alpha)
-	}
-	exclude := func(patterns ...string) {
-		for _, pat := range patterns {
-			p.Network.Selectors = append(p.Network.Selectors, Selector{Match: pat, Exclude: true})
-		}
-	}
-	const (
-		projFF  = `re:\.(proj_in|proj_out|ff\.net\.0\.proj|ff\.net\.2)$`
-		attn1   = "attn1"
-		attn2   = "attn2"
-		convMod = `re:\.(resnets|downsamplers|upsamplers)\.`
-	)
-	if a == anchorLECO {
-		// LECO (lora.py) targets every Linear/Conv inside Transformer2DModel (lierla; + ResnetBlock2D,
-		// Down/Upsample2D for c3lier), and its training_method filters test the Transformer2DModel path,
-		// which never contains attn1/attn2 (anchors b.1 quirk 2): noxattn / innoxattn exclude nothing,
-		// xattn / selfattn select nothing.
-		switch method {
-		case "full":
-		case "noxattn", "innoxattn":
-			imp.warnAt("network.training_method", "%q excludes nothing in LECO (its filter tests the Transformer2DModel path, which never contains attn2); imported as LECO trains: every %s module. Set network.targets: noxattn for what the name intends", method, typ)
-		case "xattn":
-			imp.warnAt("network.training_method", "\"xattn\" selects no module at all in LECO (the run trains nothing); imported as intended: cross-attention (attn2) modules only")
-			exclude(projFF, attn1, convMod)
-		case "selfattn":
-			imp.warnAt("network.training_method", "\"selfattn\" selects no module at all in LECO (the run trains nothing); imported as intended: self-attention (attn1) modules only")
-			exclude(projFF, attn2, convMod)
-		default:
-			return imp.errAt("network.training_method", "invalid value %q; valid values: full, noxattn, innoxattn, selfattn, xattn", method)
-		}
-		return nil
-	}
-	// Concept Sliders (lora.py) targets the Attention modules (attn1/attn2 to_q, to_k, to_v, to_out.0),
-	// + ResnetBlock2D / Down/Upsample2D for c3lier, and filters by module path.
-	exclude(projFF)
-	switch method {
-	case "full":
-	case "noxattn": // all but cross-attention
-		exclude(attn2)
-	case "selfattn":
-		exclude(attn2, convMod)
-	case "xattn":
-		exclude(attn1, convMod)
-	default:
-		return imp.errAt("network.training_method", "%q is not supported by the importer; valid values: full, noxattn, selfattn, xattn (write selectors in a LOBA preset for the others)", method)
-	}
-	return nil
-}
-
-// mapOptimizer maps train.optimizer (train_util.get_optimizer, lower-cased) and optimizer_args
-// ("key=value key=value", values Python literals, as train_lora.py parses them).
-func (imp *importer) mapOptimizer(t *lecoTrain, p *Preset) error {
-	name := strings.ToLower(orDefault(t.Optimizer, "adamw"))
-	tr := &p.Train
-	switch name {
-	case "adamw":
-		tr.Optimizer = "adamw" // torch.optim.AdamW defaults: weight decay 1e-2
-	case "adam":
-		tr.Optimizer, tr.WeightDecay = "adamw", ptr(0.0) // Adam without weight decay = AdamW with 0
-	case "adamw8bit", "adam8bit":
-		tr.Optimizer = "adamw"
-		if name == "adam8bit" {
-			tr.WeightDecay = ptr(0.0)
-		}
-		imp.warnAt("train.optimizer", "%s: 8-bit optimizer states are not ported; imported as a float32 AdamW", t.Optimizer)
-	case "lion", "lion8bit":
-		tr.Optimizer = "lion"
-		if name == "lion8bit" {
-			imp.warnAt("train.optimizer", "lion8bit: 8-bit optimizer states are not ported; imported as a float32 Lion")
-		}
-	default:
-		return imp.errAt("train.optimizer", "%q is not supported; valid values: adamw, adam, adamw8bit, adam8bit, lion, lion8bit", t.Optimizer)
-	}
-	if strings.TrimSpace(t.OptimizerArgs) == "" {
-		return nil
-	}
-	for _, arg := range strings.Fields(t.OptimizerArgs) {
-		key, value, ok := strings.Cut(arg, "=")
-		if !ok {
-			return imp.errAt("train.optimizer_args", "%q is not key=value", arg)
-		}
-		switch key {
-		case "weight_decay", "eps":
-			f, err := strconv.ParseFloat(value, 64)
-			if err != nil {
-				return imp.errAt("train.optimizer_args", "%s=%s: not a number", key, value)
-			}
-			if key == "eps" {
-				tr.Eps = f
-			} else {
-				tr.WeightDecay = ptr(f)
-			}
-		case "betas":
-			parts := strings.Split(strings.Trim(value, "()[]"), ",")
-			if len(parts) != 2 {
-				return imp.errAt("train.optimizer_args", "betas=%s: want two numbers, e.g. betas=(0.9,0.999)", value)
-			}
-			tr.Betas = make([]float64, 2)
-			for i, s := range parts {
-				f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-				if err != nil {
-					return imp.errAt("train.optimizer_args", "betas=%s: not a number: %q", value, s)
-				}
-				tr.Betas[i] = f
-			}
-		default:
-			return imp.errAt("train.optimizer_args", "unsupported optimizer argument %q; valid arguments: weight_decay, betas, eps", key)
-		}
-	}
-	return nil
-}
-
-// precision maps config_util.PRECISION_TYPES onto LOBA dtype names.
-func (imp *importer) precision(s, path string) (string, error) {
-	switch s {
-	case "fp32", "float32":
-		return "float32", nil
-	case "fp16", "float16":
-		return "float16", nil
-	case "bf16", "bfloat16":
-		return "bfloat16", nil
-	}
-	return "", imp.errAt(path, "invalid value %q; valid values: fp32, fp16, bf16, float32, float16, bfloat16", s)
-}
-
-func deref[T any](p *T, def T) T {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

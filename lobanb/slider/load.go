@@ -10,14 +10,16 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/loba-dev/loba/internal/atomicfile"
 )
 
 // Load reads a preset file of any supported format, detected as follows:
 //
 //   - *.toml: sd-scripts' LECO prompt TOML (ImportSDScriptsTOML);
 //   - YAML with a top-level prompts_file key: a LECO run config (ImportLECO), or Concept Sliders' one
-//     (ImportConceptSliders) when its prompts file carries a key only Concept Sliders' files use
-//     (guidance, rank);
+//     (ImportConceptSliders) when its prompts file lies in Concept Sliders' trainscripts/textsliders/
+//     folder or carries a key only Concept Sliders' files use (guidance, rank);
 //   - a YAML list of prompt entries: a bare prompts file, read as Concept Sliders' when an entry carries
 //     one of the keys only Concept Sliders' files use (guidance, rank), else as LECO's; the run
 //     settings are then the anchor's defaults;
@@ -55,16 +57,20 @@ func Load(path string) (*Preset, []string, error) {
 }
 
 // isConceptSlidersConfig tells a Concept Sliders config from a LECO one (same schema) by its prompts
-// file: one carrying a key only Concept Sliders' files use (guidance, rank).
+// file: one in Concept Sliders' trainscripts/textsliders/ folder, or carrying a key only Concept
+// Sliders' files use (guidance, rank).
 func isConceptSlidersConfig(configPath string) bool {
-	cfg, _, err := readLECOConfig(configPath)
+	cfg, d, err := readLECOConfig(configPath, anchorLECO)
 	if err != nil {
 		return false
 	}
-	imp := &importer{}
+	imp := &importer{src: d.src}
 	promptsPath, err := imp.findPromptsFile(cfg.PromptsFile, configPath)
 	if err != nil {
 		return false
+	}
+	if strings.Contains(filepath.ToSlash(promptsPath), "trainscripts/textsliders/") {
+		return true
 	}
 	data, err := os.ReadFile(promptsPath)
 	if err != nil {
@@ -136,11 +142,7 @@ func (p *Preset) Save(path string) error {
 	if err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, data)
 }
 
 // Marshal normalizes p and returns it as LOBA preset YAML.

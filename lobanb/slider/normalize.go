@@ -66,10 +66,11 @@ func (v *validator) resolution(path string, r Resolution) {
 	}
 }
 
-// fold merges the alternative spellings (clip_skip, target neutral / resolution) into the canonical
-// fields, reporting conflicts.
+// fold merges the alternative spellings (clip_skip, target neutral / resolution, "~" in paths) into
+// the canonical fields, reporting conflicts.
 func (p *Preset) fold(v *validator) {
 	p.explicitZeros(v)
+	p.expandPaths(v)
 	m := &p.Model
 	if m.ClipSkip != 0 {
 		var hs string
@@ -516,54 +517,9 @@ func (p *Preset) validateTrain(v *validator) {
 	v.enum("train.attention", t.Attention, validAttention)
 	v.check(t.CheckpointEvery >= 0, "train.checkpoint_every", t.CheckpointEvery, ">= 0 (0 = only at the end)")
 	v.check(t.KeepCheckpoints >= 0, "train.keep_checkpoints", t.KeepCheckpoints, ">= 0 (0 = all)")
+	v.check(t.SaveEvery >= 0, "train.save_every", t.SaveEvery, ">= 0 (0 = off)")
 	v.enum("train.save_dtype", t.SaveDType, validSaveDTypes)
 	v.enum("train.save_layout", t.SaveLayout, validSaveLayouts)
 }
 
 var selectorCache sync.Map // pattern → *regexp.Regexp
-
-var validEvalKinds = []string{"", "slider", "erase"}
-
-// validateEval checks the eval section; the attribute names are checked by train.NewPlan (lobanb/eval.CheckNames)
-// before the model loads, since this package does not know the read-outs.
-func (p *Preset) validateEval(v *validator) {
-	e := &p.Eval
-	v.enum("eval.kind", e.Kind, validEvalKinds)
-	if e.Kind == "" {
-		return
-	}
-	if len(e.Prompts) == 0 {
-		v.add("eval.prompts", "empty; an evaluation needs prompts")
-	}
-	if len(e.Seeds) == 0 {
-		e.Seeds = []int{0, 1, 2, 3}
-	}
-	if e.Steps == 0 {
-		e.Steps = 20
-	}
-	if e.GuidanceScale == 0 {
-		e.GuidanceScale = 3
-	}
-	switch e.Kind {
-	case "slider":
-		if e.Target == "" {
-			v.add("eval.target", "empty; a slider evaluation needs the numeric attribute it moves (e.g. area, blueness)")
-		}
-		if len(e.Strengths) == 0 {
-			e.Strengths = []float64{-2, -1, 0, 1, 2}
-		}
-	case "erase":
-		if e.Attribute == "" {
-			e.Attribute = "color"
-		}
-		if e.Value == "" {
-			v.add("eval.value", "empty; an erase evaluation needs the erased value (e.g. red)")
-		}
-		if len(e.Controls) == 0 {
-			v.add("eval.controls", "empty; an erase evaluation needs control prompts")
-		}
-		if e.Strength == 0 {
-			e.Strength = 1
-		}
-	}
-}

@@ -182,6 +182,10 @@ type Train struct {
 	// KeepCheckpoints keeps the newest N (0 = all).
 	CheckpointEvery int `yaml:"checkpoint_every" json:"checkpoint_every"`
 	KeepCheckpoints int `yaml:"keep_checkpoints" json:"keep_checkpoints"`
+	// SaveEvery writes a loadable LoRA every N steps, <out>/lora-step-N.safetensors, next to the final
+	// lora.safetensors (ai-toolkit's save_every, LECO's save.per_steps, sd-scripts'
+	// save_every_n_steps), so the best step can be picked afterwards; 0 = off (default).
+	SaveEvery int `yaml:"save_every" json:"save_every"`
 	// SaveDType of the LoRA file: float16 (default) | bfloat16 | float32; SaveLayout: diffusers
 	// (default) | sai (SDXL kohya keys in the SAI/LDM layout).
 	SaveDType  string `yaml:"save_dtype" json:"save_dtype"`

@@ -161,7 +161,8 @@ func TestLECOImport(t *testing.T) {
 	assert.Equal(t, "constant", p.Train.LRScheduler)
 	assert.Equal(t, "bfloat16", p.Train.DType)
 	assert.Equal(t, "bfloat16", p.Train.SaveDType)
-	assert.Equal(t, 200, p.Train.CheckpointEvery)
+	assert.Equal(t, 200, p.Train.SaveEvery, "save.per_steps: a loadable LoRA every 200 steps")
+	assert.Equal(t, 0, p.Train.CheckpointEvery)
 	assert.Equal(t, Output{Name: "van_gogh", Dir: "./output"}, p.Output)
 
 	es, err := p.Entries()
@@ -274,9 +275,10 @@ func TestSDScriptsImport(t *testing.T) {
 	p, warnings, err := Load(td("sdscripts", "leco.toml"))
 	require.NoError(t, err)
 	all := strings.Join(warnings, "\n")
-	assert.Contains(t, all, "sd-scripts reads only [[prompts]]")
+	assert.Contains(t, all, td("sdscripts", "leco.toml")+":23: targets: ignored, as sd-scripts ignores [[targets]] when the file has [[prompts]]")
 	assert.Contains(t, all, "command line")
-	assert.Equal(t, ObjectiveSlider, p.Objective)
+	assert.Equal(t, ObjectiveLECO, p.Objective, "the [[targets]] are dropped, as sd-scripts drops them")
+	assert.Empty(t, p.Targets)
 	assert.Equal(t, ModeLECO, p.Mode)
 	assert.Equal(t, "ddpm", p.DenoiseScheduler)
 	assert.Equal(t, 40, p.MaxDenoisingSteps)
@@ -291,14 +293,6 @@ func TestSDScriptsImport(t *testing.T) {
 	want := []Entry{
 		entry("van gogh", "van gogh", "", "", ActionErase, 1, 1, r),
 		entry("detailed", "detailed", "", "", ActionEnhance, 1.5, 1, r), // top-level guidance_scale default
-		entry("person", "expressionless person", "smiling person", "", ActionErase, 1.5, 1, r),
-		entry("person", "smiling person", "expressionless person", "", ActionEnhance, 1.5, 1, r),
-		entry("person", "smiling person", "expressionless person", "", ActionErase, 1.5, -1, r),
-		entry("person", "expressionless person", "smiling person", "", ActionEnhance, 1.5, -1, r),
-		entry("person", "expressionless person", "smiling person", "photo of a person", ActionErase, 1.5, 1, r),
-		entry("person", "smiling person", "expressionless person", "photo of a person", ActionEnhance, 1.5, 1, r),
-		entry("person", "smiling person", "expressionless person", "photo of a person", ActionErase, 1.5, -1, r),
-		entry("person", "expressionless person", "smiling person", "photo of a person", ActionEnhance, 1.5, -1, r),
 	}
 	assert.Equal(t, want, stripEntries(es))
 
@@ -364,21 +358,14 @@ func TestBadPresets(t *testing.T) {
 			"bad_values.yaml:5: train.lr: invalid value -1; want > 0",
 			`bad_values.yaml:8: prompts[0].action: invalid value "remove"; valid values: erase, enhance`,
 			"bad_values.yaml:10: targets[0]: a slider target needs a positive or a negative prompt"}},
-		{"leco_unknown_key.yaml", []string{"leco_unknown_key.yaml:11:", `unknown key "train.batch_size"`,
-			"LECO's pydantic config silently ignores it",
-			"valid keys in train: precision, noise_scheduler, iterations, lr, optimizer, optimizer_args, lr_scheduler, max_denoising_steps"}},
-		{"cs_prompts_unknown.yaml", []string{"cs_prompts_unknown.yaml:7:", `unknown key "prompts[0].guidence"`,
-			`did you mean "guidance_scale"?`, "valid keys in prompts[0]: target, positive,"}},
-		{"sd_unknown_key.toml", []string{"sd_unknown_key.toml:6:", `unknown key "targets[0].postive"`, "sd-scripts",
-			"valid keys in targets[0]: target, positive,"}},
+		{"sd_pair_unknown_key.toml", []string{"sd_pair_unknown_key.toml:6:", `unknown key "prompts[0].postive"`,
+			`did you mean "positive"?`, "sd-scripts stops on it", "valid keys in prompts[0]: target, positive,"}},
+		{"sd_pair_misplaced_key.toml", []string{"sd_pair_misplaced_key.toml:5:", `unknown key "prompts[0].negative"`,
+			"sd-scripts stops on it", "valid keys in prompts[0]: target, positive, unconditional,"}},
+		{"leco_lr_scheduler.yaml", []string{"leco_lr_scheduler.yaml:8: train.lr_scheduler:", `LECO cannot run "linear"`, "TypeError"}},
 	} {
 		t.Run(c.file, func(t *testing.T) {
-			var err error
-			if c.file == "cs_prompts_unknown.yaml" {
-				_, _, err = ImportConceptSliders(td("bad", c.file), "")
-			} else {
-				_, _, err = Load(td("bad", c.file))
-			}
+			_, _, err := Load(td("bad", c.file))
 			require.Error(t, err)
 			for _, w := range c.want {
 				assert.Contains(t, err.Error(), w)

@@ -11,18 +11,23 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/loba-dev/loba/internal/killpoint"
 	"github.com/loba-dev/loba/models/safetensors"
 )
 
 // Checkpoint is what a run needs to resume exactly: the values of the trainable and optimizer
 // variables (by scope path), the step reached and the host RNG state.
 type Checkpoint struct {
-	Step      int                        `json:"step"`
-	RNG       []byte                     `json:"rng"`
-	Preset    string                     `json:"preset_sha256"` // the preset the run was started with
-	Extra     map[string]string          `json:"extra,omitempty"`
-	Dir       string                     `json:"-"`
-	Variables map[string]*tensors.Tensor `json:"-"`
+	Step   int    `json:"step"`
+	RNG    []byte `json:"rng"`
+	Preset string `json:"preset_sha256"` // the preset the run was started with
+	// Function are the preset's keys that decide the trained function (trainedFunction, resume.go): a
+	// re-run must agree on them. TrainSteps is the train.steps the checkpoint was made with.
+	Function   map[string]string          `json:"trained_function,omitempty"`
+	TrainSteps int                        `json:"train_steps,omitempty"`
+	Extra      map[string]string          `json:"extra,omitempty"`
+	Dir        string                     `json:"-"`
+	Variables  map[string]*tensors.Tensor `json:"-"`
 }
 
 const (
@@ -71,6 +76,7 @@ func SaveCheckpoint(root string, vars []*model.Variable, c Checkpoint, keep int)
 	if err := os.WriteFile(filepath.Join(tmp, ckptStateJSON), state, 0o644); err != nil {
 		return "", err
 	}
+	killpoint.Here("checkpoint") // the crash tests: the checkpoint written, not yet in place
 	final := checkpointDir(root, c.Step)
 	if err := os.RemoveAll(final); err != nil {
 		return "", err
@@ -111,8 +117,28 @@ func ListCheckpoints(root string) ([]string, error) {
 	return dirs, nil
 }
 
-// LoadCheckpoint reads a checkpoint folder.
+// LoadCheckpoint reads a checkpoint folder: its state (which must hold a valid RNG state) and its
+// tensors, every value of which must be finite (a checkpoint holding NaN would stall the run).
 func LoadCheckpoint(dir string) (*Checkpoint, error) {
+	c, err := readCheckpointState(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := NewRNG(0).Restore(c.RNG); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", dir, ckptStateJSON, err)
+	}
+	file := filepath.Join(dir, ckptTensors)
+	if c.Variables, err = safetensors.ReadTensors(file, 0); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	if err := safetensors.CheckFinite(file, c.Variables); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	return c, nil
+}
+
+// readCheckpointState reads a checkpoint's state.json (no tensors).
+func readCheckpointState(dir string) (*Checkpoint, error) {
 	data, err := os.ReadFile(filepath.Join(dir, ckptStateJSON))
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
@@ -121,9 +147,8 @@ func LoadCheckpoint(dir string) (*Checkpoint, error) {
 	if err := json.Unmarshal(data, c); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: bad %s: %w", dir, ckptStateJSON, err)
 	}
-	c.Variables, err = safetensors.ReadTensors(filepath.Join(dir, ckptTensors), 0)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	if c.Step < 1 {
+		return nil, fmt.Errorf("checkpoint %s: bad %s: step = %d, want >= 1", dir, ckptStateJSON, c.Step)
 	}
 	return c, nil
 }

@@ -155,14 +155,14 @@ func loadCondCache(path, key string, want []string) (conds map[string]sd.Conditi
 			return nil, false, fmt.Sprintf("prompt %q is not cached", p)
 		}
 		var c sd.Conditioning
-		if c.Hidden, err = f.Tensor(condCacheName("hidden", i), dtypes.Float32); err != nil {
+		if c.Hidden, err = f.FiniteTensor(condCacheName("hidden", i), dtypes.Float32); err != nil {
 			return nil, false, err.Error()
 		}
 		if d := c.Hidden.Shape().Dimensions; len(d) != 3 || d[0] != 1 {
 			return nil, false, fmt.Sprintf("%s has shape %v, want [1, tokens, hidden]", condCacheName("hidden", i), d)
 		}
 		if _, has := f.Info(condCacheName("pooled", i)); has {
-			if c.TextEmbeds, err = f.Tensor(condCacheName("pooled", i), dtypes.Float32); err != nil {
+			if c.TextEmbeds, err = f.FiniteTensor(condCacheName("pooled", i), dtypes.Float32); err != nil {
 				return nil, false, err.Error()
 			}
 		}

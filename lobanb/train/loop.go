@@ -11,6 +11,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
+	"github.com/loba-dev/loba/internal/killpoint"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
 )
@@ -91,10 +92,11 @@ type loopGraphs struct {
 
 // checkpointing says where and how often the loop checkpoints.
 type checkpointing struct {
-	root       string // the run folder's checkpoints/
-	every      int    // 0: only when interrupted
-	keep       int    // newest checkpoints kept (0: all)
-	presetHash string // a checkpoint of another preset is refused
+	root       string            // the run folder's checkpoints/
+	every      int               // 0: only at the end (and when interrupted)
+	keep       int               // newest checkpoints kept (0: all)
+	presetHash string            // the preset's sha256, recorded
+	function   map[string]string // the keys a resume must agree on (trainedFunction)
 }
 
 // hooks are the callbacks of one loop.run.
@@ -103,39 +105,32 @@ type hooks struct {
 	onStep      func(step int, out StepOutputs, lr float64, elapsed time.Duration)
 	sampleEvery int
 	onSample    func(step int) error
+	// onSave writes a loadable LoRA of the step every saveEvery steps (train.save_every).
+	saveEvery int
+	onSave    func(step int) error
 	// stop, checked after every step, ends the run early: the step reached is checkpointed and run
 	// returns ErrInterrupted.
 	stop func() bool
 }
 
-// resume restores the newest checkpoint under the run folder, if any, and returns its step (0
-// when starting fresh). A checkpoint of another preset is an error.
-func (l *loop) resume() (int, error) {
-	all, err := ListCheckpoints(l.ckpt.root)
-	if err != nil || len(all) == 0 {
-		return 0, err
-	}
-	c, err := LoadCheckpoint(all[len(all)-1])
-	if err != nil {
-		return 0, err
-	}
-	if c.Preset != l.ckpt.presetHash {
-		return 0, fmt.Errorf("checkpoint %s was made by another preset (remove %s or use another --out)", c.Dir, l.ckpt.root)
-	}
+// restore sets the run's state from checkpoint c: the adapter and optimizer variables, the RNG and
+// the step reached.
+func (l *loop) restore(c *Checkpoint) error {
 	if err := c.Restore(l.ctx, l.adapter); err != nil {
-		return 0, err
+		return err
 	}
 	if err := l.rng.Restore(c.RNG); err != nil {
-		return 0, fmt.Errorf("checkpoint %s: %w", c.Dir, err)
+		return fmt.Errorf("checkpoint %s: %w", c.Dir, err)
 	}
 	l.stepDone = c.Step
-	return c.Step, nil
+	return nil
 }
 
 // checkpoint saves the state after l.stepDone steps.
 func (l *loop) checkpoint() (string, error) {
 	vars := append(append([]*model.Variable{}, l.adapter...), l.optimizerState()...)
-	return SaveCheckpoint(l.ckpt.root, vars, Checkpoint{Step: l.stepDone, RNG: l.rng.State(), Preset: l.ckpt.presetHash}, l.ckpt.keep)
+	c := Checkpoint{Step: l.stepDone, RNG: l.rng.State(), Preset: l.ckpt.presetHash, Function: l.ckpt.function, TrainSteps: l.steps}
+	return SaveCheckpoint(l.ckpt.root, vars, c, l.ckpt.keep)
 }
 
 // run trains from l.stepDone to l.steps, checkpointing every ckpt.every steps and at the end. A non-finite loss
@@ -146,6 +141,7 @@ func (l *loop) run(h hooks) error {
 	start := time.Now()
 	for l.stepDone < l.steps {
 		step := l.stepDone + 1
+		killpoint.Here("step") // the crash tests: before a step
 		out, lr, err := l.runGraph(l.graphs.step, step)
 		if err != nil {
 			return err
@@ -175,6 +171,11 @@ func (l *loop) afterStep(step int, h hooks) error {
 			return fmt.Errorf("step %d: saving checkpoint: %w", step, err)
 		}
 		saved = true
+	}
+	if h.onSave != nil && h.saveEvery > 0 && step%h.saveEvery == 0 {
+		if err := h.onSave(step); err != nil {
+			return fmt.Errorf("step %d: saving the LoRA of the step: %w", step, err)
+		}
 	}
 	if h.onSample != nil && h.sampleEvery > 0 && step%h.sampleEvery == 0 {
 		if err := h.onSample(step); err != nil {

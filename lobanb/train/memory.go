@@ -42,7 +42,7 @@ type modelShapes struct {
 // readModelShapes builds every component of the folder shape-only (sd.Inspect) and reads the UNet
 // and VAE configs.
 func readModelShapes(dir string) (*modelShapes, error) {
-	rep, err := sd.Inspect(dir, sd.InspectOptions{})
+	rep, err := sd.Inspect(dir, sd.InspectOptions{HeadersOnly: true}) // shapes only: no value is read
 	if err != nil {
 		return nil, err
 	}

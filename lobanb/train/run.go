@@ -10,6 +10,7 @@ import (
 
 	. "github.com/gomlx/gomlx/core/graph"
 
+	"github.com/loba-dev/loba/internal/killpoint"
 	"github.com/loba-dev/loba/lobanb/eval"
 	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
@@ -56,19 +57,32 @@ type Result struct {
 	Eval *eval.Report
 }
 
-// NewRun loads the model a plan names, caches the text conditioning of every prompt (then frees
+// NewRun checks that the run folder's checkpoints may be resumed with the plan's preset (before
+// anything loads: a preset that changes the trained function is refused, naming the keys), loads the
+// model the plan names, caches the text conditioning of every prompt (then frees
 // the text encoders), resolves and initialises the adapter, and compiles nothing yet: the step and
 // denoise graphs compile on their first use, once per shape. First of all, the memory plan
 // (EstimateRun) must say the run fits the device's memory: a run that cannot fit gets an error
-// wrapping ErrDoesNotFit, with the figures and the fix, and nothing is loaded or written.
+// wrapping ErrDoesNotFit, with the figures and the fix, and nothing is loaded or written. Then it
+// takes the folder's lock and restores the newest usable checkpoint (StepsDone is the step it
+// continues from), falling back past corrupt or non-finite ones and saying so.
 func NewRun(plan *Plan) (*Run, error) {
 	if err := plan.resolveDType(); err != nil { // before any loading: float16 on the CPU fails here
 		return nil, err
 	}
 	r := &Run{Plan: plan, Dir: plan.Dir, log: plan.Options.Log}
+	extend, err := checkResumable(r.Dir.Checkpoints(), plan.Preset, plan.Schedule) // before any model loads
+	if err != nil {
+		return nil, err
+	}
 	dir, err := modelDir(plan.Preset, plan.Options)
 	if err != nil {
 		return nil, err
+	}
+	if plan.EvalAfter {
+		if err := eval.CheckModel(plan.Preset, dir); err != nil {
+			return nil, err
+		}
 	}
 	e, err := checkFits(plan, dir, plan.Options.Backend) // before anything is loaded or written
 	if err != nil {
@@ -80,31 +94,55 @@ func NewRun(plan *Plan) (*Run, error) {
 	if r.release, err = r.Dir.Lock(); err != nil { // one run per folder: the cache and the log are written next
 		return nil, err
 	}
-	conds, err := r.loadConditioning(dir)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	vars, params, err := r.setupAdapter()
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	opt, err := NewOptimizer(plan.Optimizer)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	lr, err := NewSchedule(plan.Schedule)
-	if err != nil {
-		r.Close()
-		return nil, fmt.Errorf("preset %s: train.lr_scheduler: %w", plan.Preset.File(), err)
-	}
-	if r.loop, err = r.buildLoop(conds, vars, params, opt, lr); err != nil {
+	if err := r.load(dir, extend); err != nil {
 		r.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+// load does NewRun's work under the run folder's lock: it writes DIR/preset.yaml, picks the
+// checkpoint to resume from, loads the model and the conditioning, sets up the adapter and the loop
+// and restores the checkpoint. extend is checkResumable's message.
+func (r *Run) load(dir, extend string) error {
+	plan := r.Plan
+	if err := r.Dir.SavePreset(plan.Preset); err != nil {
+		return err
+	}
+	ckpt, err := selectCheckpoint(r.Dir.Checkpoints(), r.logf) // falls back past bad ones, saying so
+	if err != nil {
+		return err
+	}
+	conds, err := r.loadConditioning(dir)
+	if err != nil {
+		return err
+	}
+	vars, params, err := r.setupAdapter()
+	if err != nil {
+		return err
+	}
+	opt, err := NewOptimizer(plan.Optimizer)
+	if err != nil {
+		return err
+	}
+	lr, err := NewSchedule(plan.Schedule)
+	if err != nil {
+		return fmt.Errorf("preset %s: train.lr_scheduler: %w", plan.Preset.File(), err)
+	}
+	if r.loop, err = r.buildLoop(conds, vars, params, opt, lr); err != nil {
+		return err
+	}
+	if ckpt == nil {
+		return nil
+	}
+	if err := r.loop.restore(ckpt); err != nil {
+		return err
+	}
+	if extend != "" {
+		r.logf("%s", extend)
+	}
+	r.logf("resuming from step %d of %d (%s)", ckpt.Step, plan.Preset.Train.Steps, ckpt.Dir)
+	return nil
 }
 
 // Close releases the run folder (Train does when it returns). A run that is not trained should be
@@ -137,14 +175,7 @@ func (r *Run) Train() (*Result, error) {
 	if err := r.Dir.Create(); err != nil {
 		return nil, err
 	}
-	resumed, err := r.loop.resume()
-	if err != nil {
-		return nil, err
-	}
-	if resumed > 0 {
-		r.logf("resuming from step %d (%s)", resumed, r.Dir.Checkpoints())
-	}
-	losses, err := r.Dir.OpenLossLog(resumed)
+	losses, err := r.Dir.OpenLossLog(r.loop.stepDone)
 	if err != nil {
 		return nil, err
 	}
@@ -163,6 +194,8 @@ func (r *Run) Train() (*Result, error) {
 	if p := r.Plan.Preset; sampling(p) {
 		h.sampleEvery, h.onSample = p.Sample.Every, r.sample
 	}
+	h.saveEvery = r.Plan.Preset.Train.SaveEvery
+	h.onSave = func(step int) error { return r.SaveLoRA(r.Dir.LoRAStep(step)) }
 	if err := r.loop.run(h); err != nil {
 		return nil, err
 	}
@@ -174,11 +207,19 @@ func (r *Run) Train() (*Result, error) {
 		r.logf("evaluating (%s) …", r.Plan.Preset.Eval.Kind)
 		r.installAdapter()
 		if res.Eval, err = eval.Evaluate(r.Dir, eval.Options{Preset: r.Plan.Preset, Pipeline: r.Pipeline,
-			Progress: r.OnEval, Stop: r.Stop}); err != nil {
+			Progress: r.evalProgress, Stop: r.Stop}); err != nil {
 			return nil, fmt.Errorf("evaluating: %w", err)
 		}
 	}
 	return res, nil
+}
+
+// evalProgress passes the evaluation's progress to OnEval.
+func (r *Run) evalProgress(done, total int) {
+	killpoint.Here("eval") // the crash tests: during the evaluation
+	if r.OnEval != nil {
+		r.OnEval(done, total)
+	}
 }
 
 // installAdapter makes the pipeline's sampling graphs use the trained adapter.

@@ -189,7 +189,10 @@ func (r *Run) buildLoop(conds map[string]sd.Conditioning, vars []*gctx.Variable,
 	if err != nil {
 		return nil, err
 	}
-	hash := sha256.Sum256([]byte(p.JSON()))
+	fn, err := trainedFunction(p)
+	if err != nil {
+		return nil, err
+	}
 	return &loop{
 		ctx: pipe.Ctx, groups: groups, conds: conds, latentChannels: pipe.UNet.Config.InChannels,
 		draw: draw, graphs: graphs,
@@ -198,8 +201,14 @@ func (r *Run) buildLoop(conds map[string]sd.Conditioning, vars []*gctx.Variable,
 		lr:             lr, rng: NewRNG(uint64(p.Train.Seed)),
 		steps: p.Train.Steps,
 		ckpt: checkpointing{root: r.Dir.Checkpoints(), every: p.Train.CheckpointEvery, keep: p.Train.KeepCheckpoints,
-			presetHash: hex.EncodeToString(hash[:])},
+			presetHash: presetHash(p), function: fn},
 	}, nil
+}
+
+// presetHash is the sha256 of p's JSON (hex), recorded in checkpoints.
+func presetHash(p *slider.Preset) string {
+	hash := sha256.Sum256([]byte(p.JSON()))
+	return hex.EncodeToString(hash[:])
 }
 
 // drawSettingsOf builds the partial-denoise scheduler, t* and the k drawn from, and the preset's

@@ -68,7 +68,7 @@ func TestTrainSingleFile(t *testing.T) {
 				require.LessOrEqual(t, rel, 1e-6, "step %d: single file %g, folder %g", i+1, single[i], folder[i])
 			}
 
-			p := tinyPreset(t, 1)
+			p := tinyPreset(t, 2) // the run's own preset: its folder resumes (finished), no other preset may
 			p.Model.NameOrPath = path
 			require.NoError(t, p.Normalize())
 			hit, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})

@@ -222,7 +222,7 @@ func TestTrainVPredictionZeroSNR(t *testing.T) {
 }
 
 // TestTrainThenEvaluate: a preset with an eval section writes eval.json (the slider or erase report)
-// and grid.png after training.
+// and grid.png after training (on the toy world: the eval refuses other models, TestEvalNeedsToyWorld).
 func TestTrainThenEvaluate(t *testing.T) {
 	for _, e := range []slider.Eval{
 		{Kind: "slider", Target: "area", Prompts: []string{"a red cube", "a blue ball"}, Seeds: []int{0, 1}, Steps: 2},
@@ -230,6 +230,8 @@ func TestTrainThenEvaluate(t *testing.T) {
 	} {
 		t.Run(e.Kind, func(t *testing.T) {
 			p := tinyPreset(t, 1)
+			p.Model.NameOrPath = "" // the toy world: the eval's read-outs measure its shapes
+			p.MaxDenoisingSteps, p.Train.Resolution = 2, slider.Square(32)
 			p.Eval = e
 			require.NoError(t, p.Normalize())
 			out := t.TempDir()
@@ -252,6 +254,21 @@ func TestTrainThenEvaluate(t *testing.T) {
 			require.FileExists(t, filepath.Join(out, "grid.png"))
 		})
 	}
+}
+
+// TestEvalNeedsToyWorld (issue 15 item 7): a toy-world eval on another model is refused by NewRun
+// before anything is loaded or written; --no-eval (SkipEval) trains it.
+func TestEvalNeedsToyWorld(t *testing.T) {
+	p := tinyPreset(t, 1)
+	p.Eval = slider.Eval{Kind: "slider", Target: "area", Prompts: []string{"a red cube"}, Seeds: []int{0}, Steps: 2}
+	require.NoError(t, p.Normalize())
+	out := filepath.Join(t.TempDir(), "run")
+	_, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+	require.ErrorContains(t, err, "is not a toy-world model")
+	require.NoDirExists(t, out)
+	run, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t), SkipEval: true})
+	require.NoError(t, err)
+	run.Close()
 }
 
 // TestEvalNamesCheckedBeforeTraining: an unknown eval attribute fails in Setup, naming the preset

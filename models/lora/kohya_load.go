@@ -127,7 +127,9 @@ func forwardMap(bases []Base) (map[string]target, error) {
 // lora_te2_ for the text encoders) onto the given bases. Every key is looked up exactly in the
 // forward map of the bases' modules (names are never split at "_"); keys that match no module,
 // modules with a missing half, and shapes that do not fit the base layer are all reported in one
-// error naming the file.
+// error naming the file. A file holding a NaN or ±Inf value in any tensor is refused, whatever
+// strength it would be used at (the file is damaged): the error names the file and the keys and
+// wraps safetensors.ErrNonFinite.
 func LoadKohya(path string, bases ...Base) (*Loaded, error) {
 	bases = slices.Clone(bases)
 	fwd, err := forwardMap(bases)
@@ -143,6 +145,9 @@ func LoadKohya(path string, bases ...Base) (*Loaded, error) {
 	keys := matchKeys(f.Names(), fwd, bases)
 	if len(keys.unmatched) > 0 {
 		return nil, fmt.Errorf("lora: %s: %d keys match no module of %s: %s", path, len(keys.unmatched), baseNames(bases), strings.Join(keys.unmatched, ", "))
+	}
+	if err := f.CheckAllFinite(); err != nil {
+		return nil, fmt.Errorf("lora: %w", err)
 	}
 	l := &Loaded{Path: path, Metadata: f.Metadata(), Weights: map[string]map[string]ModuleWeights{}}
 	l.Layout = keys.layout()
@@ -248,13 +253,14 @@ func (k *kohyaKeys) loadModules(f *safetensors.File, bases []Base, l *Loaded) ([
 			k.problems = append(k.problems, problem)
 			continue
 		}
-		down, err := f.Tensor(fm.down, dtypes.Float32)
+		// The stored values are finite (LoadKohya checked); an F64 file's may still overflow F32.
+		down, err := f.FiniteTensor(fm.down, dtypes.Float32)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("lora: %w", err)
 		}
-		up, err := f.Tensor(fm.up, dtypes.Float32)
+		up, err := f.FiniteTensor(fm.up, dtypes.Float32)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("lora: %w", err)
 		}
 		if nets[b] == nil {
 			nets[b] = &Network{Component: bases[b].Component}

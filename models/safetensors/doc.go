@@ -41,6 +41,15 @@
 // requested dtype (the simplego backend has no F16: F16/BF16/F64 → F32 is the usual load);
 // File.Float32s / File.Int64s return flat Go slices; ReadTensors loads a whole file.
 //
+// # Finite values
+//
+// ScanNonFinite counts the NaN and ±Inf values of raw F64/F32/F16/BF16 bytes (all exponent bits
+// set; -0 and subnormals are finite), 8 bytes at a time. File.CheckFinite / CheckAllFinite scan
+// stored tensors in place, File.FiniteTensor reads a tensor and refuses non-finite values, and
+// CheckTensor / CheckFinite check loaded GoMLX tensors (e.g. a checkpoint read with ReadTensors).
+// Their errors are *NonFiniteError values naming the file, the key, the counts and the first bad
+// index, wrapping ErrNonFinite.
+//
 // # Writing
 //
 // Write (GoMLX tensors) and WriteEntries (raw bytes) lay files out as the Rust serializer does:

@@ -19,6 +19,10 @@ import (
 type TensorEntry struct {
 	Shape []int  `json:"shape"`
 	DType string `json:"dtype"`
+	// NonFinite counts the NaN and ±Inf values of the stored tensor the weight is read from (for
+	// a single file's fused in_proj tensor: of the whole fused tensor); nil when all are finite or
+	// when the values were not scanned.
+	NonFinite *safetensors.NonFinite `json:"non_finite,omitempty"`
 }
 
 // ComponentReport is what Inspect tells of one component.
@@ -28,6 +32,9 @@ type ComponentReport struct {
 	Tensors map[string]TensorEntry // every weight key
 	Files   []string               // weight files found (none for a config-only folder)
 	Problem error                  // what is wrong with the weight files, nil when they fit
+	// NonFinite lists the tensors of the weight files that hold NaN or ±Inf values, by file and
+	// key (none when InspectOptions.HeadersOnly).
+	NonFinite []*safetensors.NonFiniteError
 }
 
 // Report is the result of Inspect.
@@ -45,12 +52,19 @@ type Report struct {
 type InspectOptions struct {
 	// Variant prefers weight files like diffusion_pytorch_model.<variant>.safetensors ("fp16").
 	Variant string
+	// HeadersOnly skips the scan of the weight values for NaN and ±Inf: only headers, keys,
+	// shapes and dtypes are checked, without reading the data (for callers that want the shapes,
+	// e.g. a memory plan).
+	HeadersOnly bool
 }
 
 // Inspect builds every network component of a model folder shape-only (no weight is allocated) and,
 // where weight files are present, validates them against the model: headers, offsets and dtype sizes
-// (safetensors.Open), and every key, shape and dtype. Problems with the files are recorded per
-// component (Report.Err joins them); the error return is for folders that cannot be read at all.
+// (safetensors.Open), and every key, shape and dtype; unless opts.HeadersOnly, every stored value is
+// scanned for NaN and ±Inf too (one tensor at a time through the file's memory mapping), the bad
+// tensors listed in ComponentReport.NonFinite and marked in Tensors. Problems with the files are
+// recorded per component (Report.Err joins them); the error return is for folders that cannot be
+// read at all.
 // A path to a `.safetensors` file is inspected as a single-file checkpoint (InspectSingleFile with
 // the configs of the diffusers folder holding it, else the built-in configs of its kind); a pickle
 // file gives the weights.RefusePickle error.
@@ -60,7 +74,7 @@ func Inspect(dir string, opts InspectOptions) (*Report, error) {
 			return nil, err
 		}
 		if strings.EqualFold(filepath.Ext(dir), ".safetensors") {
-			return InspectSingleFile(dir, SingleFileOptions{})
+			return InspectSingleFile(dir, SingleFileOptions{HeadersOnly: opts.HeadersOnly})
 		}
 	}
 	comps, err := ReadComponents(dir)
@@ -95,6 +109,9 @@ func Inspect(dir string, opts InspectOptions) (*Report, error) {
 			cr.Problem = weights.Check(cm.declared, files, cm.opts)
 			if cr.Problem == nil {
 				fileDTypes(&cr, cm)
+			}
+			if !opts.HeadersOnly {
+				scanValues(&cr, cm)
 			}
 		case hasWeightLikeFiles(c.Dir):
 			cr.Problem = ferr // e.g. a pickle checkpoint
@@ -189,18 +206,24 @@ func hasWeightLikeFiles(dir string) bool {
 	return false
 }
 
-// Err joins the problems of every component (nil when all weight files fit).
+// Err joins the problems of every component, then its tensors that are not finite (nil when all
+// weight files fit and hold finite values). The non-finite ones wrap safetensors.ErrNonFinite.
 func (r *Report) Err() error {
 	var errs []error
 	for _, c := range r.Components {
 		if c.Problem != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", c.Name, c.Problem))
 		}
+		if len(c.NonFinite) > 0 {
+			errs = append(errs, nonFiniteErr(c.Name, c.NonFinite))
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// WriteJSON writes {"<component>": {"<key>": {"shape": [...], "dtype": "F32"}}}, keys sorted.
+// WriteJSON writes {"<component>": {"<key>": {"shape": [...], "dtype": "F32"}}}, keys sorted; a
+// weight holding NaN or ±Inf values also has "non_finite": {"total", "nan", "pos_inf", "neg_inf",
+// "first_index", "first"}.
 func (r *Report) WriteJSON(w io.Writer) error {
 	out := map[string]map[string]TensorEntry{}
 	for _, c := range r.Components {
@@ -226,8 +249,8 @@ func (r *Report) WriteText(w io.Writer) {
 			}
 			status = "weights OK: " + strings.Join(names, ", ")
 		}
-		if c.Problem != nil {
-			status = "WEIGHTS DO NOT FIT (see below)"
+		if c.Problem != nil || len(c.NonFinite) > 0 {
+			status = problemStatus(c)
 		}
 		fmt.Fprintf(w, "  %-15s %-28s %15s params  %5d tensors  %s\n", c.Name, c.Class, humanCount(c.Params), len(c.Tensors), status)
 	}

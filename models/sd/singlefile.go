@@ -30,6 +30,9 @@ type SingleFileOptions struct {
 	// else the built-in hub configs of the detected kind (runwayml/stable-diffusion-v1-5,
 	// stabilityai/stable-diffusion-xl-base-1.0).
 	ConfigDir string
+	// HeadersOnly makes InspectSingleFile skip the scan of the weight values for NaN and ±Inf (see
+	// InspectOptions.HeadersOnly); ResolveSingleFile ignores it.
+	HeadersOnly bool
 }
 
 // singleFileConfigDir is the config folder of the single file at path: opts.ConfigDir, else the
@@ -55,7 +58,9 @@ var singleFileComponents = map[string][]string{
 // sd_xl_base_1.0.safetensors) as Inspect does a diffusers folder: it detects the kind from the
 // keys, builds the UNet, VAE and text encoder(s) shape-only from their configs, and validates the
 // file against them — header (safetensors.Open), every key through the layout's table
-// (singlefile.PlanFile) and every shape after conversion. The report names the components
+// (singlefile.PlanFile) and every shape after conversion — and, unless opts.HeadersOnly, scans the
+// values of every tensor a component reads for NaN and ±Inf (ComponentReport.NonFinite, named by
+// their key in the file). The report names the components
 // unet, vae, text_encoder[, text_encoder_2] with their diffusers keys and the stored dtypes; what
 // does not fit is in each component's Problem (keys under no component's prefix go to unet's). The
 // error return is for files that cannot be inspected at all (pickle, unreadable, unknown kind).
@@ -67,14 +72,18 @@ func InspectSingleFile(path string, opts SingleFileOptions) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	infos := f.Infos()
-	_ = f.Close()
+	defer f.Close()
 	opts.ConfigDir = singleFileConfigDir(path, opts)
-	return inspectSingleFile(path, infos, opts)
+	values := f
+	if opts.HeadersOnly {
+		values = nil
+	}
+	return inspectSingleFile(path, f.Infos(), values, opts)
 }
 
-// inspectSingleFile is InspectSingleFile on a file's tensor list (path is used in messages).
-func inspectSingleFile(path string, infos []safetensors.TensorInfo, opts SingleFileOptions) (*Report, error) {
+// inspectSingleFile is InspectSingleFile on a file's tensor list (path is used in messages); the
+// values are scanned in values, the open file, unless it is nil.
+func inspectSingleFile(path string, infos []safetensors.TensorInfo, values *safetensors.File, opts SingleFileOptions) (*Report, error) {
 	names := make([]string, len(infos))
 	for i, ti := range infos {
 		names[i] = ti.Name
@@ -124,7 +133,11 @@ func inspectSingleFile(path string, infos []safetensors.TensorInfo, opts SingleF
 	if err != nil {
 		return nil, err
 	}
-	return singleFileReport(plan, comps, declared, classes), nil
+	rep := singleFileReport(plan, comps, declared, classes)
+	if values != nil {
+		scanSingleFile(rep, plan, values)
+	}
+	return rep, nil
 }
 
 // singleFileReport reports the components of a planned single file: their declared keys with the

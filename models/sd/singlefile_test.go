@@ -277,7 +277,7 @@ func TestInspectSingleFileRealManifests(t *testing.T) {
 			for name, e := range single {
 				infos = append(infos, safetensors.TensorInfo{Name: name, DType: safetensors.DType(e.DType), Shape: e.Shape})
 			}
-			rep, err := inspectSingleFile(kind+".safetensors", infos, SingleFileOptions{})
+			rep, err := inspectSingleFile(kind+".safetensors", infos, nil, SingleFileOptions{})
 			require.NoError(t, err)
 			require.NoError(t, rep.Err())
 			for _, c := range rep.Components {

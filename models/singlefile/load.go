@@ -29,7 +29,8 @@ import (
 // {"unet": unetDeclared, "vae": vaeDeclared}) from the single file at path and returns them as
 // component → diffusers key → tensor, floating-point tensors converted to opts.DType. Keys of
 // components not in declared are skipped. Every missing, unexpected and mis-shaped key is reported
-// together (*weights.Problems naming the file) before any data is read.
+// together (*weights.Problems naming the file) before any data is read. A tensor holding NaN or
+// ±Inf fails the load with a *safetensors.NonFiniteError naming the file and its key in the file.
 func Load(path string, declared map[string]map[string]shapes.Shape, opts Options) (map[string]map[string]*tensors.Tensor, error) {
 	out := map[string]map[string]*tensors.Tensor{}
 	err := loadFile(path, declared, opts, func(comp, key string, t *tensors.Tensor) error {
@@ -108,7 +109,7 @@ func loadFile(path string, declared map[string]map[string]shapes.Shape, opts Opt
 		if want := declared[targets[0].comp][targets[0].row.To]; !want.DType.IsFloat() {
 			dtype = want.DType
 		}
-		t, err := f.Tensor(from, dtype)
+		t, err := f.FiniteTensor(from, dtype)
 		if err != nil {
 			return err
 		}

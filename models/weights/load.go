@@ -156,7 +156,9 @@ func Check(declared map[string]shapes.Shape, files []string, opts LoadOptions) e
 
 // LoadFiles reads the safetensors files and sets, in ctx (already scoped to the component root),
 // one variable per declared key, converted to opts.DType. Missing, unexpected and mis-shaped keys
-// are all reported together in one *Problems error naming the files; nothing is set then.
+// are all reported together in one *Problems error naming the files; nothing is set then. A tensor
+// holding NaN or ±Inf (stored, or after the conversion) fails the load with a
+// *safetensors.NonFiniteError naming the file and the key (wrapping safetensors.ErrNonFinite).
 func LoadFiles(ctx *model.Scope, declared map[string]shapes.Shape, files []string, opts LoadOptions) error {
 	if opts.DType == dtypes.InvalidDType {
 		opts.DType = dtypes.Float32
@@ -177,7 +179,7 @@ func LoadFiles(ctx *model.Scope, declared map[string]shapes.Shape, files []strin
 		if !declared[key].DType.IsFloat() {
 			dtype = declared[key].DType
 		}
-		t, err := ft.file.Tensor(ft.name, dtype)
+		t, err := ft.file.FiniteTensor(ft.name, dtype)
 		if err != nil {
 			return err
 		}

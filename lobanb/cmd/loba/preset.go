@@ -33,7 +33,7 @@ func runPreset(rep *sd.Report, preset string, stdout, stderr io.Writer) int {
 // printPreset lists the modules preset selects in every adaptable component of the model at dir
 // (a diffusers folder, a config-only folder or a single-file checkpoint).
 func printPreset(w io.Writer, dir, preset string) error {
-	rep, err := sd.Inspect(dir, sd.InspectOptions{})
+	rep, err := sd.Inspect(dir, sd.InspectOptions{HeadersOnly: true}) // the preset needs shapes only
 	if err != nil {
 		return err
 	}
