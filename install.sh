@@ -66,7 +66,19 @@ if [ "$CHECK" = 1 ]; then
   # own GOEXPERIMENT, which it checks.
   build_exp=""; if simd_ok; then build_exp="$(with_simd "$ORIG_GOEXPERIMENT")"; fi
   if [ -n "$ORIG_GOEXPERIMENT" ]; then run_env="env GOEXPERIMENT=$ORIG_GOEXPERIMENT"; else run_env="env -u GOEXPERIMENT"; fi
-  exec env GOEXPERIMENT="$build_exp" go run -exec "$run_env" ./lobanb/cmd/loba doctor --root "$ROOT"
+  # Built into a temporary folder and run from there, not with `go run` (which adds its own
+  # "exit status 1" line after the doctor's summary): the doctor's report is the whole output, and
+  # its exit status (1 when something required is missing) is this script's.
+  doctor_dir="$(mktemp -d)"
+  trap 'rm -rf "$doctor_dir"' EXIT
+  if ! GOEXPERIMENT="$build_exp" go build -buildvcs=false -o "$doctor_dir/loba" ./lobanb/cmd/loba; then
+    echo "MISSING  loba doctor: go build ./lobanb/cmd/loba failed in $ROOT (the error is above), so nothing was checked"
+    echo "         fix: the build error above (a fresh clone builds as it is)"
+    exit 1
+  fi
+  status=0
+  $run_env "$doctor_dir/loba" doctor --root "$ROOT" || status=$?
+  exit "$status"
 fi
 
 # 1. Go toolchain: go1.26.5 or newer (Colab's is old or absent).
@@ -223,7 +235,7 @@ if [ "$CPU_ONLY" = 0 ] && { [ -e /dev/nvidia0 ] || nvidia-smi -L >/dev/null 2>&1
     fi
   else
     did "installing the CUDA PJRT plugin (no jax-cuda12-pjrt in Python's site-packages; a few minutes)"
-    loba setup cuda
+    "$GOBIN_DIR/loba" setup cuda
   fi
 else
   say "CUDA plugin: skipped ($( [ "$CPU_ONLY" = 1 ] && echo "--cpu-only" || echo "no NVIDIA GPU" ))"
@@ -233,10 +245,10 @@ fi
 kernel_json() { find "${JUPYTER_DATA_DIR:-$HOME/.local/share/jupyter}/kernels/gonb" -name kernel.json 2>/dev/null | head -1; }
 if [ -z "$(kernel_json)" ]; then
   did "registering the gonb kernel"
-  gonb --install >/dev/null 2>&1
+  "$GOBIN_DIR/gonb" --install >/dev/null 2>&1
 fi
 before="$(cat "$(kernel_json)" 2>/dev/null || true)"
-loba setup kernel --root "$ROOT" >/dev/null
+"$GOBIN_DIR/loba" setup kernel --root "$ROOT" >/dev/null
 if [ "$before" != "$(cat "$(kernel_json)")" ]; then did "gonb kernel: LOBA_ROOT=$ROOT${GOEXPERIMENT:+ and GOEXPERIMENT=$GOEXPERIMENT} recorded in $(kernel_json)"; else say "gonb kernel: $(kernel_json)"; fi
 
 if [ "$CHANGED" = 0 ]; then say "nothing to change: all in place"; else say "$CHANGED step(s) changed"; fi

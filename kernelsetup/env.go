@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +43,8 @@ type Env struct {
 	// DevDir is where GPU device files live (default /dev).
 	DevDir string
 	// SysRoot prefixes the system folders searched for the CUDA plugin (/usr/local/lib/…,
-	// /usr/lib/python3…, /opt/conda; default /).
+	// /usr/lib/python3…, /opt/conda) and for Jupyter kernels (/usr/local/share/jupyter,
+	// /usr/share/jupyter); default /.
 	SysRoot string
 }
 
@@ -118,21 +120,54 @@ func (e Env) output(timeout time.Duration, name string, args ...string) (string,
 	return strings.TrimSpace(string(out)), err
 }
 
-// JupyterDataDirs lists the folders Jupyter searches for kernels/, user first: $JUPYTER_DATA_DIR,
-// the user data folder (~/.local/share/jupyter; ~/Library/Jupyter on macOS), then the system ones.
+// JupyterDataDirs lists the folders Jupyter searches for kernels/, in its order (jupyter_core's
+// jupyter_path): the entries of $JUPYTER_PATH, the user data folder (JupyterUserDataDir), on Linux
+// Python's user base (${PYTHONUSERBASE:-~/.local}/share/jupyter, where `gonb --install` writes when
+// JUPYTER_DATA_DIR is unset), then the system ones (under SysRoot).
 func (e Env) JupyterDataDirs() []string {
 	var dirs []string
-	if d := e.Getenv("JUPYTER_DATA_DIR"); d != "" {
-		dirs = append(dirs, d)
+	add := func(d string) {
+		if d != "" && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
 	}
-	if e.goos() == "darwin" {
-		dirs = append(dirs, filepath.Join(e.Home(), "Library", "Jupyter"))
-	} else if x := e.Getenv("XDG_DATA_HOME"); x != "" {
-		dirs = append(dirs, filepath.Join(x, "jupyter"))
-	} else {
-		dirs = append(dirs, filepath.Join(e.Home(), ".local", "share", "jupyter"))
+	for _, d := range filepath.SplitList(e.Getenv("JUPYTER_PATH")) {
+		add(strings.TrimRight(d, string(filepath.Separator)))
 	}
-	return append(dirs, "/usr/local/share/jupyter", "/usr/share/jupyter")
+	add(e.JupyterUserDataDir())
+	if e.goos() != "darwin" && e.goos() != "windows" {
+		base := e.Getenv("PYTHONUSERBASE")
+		if base == "" {
+			base = filepath.Join(e.Home(), ".local")
+		}
+		add(filepath.Join(base, "share", "jupyter"))
+	}
+	for _, d := range []string{"/usr/local/share/jupyter", "/usr/share/jupyter"} {
+		add(e.sysPath(d))
+	}
+	return dirs
+}
+
+// JupyterUserDataDir is Jupyter's user data folder: $JUPYTER_DATA_DIR, else ~/Library/Jupyter on
+// macOS, else $XDG_DATA_HOME/jupyter, else ~/.local/share/jupyter.
+func (e Env) JupyterUserDataDir() string {
+	switch {
+	case e.Getenv("JUPYTER_DATA_DIR") != "":
+		return e.Getenv("JUPYTER_DATA_DIR")
+	case e.goos() == "darwin":
+		return filepath.Join(e.Home(), "Library", "Jupyter")
+	case e.Getenv("XDG_DATA_HOME") != "":
+		return filepath.Join(e.Getenv("XDG_DATA_HOME"), "jupyter")
+	}
+	return filepath.Join(e.Home(), ".local", "share", "jupyter")
+}
+
+// sysPath is a system folder under SysRoot.
+func (e Env) sysPath(path string) string {
+	if e.SysRoot == "" {
+		return path
+	}
+	return filepath.Join(e.SysRoot, path)
 }
 
 // DataDir is LOBA's per-user data folder ($XDG_DATA_HOME/loba or ~/.local/share/loba), which holds

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/loba-dev/loba/internal/atomicfile"
 )
@@ -159,4 +160,48 @@ func (e Env) SetupKernel(root string) (string, error) {
 		}
 	}
 	return k.Path(), k.Write()
+}
+
+// InstallKernel does what install.sh does for the kernel: where the folder `gonb --install` writes
+// to (gonbDataDir) has no gonb kernel, it runs `gonb --install` under e's environment (the gonb on
+// e's PATH, else in GoBin), then it records LOBA's environment for root (SetupKernel). It returns the
+// kernel.json it set up. Run under an environment whose HOME or JUPYTER_DATA_DIR is a temporary
+// folder, it leaves the user's own kernels alone.
+func (e Env) InstallKernel(root string) (string, error) {
+	if !IsRoot(root) {
+		return "", fmt.Errorf("%s is not LOBA's folder (no go.mod of %s)", root, ModulePath)
+	}
+	kpath := filepath.Join(e.gonbDataDir(), "kernels", KernelName, "kernel.json")
+	if !fileExists(kpath) {
+		gonb := e.LookPath("gonb")
+		if gonb == "" && fileExists(filepath.Join(e.GoBin(), "gonb")) {
+			gonb = filepath.Join(e.GoBin(), "gonb")
+		}
+		if gonb == "" {
+			return "", fmt.Errorf("no gonb on PATH or in %s to register the kernel with: run ./install.sh (it builds gonb %s)", e.GoBin(), GonbVersion)
+		}
+		if real, err := filepath.EvalSymlinks(gonb); err == nil {
+			gonb = real // gonb --install copies a gonb it was started as from under /tmp into the kernel folder
+		}
+		if _, err := e.output(time.Minute, gonb, "--install"); err != nil {
+			return "", fmt.Errorf("%s --install (registering the gonb kernel in %s): %w", gonb, filepath.Dir(kpath), err)
+		}
+		if !fileExists(kpath) {
+			return "", fmt.Errorf("%s --install succeeded but wrote no %s", gonb, kpath)
+		}
+	}
+	return e.SetupKernel(root)
+}
+
+// gonbDataDir is where `gonb --install` (v0.11.5, internal/kernel/install.go:64-86) writes
+// kernels/gonb: $JUPYTER_DATA_DIR, else ~/Library/Jupyter on macOS, else ~/.local/share/jupyter
+// (it does not read XDG_DATA_HOME).
+func (e Env) gonbDataDir() string {
+	if d := e.Getenv("JUPYTER_DATA_DIR"); d != "" {
+		return d
+	}
+	if e.goos() == "darwin" {
+		return filepath.Join(e.Home(), "Library", "Jupyter")
+	}
+	return filepath.Join(e.Home(), ".local", "share", "jupyter")
 }

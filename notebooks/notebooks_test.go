@@ -1,5 +1,6 @@
 // Package notebooks holds LOBA's notebooks; its tests execute every one of them in a real Jupyter
-// with the GoNB kernel (what ./install.sh sets up), on the CPU, with LOBA_TEST_SIZE set.
+// with the GoNB kernel (what ./install.sh installs), registered for this checkout in a temporary
+// Jupyter folder, on the CPU, with LOBA_TEST_SIZE set.
 package notebooks
 
 import (
@@ -10,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/loba-dev/loba/kernelsetup/kerneltest"
 )
 
 type notebook struct {
@@ -87,8 +90,23 @@ func TestCommittedNotebooks(t *testing.T) {
 	}
 }
 
-// run executes one notebook in dir with nbconvert and the gonb kernel and returns the executed one.
-func run(t *testing.T, dir, name string) *notebook {
+// sandbox is the environment the notebooks run in: a temporary HOME and Jupyter folders with the
+// gonb kernel registered there for this checkout as install.sh registers it (kerneltest.Jupyter), so
+// the result does not hang on the user's own kernel (which another checkout may have registered)
+// and nothing is written to the user's folders; LOBA_TEST_SIZE and the pure-Go backend on top.
+func sandbox(t *testing.T) []string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := kerneltest.Jupyter(t, root)
+	return append(e.Vars, "LOBA_TEST_SIZE=1", "GOMLX_BACKEND=go", "GOMLX_NO_AUTO_INSTALL=1", "LOBA_ECHARTS_INLINE=1")
+}
+
+// run executes one notebook in dir with nbconvert and the gonb kernel under env and returns the
+// executed one.
+func run(t *testing.T, env []string, dir, name string) *notebook {
 	t.Helper()
 	jupyter, err := exec.LookPath("jupyter")
 	if err != nil {
@@ -98,7 +116,7 @@ func run(t *testing.T, dir, name string) *notebook {
 		"--ExecutePreprocessor.kernel_name=gonb", "--ExecutePreprocessor.timeout=1800",
 		"--output", "executed-"+name, name)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LOBA_TEST_SIZE=1", "GOMLX_BACKEND=go", "GOMLX_NO_AUTO_INSTALL=1", "LOBA_ECHARTS_INLINE=1")
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("executing %s: %v\n%s", name, err, tail(string(out), 6000))
@@ -138,8 +156,12 @@ func tail(s string, n int) string {
 	return s
 }
 
-// TestNotebooksExecute runs every notebook in a copy of this folder (run folders land there).
+// TestNotebooksExecute runs every notebook in a copy of this folder (run folders land there), in a
+// sandbox (see sandbox), with the user's own kernel made one of another checkout of LOBA, which must
+// neither matter nor change.
 func TestNotebooksExecute(t *testing.T) {
+	defer kerneltest.Unchanged(t, kerneltest.RegisteredElsewhere(t))()
+	env := sandbox(t)
 	dir := t.TempDir()
 	for _, f := range notebookFiles(t) {
 		data, err := os.ReadFile(f)
@@ -152,9 +174,9 @@ func TestNotebooksExecute(t *testing.T) {
 	}
 	for _, f := range notebookFiles(t) {
 		t.Run(f, func(t *testing.T) {
-			nb := run(t, dir, f)
+			nb := run(t, env, dir, f)
 			if f == "01-quickstart.ipynb" {
-				checkQuickstart(t, dir, nb)
+				checkQuickstart(t, env, dir, nb)
 			}
 		})
 	}
@@ -163,7 +185,7 @@ func TestNotebooksExecute(t *testing.T) {
 // checkQuickstart: the executed quickstart holds the sample grid as image/png, the loss chart as
 // HTML with the loss series, and its run folder the LoRA; rendered to HTML in headless Chromium,
 // ECharts draws the chart (an <svg> inside the chart's <div>).
-func checkQuickstart(t *testing.T, dir string, nb *notebook) {
+func checkQuickstart(t *testing.T, env []string, dir string, nb *notebook) {
 	var pngs, charts int
 	for _, c := range nb.Cells {
 		for _, o := range c.Outputs {
@@ -192,7 +214,7 @@ func checkQuickstart(t *testing.T, dir string, nb *notebook) {
 
 	// nbconvert to HTML, then let Chromium run the scripts.
 	cmd := exec.Command("jupyter", "nbconvert", "--to", "html", "--output", "quickstart.html", "executed-01-quickstart.ipynb")
-	cmd.Dir = dir
+	cmd.Dir, cmd.Env = dir, env
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("nbconvert --to html: %v\n%s", err, tail(string(out), 3000))
 	}
@@ -208,7 +230,12 @@ func checkQuickstart(t *testing.T, dir string, nb *notebook) {
 	}
 	page := "file://" + filepath.Join(dir, "quickstart.html")
 	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=10000"}
-	dom, err := exec.Command(chromium, append(args, "--dump-dom", page)...).Output()
+	browse := func(a ...string) *exec.Cmd { // under the sandbox's HOME: its profile is written there
+		cmd := exec.Command(chromium, a...)
+		cmd.Env = env
+		return cmd
+	}
+	dom, err := browse(append(args, "--dump-dom", page)...).Output()
 	if err != nil {
 		t.Fatalf("chromium --dump-dom: %v", err)
 	}
@@ -220,7 +247,7 @@ func checkQuickstart(t *testing.T, dir string, nb *notebook) {
 		shots = dir
 	}
 	shot := filepath.Join(shots, "quickstart.png")
-	if out, err := exec.Command(chromium, append(args, "--window-size=1000,4600", "--screenshot="+shot, page)...).CombinedOutput(); err != nil {
+	if out, err := browse(append(args, "--window-size=1000,4600", "--screenshot="+shot, page)...).CombinedOutput(); err != nil {
 		t.Errorf("chromium --screenshot: %v\n%s", err, out)
 	}
 	t.Logf("screenshot of the executed quickstart: %s", shot)

@@ -25,11 +25,10 @@ var (
 
 func parse() {
 	spec := os.Getenv(Env)
-	name, n, found := strings.Cut(spec, ":")
-	target, nth = name, 1
-	if found {
-		if v, err := strconv.Atoi(n); err == nil && v > 0 {
-			nth = v
+	target, nth = spec, 1
+	if i := strings.LastIndexByte(spec, ':'); i >= 0 { // NAME:N; a NAME may hold ':' itself ("write:lora.safetensors")
+		if v, err := strconv.Atoi(spec[i+1:]); err == nil && v > 0 {
+			target, nth = spec[:i], v
 		}
 	}
 }

@@ -1,11 +1,13 @@
 package eval
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
+	"github.com/loba-dev/loba/lobanb/rundir"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/toyworld"
 )
@@ -25,4 +27,18 @@ func TestCheckModel(t *testing.T) {
 	require.NoError(t, CheckModel(p, toy))
 	p.Eval = slider.Eval{}
 	require.NoError(t, CheckModel(p, other))
+}
+
+// TestEvaluateChecksModel: Evaluate (lobanb.Eval, `loba eval`) refuses a toy-world eval of another
+// model before loading it, and writes nothing.
+func TestEvaluateChecksModel(t *testing.T) {
+	p := slider.Defaults()
+	p.Model.NameOrPath = tinypipe.First(t, false).Dir
+	p.Prompts = []slider.Prompt{{Target: "a red cube", Action: slider.ActionErase}}
+	p.Eval = slider.Eval{Kind: "slider", Target: "area", Prompts: []string{"a red cube"}}
+	require.NoError(t, p.Normalize())
+	out := filepath.Join(t.TempDir(), "run")
+	_, err := Evaluate(rundir.Dir(out), Options{Preset: p, LoRA: filepath.Join(out, "missing.safetensors")})
+	require.ErrorContains(t, err, "is not a toy-world model")
+	require.NoDirExists(t, out)
 }

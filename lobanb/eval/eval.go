@@ -60,8 +60,12 @@ type SliderRequest struct {
 	// OnRows, when set, receives the images of each seed as rows (prompts) of columns
 	// (strengths), e.g. to save a grid without sampling again.
 	OnRows func(seed uint64, rows [][]image.Image)
-	// Progress, when set, is called after each seed with the number of images done and in all.
+	// Progress, when set, is called with the number of images done and in all: once before the
+	// first image (0 done) and after each seed's images.
 	Progress func(done, total int)
+	// Stop, when set, is checked before each seed's images: true ends the evaluation with an error
+	// wrapping ErrStopped.
+	Stop func() bool
 }
 
 // EvalSlider generates req's images with the adapter installed on p, reads them and computes the
@@ -86,9 +90,12 @@ func EvalSlider(p *sd.Pipeline, req SliderRequest) (*SliderReport, error) {
 		return nil, fmt.Errorf("eval.EvalSlider: %w", err)
 	}
 	sreq := req.request(req.Prompts, strengths, 0)
-	total := len(seeds) * len(req.Prompts) * len(strengths)
+	pace := pacer{progress: req.Progress, stop: req.Stop, perSeed: len(req.Prompts) * len(strengths), seeds: len(seeds)}
 	var series []Series
 	for k, seed := range seeds {
+		if err := pace.next(k); err != nil {
+			return nil, fmt.Errorf("eval.EvalSlider: %w", err)
+		}
 		sreq.Seed = seed
 		rows, err := sampleRows(p, sreq)
 		if err != nil {
@@ -104,9 +111,7 @@ func EvalSlider(p *sd.Pipeline, req SliderRequest) (*SliderReport, error) {
 			}
 			series = append(series, s)
 		}
-		if req.Progress != nil {
-			req.Progress((k+1)*len(req.Prompts)*len(strengths), total)
-		}
+		pace.done(k)
 	}
 	r, err := ComputeSlider(req.Target, req.OffTarget, series)
 	if err != nil {
@@ -139,8 +144,12 @@ type EraseRequest struct {
 	// OnRows, when set, receives the images of each seed as rows (Prompts then Controls) of two
 	// columns (before, after).
 	OnRows func(seed uint64, rows [][]image.Image)
-	// Progress, when set, is called after each seed with the number of images done and in all.
+	// Progress, when set, is called with the number of images done and in all: once before the
+	// first image (0 done) and after each seed's images.
 	Progress func(done, total int)
+	// Stop, when set, is checked before each seed's images: true ends the evaluation with an error
+	// wrapping ErrStopped.
+	Stop func() bool
 }
 
 // EvalErase generates req's images before (strength 0) and after (Strength) with the adapter
@@ -174,9 +183,12 @@ func EvalErase(p *sd.Pipeline, req EraseRequest) (*EraseReport, error) {
 	}
 	prompts := append(append([]string(nil), req.Prompts...), req.Controls...)
 	sreq := req.request(prompts, []float64{0, strength}, 0)
-	total := len(seeds) * len(prompts) * 2
+	pace := pacer{progress: req.Progress, stop: req.Stop, perSeed: len(prompts) * 2, seeds: len(seeds)}
 	var pairs []ErasePair
 	for k, seed := range seeds {
+		if err := pace.next(k); err != nil {
+			return nil, fmt.Errorf("eval.EvalErase: %w", err)
+		}
 		sreq.Seed = seed
 		rows, err := sampleRows(p, sreq)
 		if err != nil {
@@ -191,9 +203,7 @@ func EvalErase(p *sd.Pipeline, req EraseRequest) (*EraseReport, error) {
 				Before: read(row[0]), After: read(row[1]),
 			})
 		}
-		if req.Progress != nil {
-			req.Progress((k+1)*len(prompts)*2, total)
-		}
+		pace.done(k)
 	}
 	r, err := ComputeErase(attr, req.Value, pairs, req.Preserve)
 	if err != nil {

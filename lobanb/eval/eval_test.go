@@ -117,7 +117,7 @@ func TestEvalSlider(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("brightness slider on the tiny pipeline:\n%s", r.Table())
 	require.Equal(t, seeds, order)
-	require.Equal(t, [][2]int{{10, 20}, {20, 20}}, progress)
+	require.Equal(t, [][2]int{{0, 20}, {10, 20}, {20, 20}}, progress)
 	require.Equal(t, 4, r.Samples)
 	require.Equal(t, 20, r.Images)
 	require.Equal(t, DefaultStrengths, r.Strengths)

@@ -22,10 +22,12 @@ type Options struct {
 	Pipeline *sd.Pipeline
 	// Log receives the download progress of a hub model (nil: quiet).
 	Log io.Writer
-	// Progress, when set, is called as the evaluation's images are sampled: done of total images.
+	// Progress, when set, is called as the evaluation's images are sampled: done of total images,
+	// once with 0 done before the first image and then after each seed's images (one sampling call
+	// per seed; the total is the same in every call).
 	Progress func(done, total int)
-	// Stop, checked between images, ends the evaluation early with ErrStopped (Ctrl-C): nothing is
-	// written then.
+	// Stop, checked before each seed's images, ends the evaluation early with an error wrapping
+	// ErrStopped (Ctrl-C): neither eval.json nor grid.png is written then.
 	Stop func() bool
 }
 
@@ -35,7 +37,7 @@ var ErrStopped = errors.New("evaluation stopped")
 // Evaluate measures a run's LoRA with its preset's eval section — training's own evaluation, the
 // notebook's lobanb.Eval and `loba eval` all come here. Unless o.Pipeline is given it loads the
 // preset's model (model.name_or_path with its variant, in train.dtype) with the LoRA installed and
-// closes it before returning. Images are sampled at Size(preset); DIR/eval.json and DIR/grid.png
+// closes it before returning; first, CheckModel must say the eval can measure that model. Images are sampled at Size(preset); DIR/eval.json and DIR/grid.png
 // (the first seed's images: rows = prompts, columns = strengths) are written.
 func Evaluate(run rundir.Dir, o Options) (*Report, error) {
 	p := o.Preset
@@ -54,6 +56,13 @@ func Evaluate(run rundir.Dir, o Options) (*Report, error) {
 	}
 	pipe := o.Pipeline
 	if pipe == nil {
+		dir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, o.Log)
+		if err != nil {
+			return nil, err
+		}
+		if err := CheckModel(p, dir); err != nil { // before the model loads
+			return nil, err
+		}
 		if pipe, err = run.LoadModel(p, o.LoRA, o.Log); err != nil {
 			return nil, err
 		}
@@ -62,12 +71,13 @@ func Evaluate(run rundir.Dir, o Options) (*Report, error) {
 	if err := run.Create(); err != nil {
 		return nil, err
 	}
-	return evaluatePipeline(pipe, p.Eval, size, run)
+	return evaluatePipeline(pipe, p.Eval, size, run, o)
 }
 
 // evaluatePipeline runs the eval section on a pipeline whose adapter is installed and writes the
-// report and the grid into the run folder.
-func evaluatePipeline(p *sd.Pipeline, e slider.Eval, size slider.Resolution, run rundir.Dir) (*Report, error) {
+// report and the grid into the run folder; o gives its Progress and Stop. A stopped evaluation
+// writes nothing.
+func evaluatePipeline(p *sd.Pipeline, e slider.Eval, size slider.Resolution, run rundir.Dir, o Options) (*Report, error) {
 	var firstRows [][]image.Image
 	onRows := func(_ uint64, rows [][]image.Image) {
 		if firstRows == nil {
@@ -87,10 +97,11 @@ func evaluatePipeline(p *sd.Pipeline, e slider.Eval, size slider.Resolution, run
 	switch e.Kind {
 	case "slider":
 		report.Slider, err = EvalSlider(p, SliderRequest{Prompts: e.Prompts, Seeds: seeds, Strengths: e.Strengths,
-			Target: e.Target, OffTarget: e.OffTarget, Sampling: sampling, OnRows: onRows})
+			Target: e.Target, OffTarget: e.OffTarget, Sampling: sampling, OnRows: onRows, Progress: o.Progress, Stop: o.Stop})
 	case "erase":
 		report.Erase, err = EvalErase(p, EraseRequest{Prompts: e.Prompts, Controls: e.Controls, Seeds: seeds,
-			Attribute: e.Attribute, Value: e.Value, Strength: e.Strength, Preserve: e.OffTarget, Sampling: sampling, OnRows: onRows})
+			Attribute: e.Attribute, Value: e.Value, Strength: e.Strength, Preserve: e.OffTarget, Sampling: sampling, OnRows: onRows,
+			Progress: o.Progress, Stop: o.Stop})
 	default:
 		return nil, fmt.Errorf("eval: unknown eval.kind %q (valid: slider, erase)", e.Kind)
 	}

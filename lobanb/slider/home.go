@@ -7,11 +7,11 @@ import (
 	"strings"
 )
 
-// expandHome replaces a leading "~" (the whole path, or followed by a path separator) with the user's
+// ExpandHome replaces a leading "~" (the whole path, or followed by a path separator) with the user's
 // home folder, as a shell does; any other path comes back unchanged ("~user/…" included). Relative
 // paths stay relative: whoever opens them resolves them (against the preset's folder or the working
-// directory).
-func expandHome(path string) (string, error) {
+// directory). The CLI expands its path flags with it too.
+func ExpandHome(path string) (string, error) {
 	if path != "~" && !strings.HasPrefix(path, "~/") && !strings.HasPrefix(path, "~"+string(filepath.Separator)) {
 		return path, nil
 	}
@@ -26,7 +26,7 @@ func expandHome(path string) (string, error) {
 // path, model.merge_loras[].path, output.dir).
 func (p *Preset) expandPaths(v *validator) {
 	expand := func(key string, s *string) {
-		out, err := expandHome(*s)
+		out, err := ExpandHome(*s)
 		if err != nil {
 			v.add(key, "%v", err)
 			return

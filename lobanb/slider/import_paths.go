@@ -19,7 +19,7 @@ import (
 //
 // Every place but the first is reported in a warning; the error lists every place tried.
 func (imp *importer) findPromptsFile(name, configPath string) (string, error) {
-	name, err := expandHome(name)
+	name, err := ExpandHome(name)
 	if err != nil {
 		return "", imp.errAt("prompts_file", "%v", err)
 	}

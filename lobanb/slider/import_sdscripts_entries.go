@@ -238,7 +238,7 @@ func (imp *sdImport) sdItemNeutrals(it *sdItem, path string) ([]string, error) {
 // readNeutrals reads a neutral prompt file ("~" expanded, relative to the TOML's folder as sd-scripts
 // reads it): its non-empty lines, trimmed.
 func (imp *sdImport) readNeutrals(name, path string) ([]string, error) {
-	file, err := expandHome(name)
+	file, err := ExpandHome(name)
 	if err != nil {
 		return nil, imp.errAt(path, "%v", err)
 	}

@@ -74,7 +74,7 @@ prompts:
 	assert.Equal(t, "styles/b.safetensors", p.Model.MergeLoRAs[1].Path, "relative paths stay relative")
 	assert.Equal(t, home, p.Output.Dir)
 	for _, s := range []string{"org/repo", "~bob/x", "a/~/b", ""} {
-		got, err := expandHome(s)
+		got, err := ExpandHome(s)
 		require.NoError(t, err)
 		assert.Equal(t, s, got)
 	}

@@ -187,10 +187,16 @@ func (r *Run) Train() (*Result, error) {
 			res.FirstLosses = append(res.FirstLosses, out.Loss)
 		}
 		res.LastLoss = out.Loss
+		if len(res.FirstLosses) == 1 {
+			r.phase("training")
+		}
 		if r.OnStep != nil {
 			r.OnStep(step, out, lr, elapsed)
 		}
 	}}
+	if r.loop.stepDone < r.loop.steps {
+		r.phase("compiling the partial-denoise and training graphs (once per shape; the first step takes longer) …")
+	}
 	if p := r.Plan.Preset; sampling(p) {
 		h.sampleEvery, h.onSample = p.Sample.Every, r.sample
 	}
@@ -204,7 +210,7 @@ func (r *Run) Train() (*Result, error) {
 		return nil, err
 	}
 	if r.Plan.EvalAfter {
-		r.logf("evaluating (%s) …", r.Plan.Preset.Eval.Kind)
+		r.phase(fmt.Sprintf("evaluating (%s): compiling the sampler, then sampling …", r.Plan.Preset.Eval.Kind))
 		r.installAdapter()
 		if res.Eval, err = eval.Evaluate(r.Dir, eval.Options{Preset: r.Plan.Preset, Pipeline: r.Pipeline,
 			Progress: r.evalProgress, Stop: r.Stop}); err != nil {
@@ -212,6 +218,15 @@ func (r *Run) Train() (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// phase tells OnPhase what the run does now (the log, when there is no OnPhase).
+func (r *Run) phase(what string) {
+	if r.OnPhase != nil {
+		r.OnPhase(what)
+	} else if what != "training" {
+		r.logf("%s", what)
+	}
 }
 
 // evalProgress passes the evaluation's progress to OnEval.

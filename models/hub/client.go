@@ -2,19 +2,14 @@ package hub
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
-	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The Hub's HTTP protocol, as used by huggingface_hub (hf_api.py repo_info, file_download.py
@@ -34,13 +29,17 @@ var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // client holds the resolved settings of one Resolve/ResolveFile call.
 type client struct {
-	opts       Options
-	endpoint   *url.URL
-	token      string
-	cacheDir   string
-	offline    bool
-	http       *http.Client
-	noRedirect *http.Client
+	opts            Options
+	endpoint        *url.URL
+	token           string
+	cacheDir        string
+	offline         bool
+	http            *http.Client
+	noRedirect      *http.Client
+	metaTimeout     reqTimeout
+	downloadTimeout reqTimeout
+	sleep           func(context.Context, time.Duration) error
+	progress        *progress
 }
 
 func newClient(opts Options) (*client, error) {
@@ -51,7 +50,7 @@ func newClient(opts Options) (*client, error) {
 	}
 	u, err := url.Parse(ep)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("hub: invalid endpoint %q (want http(s)://host[/path])", ep)
+		return nil, fmt.Errorf("hub: invalid endpoint %q (want http(s)://host[/path])", redactURL(ep))
 	}
 	c.endpoint = u
 	if c.token == "" {
@@ -60,6 +59,21 @@ func newClient(opts Options) (*client, error) {
 	if c.cacheDir == "" {
 		c.cacheDir = CacheDir()
 	}
+	meta, err := timeoutSetting(opts.MetadataTimeout, "MetadataTimeout", EnvEtagTimeout)
+	if err != nil {
+		return nil, err
+	}
+	dl, err := timeoutSetting(opts.DownloadTimeout, "DownloadTimeout", EnvDownloadTimeout)
+	if err != nil {
+		return nil, err
+	}
+	c.metaTimeout = reqTimeout{d: meta, env: EnvEtagTimeout, optName: "MetadataTimeout"}
+	c.downloadTimeout = reqTimeout{d: dl, env: EnvDownloadTimeout, optName: "DownloadTimeout"}
+	c.sleep = opts.sleep
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	c.progress = &progress{w: opts.Progress, logf: opts.Logf, desc: "hub", secrets: c.secrets()}
 	c.http = opts.HTTPClient
 	if c.http == nil {
 		c.http = &http.Client{}
@@ -69,6 +83,9 @@ func newClient(opts Options) (*client, error) {
 	c.noRedirect = &nr
 	return c, nil
 }
+
+// note says a message on the progress output (see progress.note).
+func (c *client) note(format string, args ...any) { c.progress.note(format, args...) }
 
 // netError marks a failure to reach the Hub (no HTTP response), after which a cached snapshot
 // may be used.
@@ -80,7 +97,7 @@ func (e *netError) Unwrap() error { return e.err }
 // HTTPError is an error answer of the Hub. It wraps ErrUnauthorized (401, 403) or ErrNotFound (404).
 type HTTPError struct {
 	Repo, Revision, File string // File is "" for API requests
-	URL                  string
+	URL                  string // without its query string and userinfo
 	Status               int
 	Code, Message        string // the Hub's X-Error-Code and X-Error-Message headers
 	TokenSent            bool
@@ -110,6 +127,10 @@ func (e *HTTPError) Error() string {
 		hint = "the repository does not exist"
 	case e.Status == http.StatusNotFound:
 		hint = "not found"
+	case e.Status == http.StatusTooManyRequests:
+		hint = "rate-limited, still after retries: wait a while and try again"
+	case e.Status >= 500:
+		hint = "a server error on the Hub's side, still after retries: try again later"
 	default:
 		hint = "unexpected answer"
 	}
@@ -130,29 +151,8 @@ func (e *HTTPError) Unwrap() error {
 	return nil
 }
 
-// request sends one request to the Hub (or the CDN when auth is false).
-func (c *client) request(ctx context.Context, hc *http.Client, method, u string, auth bool) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("hub: %s %s: %w", method, u, err)
-	}
-	req.Header.Set("User-Agent", userAgent)
-	req.Header.Set("Accept-Encoding", "identity")
-	if auth && c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("hub: %s %s: %w", method, u, ctx.Err())
-		}
-		return nil, &netError{fmt.Errorf("hub: %s %s: %w", method, u, err)}
-	}
-	return resp, nil
-}
-
 func (c *client) httpError(resp *http.Response, repo, rev, file, u string) error {
-	return &HTTPError{Repo: repo, Revision: rev, File: file, URL: u, Status: resp.StatusCode,
+	return &HTTPError{Repo: repo, Revision: rev, File: file, URL: redactURL(u), Status: resp.StatusCode,
 		Code: resp.Header.Get("X-Error-Code"), Message: resp.Header.Get("X-Error-Message"), TokenSent: c.token != ""}
 }
 
@@ -184,20 +184,19 @@ type revisionInfo struct {
 // revisionInfo fetches the commit and file list of repo at rev.
 func (c *client) revisionInfo(ctx context.Context, repo, rev string) (*revisionInfo, error) {
 	u := strings.TrimRight(c.endpoint.String(), "/") + "/api/models/" + repo + "/revision/" + url.PathEscape(rev)
-	resp, err := c.request(ctx, c.http, http.MethodGet, u, true)
+	resp, body, err := c.metaRequest(ctx, c.http, http.MethodGet, u, true, repo+"@"+rev)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, c.httpError(resp, repo, rev, "", u)
 	}
 	var info revisionInfo
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&info); err != nil {
-		return nil, fmt.Errorf("hub: %s@%s: parsing %s: %w", repo, rev, u, err)
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, fmt.Errorf("hub: %s@%s: parsing %s: %w", repo, rev, redactURL(u), err)
 	}
 	if !isCommit(info.SHA) {
-		return nil, fmt.Errorf("hub: %s@%s: the API answered commit %q, not a 40-hex hash (%s)", repo, rev, info.SHA, u)
+		return nil, fmt.Errorf("hub: %s@%s: the API answered commit %q, not a 40-hex hash (%s)", repo, rev, info.SHA, redactURL(u))
 	}
 	return &info, nil
 }
@@ -214,23 +213,22 @@ func (c *client) head(ctx context.Context, repo, rev, file string) (*fileMeta, e
 	u := c.repoURL(repo, "resolve", url.PathEscape(rev), escapeFilePath(file))
 	cur := u
 	for hops := 0; ; hops++ {
-		resp, err := c.request(ctx, c.noRedirect, http.MethodHead, cur, c.sameHost(cur))
+		resp, _, err := c.metaRequest(ctx, c.noRedirect, http.MethodHead, cur, c.sameHost(cur), fileLabel(repo, rev, file))
 		if err != nil {
 			return nil, err
 		}
-		_ = resp.Body.Close()
 		h := resp.Header
 		switch {
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			loc, err := url.Parse(h.Get("Location"))
 			if err != nil || h.Get("Location") == "" {
-				return nil, fmt.Errorf("hub: %s: redirect %d without a valid Location", cur, resp.StatusCode)
+				return nil, fmt.Errorf("hub: %s: redirect %d without a valid Location", redactURL(cur), resp.StatusCode)
 			}
 			base, _ := url.Parse(cur)
 			next := base.ResolveReference(loc).String()
 			if loc.Host == "" { // relative: a renamed repo or the resolve cache, keep asking
 				if hops >= 10 {
-					return nil, fmt.Errorf("hub: %s: too many redirects", u)
+					return nil, fmt.Errorf("hub: %s: too many redirects", redactURL(u))
 				}
 				cur = next
 				continue
@@ -269,71 +267,6 @@ func (c *client) metaFrom(h http.Header, resp *http.Response, repo, rev, file, d
 func (c *client) sameHost(u string) bool {
 	p, err := url.Parse(u)
 	return err == nil && p.Scheme == c.endpoint.Scheme && p.Host == c.endpoint.Host
-}
-
-// download GETs m.downloadURL into blobPath atomically: the content goes to a temporary
-// "<blob>.*.incomplete" file in blobs/, its size (and sha256, when the ETag is one) is checked,
-// then it is renamed to blobPath. On any failure the temporary file is removed.
-func (c *client) download(ctx context.Context, m *fileMeta, blobPath, label string) error {
-	dir := filepath.Dir(blobPath)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("hub: creating %s: %w", dir, err)
-	}
-	resp, err := c.request(ctx, c.http, http.MethodGet, m.downloadURL, c.sameHost(m.downloadURL))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("hub: downloading %s: HTTP %d %s from %s", label, resp.StatusCode, http.StatusText(resp.StatusCode), m.downloadURL)
-	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(blobPath)+".*.incomplete")
-	if err != nil {
-		return fmt.Errorf("hub: downloading %s: %w", label, err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	var h hash.Hash
-	w := io.Writer(tmp)
-	if sha256RE.MatchString(m.etag) {
-		h = sha256.New()
-		w = io.MultiWriter(tmp, h)
-	}
-	n, err := io.Copy(w, resp.Body)
-	if err != nil {
-		return fmt.Errorf("hub: downloading %s: interrupted after %d bytes: %w", label, n, err)
-	}
-	want := m.size
-	if want < 0 {
-		want = resp.ContentLength
-	}
-	if want >= 0 && n != want {
-		return fmt.Errorf("hub: downloading %s: got %d bytes, want %d (truncated download)", label, n, want)
-	}
-	if h != nil {
-		if got := hex.EncodeToString(h.Sum(nil)); got != m.etag {
-			return fmt.Errorf("hub: downloading %s: sha256 %s does not match the Hub's %s (corrupted download)", label, got, m.etag)
-		}
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("hub: downloading %s: %w", label, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("hub: downloading %s: %w", label, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("hub: downloading %s: %w", label, err)
-	}
-	if err := os.Rename(tmp.Name(), blobPath); err != nil {
-		return fmt.Errorf("hub: downloading %s: %w", label, err)
-	}
-	ok = true
-	return nil
 }
 
 func short(commit string) string {

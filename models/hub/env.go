@@ -14,10 +14,15 @@ const (
 	EnvTokenPath  = "HF_TOKEN_PATH"  // default $HF_HOME/token
 	EnvEndpoint   = "HF_ENDPOINT"    // default https://huggingface.co
 	EnvHubOffline = "HF_HUB_OFFLINE" // 1/true/yes/on: no network
-	envLegacyHub  = "HUGGINGFACE_HUB_CACHE"
-	envLegacyTok  = "HUGGING_FACE_HUB_TOKEN"
-	envXDGCache   = "XDG_CACHE_HOME"
-	tokenFileName = "token"
+	// EnvEtagTimeout bounds each metadata request, in seconds (default 10): see Options.MetadataTimeout.
+	EnvEtagTimeout = "HF_HUB_ETAG_TIMEOUT"
+	// EnvDownloadTimeout is the longest a download may stall, in seconds (default 10): see
+	// Options.DownloadTimeout.
+	EnvDownloadTimeout = "HF_HUB_DOWNLOAD_TIMEOUT"
+	envLegacyHub       = "HUGGINGFACE_HUB_CACHE"
+	envLegacyTok       = "HUGGING_FACE_HUB_TOKEN"
+	envXDGCache        = "XDG_CACHE_HOME"
+	tokenFileName      = "token"
 )
 
 // HomeDir is $HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface.

@@ -11,8 +11,11 @@
 // huggingface_hub's snapshot_download/hf_hub_download (file_download.py, constants.py) that LOBA
 // needs: HF_TOKEN, HF_HOME/HF_HUB_CACHE, HF_ENDPOINT, offline mode (HF_HUB_OFFLINE=1), the
 // selection of a diffusers pipeline's files (model_index.json, component configs, tokenizer files
-// and .safetensors weights, optionally of a variant such as "fp16"), atomic downloads (temporary
-// file, size and sha256 checks, then rename) and clear errors for 401/403/404.
+// and .safetensors weights, optionally of a variant such as "fp16"), atomic and resumable
+// downloads (blobs/<etag>.incomplete, HTTP Range, size and sha256 checks, then rename), timeouts
+// (HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT), retries with backoff on 5xx, 429 and broken
+// connections, and clear errors for 401/403/404. No message shows a URL's query string (a
+// signed CDN URL), a password in HF_ENDPOINT or the token.
 //
 // Pickle weights (.bin, .ckpt, .pt, .pth, .pkl) are never downloaded nor accepted: they can run
 // arbitrary code when loaded. A repository or component that only has pickle weights is refused
@@ -28,11 +31,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // DefaultEndpoint is the Hub used when neither Options.Endpoint nor $HF_ENDPOINT is set.
@@ -66,11 +71,30 @@ type Options struct {
 	// Offline resolves only from the cache, with no network access. It is also on when
 	// $HF_HUB_OFFLINE is 1/true/yes/on.
 	Offline bool
-	// HTTPClient is used for every request; nil means a client without an overall timeout (the
-	// context bounds each call).
+	// HTTPClient is used for every request; nil means a default client. Whichever client, each
+	// request is bounded by MetadataTimeout or DownloadTimeout, and the call by the context.
 	HTTPClient *http.Client
-	// Logf receives progress messages ("downloading ..."); nil means quiet.
+	// MetadataTimeout bounds each metadata request (the repository's file list, each file's
+	// HEAD): connecting and waiting for the answer, and every pause while reading it. 0 means
+	// $HF_HUB_ETAG_TIMEOUT (seconds), else DefaultTimeout, as in huggingface_hub. A server that
+	// does not answer in time fails the call with ErrTimeout at once (no retry); a cached
+	// snapshot, when complete, is used instead.
+	MetadataTimeout time.Duration
+	// DownloadTimeout is the longest a download may wait for its answer or for its next bytes:
+	// an idle timeout, never a total deadline, so a slow but moving download of many GB is never
+	// cut. 0 means $HF_HUB_DOWNLOAD_TIMEOUT (seconds), else DefaultTimeout. A stalled download is
+	// retried from where it stopped.
+	DownloadTimeout time.Duration
+	// Logf receives messages: downloads started or resumed, retries ("retrying in 2s (attempt
+	// 2/5): 503 Service Unavailable"), a cached copy used when the Hub cannot be reached. nil
+	// means they go to Progress, else nowhere.
 	Logf func(format string, args ...any)
+	// Progress receives a progress bar of the downloads (bytes done of the total, rate); nil
+	// means no bar.
+	Progress io.Writer
+
+	// sleep waits between retries (nil: sleepCtx); tests replace it to record the waits.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 var (
@@ -113,7 +137,10 @@ func Resolve(ctx context.Context, ref string, opts Options) (dir string, err err
 	if err != nil {
 		return "", err
 	}
-	return c.snapshot(ctx, repo, rev)
+	c.progress.desc = repo
+	dir, err = c.snapshot(ctx, repo, rev)
+	c.progress.finish(err == nil)
+	return dir, c.scrubError(err)
 }
 
 // ResolveFile returns the local path of one file of a Hub repository (downloaded into the cache
@@ -150,7 +177,10 @@ func ResolveFile(ctx context.Context, ref, file string, opts Options) (path stri
 	if err != nil {
 		return "", err
 	}
-	return c.singleFile(ctx, repo, rev, clean)
+	c.progress.desc = repo + " " + clean
+	path, err = c.singleFile(ctx, repo, rev, clean)
+	c.progress.finish(err == nil)
+	return path, c.scrubError(err)
 }
 
 var repoNameRE = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,96}$`)
@@ -275,11 +305,4 @@ func pickleError(where string, files []string) error {
 		"unpickling can run arbitrary code. Use a revision or repository that has .safetensors files "+
 		"(many Hub repos have a safetensors conversion PR, e.g. revision \"refs/pr/N\"), or convert the "+
 		"weights to .safetensors first", where, strings.Join(files, ", "), ErrPickle)
-}
-
-// logf calls opts.Logf when set.
-func (o *Options) logf(format string, args ...any) {
-	if o.Logf != nil {
-		o.Logf(format, args...)
-	}
 }

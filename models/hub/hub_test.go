@@ -281,10 +281,12 @@ func TestResolveNetworkDownUsesCache(t *testing.T) {
 	dir, err := Resolve(context.Background(), repoTiny, Options{})
 	require.NoError(t, err)
 	h.Srv.Close()
-	got, err := Resolve(context.Background(), repoTiny, Options{})
+	var w waits
+	got, err := Resolve(context.Background(), repoTiny, Options{sleep: w.sleep})
 	require.NoError(t, err, "a cached snapshot is used when the Hub cannot be reached")
 	require.Equal(t, dir, got)
-	_, err = Resolve(context.Background(), repoTiny+"@v1.0", Options{})
+	require.Len(t, w.all(), maxAttempts-1, "a refused connection is retried before the cache is used")
+	_, err = Resolve(context.Background(), repoTiny+"@v1.0", Options{sleep: noSleep})
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrNotFound)
 }
@@ -406,17 +408,28 @@ func TestDownloadIsAtomic(t *testing.T) {
 				h.Corrupt[sum] = true
 			}
 			h.Mu.Unlock()
-			_, err := Resolve(context.Background(), repoTiny, Options{})
+			var w waits
+			_, err := Resolve(context.Background(), repoTiny, Options{sleep: w.sleep})
 			require.Error(t, err)
 			require.ErrorContains(t, err, "unet/diffusion_pytorch_model.safetensors")
+			repoDir := RepoFolder(cache, repoTiny)
+			blob := filepath.Join(repoDir, "blobs", sum)
+			require.NoFileExists(t, blob, "no half blob")
+			_, err2 := os.Lstat(filepath.Join(SnapshotDir(cache, repoTiny, commitMain), "unet", "diffusion_pytorch_model.safetensors"))
+			require.ErrorIs(t, err2, fs.ErrNotExist, "no snapshot entry for a failed download")
 			if mode == "corrupt" {
 				require.ErrorContains(t, err, "sha256")
+				require.ErrorContains(t, err, "partial file was deleted")
+				require.NoFileExists(t, blob+".incomplete")
+			} else {
+				// Every attempt got half of what it asked for; the partial file is kept for a resume.
+				require.ErrorContains(t, err, "gave up after 5 attempts")
+				require.Len(t, w.all(), maxAttempts-1)
+				st, err := os.Stat(blob + ".incomplete")
+				require.NoError(t, err, "the partial download is kept")
+				require.Less(t, st.Size(), int64(len(main["unet/diffusion_pytorch_model.safetensors"])))
+				require.Positive(t, st.Size())
 			}
-			repoDir := RepoFolder(cache, repoTiny)
-			require.NoFileExists(t, filepath.Join(repoDir, "blobs", sum), "no half blob")
-			_, err = os.Lstat(filepath.Join(SnapshotDir(cache, repoTiny, commitMain), "unet", "diffusion_pytorch_model.safetensors"))
-			require.ErrorIs(t, err, fs.ErrNotExist, "no snapshot entry for a failed download")
-			requireNoTemp(t, repoDir)
 
 			// Offline, the incomplete snapshot is not used.
 			_, err = Resolve(context.Background(), repoTiny, Options{Offline: true})
@@ -437,7 +450,7 @@ func TestEndpointOption(t *testing.T) {
 	h := hubtest.New(t)
 	isolateEnv(t, nil) // HF_ENDPOINT points to a closed port
 	h.AddCommit(repoTiny, commitMain, hubtest.TinyPipeline(t), "main")
-	_, err := Resolve(context.Background(), repoTiny, Options{})
+	_, err := Resolve(context.Background(), repoTiny, Options{sleep: noSleep})
 	require.Error(t, err, "HF_ENDPOINT must be used")
 	_, err = Resolve(context.Background(), repoTiny, Options{Endpoint: h.Srv.URL + "/"})
 	require.NoError(t, err)

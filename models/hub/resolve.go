@@ -6,41 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 )
 
 // The resolution logic over the client: snapshots of pipelines, single files, the cache paths
 // (huggingface_hub's snapshot_download and hf_hub_download).
-
-// ensure makes snapshots/<commit>/<file> present: nothing to do when it is, else HEAD, download
-// the blob unless another revision already brought it, and link it.
-func (c *client) ensure(ctx context.Context, repo, commit, file string) error {
-	repoDir := RepoFolder(c.cacheDir, repo)
-	snap := filepath.Join(repoDir, "snapshots", commit, filepath.FromSlash(file))
-	if exists(snap) {
-		return nil
-	}
-	m, err := c.head(ctx, repo, commit, file)
-	if err != nil {
-		return err
-	}
-	return c.fetchAndLink(ctx, repoDir, snap, m, fmt.Sprintf("%s@%s %s", repo, short(commit), file))
-}
-
-func (c *client) fetchAndLink(ctx context.Context, repoDir, snap string, m *fileMeta, label string) error {
-	blob := filepath.Join(repoDir, "blobs", m.etag)
-	if st, err := os.Stat(blob); err != nil || (m.size >= 0 && st.Size() != m.size) {
-		if m.size >= 0 {
-			c.opts.logf("hub: downloading %s (%s)", label, humanBytes(m.size))
-		} else {
-			c.opts.logf("hub: downloading %s", label)
-		}
-		if err := c.download(ctx, m, blob, label); err != nil {
-			return err
-		}
-	}
-	return linkSnapshot(snap, blob)
-}
 
 // snapshot resolves a pipeline (or single-component) repository; see Resolve.
 func (c *client) snapshot(ctx context.Context, repo, rev string) (string, error) {
@@ -62,7 +31,7 @@ func (c *client) snapshot(ctx context.Context, repo, rev string) (string, error)
 		var ne *netError
 		if errors.As(err, &ne) {
 			if dir, cerr := c.cachedSnapshot(repo, rev, sel); cerr == nil {
-				c.opts.logf("hub: %v; using the cached snapshot %s", err, dir)
+				c.note("%v; using the cached snapshot %s", err, dir)
 				return dir, nil
 			}
 		}
@@ -102,39 +71,6 @@ func (c *client) snapshot(ctx context.Context, repo, rev string) (string, error)
 		return "", err
 	}
 	return snapDir, nil
-}
-
-// ensureAll runs ensure for every file, a few at a time; the first error cancels the rest.
-func (c *client) ensureAll(ctx context.Context, repo, commit string, files []string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	sem := make(chan struct{}, maxParallelDownloads)
-	for _, f := range files {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				return
-			}
-			if err := c.ensure(ctx, repo, commit, f); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				cancel()
-			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
 }
 
 // cachedSnapshot resolves repo@rev from the cache only: the commit (rev itself or refs/<rev>), its
@@ -223,7 +159,7 @@ func (c *client) singleFile(ctx context.Context, repo, rev, file string) (string
 		var ne *netError
 		if errors.As(err, &ne) {
 			if p, cerr := fromCache(); cerr == nil {
-				c.opts.logf("hub: %v; using the cached file %s", err, p)
+				c.note("%v; using the cached file %s", err, p)
 				return p, nil
 			}
 		}
@@ -244,7 +180,12 @@ func (c *client) singleFile(ctx context.Context, repo, rev, file string) (string
 	if exists(snap) {
 		return snap, nil
 	}
-	if err := c.fetchAndLink(ctx, repoDir, snap, m, fmt.Sprintf("%s@%s %s", repo, short(commit), file)); err != nil {
+	if !blobPresent(repoDir, m) {
+		c.progress.start(m.size)
+	}
+	err = c.fetchAndLink(ctx, repoDir, snap, m, fmt.Sprintf("%s@%s %s", repo, short(commit), file))
+	c.progress.finish(err == nil)
+	if err != nil {
 		return "", err
 	}
 	return snap, nil

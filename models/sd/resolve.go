@@ -34,7 +34,7 @@ func ResolveModel(ref, variant string, log io.Writer) (string, error) {
 		}
 		return ref, nil
 	}
-	return hub.Resolve(context.Background(), ref, hub.Options{Variant: variant, Logf: func(f string, a ...any) {
+	return hub.Resolve(context.Background(), ref, hub.Options{Variant: variant, Progress: log, Logf: func(f string, a ...any) {
 		if log != nil {
 			fmt.Fprintf(log, f+"\n", a...)
 		}

@@ -2,21 +2,21 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
+	"github.com/spf13/pflag"
 
 	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/sd"
 )
 
-// presetFlag registers `--preset` on the flag set of `loba inspect`.
-func presetFlag(fs *flag.FlagSet) *string {
-	return fs.String("preset", "", "list the LoRA modules a targeting preset selects (lierla, c3lier, noxattn, xattn, full): "+
+// presetFlag registers --preset on the flags of `loba inspect`.
+func presetFlag(f *pflag.FlagSet, preset *string) {
+	f.StringVar(preset, "preset", "", "list the LoRA modules the targeting `PRESET` selects (lierla, c3lier, noxattn, xattn, full): "+
 		"kohya name, kind, base shape and rank, and the count per component")
 }
 

@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/fixtures"
@@ -57,13 +57,14 @@ func TestPrintPreset(t *testing.T) {
 		}
 	}
 	// The flag and runPreset, wired as runInspect wires them.
-	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
-	preset := presetFlag(fs)
+	fs := pflag.NewFlagSet("inspect", pflag.ContinueOnError)
+	var preset string
+	presetFlag(fs, &preset)
 	require.NoError(t, fs.Parse([]string{"--preset", "c3lier", filepath.Join(real, "sd15")}))
 	rep, err := sd.Inspect(fs.Arg(0), sd.InspectOptions{})
 	require.NoError(t, err)
 	var stdout, stderr bytes.Buffer
-	require.Equal(t, 0, runPreset(rep, *preset, &stdout, &stderr), stderr.String())
+	require.Equal(t, 0, runPreset(rep, preset, &stdout, &stderr), stderr.String())
 	require.Contains(t, stdout.String(), "unet: 278 modules (preset c3lier)")
 	require.Equal(t, 2, runPreset(rep, "c3lierr", &stdout, &stderr))
 	require.Contains(t, stderr.String(), `unknown preset "c3lierr"`)

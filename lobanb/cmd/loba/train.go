@@ -2,81 +2,91 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
-	"time"
 
-	"github.com/gomlx/compute"
-	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
 
+	"github.com/loba-dev/loba/lobanb/eval"
 	"github.com/loba-dev/loba/lobanb/rundir"
-	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/lobanb/train"
 )
 
-// runTrain implements `loba train PRESET [--out DIR]`: the preset (LOBA YAML, or a LECO / Concept
-// Sliders / sd-scripts config, imported) trains headless with a progress bar, writing
-// DIR/lora.safetensors, DIR/checkpoints/ and DIR/loss.csv. Re-running the same command resumes from
-// the newest checkpoint. Exit codes: 0 done, 1 training failed (NaN loss, I/O) or the memory plan
-// says the run cannot fit this machine (nothing is written then), 2 bad preset or model.
-func runTrain(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	out := fs.String("out", "", "output folder (default: the preset's output.dir, else output/<output.name>)")
-	model := fs.String("model", "", "override model.name_or_path (a diffusers folder or a hub id)")
-	steps := fs.Int("steps", 0, "override train.steps")
-	tokenizer := fs.String("tokenizer", "", "override the model's tokenizer (a folder or openai's bpe_simple_vocab_16e6.txt.gz)")
-	quiet := fs.Bool("quiet", false, "no progress bar")
-	noEval := fs.Bool("no-eval", false, "skip the preset's eval section (no eval.json / grid.png; `loba eval` runs it later)")
-	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the run to this file (`go tool pprof loba FILE`)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: loba train [--out DIR] [--model M] [--steps N] [--no-eval] [--cpuprofile FILE] PRESET\n\n"+
-			"PRESET: a LOBA preset (YAML), a LECO config.yaml, a Concept Sliders prompts.yaml or an sd-scripts LECO .toml.")
-		fs.PrintDefaults()
+// trainFlags are the flags of `loba train`.
+type trainFlags struct {
+	out, model, tokenizer, cpuProfile string
+	steps                             int
+	quiet, noEval                     bool
+}
+
+// newTrainCmd is `loba train [flags] PRESET`.
+func newTrainCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o trainFlags
+	cmd := &cobra.Command{
+		Use:   "train PRESET",
+		Short: "train a slider / LECO adapter from a preset (progress bar; resumes from checkpoints)",
+		Long: `Trains the adapter a preset describes, headless, into the run folder DIR: lora.safetensors (kohya
+format), checkpoints/, loss.csv and, when the preset has an eval section, eval.json and grid.png.
+Running the same command again resumes from the newest checkpoint; raising --steps (or the
+preset's train.steps) extends a finished run. Ctrl-C checkpoints the step reached (during the
+evaluation: stops it; the LoRA is already saved); a second Ctrl-C quits at once.
+Exit code 1 when training fails (a loss that is not finite, I/O), the memory plan says the run
+cannot fit this machine, or the folder is busy with another run; 2 for a bad preset or model.`,
+		Example: `  loba train notebooks/presets/toy-size.yaml --out /tmp/size
+  loba train my-slider.yaml --out ~/runs/age --steps 1000
+  loba train leco-config.yaml --model ~/models/sd15 --no-eval`,
+		Args: exactArgs("PRESET"),
 	}
-	p, b, ok := presetCommand("train", fs, args, model, stderr)
-	if !ok {
-		return 2
-	}
-	if *cpuProfile != "" {
-		stopProfile, err := startCPUProfile(*cpuProfile)
+	cmd.RunE = commandBody(func() error {
+		return firstBad(want{cmd.Flags().Changed("steps") && o.steps <= 0, "steps", o.steps,
+			"a number of steps > 0 (or leave --steps out for the preset's train.steps)"})
+	}, func(args []string) int { return runTrain(args[0], o, stdout, stderr) })
+	f := cmd.Flags()
+	pathFlag(f, &o.out, "out", "", "the run folder `DIR` (default: the preset's output.dir, else output/<output.name>)")
+	pathFlag(f, &o.model, "model", "", "use this `MODEL` instead of the preset's model.name_or_path (a diffusers folder, "+
+		"a single-file checkpoint or a hub id)")
+	f.IntVar(&o.steps, "steps", 0, "train to `N` steps in all, instead of the preset's train.steps")
+	pathFlag(f, &o.tokenizer, "tokenizer", "", "use this tokenizer `PATH` (a folder, or openai's bpe_simple_vocab_16e6.txt.gz) instead of the model's")
+	f.BoolVar(&o.noEval, "no-eval", false, "skip the preset's eval section (no eval.json or grid.png; loba eval runs it later)")
+	f.BoolVar(&o.quiet, "quiet", false, "no progress bars")
+	pathFlag(f, &o.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the run to `FILE` (read it with go tool pprof)")
+	return cmd
+}
+
+// runTrain implements `loba train`. Exit codes: 0 done, 1 training failed (NaN loss, I/O), the
+// memory plan says the run cannot fit this machine (nothing is written then) or the folder is busy,
+// 2 bad preset or model.
+func runTrain(preset string, o trainFlags, stdout, stderr io.Writer) int {
+	if o.cpuProfile != "" {
+		stopProfile, err := startCPUProfile(o.cpuProfile)
 		if err != nil {
-			fmt.Fprintf(stderr, "loba train: --cpuprofile: %v\n", err)
+			fmt.Fprintf(stderr, "loba train: --cpuprofile %s: %v\n", o.cpuProfile, err)
 			return 2
 		}
 		defer stopProfile()
 	}
-	if *steps < 0 {
-		fmt.Fprintf(stderr, "loba train: --steps %d: want a number of steps > 0 (or leave it out for the preset's train.steps)\n", *steps)
-		return 2
-	} else if *steps > 0 {
-		p.Train.Steps = *steps
+	watch := &trainWatch{w: stderr, quiet: o.quiet}
+	run, code := newTrainRun(preset, o, watch, stderr)
+	if run == nil {
+		return code
 	}
-	plan, err := train.NewPlan(p, train.Options{OutDir: *out, Backend: b, Tokenizer: *tokenizer, Log: stderr, SkipEval: *noEval})
-	if err != nil {
-		fmt.Fprintf(stderr, "loba train: %v\n", err)
-		return 2
-	}
-	run, err := train.NewRun(plan)
-	if errors.Is(err, train.ErrDoesNotFit) || errors.Is(err, rundir.ErrLocked) {
-		fmt.Fprintf(stderr, "loba train: %v\n", err)
-		return 1 // the preset is fine; this machine is too small for it, or the folder is busy
-	} else if err != nil {
-		fmt.Fprintf(stderr, "loba train: %v\n", err)
-		return 2
-	}
-	fmt.Fprintf(stdout, "training %s: %d modules, %d steps, output %s\n", p.File(), len(run.Net.Modules), p.Train.Steps, run.Dir)
-	if !*quiet {
-		defer showProgress(run, p.Train.Steps, stderr)()
-	}
-	stop, release := train.StopOnSignal() // Ctrl-C: checkpoint the step reached, then exit
+	p := run.Plan.Preset
+	fmt.Fprintf(stdout, "training %s: %d modules, %s, output %s\n", p.File(), len(run.Net.Modules),
+		stepsLine(run.StepsDone(), p.Train.Steps), run.Dir)
+	watch.start(run, p.Train.Steps)
+	defer watch.close()
+	stop, release := train.StopOnSignal() // Ctrl-C: checkpoint the step reached (or stop the eval), then exit
 	defer release()
+	defer sayOnInterrupt(stderr, "loba train: stopping at the end of this step (or these images); Ctrl-C again quits at once")()
 	run.Stop = stop
 	res, err := run.Train()
-	if err != nil {
+	if errors.Is(err, eval.ErrStopped) {
+		fmt.Fprintf(stderr, "\nloba train: %v; the LoRA is saved (%s); run `loba eval %s --lora %s --out %s` later\n",
+			err, run.Dir.LoRA(), p.File(), run.Dir.LoRA(), run.Dir)
+		return 1
+	} else if err != nil {
 		fmt.Fprintf(stderr, "\nloba train: %v\n", err)
 		return 1
 	}
@@ -84,47 +94,39 @@ func runTrain(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// showProgress draws a progress bar of run's steps on w; the returned function ends its line.
-func showProgress(run *train.Run, steps int, w io.Writer) (done func()) {
-	bar := progressbar.NewOptions64(int64(steps),
-		progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("train"),
-		progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond))
-	run.OnStep = func(step int, o train.StepOutputs, lr float64, _ time.Duration) {
-		bar.Describe(fmt.Sprintf("loss %.4g lr %.2g", o.Loss, lr))
-		_ = bar.Set(step)
+// stepsLine says how many steps a run trains: "8 steps", or "resuming from step 2 of 8".
+func stepsLine(from, steps int) string {
+	if from > 0 {
+		return fmt.Sprintf("resuming from step %d of %d", from, steps)
 	}
-	return func() { fmt.Fprintln(w) }
+	return fmt.Sprintf("%d steps", steps)
 }
 
-// presetCommand parses the flags of a command that takes one PRESET (flags may follow it, as users
-// type them: loba train preset.yaml --out DIR), starts the backend (the "backend:" first line),
-// loads the preset (printing what an import could not carry over) and applies --model. ok false:
-// the usage or the error is printed, the command exits 2.
-func presetCommand(cmd string, fs *flag.FlagSet, args []string, model *string, stderr io.Writer) (*slider.Preset, compute.Backend, bool) {
-	positional, ok := parseInterspersed(fs, args)
+// newTrainRun loads the preset, plans the run and loads it (train.NewRun restores the checkpoint it
+// continues from); log receives the run's log lines. run nil: the error is printed on stderr and
+// code is the exit code.
+func newTrainRun(preset string, o trainFlags, log, stderr io.Writer) (run *train.Run, code int) {
+	p, b, ok := loadPreset("train", preset, o.model, stderr)
 	if !ok {
-		return nil, nil, false
+		return nil, 2
 	}
-	if len(positional) != 1 {
-		fs.Usage()
-		return nil, nil, false
+	if o.steps > 0 {
+		p.Train.Steps = o.steps
 	}
-	b, ok := startBackend(cmd, stderr)
-	if !ok {
-		return nil, nil, false
-	}
-	p, warnings, err := slider.Load(positional[0])
+	plan, err := train.NewPlan(p, train.Options{OutDir: o.out, Backend: b, Tokenizer: o.tokenizer, Log: log, SkipEval: o.noEval})
 	if err != nil {
-		fmt.Fprintf(stderr, "loba %s: %v\n", cmd, err)
-		return nil, nil, false
+		fmt.Fprintf(stderr, "loba train: %v\n", err)
+		return nil, 2
 	}
-	for _, w := range warnings {
-		fmt.Fprintf(stderr, "loba %s: warning: %s\n", cmd, w)
+	run, err = train.NewRun(plan)
+	if errors.Is(err, train.ErrDoesNotFit) || errors.Is(err, rundir.ErrLocked) {
+		fmt.Fprintf(stderr, "loba train: %v\n", err)
+		return nil, 1 // the preset is fine; this machine is too small for it, or the folder is busy
+	} else if err != nil {
+		fmt.Fprintf(stderr, "loba train: %v\n", err)
+		return nil, 2
 	}
-	if *model != "" {
-		p.Model.NameOrPath = *model
-	}
-	return p, b, true
+	return run, 0
 }
 
 // startCPUProfile starts Go's CPU profiler writing to path; the returned function stops it and

@@ -58,6 +58,21 @@ prompts:
 	return path
 }
 
+// writeToyPreset writes a short slider preset on the toy world's base model (the model its eval
+// section measures), with eval appended, and returns its path.
+func writeToyPreset(t *testing.T, dir, eval string) string {
+	t.Helper()
+	path := filepath.Join(dir, "toy.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`objective: slider
+max_denoising_steps: 2
+targets:
+  - {target_class: a shape, positive: a large shape, negative: a small shape}
+network: {targets: lierla, rank: 2, alpha: 2}
+train: {steps: 2, lr: 1.0e-3, resolution: 32, seed: 3, checkpoint_every: 2}
+`+eval), 0o644))
+	return path
+}
+
 func runCLI(args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
 	code := run(args, &stdout, &stderr)
@@ -222,20 +237,14 @@ func mustFloats(t *testing.T, x *tensors.Tensor) []float32 {
 func TestEvalCommand(t *testing.T) {
 	testutil.Backend(t)
 	dir := t.TempDir()
-	preset := filepath.Join(dir, "toy.yaml") // the toy world: its eval measures no other model
-	require.NoError(t, os.WriteFile(preset, []byte(`objective: slider
-max_denoising_steps: 2
-targets: [{target_class: a shape, positive: a large shape, negative: a small shape}]
-network: {targets: lierla, rank: 2, alpha: 2}
-train: {steps: 2, lr: 1.0e-3, resolution: 32, seed: 3}
-eval:
+	preset := writeToyPreset(t, dir, `eval:
   kind: slider
   target: area
   prompts: [a red circle on a white background]
   seeds: [0]
   strengths: [-1, 0, 1]
   steps: 2
-`), 0o644))
+`)
 	// --no-eval: the LoRA without the evaluation.
 	out := filepath.Join(dir, "noeval")
 	code, _, stderr := runCLI("train", preset, "--out", out, "--quiet", "--steps", "1", "--no-eval")

@@ -3,6 +3,7 @@
 package hubtest
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
@@ -19,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/loba-dev/loba/internal/fixtures"
 )
@@ -28,7 +30,7 @@ import (
 //	GET  /api/models/{org}/{name}/revision/{rev}   → {"id", "sha", "siblings": [{"rfilename"}]}
 //	HEAD/GET /{org}/{name}/resolve/{rev}/{path}    → regular files: 200 + ETag (git blob sha1);
 //	     LFS files (*.safetensors, *.bin, *.ckpt): 302 to /cdn/{sha256} + X-Linked-Etag/X-Linked-Size
-//	GET  /cdn/{sha256}                              → the LFS content
+//	GET  /cdn/{sha256}                              → the LFS content (Range "bytes=N-" answered 206)
 //
 // Unknown or private repositories answer 401 (X-Error-Code RepoNotFound) as the real Hub does,
 // unknown revisions 404 RevisionNotFound, unknown files 404 EntryNotFound.
@@ -44,6 +46,24 @@ type Hub struct {
 	Auth     []string          // Authorization header of every request
 	Truncate map[string]bool   // sha256 → serve only half of the content
 	Corrupt  map[string]bool   // sha256 → serve flipped bytes
+	// DropAt maps an LFS sha256 to a byte offset: the next CDN answer that reaches it stops
+	// there and closes the connection (a connection dropped mid-file); the entry is then removed.
+	DropAt map[string]int64
+	// StallAt is like DropAt, but the answer stops sending at the offset and keeps the connection
+	// open, silent, until the client gives up (a stalled download).
+	StallAt map[string]int64
+	// CDNQuery is appended to the CDN URLs the Hub redirects to, e.g. "?X-Amz-Signature=…" for a
+	// signed URL.
+	CDNQuery string
+	// Ranges records the Range header of every CDN request ("" when none).
+	Ranges []string
+	// CDNBytes counts the content bytes the CDN sent.
+	CDNBytes int64
+	// Intercept, when set, sees every request first; it returns true when it answered it. Set
+	// it with SetIntercept.
+	Intercept func(w http.ResponseWriter, r *http.Request) bool
+
+	done chan struct{} // closed when the test ends: stalled answers return
 }
 
 // Repo is one repository of the fake hub.
@@ -56,9 +76,11 @@ type Repo struct {
 // New starts a fake hub on loopback, closed when the test ends. Private repos need Token.
 func New(t testing.TB) *Hub {
 	h := &Hub{t: t, Token: "hf_private_token", Repos: map[string]*Repo{}, CDN: map[string][]byte{},
-		Truncate: map[string]bool{}, Corrupt: map[string]bool{}}
+		Truncate: map[string]bool{}, Corrupt: map[string]bool{}, DropAt: map[string]int64{}, StallAt: map[string]int64{},
+		done: make(chan struct{})}
 	h.Srv = httptest.NewServer(http.HandlerFunc(h.serve))
 	t.Cleanup(h.Srv.Close)
+	t.Cleanup(func() { close(h.done) }) // runs first: stalled handlers return, then the server closes
 	return h
 }
 
@@ -80,6 +102,13 @@ func (h *Hub) AddCommit(repo, commit string, files map[string][]byte, refs ...st
 			h.CDN[SHA256Hex(b)] = b
 		}
 	}
+}
+
+// SetIntercept sets Intercept (under Mu).
+func (h *Hub) SetIntercept(f func(w http.ResponseWriter, r *http.Request) bool) {
+	h.Mu.Lock()
+	defer h.Mu.Unlock()
+	h.Intercept = f
 }
 
 // IsLFS tells whether the Hub stores a file through LFS (weights), as the fake hub serves it.
@@ -138,7 +167,11 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 	h.Mu.Lock()
 	h.Requests = append(h.Requests, r.Method+" "+r.URL.EscapedPath())
 	h.Auth = append(h.Auth, r.Header.Get("Authorization"))
+	intercept := h.Intercept
 	h.Mu.Unlock()
+	if intercept != nil && intercept(w, r) {
+		return
+	}
 
 	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
 	for i, s := range segs {
@@ -148,7 +181,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case len(segs) == 2 && segs[0] == "cdn" && r.Method == http.MethodGet:
-		h.serveCDN(w, segs[1])
+		h.serveCDN(w, r, segs[1])
 	case len(segs) == 6 && segs[0] == "api" && segs[1] == "models" && segs[4] == "revision" && r.Method == http.MethodGet:
 		h.serveAPI(w, r, segs[2]+"/"+segs[3], segs[5])
 	case len(segs) >= 5 && segs[2] == "resolve" && (r.Method == http.MethodGet || r.Method == http.MethodHead):
@@ -218,41 +251,15 @@ func (h *Hub) serveResolve(w http.ResponseWriter, r *http.Request, repo, rev, fi
 		w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
 		w.Header().Set("X-Linked-Size", strconv.Itoa(len(b)))
 		w.Header().Set("ETag", `"`+GitBlobSHA1([]byte(sum))+`"`) // the pointer file's etag, unused
-		w.Header().Set("Location", h.Srv.URL+"/cdn/"+sum)
+		h.Mu.Lock()
+		query := h.CDNQuery
+		h.Mu.Unlock()
+		w.Header().Set("Location", h.Srv.URL+"/cdn/"+sum+query)
 		w.WriteHeader(http.StatusFound)
 		return
 	}
 	w.Header().Set("ETag", `"`+GitBlobSHA1(b)+`"`)
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodGet {
-		_, _ = w.Write(b)
-	}
-}
-
-func (h *Hub) serveCDN(w http.ResponseWriter, sum string) {
-	h.Mu.Lock()
-	b, ok := h.CDN[sum]
-	trunc, corrupt := h.Truncate[sum], h.Corrupt[sum]
-	h.Mu.Unlock()
-	if !ok {
-		http.NotFound(w, nil)
-		return
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(http.StatusOK)
-	switch {
-	case trunc:
-		_, _ = w.Write(b[:len(b)/2]) // the server then closes the connection: unexpected EOF
-	case corrupt:
-		c := append([]byte(nil), b...)
-		for i := range c {
-			c[i] ^= 0x5a
-		}
-		_, _ = w.Write(c)
-	default:
-		_, _ = w.Write(b)
-	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b)) // answers Range and If-Range
 }
 
 // TinySafetensors builds a valid one-tensor safetensors file: F16 [n] holding i (as bits).
