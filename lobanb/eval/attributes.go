@@ -30,6 +30,9 @@ var numericAttrs = map[string]string{
 	"blue_minus_red": "color",
 	"cx":             "",
 	"cy":             "",
+
+	"background_luminance": "background",
+	"color_cast":           "",
 }
 
 // Hue centres (degrees on the HSV colour wheel) of the "<colour>ness" attributes.
@@ -64,7 +67,12 @@ func NumericAttributes() []string {
 //     green 0, cyan 1, blue 1 (NaN for an empty image). The axis of a red ↔ blue slider in RGB: it
 //     rises along every blend from red (or yellow, or green) to blue and is flat where the colour
 //     does not move, where "blueness" (a hue distance) wobbles with hue noise on either side of red;
-//   - "cx", "cy": r.CX, r.CY, the shape's centroid (fractions of the width and height).
+//   - "cx", "cy": r.CX, r.CY, the shape's centroid (fractions of the width and height);
+//   - "background_luminance": r.BgLuminance, the mean Rec. 709 luma of the background pixels in
+//     [0, 1] (white 1, black 0; every pixel of an empty image), the quantity of background sliders;
+//   - "color_cast": r.Cast, mean(B) − mean(R) over the whole image in [−1, 1] (0 untinted, higher
+//     when tinted blue or cyan), the quantity of a cool style shift. It measures no categorical
+//     attribute, so every class is checked for preservation by default.
 //
 // A read-out that has no value (the hue of an empty image, which has no foreground) is NaN, and so
 // is an unknown attr (CheckTarget tells them apart).
@@ -91,6 +99,10 @@ func AttributeValue(r Readout, attr string) float64 {
 		return r.CX
 	case "cy":
 		return r.CY
+	case "background_luminance":
+		return r.BgLuminance
+	case "color_cast":
+		return r.Cast
 	}
 	if c, ok := hueCentres[attr]; ok {
 		if r.Empty || math.IsNaN(r.Hue) || math.IsInf(r.Hue, 0) {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/loba-dev/loba/models/toyworld"
 )
 
 // Series is one (prompt, seed) of a slider evaluation: the read-outs of the images generated from
@@ -46,6 +48,14 @@ type SliderReport struct {
 	Undefined int `json:"undefined"`
 	// PerPrompt breaks the effect down by prompt, in the order of first appearance.
 	PerPrompt []PromptEffect `json:"per_prompt"`
+	// OffTargetAreaChange is the mean relative change of the shape's area, |area_s − area_0| / area_0,
+	// over every (series, non-zero strength s) whose image at s = 0 has a shape (not Empty, area > 0);
+	// an image with no shape at s counts as a change of 1. It is set whenever the target does not
+	// measure size (DefaultOffTarget keeps "size"), and absent (nil) when it does or when no series has
+	// a shape at s = 0.
+	OffTargetAreaChange *float64 `json:"offtarget_area_change,omitempty"`
+	// AreaPairs is the number of (series, strength) pairs OffTargetAreaChange averages.
+	AreaPairs int `json:"offtarget_area_pairs,omitempty"`
 }
 
 // PromptEffect is the effect of a slider on one prompt, averaged over its seeds.
@@ -55,6 +65,8 @@ type PromptEffect struct {
 	EffectSlope    float64            `json:"effect_slope"`
 	OffTarget      map[string]float64 `json:"offtarget"`
 	Samples        int                `json:"samples"`
+	// OffTargetAreaChange is SliderReport.OffTargetAreaChange over this prompt's series.
+	OffTargetAreaChange *float64 `json:"offtarget_area_change,omitempty"`
 }
 
 // ComputeSlider computes the slider report of series (at least one; all with the same strengths,
@@ -66,6 +78,7 @@ type PromptEffect struct {
 // series with fewer than two defined points scores 0 (no measurable effect) but still counts. An
 // off-target attribute counts a series as changed when its class at any strength of largest
 // magnitude (both s = −2 and s = +2 for −2…2; only +2 for 0…2) differs from its class at s = 0.
+// The shape's area, a number, is compared at every non-zero strength (OffTargetAreaChange).
 func ComputeSlider(target string, offTarget []string, series []Series) (*SliderReport, error) {
 	if err := CheckTarget(target); err != nil {
 		return nil, err
@@ -89,7 +102,8 @@ func ComputeSlider(target string, offTarget []string, series []Series) (*SliderR
 		Samples: len(series), Images: len(series) * len(strengths),
 	}
 	acc := &sliderSums{target: target, offTarget: offTarget, strengths: strengths, zero: zero, ends: ends,
-		sums: make([]float64, len(strengths)), counts: make([]int, len(strengths)), byPrompt: map[string]*PromptEffect{}}
+		sums: make([]float64, len(strengths)), counts: make([]int, len(strengths)), byPrompt: map[string]*PromptEffect{},
+		measureArea: numericAttrs[target] != "size", areaBy: map[string]*areaSums{}}
 	for i, s := range series {
 		if err := checkSeries(i, s, strengths); err != nil {
 			return nil, err
@@ -112,6 +126,11 @@ type sliderSums struct {
 	counts []int
 	// byPrompt sums each prompt's effect; the report's PerPrompt keeps their order.
 	byPrompt map[string]*PromptEffect
+	// measureArea: the target does not measure size, so the area's relative change is summed, over
+	// all series (area) and per prompt (areaBy).
+	measureArea bool
+	area        areaSums
+	areaBy      map[string]*areaSums
 }
 
 // zeroRates returns a map from each attribute to 0.
@@ -148,6 +167,13 @@ func (acc *sliderSums) add(r *SliderReport, s Series) {
 			r.OffTarget[a]++
 			pe.OffTarget[a]++
 		}
+	}
+	if acc.measureArea {
+		acc.area.add(s, acc.zero)
+		if acc.areaBy[s.Prompt] == nil {
+			acc.areaBy[s.Prompt] = &areaSums{}
+		}
+		acc.areaBy[s.Prompt].add(s, acc.zero)
 	}
 }
 
@@ -209,7 +235,13 @@ func (acc *sliderSums) finish(r *SliderReport) {
 		for a := range pe.OffTarget {
 			pe.OffTarget[a] /= k
 		}
+		if acc.measureArea {
+			pe.OffTargetAreaChange = acc.areaBy[pe.Prompt].mean()
+		}
 		r.PerPrompt[i] = *pe
+	}
+	if acc.measureArea {
+		r.OffTargetAreaChange, r.AreaPairs = acc.area.mean(), acc.area.n
 	}
 	r.TargetMean = make([]*float64, len(acc.strengths))
 	for j := range acc.strengths {
@@ -285,6 +317,11 @@ type EraseReport struct {
 	// TargetChangeBy is the same for the erased-value prompts (what they turned into is in
 	// AfterValues).
 	TargetChangeBy map[string]float64 `json:"target_change_by_attribute"`
+	// ErasedSizeKept and ErasedBackgroundKept are the fractions of the erased-value pairs whose size
+	// class and background class are the same before and after (1 − TargetChangeBy of each): the
+	// erased shapes should lose only the erased value.
+	ErasedSizeKept       float64 `json:"erased_size_kept"`
+	ErasedBackgroundKept float64 `json:"erased_background_kept"`
 	// BeforeValues and AfterValues count the classes of Attribute read on the erased-value prompts.
 	BeforeValues map[string]int `json:"before_values"`
 	AfterValues  map[string]int `json:"after_values"`
@@ -385,5 +422,7 @@ func ComputeErase(attr, value string, pairs []ErasePair, preserve []string) (*Er
 		r.TargetChangeBy[a] /= nt
 		r.ControlChangeBy[a] /= nc
 	}
+	r.ErasedSizeKept = 1 - r.TargetChangeBy[toyworld.AttrSize]
+	r.ErasedBackgroundKept = 1 - r.TargetChangeBy[toyworld.AttrBackground]
 	return r, nil
 }

@@ -3,11 +3,14 @@ package eval
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/loba-dev/loba/models/toyworld"
 )
 
 var strengths5 = []float64{-2, -1, 0, 1, 2}
@@ -284,4 +287,156 @@ func TestJSONAndTable(t *testing.T) {
 		require.Contains(t, table, want)
 	}
 	t.Log("\n" + sr.Table() + "\n" + er.Table())
+}
+
+// The shape's area against strength 0, as a mean relative change over (series, non-zero strength),
+// computed directly here; and left out when the target measures size.
+func TestComputeSliderAreaChange(t *testing.T) {
+	areas := [][]float64{
+		{0.10, 0.12, 0.10, 0.09, 0.10}, // prompt a
+		{0.20, 0.20, 0.20, 0.20, 0.30}, // prompt a
+		{0.05, 0.05, 0, 0.05, 0.05},    // prompt b: no shape at s = 0, left out
+		{0.08, 0.08, 0.08, 0.08, 0},    // prompt b: the shape vanishes at +2, a change of 1
+	}
+	prompts := []string{"a", "a", "b", "b"}
+	var series []Series
+	for i, row := range areas {
+		s := Series{Prompt: prompts[i], Seed: uint64(i), Strengths: strengths5}
+		for _, a := range row {
+			ro := ro(a)
+			ro.Empty = a == 0
+			s.Readouts = append(s.Readouts, ro)
+		}
+		series = append(series, s)
+	}
+	// Direct: Σ|a_s − a_0|/a_0 over the non-zero strengths of the series with a shape at 0.
+	sums, counts := map[string]float64{}, map[string]int{}
+	for i, row := range areas {
+		if row[2] == 0 {
+			continue
+		}
+		for j, a := range row {
+			if j != 2 {
+				sums[prompts[i]] += math.Abs(a-row[2]) / row[2]
+				counts[prompts[i]]++
+			}
+		}
+	}
+	want := (sums["a"] + sums["b"]) / float64(counts["a"]+counts["b"])
+	require.InDelta(t, (0.2+0.1+0+0.5+1)/12, want, 1e-12, "the direct sum by hand")
+
+	r, err := ComputeSlider("blueness", nil, series)
+	require.NoError(t, err)
+	require.NotNil(t, r.OffTargetAreaChange)
+	require.InDelta(t, want, *r.OffTargetAreaChange, 1e-12)
+	require.Equal(t, 12, r.AreaPairs)
+	require.InDelta(t, sums["a"]/8, *r.PerPrompt[0].OffTargetAreaChange, 1e-12)
+	require.InDelta(t, sums["b"]/4, *r.PerPrompt[1].OffTargetAreaChange, 1e-12)
+	table := r.Table()
+	require.Regexp(t, `offtarget_area_change +0\.150 \(mean \|Δarea\|/area over 12 pairs\)`, table)
+	require.Regexp(t, `\na +0\.000 +0 +0\.000 +0\.000 +0\.000 +0\.100 +2\n`, table, "prompt a's row ends with its area change")
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "eval.json")
+	require.NoError(t, WriteJSON(path, r))
+	m := jsonKeys(t, path)
+	require.InDelta(t, want, m["offtarget_area_change"], 1e-12)
+	require.Equal(t, 12.0, m["offtarget_area_pairs"])
+
+	for _, target := range []string{"background_luminance", "color_cast", "cx"} {
+		r, err := ComputeSlider(target, nil, series)
+		require.NoError(t, err)
+		require.NotNil(t, r.OffTargetAreaChange, target)
+		require.InDelta(t, want, *r.OffTargetAreaChange, 1e-12, target)
+	}
+	for _, target := range []string{"area", "size", "size_class"} {
+		r, err := ComputeSlider(target, nil, series)
+		require.NoError(t, err)
+		require.Nil(t, r.OffTargetAreaChange, target)
+		require.Nil(t, r.PerPrompt[0].OffTargetAreaChange, target)
+		require.NotContains(t, r.Table(), "area change", target)
+		require.NoError(t, WriteJSON(path, r))
+		require.NotContains(t, jsonKeys(t, path), "offtarget_area_change", target)
+	}
+	// No series with a shape at s = 0: nothing to average.
+	r, err = ComputeSlider("blueness", nil, series[2:3])
+	require.NoError(t, err)
+	require.Nil(t, r.OffTargetAreaChange)
+	require.NotContains(t, r.Table(), "area change")
+}
+
+// The erased-value pairs' kept rates for size and background, against a direct count over random
+// pairs (controls, whatever they do, do not count).
+func TestComputeEraseKept(t *testing.T) {
+	rng := rand.New(rand.NewPCG(16, 3))
+	pick := func(vs []string) string { return vs[rng.IntN(len(vs))] }
+	random := func() Readout {
+		return Readout{Color: pick(toyworld.Colors()), Size: pick(toyworld.Sizes()), Background: pick(toyworld.Backgrounds()),
+			Shape: pick(toyworld.Shapes()), Area: 0.1}
+	}
+	var pairs []ErasePair
+	sizeKept, bgKept, targets := 0, 0, 0
+	for i := range 200 {
+		p := ErasePair{Prompt: "a red shape", Seed: uint64(i), Control: i%3 == 0, Before: random(), After: random()}
+		if i%4 == 1 { // keep everything but the colour now and then
+			p.After = p.Before
+			p.After.Color = "blue"
+		}
+		pairs = append(pairs, p)
+		if !p.Control {
+			targets++
+			if p.Before.Size == p.After.Size {
+				sizeKept++
+			}
+			if p.Before.Background == p.After.Background {
+				bgKept++
+			}
+		}
+	}
+	r, err := ComputeErase("color", "red", pairs, nil)
+	require.NoError(t, err)
+	require.Equal(t, targets, r.TargetSamples)
+	require.InDelta(t, float64(sizeKept)/float64(targets), r.ErasedSizeKept, 1e-12)
+	require.InDelta(t, float64(bgKept)/float64(targets), r.ErasedBackgroundKept, 1e-12)
+	require.Less(t, r.ErasedSizeKept, 1.0)
+	require.Greater(t, r.ErasedSizeKept, 0.0)
+
+	// By hand: five erased pairs, one shrinks; one control turns black (not counted).
+	small, black := ro(1), ro(1)
+	small.Size, black.Background = "small", "black"
+	hand := []ErasePair{
+		{Prompt: "a red circle", Before: ro(1), After: small},
+		{Prompt: "a red circle", Seed: 1, Before: ro(1), After: ro(1)},
+		{Prompt: "a red circle", Seed: 2, Before: ro(1), After: ro(1)},
+		{Prompt: "a red circle", Seed: 3, Before: ro(1), After: ro(1)},
+		{Prompt: "a red circle", Seed: 4, Before: ro(1), After: ro(1)},
+		{Prompt: "a blue circle", Control: true, Before: ro(1), After: black},
+	}
+	r, err = ComputeErase("color", "red", hand, nil)
+	require.NoError(t, err)
+	require.Equal(t, 0.8, r.ErasedSizeKept)
+	require.Equal(t, 1.0, r.ErasedBackgroundKept)
+	table := r.Table()
+	require.Regexp(t, `erased_size_kept +0\.800\n`, table)
+	require.Regexp(t, `erased_background_kept +1\.000\n`, table)
+	path := filepath.Join(t.TempDir(), "eval.json")
+	require.NoError(t, WriteJSON(path, r))
+	m := jsonKeys(t, path)
+	require.Equal(t, 0.8, m["erased_size_kept"])
+	require.Equal(t, 1.0, m["erased_background_kept"])
+}
+
+// The tone attributes are numeric targets like the others: known to CheckTarget and CheckNames, with
+// their categorical links.
+func TestToneAttributes(t *testing.T) {
+	r := Readout{BgLuminance: 0.75, Cast: -0.25, Background: "white"}
+	require.Equal(t, 0.75, AttributeValue(r, "background_luminance"))
+	require.Equal(t, -0.25, AttributeValue(r, "color_cast"))
+	require.Contains(t, NumericAttributes(), "background_luminance")
+	require.Contains(t, NumericAttributes(), "color_cast")
+	require.NoError(t, CheckNames("slider", "background_luminance", []string{"color", "size"}, "", ""))
+	require.NoError(t, CheckNames("slider", "color_cast", nil, "", ""))
+	require.ErrorContains(t, CheckNames("slider", "colour_cast", nil, "", ""), "color_cast")
+	require.Equal(t, []string{"color", "shape", "size"}, DefaultOffTarget("background_luminance"))
+	require.Equal(t, CategoricalAttributes, DefaultOffTarget("color_cast"))
 }

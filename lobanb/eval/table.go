@@ -25,6 +25,9 @@ func (r *SliderReport) Table() string {
 	for _, a := range attrs {
 		fmt.Fprintf(w, "offtarget %s\t%.3f\n", a, r.OffTarget[a])
 	}
+	if r.OffTargetAreaChange != nil {
+		fmt.Fprintf(w, "offtarget_area_change\t%.3f (mean |Δarea|/area over %d pairs)\n", *r.OffTargetAreaChange, r.AreaPairs)
+	}
 	if r.Undefined > 0 {
 		fmt.Fprintf(w, "undefined %s read-outs\t%d of %d\n", r.Target, r.Undefined, r.Images)
 	}
@@ -54,11 +57,17 @@ func (r *SliderReport) Table() string {
 		for _, a := range attrs {
 			fmt.Fprintf(w, "\t%s", a)
 		}
+		if r.OffTargetAreaChange != nil {
+			fmt.Fprintf(w, "\tarea change")
+		}
 		fmt.Fprintf(w, "\tsamples\n")
 		for _, p := range r.PerPrompt {
 			fmt.Fprintf(w, "%s\t%.3f\t%.4g", p.Prompt, p.EffectSpearman, p.EffectSlope)
 			for _, a := range attrs {
 				fmt.Fprintf(w, "\t%.3f", p.OffTarget[a])
+			}
+			if r.OffTargetAreaChange != nil {
+				fmt.Fprintf(w, "\t%s", optional(p.OffTargetAreaChange))
 			}
 			fmt.Fprintf(w, "\t%d\n", p.Samples)
 		}
@@ -76,6 +85,8 @@ func (r *EraseReport) Table() string {
 	fmt.Fprintf(w, "erased_rate_before\t%.3f\n", r.ErasedRateBefore)
 	fmt.Fprintf(w, "erased_rate_after\t%.3f\n", r.ErasedRateAfter)
 	fmt.Fprintf(w, "control_change\t%.3f\n", r.ControlChange)
+	fmt.Fprintf(w, "erased_size_kept\t%.3f\n", r.ErasedSizeKept)
+	fmt.Fprintf(w, "erased_background_kept\t%.3f\n", r.ErasedBackgroundKept)
 	for _, a := range sortedKeys(r.ControlChangeBy) {
 		fmt.Fprintf(w, "control change %s\t%.3f\n", a, r.ControlChangeBy[a])
 	}
@@ -83,6 +94,14 @@ func (r *EraseReport) Table() string {
 	fmt.Fprintf(w, "%s after\t%s\n", r.Attribute, counts(r.AfterValues))
 	_ = w.Flush()
 	return b.String()
+}
+
+// optional formats a value that may be missing: "%.3f", or "-" for nil.
+func optional(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.3f", *v)
 }
 
 // counts formats class counts as "blue 3, red 5" (sorted by class).

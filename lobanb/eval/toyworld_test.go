@@ -68,3 +68,45 @@ func TestToyWorldSeries(t *testing.T) {
 	require.Less(t, *r.TargetMean[0], -0.8, "red")
 	require.Greater(t, *r.TargetMean[4], 0.8, "blue")
 }
+
+// The tone read-outs on rendered series: a background fading from black to white behind the same
+// shape (a background slider) and a scene tinted more and more blue (a cool style shift).
+func TestToyWorldToneSeries(t *testing.T) {
+	const w, h = 32, 32
+	blue := image.NewRGBA(image.Rect(0, 0, w, h))
+	for i := range blue.Pix {
+		blue.Pix[i] = [4]uint8{0, 0, 255, 255}[i%4]
+	}
+	var bgSeries, castSeries []Series
+	for _, shape := range toyworld.Shapes() {
+		for _, c := range toyworld.Colors() {
+			scene := toyworld.Scene{Shape: shape, Color: c, Size: "medium", Background: "black", CX: 0.5, CY: 0.5}
+			black := toyworld.Render(scene, w, h)
+			scene.Background = "white"
+			white := toyworld.Render(scene, w, h)
+			b := Series{Prompt: c + " " + shape, Strengths: DefaultStrengths}
+			k := Series{Prompt: c + " " + shape, Strengths: DefaultStrengths}
+			for _, f := range []float64{0, 0.25, 0.5, 0.75, 1} {
+				b.Readouts = append(b.Readouts, defaultReader(lerpImages(black, white, f)))
+				k.Readouts = append(k.Readouts, defaultReader(lerpImages(white, blue, f*0.4)))
+			}
+			bgSeries, castSeries = append(bgSeries, b), append(castSeries, k)
+		}
+	}
+	r, err := ComputeSlider("background_luminance", nil, bgSeries)
+	require.NoError(t, err)
+	t.Logf("background series:\n%s", r.Table())
+	require.Equal(t, 1.0, r.EffectSpearman)
+	require.Equal(t, map[string]float64{"color": 0, "shape": 0, "size": 0}, r.OffTarget)
+	require.InDelta(t, 0.0, *r.TargetMean[0], 1e-12, "black")
+	require.InDelta(t, 0.5, *r.TargetMean[2], 0.003, "mid-grey")
+	require.InDelta(t, 1.0, *r.TargetMean[4], 1e-12, "white")
+	require.InDelta(t, 0.0, *r.OffTargetAreaChange, 1e-12, "the shape is the same in every image")
+
+	r, err = ComputeSlider("color_cast", []string{"background", "shape", "size"}, castSeries)
+	require.NoError(t, err)
+	t.Logf("blue-tint series:\n%s", r.Table())
+	require.Equal(t, 1.0, r.EffectSpearman)
+	require.Equal(t, map[string]float64{"background": 0, "shape": 0, "size": 0}, r.OffTarget)
+	require.Less(t, *r.OffTargetAreaChange, 0.01, "a uniform tint keeps the foreground weights")
+}

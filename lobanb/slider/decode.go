@@ -140,9 +140,68 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
 		}
 		v.Set(s)
+	case reflect.Array:
+		d.decodeArray(n, v, path)
+	case reflect.Map:
+		d.decodeMap(n, v, path)
 	default:
 		d.decodeScalar(n, v, path)
 	}
+}
+
+// decodeArray decodes a list of exactly v.Len() items (a box [x0, y0, x1, y1]).
+func (d *decoder) decodeArray(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.SequenceNode || len(n.Content) != v.Len() {
+		got := describe(n)
+		if n.Kind == yaml.SequenceNode {
+			got = fmt.Sprintf("a list of %d", len(n.Content))
+		}
+		d.errorf(path, "expected a list of %d, got %s", v.Len(), got)
+		return
+	}
+	for i, c := range n.Content {
+		d.decode(c, v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+	}
+}
+
+// decodeMap decodes a mapping with string keys (network.layer_multipliers); the key path of a value is
+// path["key"], as its keys may hold dots.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if v.Type().Key().Kind() != reflect.String {
+		d.errorf(path, "internal: unsupported map key type %s", v.Type().Key())
+		return
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(path, "expected a mapping, got %s", describe(n))
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		kp := fmt.Sprintf("%s[%q]", path, k.Value)
+		d.src.lines[kp] = k.Line
+		if k.Value == "<<" {
+			d.errorf(kp, "YAML merge keys (<<) are not supported; write the keys out")
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(kp, "expected a key that is a string, got %s", describe(k))
+			continue
+		}
+		key := reflect.ValueOf(k.Value).Convert(v.Type().Key())
+		if m.MapIndex(key).IsValid() {
+			d.errorf(kp, "key %q is given twice", k.Value)
+			continue
+		}
+		if isNull(val) { // a zero would pass for a value (a layer multiplier of 0 disables the layer)
+			d.errorf(kp, "expected a value, got null")
+			continue
+		}
+		e := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, e, kp)
+		m.SetMapIndex(key, e)
+	}
+	v.Set(m)
 }
 
 func isNull(n *yaml.Node) bool {

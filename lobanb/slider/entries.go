@@ -17,8 +17,13 @@ type Entry struct {
 	Group int
 
 	Target, Positive, Unconditional, Neutral string
-	// Action is erase (y = e_neu − g·(e_pos − e_unc)) or enhance (y = e_neu + g·(e_pos − e_unc)).
+	// Action is erase (y = e_neu − g·(e_pos − e_unc)), enhance (y = e_neu + g·(e_pos − e_unc)), keep
+	// (enhance's form with neutral = target and g = 0) or style.
 	Action string
+	// Style marks an ST-LOBA style entry (action style): Target and Neutral are the content prompt,
+	// Positive the style prompt, Unconditional the style-free reference, and the target is
+	// y = normlike_channel(e_neu + g·(e_pos − e_unc), e_pos) (channel-wise mean/std over H, W).
+	Style bool
 	// Guidance is g (≥ 0); Multiplier the signed adapter multiplier m; Weight the loss weight.
 	Guidance, Multiplier, Weight float64
 	// Resolution [h, w] in pixels; BatchSize latents per step.
@@ -26,9 +31,14 @@ type Entry struct {
 	BatchSize         int
 	DynamicResolution bool
 	DynamicCrops      bool
+	// Mask is the entry's region W (nil: W = 1 everywhere, or the concept mask); shared by every entry
+	// of one preset entry, read-only. Preserve is λ_keep, the weight of the preservation term on 1 − W.
+	Mask     *Mask
+	Preserve float64
 }
 
-// SignedGuidance is −g for erase and +g for enhance, so that y = e_neu + SignedGuidance·(e_pos − e_unc).
+// SignedGuidance is −g for erase and +g for enhance, keep and style, so that
+// y = e_neu + SignedGuidance·(e_pos − e_unc) (style: before normlike_channel).
 func (e Entry) SignedGuidance() float64 {
 	if e.Action == ActionErase {
 		return -e.Guidance
@@ -37,7 +47,8 @@ func (e Entry) SignedGuidance() float64 {
 }
 
 // Entries normalizes p and expands it into training units, in order: the LECO prompt entries as they
-// are, then each slider target. For objective slider (bidirectional, sd-scripts
+// are (a style entry rearranged as Entry.Style says), then each slider target, every unit of a
+// target carrying its mask and λ_keep. For objective slider (bidirectional, sd-scripts
 // _expand_slider_target), per neutral and per resolution, with C = target_class, P = positive,
 // N = negative and m = multiplier, the (positive, unconditional, action, multiplier) tuples are
 //
@@ -54,13 +65,7 @@ func (p *Preset) Entries() ([]Entry, error) {
 	var out []Entry
 	group := 0
 	for i, e := range p.Prompts {
-		out = append(out, Entry{
-			Source: fmt.Sprintf("prompts[%d]", i), Group: group,
-			Target: e.Target, Positive: *e.Positive, Unconditional: e.Unconditional, Neutral: *e.Neutral,
-			Action: e.Action, Guidance: *e.GuidanceScale, Multiplier: *e.Multiplier, Weight: *e.Weight,
-			Resolution: e.Resolution, BatchSize: e.BatchSize,
-			DynamicResolution: e.DynamicResolution, DynamicCrops: e.DynamicCrops,
-		})
+		out = append(out, e.entry(fmt.Sprintf("prompts[%d]", i), group))
 		group++
 	}
 	for i, t := range p.Targets {
@@ -97,6 +102,7 @@ func (p *Preset) Entries() ([]Entry, error) {
 						Action: tu.action, Guidance: *t.GuidanceScale, Multiplier: tu.mult, Weight: *t.Weight,
 						Resolution: res, BatchSize: t.BatchSize,
 						DynamicResolution: t.DynamicResolution, DynamicCrops: t.DynamicCrops,
+						Mask: t.Mask, Preserve: *t.Preserve,
 					})
 					if p.Objective == ObjectiveSliderText {
 						group++
@@ -131,7 +137,7 @@ func (p *Preset) Groups() ([][]Entry, error) {
 
 // UniquePrompts lists, in order of first use and without repeats, every prompt whose text conditioning
 // the run needs (the trainer encodes them once, before the loop): the four prompts of every entry,
-// then the sample prompts and the sample negative prompt when samples are rendered during training
+// then each anchor's prompt and negative prompt, then the sample prompts and the sample negative prompt when samples are rendered during training
 // (sample.every > 0) or sample prompts are given. A preset that does not normalize yields nil.
 func (p *Preset) UniquePrompts() []string {
 	entries, err := p.Entries()
@@ -152,11 +158,34 @@ func (p *Preset) UniquePrompts() []string {
 		add(e.Unconditional)
 		add(e.Neutral)
 	}
+	for _, a := range p.Anchors {
+		add(a.Prompt)
+		add(a.NegPrompt)
+	}
 	if p.Sample.Every > 0 || len(p.Sample.Prompts) > 0 {
 		for _, s := range p.Sample.Prompts {
 			add(s)
 		}
 		add(p.Sample.NegativePrompt)
+	}
+	return out
+}
+
+// entry expands a normalized prompt entry. A style entry maps its content prompt (target) to Target
+// and Neutral, its style prompt to Positive and its style-free reference (neutral) to Unconditional,
+// so that e_neu + g·(e_pos − e_unc) = e_content + η·(e_style − e_neutral).
+func (e Prompt) entry(source string, group int) Entry {
+	out := Entry{
+		Source: source, Group: group,
+		Target: e.Target, Positive: *e.Positive, Unconditional: e.Unconditional, Neutral: *e.Neutral,
+		Action: e.Action, Guidance: *e.GuidanceScale, Multiplier: *e.Multiplier, Weight: *e.Weight,
+		Resolution: e.Resolution, BatchSize: e.BatchSize,
+		DynamicResolution: e.DynamicResolution, DynamicCrops: e.DynamicCrops,
+		Mask: e.Mask, Preserve: *e.Preserve,
+	}
+	if e.Action == ActionStyle {
+		out.Style = true
+		out.Unconditional, out.Neutral = *e.Neutral, e.Target
 	}
 	return out
 }

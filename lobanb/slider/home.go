@@ -23,7 +23,7 @@ func ExpandHome(path string) (string, error) {
 }
 
 // expandPaths expands "~" in every path key of the preset (model.name_or_path when it is a local
-// path, model.merge_loras[].path, output.dir).
+// path, model.merge_loras[].path, output.dir, the mask PNGs, which it also makes absolute).
 func (p *Preset) expandPaths(v *validator) {
 	expand := func(key string, s *string) {
 		out, err := ExpandHome(*s)
@@ -38,4 +38,5 @@ func (p *Preset) expandPaths(v *validator) {
 		expand(fmt.Sprintf("model.merge_loras[%d].path", i), &p.Model.MergeLoRAs[i].Path)
 	}
 	expand("output.dir", &p.Output.Dir)
+	p.resolveMaskPaths(v)
 }

@@ -20,6 +20,7 @@ import (
 //   - YAML with a top-level prompts_file key: a LECO run config (ImportLECO), or Concept Sliders' one
 //     (ImportConceptSliders) when its prompts file lies in Concept Sliders' trainscripts/textsliders/
 //     folder or carries a key only Concept Sliders' files use (guidance, rank);
+//   - YAML with top-level job and config keys: an ai-toolkit slider config (ImportAIToolkit);
 //   - a YAML list of prompt entries: a bare prompts file, read as Concept Sliders' when an entry carries
 //     one of the keys only Concept Sliders' files use (guidance, rank), else as LECO's; the run
 //     settings are then the anchor's defaults;
@@ -45,6 +46,9 @@ func Load(path string) (*Preset, []string, error) {
 		}
 		return importLECOPromptsOnly(path)
 	case yaml.MappingNode:
+		if isAIToolkitConfig(n) {
+			return ImportAIToolkit(path)
+		}
 		if hasKey(n, "prompts_file") {
 			if isConceptSlidersConfig(path) {
 				return ImportConceptSliders("", path)

@@ -168,6 +168,7 @@ func (p *Preset) fillDefaults() {
 	setStr(&p.Output.Dir, "output")
 	p.fillPromptDefaults()
 	p.fillTargetDefaults()
+	p.fillObjectiveDefaults()
 }
 
 // fillDefaults sets the model's defaults: detected kind and hidden state, merged LoRAs at strength 1.
@@ -399,6 +400,7 @@ func (p *Preset) validate(v *validator) {
 
 	p.validateNetwork(v)
 	p.validateTrain(v)
+	p.validateObjectives(v)
 
 	s := p.Sample
 	for i, x := range s.Strengths {

@@ -9,7 +9,8 @@
 package slider
 
 // Preset is LOBA's own YAML schema. Load/ParsePreset return it normalized (every default filled in,
-// every pointer non-nil except Model.RescaleBetasZeroSNR), so the trainer reads plain values.
+// every pointer non-nil except Model.RescaleBetasZeroSNR and the entries' Mask), so the trainer reads
+// plain values.
 type Preset struct {
 	Model Model `yaml:"model" json:"model"`
 
@@ -38,6 +39,11 @@ type Preset struct {
 	// the highest noise levels, texture and detail at the lowest (ai-toolkit's min/max timestep, for
 	// the partial denoise). Empty (default): every k.
 	TimestepRange []int `yaml:"timestep_range,omitempty" json:"timestep_range,omitempty"`
+	// TimestepSchedule moves the timestep window during training (RC-LOBA): from each window's step
+	// on, until the next window's, only the k whose t* lies in its range train. The first window
+	// starts at step 0. When given it wins over TimestepRange (see TimestepRangeAt). Empty (default):
+	// TimestepRange throughout.
+	TimestepSchedule []TimestepWindow `yaml:"timestep_schedule,omitempty" json:"timestep_schedule,omitempty"`
 	// DenoiseScheduler: ddim (default) | ddpm | euler.
 	DenoiseScheduler string `yaml:"denoise_scheduler" json:"denoise_scheduler"`
 	// DenoiseSchedulerConfig: model (the model's scheduler_config.json plus the model.* overrides) |
@@ -63,6 +69,19 @@ type Preset struct {
 	// Targets are slider targets, expanded per objective (slider: bidirectional pairs; slider_text: the
 	// Concept Sliders mapping).
 	Targets []Target `yaml:"targets,omitempty" json:"targets,omitempty"`
+
+	// Anchors are U-LOBA's anchor prompts (docs/ALGORITHMS.md §5; ai-toolkit's slider anchors): each
+	// adds λ_anchor · mean((ε_m(x,t,a) − ε_0(x,t,a))²) to the loss, holding the adapter's prediction for
+	// the anchor to the frozen teacher's.
+	Anchors []Anchor `yaml:"anchors,omitempty" json:"anchors,omitempty"`
+	// AnchorWeight is λ_anchor (default 1 when anchors are given, else 0; >= 0).
+	AnchorWeight *float64 `yaml:"anchor_weight" json:"anchor_weight"`
+	// ConceptMask builds U-LOBA's automatic concept mask W for the erase entries without a mask of
+	// their own.
+	ConceptMask ConceptMask `yaml:"concept_mask" json:"concept_mask"`
+	// StyleStats are the style prediction's per-channel statistics a style entry's target takes:
+	// mean_std (default, docs/ALGORITHMS.md §5: mean and standard deviation) | mean (the means only).
+	StyleStats string `yaml:"style_stats" json:"style_stats"`
 
 	src *source // where the preset was read from (file, line of every key), for error messages
 }
@@ -112,6 +131,12 @@ type Network struct {
 	// Selectors refine the preset's modules, in order: later selectors override the rank / alpha /
 	// lr_scale of earlier ones; a matching exclude always drops the module (see Network.Resolve).
 	Selectors []Selector `yaml:"selectors,omitempty" json:"selectors,omitempty"`
+	// LayerMultipliers scale the adapter per layer (U-LOBA's layer-wise schedule): selector (the
+	// syntax of Selector.Match: a module type, a block path such as "mid_block" or
+	// "up_blocks.*.attentions", or re:<regexp>) → multiplier (>= 0). A module's multiplier is the
+	// product of the multipliers of every selector matching it (1 when none does), applied in training
+	// and written into the LoRA file. Empty (default): 1 everywhere.
+	LayerMultipliers map[string]float64 `yaml:"layer_multipliers,omitempty" json:"layer_multipliers,omitempty"`
 }
 
 // Selector matches adapter modules by their diffusers module path (e.g.
@@ -252,9 +277,11 @@ type Prompt struct {
 	Unconditional string  `yaml:"unconditional" json:"unconditional"`
 	Neutral       *string `yaml:"neutral" json:"neutral"`
 	// Action: erase (default, y = e_neu − g·(e_pos − e_unc)) | enhance (y = e_neu + g·(e_pos − e_unc)) |
-	// keep (y = e_target: neutral defaults to target and g to 0).
+	// keep (y = e_target: neutral defaults to target and g to 0) | style (ST-LOBA: target is the
+	// content prompt, positive the style prompt, neutral the style-free reference, default "";
+	// y = normlike_channel(e_content + g·(e_style − e_neutral), e_style)).
 	Action        string   `yaml:"action" json:"action"`
-	GuidanceScale *float64 `yaml:"guidance_scale" json:"guidance_scale"` // g, default 1
+	GuidanceScale *float64 `yaml:"guidance_scale" json:"guidance_scale"` // g (η of style), default 1
 	// Resolution and BatchSize default to train.resolution and train.batch_size.
 	Resolution        Resolution `yaml:"resolution" json:"resolution"`
 	BatchSize         int        `yaml:"batch_size" json:"batch_size"`
@@ -264,6 +291,10 @@ type Prompt struct {
 	// weight (default 1).
 	Multiplier *float64 `yaml:"multiplier" json:"multiplier"`
 	Weight     *float64 `yaml:"weight" json:"weight"`
+	// Mask restricts the entry's loss to a region (RC-LOBA); Preserve is λ_keep, the weight of the
+	// preservation term outside it (default 1 with a mask, else 0; >= 0).
+	Mask     *Mask    `yaml:"mask,omitempty" json:"mask,omitempty"`
+	Preserve *float64 `yaml:"preserve" json:"preserve"`
 }
 
 // Target is a slider target (docs/ALGORITHMS.md §2; sd-scripts [[targets]], ai-toolkit slider targets).
@@ -287,6 +318,9 @@ type Target struct {
 	BatchSize         int          `yaml:"batch_size" json:"batch_size"`
 	DynamicResolution bool         `yaml:"dynamic_resolution" json:"dynamic_resolution"`
 	DynamicCrops      bool         `yaml:"dynamic_crops" json:"dynamic_crops"`
+	// Mask and Preserve as for a prompt entry; every entry the target expands to carries them.
+	Mask     *Mask    `yaml:"mask,omitempty" json:"mask,omitempty"`
+	Preserve *float64 `yaml:"preserve" json:"preserve"`
 }
 
 // Enum values.
@@ -303,6 +337,9 @@ const (
 	// ActionKeep holds a prompt to the frozen model's own prediction (y = e_neu with neutral = target,
 	// g = 0): a preservation entry (U-LOBA's anchors, ESD's/UCE's "preserve" prompts).
 	ActionKeep = "keep"
+	// ActionStyle is ST-LOBA's style shift (docs/ALGORITHMS.md §5): the content prompt's prediction
+	// moved toward the style prompt's channel statistics.
+	ActionStyle = "style"
 )
 
 var (
@@ -326,7 +363,7 @@ var (
 	validAttention       = []string{"auto", "math", "chunked", "fused"}
 	validSaveDTypes      = []string{"float16", "bfloat16", "float32"}
 	validSaveLayouts     = []string{"diffusers", "sai"}
-	validActions         = []string{ActionErase, ActionEnhance, ActionKeep}
+	validActions         = []string{ActionErase, ActionEnhance, ActionKeep, ActionStyle}
 )
 
 // Defaults returns a preset with every default filled in and no prompts (it does not validate: a

@@ -375,7 +375,7 @@ func TestBadPresets(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	for _, f := range []string{"loba.yaml", "leco/config.yaml", "conceptsliders/config.yaml", "sdscripts/leco.toml", "sdscripts/slider.toml"} {
+	for _, f := range []string{"loba.yaml", "objectives.yaml", "leco/config.yaml", "conceptsliders/config.yaml", "sdscripts/leco.toml", "sdscripts/slider.toml"} {
 		t.Run(f, func(t *testing.T) {
 			p, _, err := Load(td(f))
 			require.NoError(t, err)

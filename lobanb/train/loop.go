@@ -26,6 +26,8 @@ type entry struct {
 	LatentH, LatentW                         int
 	// TimeIDs are SDXL's added time ids for the entry's resolution (nil for SD1.x).
 	TimeIDs []float32
+	// Region are its §5 settings (mask, λ_keep, style).
+	Region entryRegion
 }
 
 // ErrNonFinite is returned (wrapped) when a step's loss is NaN or ±Inf.
@@ -42,6 +44,10 @@ type loop struct {
 
 	// groups are the entries trained together in one step (one batch); a step picks one at random.
 	groups [][]entry
+	// region are the §5 terms the graphs compile in (regionTermsOf the groups); seqLen is the text
+	// conditioning's token count (the concept tokens' length).
+	region regionTerms
+	seqLen int
 	// conds holds the cached conditioning of every prompt, each with batch 1.
 	conds          map[string]sd.Conditioning
 	latentChannels int
@@ -69,6 +75,9 @@ type drawSettings struct {
 	// ks are the numbers of partial-denoise steps k drawn from (uniformly): [min_denoising_steps,
 	// N−1], less those whose t* is outside timestep_range.
 	ks []int
+	// windows, when timestep_schedule is set, replace ks from their step on (RC-LOBA's moving
+	// timestep window): ksAt.
+	windows []ksWindow
 	// tStar maps k (denoise steps taken) to the timestep the references are evaluated at.
 	tStar func(k int) int64
 	// denoiseWithAdapter keeps the adapter on (at the entry multipliers) during the partial denoise.
@@ -215,7 +224,8 @@ func (l *loop) evalLoss(n int, seed uint64) (float64, error) {
 // the evaluation graph) at optimizer step `step`.
 func (l *loop) runGraph(graph *stepGraph, step int) (StepOutputs, float64, error) {
 	group := l.groups[l.rng.IntN(len(l.groups))]
-	k := l.draw.ks[l.rng.IntN(len(l.draw.ks))]
+	ks := l.draw.ksAt(step)
+	k := ks[l.rng.IntN(len(ks))]
 	batch, err := l.assemble(group)
 	if err != nil {
 		return StepOutputs{}, 0, err
@@ -242,6 +252,7 @@ func (l *loop) runGraph(graph *stepGraph, step int) (StepOutputs, float64, error
 		Target: batch.target, Positive: batch.positive, Neutral: batch.neutral, Unconditional: batch.unconditional,
 		SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight,
 		LR: float32(lr), Step: int32(step), HuberC: float32(huberC),
+		Mask: batch.mask, Preserve: batch.preserve, Style: batch.style, Concept: batch.concept,
 	})
 	if err != nil {
 		return out, lr, fmt.Errorf("step %d: %w", step, err)
@@ -309,6 +320,7 @@ type assembled struct {
 	size                                     int
 	target, positive, neutral, unconditional sd.Conditioning
 	guidance, multiplier, weight             *tensors.Tensor
+	mask, preserve, style, concept           *tensors.Tensor // the §5 inputs (regionTensors)
 }
 
 // assemble stacks the cached conditionings and per-sample values of a group into one batch.
@@ -333,6 +345,7 @@ func (l *loop) assemble(group []entry) (*assembled, error) {
 		}
 	}
 	a := &assembled{size: len(g), guidance: tensors.FromValue(g), multiplier: tensors.FromValue(m), weight: tensors.FromValue(w)}
+	a.mask, a.preserve, a.style, a.concept = regionTensors(group, l.region, l.seqLen)
 	for j, into := range []*sd.Conditioning{&a.target, &a.positive, &a.neutral, &a.unconditional} {
 		c, err := sd.ConcatConditionings(rows[j]...)
 		if err != nil {

@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"slices"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
@@ -132,22 +133,44 @@ func (a scaledAdapter) Conv2DDelta(ctx *model.Scope, x *Node, cfg nn.Conv2DConfi
 type teacherStudent struct {
 	Positive, Neutral, Unconditional *Node // ε_0 references, no gradient: [B, C, H, W] each
 	Target                           *Node // ε_m(x, t*, E[target]) with the adapter at the per-sample multipliers
+	// TargetRef is ε_0(x, t*, E[target]), the frozen model on the student's own prompt (for the
+	// preservation term, docs/ALGORITHMS.md §5); nil unless asked for.
+	TargetRef *Node
+	// ConceptMaps are the teacher's cross-attention maps of the concept tokens in the positive prompt
+	// [B, h, w] (U-LOBA's concept mask); nil unless asked for.
+	ConceptMaps *Node
 }
 
-// predictions runs the frozen teacher's three references in ONE batched call of batch 3B (LECO
-// makes three calls, each with a wasted unconditional half) and the student once with the adapter.
-// x: [B, C, H, W], t: [B].
-func predictions(d *denoiser, x, t *Node, target, positive, neutral, unconditional nodeCond, student nn.Adapter) teacherStudent {
+// predictions runs the frozen teacher's references in ONE batched call — positive, neutral,
+// unconditional and, with targetRef, the target prompt: batch 3B or 4B (LECO makes three calls, each
+// with a wasted unconditional half) — and the student once with the adapter. x: [B, C, H, W], t: [B].
+// With concept ([B, S]: 1 on the concept's tokens of the positive prompt) the teacher's pass also
+// captures the cross-attention maps of those tokens (teacherStudent.ConceptMaps).
+func predictions(d *denoiser, x, t *Node, target, positive, neutral, unconditional nodeCond, student nn.Adapter, targetRef bool, concept *Node) teacherStudent {
 	b := x.Shape().Dim(0)
-	x3 := Concatenate([]*Node{x, x, x}, 0)                                                      // [3B, C, H, W]
-	t3 := Concatenate([]*Node{t, t, t}, 0)                                                      // [3B]
-	refs := StopGradient(d.Predict(x3, t3, concatConds(positive, neutral, unconditional), nil)) // [3B, C, H, W]
-	return teacherStudent{
-		Positive:      SliceAxis(refs, 0, AxisRange(0, b)),
-		Neutral:       SliceAxis(refs, 0, AxisRange(b, 2*b)),
-		Unconditional: SliceAxis(refs, 0, AxisRange(2*b, 3*b)),
-		Target:        d.Predict(x, t, target, student),
+	conds := []nodeCond{positive, neutral, unconditional}
+	if targetRef {
+		conds = append(conds, target)
 	}
+	n := len(conds)
+	xs := Concatenate(slices.Repeat([]*Node{x}, n), 0) // [nB, C, H, W]
+	ts := Concatenate(slices.Repeat([]*Node{t}, n), 0) // [nB]
+	var stop func() *Node
+	if concept != nil { // the positive rows' concept tokens; the other rows' maps are not used
+		tokens := ConvertDType(concept, dtypes.Float32)
+		stop = nn.CaptureCrossAttention(x.Graph(), Concatenate(append([]*Node{tokens}, slices.Repeat([]*Node{ZerosLike(tokens)}, n-1)...), 0))
+	}
+	refs := StopGradient(d.Predict(xs, ts, concatConds(conds...), nil))              // [nB, C, H, W]
+	part := func(i int) *Node { return SliceAxis(refs, 0, AxisRange(i*b, (i+1)*b)) } // [B, C, H, W]
+	p := teacherStudent{Positive: part(0), Neutral: part(1), Unconditional: part(2)}
+	if stop != nil {
+		p.ConceptMaps = SliceAxis(stop(), 0, AxisRange(0, b)) // [B, h, w]
+	}
+	p.Target = d.Predict(x, t, target, student)
+	if targetRef {
+		p.TargetRef = part(3)
+	}
+	return p
 }
 
 // lecoTarget is docs/ALGORITHMS.md §1 step 7 with a signed per-sample guidance: y = e_neu + s·(e_pos − e_unc),

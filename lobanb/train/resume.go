@@ -158,13 +158,35 @@ func (c *Checkpoint) compatible(now map[string]string, p *slider.Preset) error {
 		return fmt.Errorf("%s was made by another preset (a checkpoint of an older LOBA, which recorded no keys): "+
 			"remove %s or use another --out", c.Dir, filepath.Dir(c.Dir))
 	}
-	if diff := differingKeys(c.Function, now); len(diff) > 0 {
+	if diff := withoutNewDefaults(differingKeys(c.Function, now), c.Function, now); len(diff) > 0 {
 		return fmt.Errorf("%s was trained with another preset: %s. These keys change the trained function, so "+
 			"the run cannot resume with them; put them back, or use another --out (or remove %s) to start afresh. "+
 			"train.steps and the sample, eval, output and saving settings may change",
 			c.Dir, describeDiff(diff, c.Function, now), filepath.Dir(c.Dir))
 	}
 	return nil
+}
+
+// withoutNewDefaults drops from diff the keys the checkpoint lacks whose value now is the default: a
+// setting a later LOBA added, which the checkpoint's run had at its default by construction.
+func withoutNewDefaults(diff []string, was, now map[string]string) []string {
+	d := slider.Defaults()
+	d.Prompts = []slider.Prompt{{Target: "x"}}
+	if d.Normalize() != nil {
+		return diff
+	}
+	defaults, err := trainedFunction(d)
+	if err != nil {
+		return diff
+	}
+	var out []string
+	for _, k := range diff {
+		if _, had := was[k]; !had && now[k] == defaults[k] {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
 }
 
 // extendMessage says what continuing c's run to steps does: nothing when the step count is the one the

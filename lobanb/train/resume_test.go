@@ -2,6 +2,7 @@ package train
 
 import (
 	"bytes"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -166,4 +167,21 @@ func TestSaveEvery(t *testing.T) {
 	require.NoError(t, err)
 	defer f.Close()
 	require.Equal(t, "2", f.Metadata()["loba_steps"])
+}
+
+// TestResumeIgnoresNewDefaultKeys: a checkpoint written before a setting existed (its key absent)
+// resumes when the setting is at its default, and not when it is set.
+func TestResumeIgnoresNewDefaultKeys(t *testing.T) {
+	p := tinyPreset(t, 1)
+	now, err := trainedFunction(p)
+	require.NoError(t, err)
+	was := maps.Clone(now)
+	delete(was, "style_stats")
+	delete(was, "concept_mask.enabled")
+	c := &Checkpoint{Dir: "ckpt/step-00000001", Function: was}
+	require.NoError(t, c.compatible(now, p))
+	p.ConceptMask.Enabled = true
+	now, err = trainedFunction(p)
+	require.NoError(t, err)
+	require.ErrorContains(t, c.compatible(now, p), "concept_mask.enabled: (unset) → true")
 }

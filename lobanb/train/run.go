@@ -288,7 +288,11 @@ func (r *Run) sample(step int) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return r.Pipeline.SaveGrid(path, sd.SampleRequest{Cond: r.sampleCond, NegativeCond: r.sampleNeg,
+	rows, err := r.Pipeline.SampleRows(sd.SampleRequest{Cond: r.sampleCond, NegativeCond: r.sampleNeg,
 		Height: res[0], Width: res[1], Steps: p.Sample.Steps, GuidanceScale: p.Sample.GuidanceScale,
 		Seed: uint64(p.Sample.Seed), Strengths: p.Sample.Strengths, StartNoise: float64(p.Sample.StartNoise)})
+	if err != nil {
+		return err
+	}
+	return sd.SaveGrid(path, overlayMasks(rows, p.Sample.Prompts, r.loop.groups))
 }

@@ -134,6 +134,11 @@ func (r *Run) setupAdapter() ([]*gctx.Variable, []Param, error) {
 		return nil, nil, fmt.Errorf("preset %s: network: %w", p.File(), err)
 	}
 	r.Net = net
+	if len(p.Network.LayerMultipliers) > 0 { // applied in training, written into the alphas on save
+		if err := net.SetLayerMultipliers(p.Network.LayerMultipliers); err != nil {
+			return nil, nil, fmt.Errorf("preset %s: network.layer_multipliers: %w", p.File(), err)
+		}
+	}
 	if err := net.Init(pipe.Ctx, lora.InitOptions{Seed: uint64(p.Train.Seed), UpInit: r.Plan.UpInit}); err != nil {
 		return nil, nil, err
 	}
@@ -181,11 +186,25 @@ func (r *Run) buildLoop(conds map[string]sd.Conditioning, vars []*gctx.Variable,
 	if err != nil {
 		return nil, err
 	}
-	graphs, err := r.buildGraphs(draw.sched, params, opt)
+	seqLen := 0
+	for _, c := range conds {
+		seqLen = c.Hidden.Shape().Dim(1)
+		break
+	}
+	concept := func(e slider.Entry) ([]float32, error) {
+		if len(pipe.Tokenizers) == 0 {
+			return nil, fmt.Errorf("train: concept_mask: the model has no tokenizer")
+		}
+		return conceptTokens(p, e, pipe.Tokenizers[0], seqLen)
+	}
+	groups, err := loopEntries(r.Plan, pipe.LatentScale(), pipe.Kind == sd.KindSDXL, concept)
 	if err != nil {
 		return nil, err
 	}
-	groups, err := loopEntries(r.Plan, pipe.LatentScale(), pipe.Kind == sd.KindSDXL)
+	region := regionTermsOf(groups)
+	region.ConceptThreshold, region.ConceptBlur = conceptSettings(p)
+	region.StyleMeanOnly = p.StyleStats == slider.StyleStatsMean
+	graphs, err := r.buildGraphs(draw.sched, params, opt, region)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +213,7 @@ func (r *Run) buildLoop(conds map[string]sd.Conditioning, vars []*gctx.Variable,
 		return nil, err
 	}
 	return &loop{
-		ctx: pipe.Ctx, groups: groups, conds: conds, latentChannels: pipe.UNet.Config.InChannels,
+		ctx: pipe.Ctx, groups: groups, region: region, seqLen: seqLen, conds: conds, latentChannels: pipe.UNet.Config.InChannels,
 		draw: draw, graphs: graphs,
 		adapter:        vars,
 		optimizerState: func() []*gctx.Variable { return opt.StateVariables(pipe.Ctx) },
@@ -222,7 +241,11 @@ func drawSettingsOf(p *slider.Preset, pipe *sd.Pipeline) (drawSettings, error) {
 	if err != nil {
 		return drawSettings{}, err
 	}
-	d := drawSettings{sched: sched, ks: ks, tStar: tStar,
+	windows, err := scheduleWindows(p, tStar)
+	if err != nil {
+		return drawSettings{}, err
+	}
+	d := drawSettings{sched: sched, ks: ks, windows: windows, tStar: tStar,
 		denoiseWithAdapter: *p.DenoiseWithAdapter, noiseOffset: p.Train.NoiseOffset,
 		multiresIterations: p.Train.MultiresNoiseIterations, multiresDiscount: p.Train.MultiresNoiseDiscount,
 		huberC: p.Train.HuberC, huberScale: p.Train.HuberScale}
@@ -233,7 +256,7 @@ func drawSettingsOf(p *slider.Preset, pipe *sd.Pipeline) (drawSettings, error) {
 }
 
 // buildGraphs prepares the train step, the loss-only evaluation graph and the partial denoise.
-func (r *Run) buildGraphs(sched schedulers.Scheduler, params []Param, opt Optimizer) (loopGraphs, error) {
+func (r *Run) buildGraphs(sched schedulers.Scheduler, params []Param, opt Optimizer, region regionTerms) (loopGraphs, error) {
 	p, pipe := r.Plan.Preset, r.Pipeline
 	mem, err := memoryOptions(p.Train, pipe)
 	if err != nil {
@@ -243,7 +266,8 @@ func (r *Run) buildGraphs(sched schedulers.Scheduler, params []Param, opt Optimi
 		d:        &denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.At("unet"), DType: pipe.DType},
 		adapters: func(m *Node) nn.Adapter { return r.Net.Adapter(pipe.Ctx, "/unet", m) }}
 	lossCfg := lossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, MinSNRGamma: p.Train.MinSNRGamma,
-		VPrediction: sched.Config().PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod()}
+		VPrediction: sched.Config().PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod(),
+		Region: region}
 	var g loopGraphs
 	if g.step, err = newStepGraph(env, lossCfg, params, opt, p.Train.MaxGradNorm); err != nil {
 		return g, err
@@ -259,7 +283,7 @@ func (r *Run) buildGraphs(sched schedulers.Scheduler, params []Param, opt Optimi
 }
 
 // loopEntries turns the plan's prompt groups into the loop's entries at the model's latent scale.
-func loopEntries(plan *Plan, latentScale int, sdxl bool) ([][]entry, error) {
+func loopEntries(plan *Plan, latentScale int, sdxl bool, concept func(slider.Entry) ([]float32, error)) ([][]entry, error) {
 	p := plan.Preset
 	var trainGroups [][]entry
 	for _, g := range plan.Groups {
@@ -279,9 +303,17 @@ func loopEntries(plan *Plan, latentScale int, sdxl bool) ([][]entry, error) {
 			if sdxl {
 				te.TimeIDs = sd.TimeIDs(h, w, 0, 0, h, w)
 			}
+			var err error
+			if te.Region, err = regionOf(p, e, te.LatentH, te.LatentW, latentScale); err != nil {
+				return nil, err
+			}
+			if te.Region.Concept, err = concept(e); err != nil {
+				return nil, err
+			}
 			tg = append(tg, te)
 		}
-		trainGroups = append(trainGroups, tg)
+		anchors := anchorEntries(p, tg[0].LatentH, tg[0].LatentW, tg[0].TimeIDs)
+		trainGroups = append(trainGroups, weighAnchors(tg, anchors, anchorWeight(p)))
 	}
 	return trainGroups, nil
 }

@@ -23,6 +23,8 @@ type lossConfig struct {
 	TargetNorm  string  // none | normlike | frobenius
 	// AlphasCumprod is the training schedule (for min-SNR weights), [num_train_timesteps].
 	AlphasCumprod []float32
+	// Region are the terms of docs/ALGORITHMS.md §5 compiled into the graph (none: §1–3 exactly).
+	Region regionTerms
 }
 
 // stepBatch is the per-step graph input of the objective: B samples, each with its own prompts,
@@ -36,20 +38,29 @@ type stepBatch struct {
 	// HuberC is the huber / smooth_l1 parameter of this batch (a scalar: sd-scripts' schedules make
 	// it depend on t*); nil uses lossConfig.HuberC.
 	HuberC *Node
+	// The §5 inputs, present when lossConfig.Region asks for them: the weight map W [B, 1, H, W] (1
+	// where the entry has no mask), λ_keep [B], the style flag [B] (1: ST-LOBA's channel statistics),
+	// the concept tokens [B, S] (U-LOBA's concept mask: 1 on the erased concept's tokens of the
+	// positive prompt; a row of zeros has no concept mask).
+	Mask, Preserve, Style, Concept *Node
 }
 
 // objective builds the objective of docs/ALGORITHMS.md §1–3 for one batch: teacher references (one 3B call),
 // student prediction, target (with optional target_norm), per-sample loss with min-SNR and entry
 // weights, mean over the batch. It returns the scalar loss and the predictions.
 func objective(d *denoiser, in stepBatch, adapters sd.AdapterFactory, cfg lossConfig) (*Node, teacherStudent) {
-	p := predictions(d, in.X, in.T, in.Target, in.Positive, in.Neutral, in.Unconditional, adapters(in.Multiplier))
+	r := cfg.Region
+	p := predictions(d, in.X, in.T, in.Target, in.Positive, in.Neutral, in.Unconditional, adapters(in.Multiplier), r.Preserve, in.Concept)
 	y := applyTargetNorm(cfg.TargetNorm, lecoTarget(p, in.SignedGuidance), p)
+	if r.Style {
+		y = styleTarget(y, p, in.Style, r.StyleMeanOnly)
+	}
 	y = StopGradient(y)
 	huberC := in.HuberC
 	if huberC == nil {
 		huberC = Scalar(y.Graph(), dtypes.Float32, cfg.HuberC)
 	}
-	perSample := PerSampleMean(elementwiseLoss(p.Target, y, cfg.LossType, huberC)) // [B]
+	perSample := regionLoss(elementwiseLoss(p.Target, y, cfg.LossType, huberC), p, in, r) // [B]
 	w := ConvertDType(in.Weight, perSample.DType())
 	if cfg.MinSNRGamma > 0 {
 		snr := SNRFromAlphasCumprod(cfg.AlphasCumprod, in.T)
@@ -125,6 +136,7 @@ func (env graphEnv) stepFn(lossCfg lossConfig, params []Param, opt Optimizer, ma
 		in.SignedGuidance, in.Multiplier, in.Weight = rest[0], rest[1], rest[2]
 		lr, step := rest[3], rest[4]
 		in.HuberC = rest[5]
+		in.Mask, in.Preserve, in.Style, in.Concept = regionInputs(rest[6:], lossCfg.Region)
 		loss, _ := objective(env.d, in, env.adapters, lossCfg)
 		if opt == nil { // evaluation: the loss alone, no gradient, no update
 			return []*Node{loss, ZerosLike(loss)}
@@ -153,6 +165,24 @@ type stepInputs struct {
 	LR                                       float32
 	Step                                     int32 // 1-based optimizer step
 	HuberC                                   float32
+	// The §5 inputs the graph's regionTerms take (nil otherwise): W [B, 1, H, W], λ_keep [B], style
+	// flag [B], concept tokens [B, S].
+	Mask, Preserve, Style, Concept *tensors.Tensor
+}
+
+// regionInputs takes the §5 inputs r compiles in from the graph's last inputs: W (Masked), λ_keep
+// (Preserve), the style flag (Style), the concept tokens (Concept), in that order.
+func regionInputs(inputs []*Node, r regionTerms) (mask, preserve, style, concept *Node) {
+	take := func(on bool) *Node {
+		if !on {
+			return nil
+		}
+		n := inputs[0]
+		inputs = inputs[1:]
+		return n
+	}
+	mask, preserve, style, concept = take(r.Masked), take(r.Preserve), take(r.Style), take(r.Concept)
+	return mask, preserve, style, concept
 }
 
 // condArgs are the graph arguments of a host conditioning (takeCond's inputs).
@@ -173,6 +203,11 @@ func (s *stepGraph) Run(in stepInputs) (out StepOutputs, err error) {
 		args = append(args, condArgs(c, s.sdxl)...)
 	}
 	args = append(args, in.SignedGuidance, in.Multiplier, in.Weight, in.LR, in.Step, in.HuberC)
+	for _, t := range []*tensors.Tensor{in.Mask, in.Preserve, in.Style, in.Concept} {
+		if t != nil {
+			args = append(args, t)
+		}
+	}
 	var (
 		results []*tensors.Tensor
 		execErr error

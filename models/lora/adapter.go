@@ -19,8 +19,8 @@ type adapter struct {
 	multiplier *Node  // nil: 1
 }
 
-// Adapter returns the nn.Adapter that adds m·(α/r)·up(down(x)) to the layers of this component
-// that the network targets. ctxRoot is the context holding the "lora" scope (the one passed to Init
+// Adapter returns the nn.Adapter that adds m·m_l·(α/r)·up(down(x)) to the layers of this component
+// that the network targets, m_l being the module's layer multiplier (SetLayerMultipliers; 1 unset). ctxRoot is the context holding the "lora" scope (the one passed to Init
 // or SetWeights); componentScope is the scope of the component's model root ("/" when the UNet's
 // weights sit at the root, "/unet" when at ctx.At("unet")), used to turn a layer's ctx.Scope()
 // into its module path. multiplier is a scalar node, a [B] node (one value per sample, broadcast
@@ -67,9 +67,10 @@ func (a *adapter) weights(g *Graph, m *Module) (down, up *Node) {
 	return down, up
 }
 
-// scale multiplies h ([B, …]) by m·(α/r), with a [B] multiplier broadcast over axis 0.
+// scale multiplies h ([B, …]) by m·m_l·(α/r), with m_l the module's layer multiplier
+// (SetLayerMultipliers) and a [B] multiplier m broadcast over axis 0.
 func (a *adapter) scale(ctx *model.Scope, h *Node, m *Module) *Node {
-	s := Scalar(h.Graph(), h.DType(), m.Scale())
+	s := Scalar(h.Graph(), h.DType(), m.Scale()*a.net.LayerMultiplier(m.Path))
 	if a.multiplier != nil {
 		mult := ConvertDType(a.multiplier, h.DType())
 		switch mult.Rank() {

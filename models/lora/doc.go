@@ -30,6 +30,17 @@
 // Adapter (an nn.Adapter) adds the update to the layers it targets; the multiplier m is a scalar
 // or one value per sample.
 //
+// # Layer multipliers
+//
+// Network.SetLayerMultipliers gives modules their own multiplier m_l (selector → value, the
+// selector syntax of targeting; the product of every matching selector's value), U-LOBA's per-layer
+// schedule: y = W·x + m·m_l·(α/r)·up(down(x)) in training and in Merge. Files carry it so that any
+// loader reproduces it: SaveKohya writes each module's alpha as α·m_l (W' = W + s·(α·m_l/r)·up@down
+// in every consumer's merge rule), except m_l = 0, written with α unchanged and a zero lora_up
+// (kohya's sd-scripts reads an alpha of 0 as alpha = rank); SavePEFT folds α·m_l/r into lora_B.
+// Both record the multipliers in the metadata (MetaLayerMultipliers, informative: loaders must not
+// apply them again). Without multipliers, graphs and files are exactly as before.
+//
 // # Variables
 //
 // The weights of module p (a diffusers path) of component c live at

@@ -116,6 +116,10 @@ func SaveKohya(ctxRoot *model.Scope, path string, nets []*Network, opts SaveOpti
 // ss_base_model_version, modelspec.sai_model_spec/architecture/implementation/title/date/
 // resolution/prediction_type), with opts.Metadata merged over them. w maps component → module
 // path → weights. The write is atomic (safetensors.WriteEntries).
+//
+// A network with layer multipliers (SetLayerMultipliers) is written with each module's alpha
+// scaled by its multiplier (a multiplier of 0: alpha kept, lora_up zeroed) and the multipliers
+// recorded under MetaLayerMultipliers; ss_network_alpha stays the networks' own alpha.
 func WriteKohya(path string, nets []*Network, w map[string]map[string]ModuleWeights, opts SaveOptions) error {
 	if err := opts.check(); err != nil {
 		return fmt.Errorf("lora: WriteKohya %s: %w", path, err)
@@ -135,11 +139,12 @@ func WriteKohya(path string, nets []*Network, w map[string]map[string]ModuleWeig
 				return fmt.Errorf("lora: WriteKohya %s: %s %s and %s both write %s", path, n.Component, m.Path, prev, name)
 			}
 			seen[name] = n.Component + " " + m.Path
-			es, err := moduleEntries(name+"."+suffixDown, name+"."+suffixUp, n, m, w[n.Component], opts.DType, 1)
+			fileAlpha, upScale := n.fileAlpha(m)
+			es, err := moduleEntries(name+"."+suffixDown, name+"."+suffixUp, n, m, w[n.Component], opts.DType, upScale)
 			if err != nil {
 				return fmt.Errorf("lora: WriteKohya %s: %w", path, err)
 			}
-			alpha, _ := encodeFloats(safetensors.F32, []float64{m.Alpha})
+			alpha, _ := encodeFloats(safetensors.F32, []float64{fileAlpha})
 			entries = append(entries, es...)
 			entries = append(entries, safetensors.Entry{Name: name + "." + suffixAlpha, DType: safetensors.F32, Shape: []int{}, Data: alpha})
 		}
@@ -255,6 +260,9 @@ func kohyaMetadata(path string, nets []*Network, opts SaveOptions) map[string]st
 	}
 	md["modelspec.resolution"] = res
 	md["modelspec.prediction_type"] = opts.PredictionType
+	if lm := layerMultipliersMeta(nets); lm != "" {
+		md[MetaLayerMultipliers] = lm
+	}
 	for k, v := range opts.Metadata {
 		md[k] = v
 	}

@@ -13,6 +13,9 @@ import (
 //
 //	W' = W + strength·(α/r)·reshape(up.flatten(1) @ down.flatten(1), W.shape)
 //
+// times the module's layer multiplier m_l when the network has them (SetLayerMultipliers; a loaded
+// file's alphas already hold them).
+//
 // ctxBase holds the base weights; componentScope is the scope of the component's root ("/" or
 // "/unet"), so the base weight of module p is variable "weight" at componentScope/<p with "." →
 // "/">. w maps module path → weights (Loaded.Weights[component] or Network.Weights). The product is
@@ -56,7 +59,7 @@ func Merge(ctxBase *model.Scope, componentScope string, net *Network, w map[stri
 		if err != nil {
 			return fmt.Errorf("lora: Merge %s %s: %w", net.Component, m.Path, err)
 		}
-		s := strength * m.Scale()
+		s := strength * m.Scale() * net.LayerMultiplier(m.Path)
 		cols := m.In * m.Kernel * m.Kernel // down.flatten(1): [r, cols]; up.flatten(1): [out, r]
 		for o := range m.Out {
 			row := wv[o*cols : (o+1)*cols]

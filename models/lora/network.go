@@ -86,6 +86,11 @@ type Network struct {
 	Component string
 	// Modules are sorted by Path.
 	Modules []*Module
+
+	// layerMultipliers maps module path → multiplier (SetLayerMultipliers); nil: every module 1.
+	layerMultipliers map[string]float64
+	// layerSelectors are the selector → multiplier map as set, for the files' metadata.
+	layerSelectors map[string]float64
 }
 
 // Module returns the module at a diffusers path, or nil.

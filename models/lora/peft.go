@@ -16,7 +16,7 @@ import (
 //
 // PEFT files carry no alpha: diffusers builds the LoraConfig with lora_alpha = r (scale 1) when a
 // state dict has no alphas. So the scale α/r is folded into lora_B (B' = (α/r)·B), which makes
-// W + s·B'·A equal kohya's W + s·(α/r)·up·down. This is exact whenever all modules share one rank;
+// W + s·B'·A equal kohya's W + s·(α/r)·up·down (with layer multipliers, B' = (α·m_l/r)·B). This is exact whenever all modules share one rank;
 // with several ranks diffusers takes lora_alpha from the first module's rank, so prefer the kohya
 // file (SaveKohya, which diffusers also loads) for mixed-rank networks. The metadata holds
 // "format": "pt", "loba.peft_alpha": "folded_into_lora_B" and opts.Metadata. Only opts.DType and
@@ -43,7 +43,7 @@ func SavePEFT(ctxRoot *model.Scope, path string, nets []*Network, opts SaveOptio
 		}
 		for _, m := range n.Modules {
 			p := n.Component + "." + m.Path
-			es, err := moduleEntries(p+".lora_A.weight", p+".lora_B.weight", n, m, w, dt, m.Scale())
+			es, err := moduleEntries(p+".lora_A.weight", p+".lora_B.weight", n, m, w, dt, m.Scale()*n.LayerMultiplier(m.Path))
 			if err != nil {
 				return fmt.Errorf("lora: SavePEFT %s: %w", path, err)
 			}
@@ -51,6 +51,9 @@ func SavePEFT(ctxRoot *model.Scope, path string, nets []*Network, opts SaveOptio
 		}
 	}
 	md := map[string]string{"format": "pt", "loba.peft_alpha": "folded_into_lora_B"}
+	if lm := layerMultipliersMeta(nets); lm != "" {
+		md[MetaLayerMultipliers] = lm
+	}
 	for k, v := range opts.Metadata {
 		md[k] = v
 	}

@@ -120,23 +120,28 @@ func chunkRows(q, k *Node, heads, chunk int) int {
 // whole rows, so each row's softmax is the math path's; diffusers' SlicedAttnProcessor slices
 // batch·heads instead, which does not shrink one head's scores).
 // q: [B, Sq, C], k, v: [B, Sk, C] → [B, Sq, C].
-func chunkedAttention(q, k, v *Node, heads int, causal bool, rows int) *Node {
+// With mask [B, Sk], each chunk's masked probability mass comes too (attendRows): mass [B, Sq].
+func chunkedAttention(q, k, v *Node, heads int, causal bool, rows int, mask *Node) (out, mass *Node) {
 	sq := q.Shape().Dim(1)
 	if rows >= sq {
-		return mathAttention(q, k, v, heads, causal)
+		return mathAttention(q, k, v, heads, causal, mask)
 	}
 	kv := newAttentionKV(k, v, heads)
 	q = scaleQuery(q, kv.dh) // [B, Sq, C]
-	var outs []*Node
+	var outs, masses []*Node
 	for row0 := 0; row0 < sq; row0 += rows {
 		qc := SliceAxis(q, 1, AxisRange(row0, min(row0+rows, sq))) // [B, n, C]
 		if len(outs) > 0 {
 			// Chunk i+1 starts once chunk i is done: one chunk's scores live at a time.
 			qc = SchedulingBarrier(qc, outs[len(outs)-1])
 		}
-		outs = append(outs, attendRows(qc, kv, causal, row0)) // [B, n, C]
+		o, m := attendRows(qc, kv, causal, row0, mask) // [B, n, C], [B, n]
+		outs, masses = append(outs, o), append(masses, m)
 	}
-	return Concatenate(outs, 1) // [B, Sq, C]
+	if mask != nil {
+		mass = Concatenate(masses, 1) // [B, Sq]
+	}
+	return Concatenate(outs, 1), mass // [B, Sq, C]
 }
 
 // hasFusedAttention reports whether g's backend has a fused scaled dot-product attention.
@@ -167,7 +172,8 @@ func fusedAttention(q, k, v *Node, heads int, causal, explicit bool) *Node {
 			Reshape(v, b, sk, heads, dh), compute.AttentionAxesLayoutBSHD, cfg) // [B, Sq, H, Dh]
 		return o
 	}, func() *Node {
-		return Reshape(mathAttention(q, k, v, heads, causal), b, sq, heads, dh) // [B, Sq, H, Dh]
+		o, _ := mathAttention(q, k, v, heads, causal, nil)
+		return Reshape(o, b, sq, heads, dh) // [B, Sq, H, Dh]
 	}, !hasVJP)
 	if !fused && explicit {
 		exceptions.Panicf("nn.ScaledDotProductAttention: attention %q (train.attention) was asked for, but the backend %q declined FusedScaledDotProductAttention for q %s, k %s (or GOMLX fusion is disabled); use auto, chunked or math",

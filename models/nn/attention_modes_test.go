@@ -147,7 +147,7 @@ func TestAttentionFusedOnGoBackend(t *testing.T) {
 func TestFusedAttentionFallback(t *testing.T) {
 	qkv := []*tensors.Tensor{gradcheck.Random(86, 2, 24, 16), gradcheck.Random(87, 2, 24, 16), gradcheck.Random(88, 2, 24, 16)}
 	for _, causal := range []bool{false, true} {
-		want := MustExecOnce(testBackend(t), func(q, k, v *Node) *Node { return mathAttention(q, k, v, 2, causal) }, qkv[0], qkv[1], qkv[2])
+		want := MustExecOnce(testBackend(t), func(q, k, v *Node) *Node { o, _ := mathAttention(q, k, v, 2, causal, nil); return o }, qkv[0], qkv[1], qkv[2])
 		got := MustExecOnce(testBackend(t), func(q, k, v *Node) *Node { return fusedAttention(q, k, v, 2, causal, false) }, qkv[0], qkv[1], qkv[2])
 		require.Equal(t, tensors.MustCopyFlatData[float64](want), tensors.MustCopyFlatData[float64](got), "causal=%v", causal)
 	}

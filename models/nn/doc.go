@@ -10,7 +10,8 @@
 // Graph-building functions panic (exceptions.Panicf) on bad shapes; callers at the API boundary
 // recover them with exceptions.TryCatch.
 //
-// This package is also the single place where adapters (LoRA/LoCon) hook into Linear and Conv2D.
+// This package is also the single place where adapters (LoRA/LoCon) hook into Linear and Conv2D,
+// and where cross-attention maps are captured (CaptureCrossAttention, ConceptMask).
 package nn
 
 // Every model builds on this package, so importing gradfix here installs the fixed gradients

@@ -6,8 +6,9 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// graphScoped is a setting installed per graph while it is built (the adapter, the memory options):
-// layers read the value of the graph they are built in. The zero value of T means "none".
+// graphScoped is a setting installed per graph while it is built (the adapter, the memory options,
+// the cross-attention capture): layers read the value of the graph they are built in. The zero
+// value of T means "none".
 type graphScoped[T comparable] struct {
 	mu     sync.Mutex
 	values map[GraphId]T

@@ -54,11 +54,25 @@
 //     a small circle's fill ratio ranges 0.5…1.4.
 //   - CX, CY: the weighted centroid; Hue: the chroma-weighted circular mean hue in [−60, 300)
 //     degrees (red 0, yellow 60, green 120, blue 240); RGB: f.
+//   - BgLuminance (tone.go): the mean Rec. 709 luma 0.2126 R + 0.7152 G + 0.0722 B (on the stored
+//     values, not linearised) of the pixels whose weight is 0; of every pixel when there is no
+//     shape. White 1, black 0.
+//   - Cast (tone.go): mean(B) − mean(R) over every pixel, in [−1, 1]; 0 for a plain white, grey or
+//     black image, higher when the image is tinted blue or cyan, lower when tinted red or yellow.
 //
 // Over 1000 random 32×32 scenes the read-out is 100% right on shape, colour, size and background,
 // with the centroid within 0.64 px, for clean, block-averaged, noisy (σ = 0.05 in [0, 1] units),
 // block-averaged noisy and block-averaged 3×3-blurred images (TestReadAccuracy logs the numbers).
 // Readout.Confident flags read-outs that fit their classes well (all of those images pass).
+//
+// # Region masks (region.go)
+//
+// RegionMask(prompt, "foreground" | "background", w, h) is the exact mask of the pixels some scene
+// matching the prompt can paint as its shape (open shape and size: every class), over the whole
+// jitter range: the Minkowski sum of each shape with the rectangle of centres, tested at pixel
+// centres as Render does. "background" is its complement. On a 32×32 canvas "a small circle" covers
+// 132 px, "a large circle" 416 px and "a shape" 540 px of 1024. For the latent grid, compute the
+// mask at the image size and area-average it.
 //
 // # Latent map (latent.go)
 //

@@ -57,6 +57,15 @@ type Readout struct {
 	Hue float64
 	// RGB is the foreground colour (mean of the core) in [0, 1]; BackgroundRGB the border mean.
 	RGB, BackgroundRGB [3]float64
+	// BgLuminance is the mean Rec. 709 luma Y' = 0.2126 R + 0.7152 G + 0.0722 B (on the stored,
+	// gamma-encoded values in [0, 1]; no linearisation) of the background pixels: those whose
+	// foreground weight (see Area) is 0. It is the mean over all pixels when the image is Empty, and
+	// the luma of BackgroundRGB when no pixel is background. White 1, black 0.
+	BgLuminance float64
+	// Cast is the whole image's colour cast, mean(B) − mean(R) over every pixel, in [−1, 1]: it rises
+	// when the image is tinted blue or cyan and falls when tinted red or yellow; a plain white,
+	// grey or black image reads 0 (a red shape on it pulls the cast below 0 by its area).
+	Cast float64
 	// Empty: no pixel differs from the background by minContrast (0.3 in RGB [0, 1] units).
 	Empty bool
 	// Confident: background, colour and shape each fit their class well (see the constants).
@@ -169,9 +178,11 @@ func read(px []float64, w, h int) Readout {
 	colorDist, ok := r.readColor(p)
 	if !ok {
 		r.Empty = true
+		r.readTone(p, nil)
 		return r
 	}
 	wts, sum := r.readWeights(p)
+	r.readTone(p, wts)
 	best, second := r.readShape(wts, sum, w, h)
 	r.Confident = bgDist <= maxBackgroundDist && colorDist <= maxColorDist &&
 		best <= maxShapeError && second >= minShapeMargin*best

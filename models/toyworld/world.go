@@ -144,11 +144,17 @@ func Sample(rng *rand.Rand) Scene {
 		Background: backgroundNames[rng.IntN(len(backgroundNames))],
 	}
 	s.CX = 0.5 + (2*rng.Float64()-1)*Jitter
-	s.CY = 0.5 + (2*rng.Float64()-1)*Jitter
-	if s.Shape == "triangle" {
-		s.CY += triangleSide(NominalArea(s.Size)) / 6
-	}
+	s.CY = 0.5 + (2*rng.Float64()-1)*Jitter + centroidDrop(s.Shape, s.Size)
 	return s
+}
+
+// centroidDrop is how far below its bounding box's centre a shape's centroid lies, as a fraction of
+// the canvas height: T/6 for a triangle of base T (as a fraction of min(w, h)), 0 otherwise.
+func centroidDrop(shape, size string) float64 {
+	if shape == "triangle" {
+		return triangleSide(NominalArea(size)) / 6
+	}
+	return 0
 }
 
 // triangleSide is the base (= height) of the upright isosceles triangle of the given area.

@@ -43,6 +43,16 @@ func (m *Attention) InnerDim() int { return m.Heads * m.HeadDim }
 // attn2, or attentions/0 in the VAE's mid block). x: [B, S, QueryDim] or [B, QueryDim, H, W],
 // encoder: [B, Sk, CrossAttentionDim] (nil for self-attention) → x's shape.
 func (m *Attention) Forward(ctx *model.Scope, x, encoder *Node) *Node {
+	if x.Rank() == 4 {
+		return m.ForwardGrid(ctx, x, encoder, x.Shape().Dim(2), x.Shape().Dim(3))
+	}
+	return m.ForwardGrid(ctx, x, encoder, 0, 0)
+}
+
+// ForwardGrid is Forward for a query sequence that is the height×width grid of an image in
+// row-major order (a transformer block's tokens; 0, 0 when it is not one): a cross-attention then
+// goes through nn.CrossAttention, so that an active nn.CaptureCrossAttention records its map.
+func (m *Attention) ForwardGrid(ctx *model.Scope, x, encoder *Node, height, width int) *Node {
 	spatial := x.Rank() == 4
 	if !(spatial && x.Shape().Dim(1) == m.QueryDim) && !(x.Rank() == 3 && x.Shape().Dim(2) == m.QueryDim) {
 		exceptions.Panicf("unet.Attention at %q: want x [B, S, %d] or [B, %d, H, W], got %s", ctx.Scope(), m.QueryDim, m.QueryDim, x.Shape())
@@ -71,7 +81,12 @@ func (m *Attention) Forward(ctx *model.Scope, x, encoder *Node) *Node {
 	q := nn.Linear(ctx.At("to_q"), h, inner, m.Bias)  // [B, S, inner]
 	k := nn.Linear(ctx.At("to_k"), kv, inner, m.Bias) // [B, Sk, inner]
 	v := nn.Linear(ctx.At("to_v"), kv, inner, m.Bias) // [B, Sk, inner]
-	o := nn.ScaledDotProductAttention(q, k, v, m.Heads, false)
+	var o *Node
+	if m.CrossAttentionDim > 0 && height > 0 {
+		o = nn.CrossAttention(q, k, v, m.Heads, height, width) // [B, S, inner]
+	} else {
+		o = nn.ScaledDotProductAttention(q, k, v, m.Heads, false) // [B, S, inner]
+	}
 	o = nn.Linear(ctx.At("to_out").At("0"), o, m.QueryDim, true) // [B, S, QueryDim]
 	if spatial {
 		o = Reshape(Transpose(o, 1, 2), dims...) // [B, C, H, W]
@@ -114,18 +129,19 @@ type BasicTransformerBlock struct {
 }
 
 // Forward runs the block. ctx is the block's scope (transformer_blocks/N).
-// x: [B, S, Dim], encoder: [B, Sk, cross] → [B, S, Dim]. With nn.MemoryOptions.GradientCheckpointing
-// it is one checkpointed block (see checkpointed; encoder is not a checkpoint).
-func (m *BasicTransformerBlock) Forward(ctx *model.Scope, x, encoder *Node) *Node {
-	return checkpointed(x, func(x *Node) *Node { return m.forward(ctx, x, encoder) })
+// x: [B, S, Dim] (S = height·width, the image grid in row-major order), encoder: [B, Sk, cross]
+// → [B, S, Dim]. With nn.MemoryOptions.GradientCheckpointing it is one checkpointed block (see
+// checkpointed; encoder is not a checkpoint).
+func (m *BasicTransformerBlock) Forward(ctx *model.Scope, x, encoder *Node, height, width int) *Node {
+	return checkpointed(x, func(x *Node) *Node { return m.forward(ctx, x, encoder, height, width) })
 }
 
 // forward is Forward's computation.
-func (m *BasicTransformerBlock) forward(ctx *model.Scope, x, encoder *Node) *Node {
+func (m *BasicTransformerBlock) forward(ctx *model.Scope, x, encoder *Node, height, width int) *Node {
 	h := nn.LayerNorm(ctx.At("norm1"), x, m.NormEps)
 	x = Add(m.Attn1.Forward(ctx.At("attn1"), h, nil), x)
 	h = nn.LayerNorm(ctx.At("norm2"), x, m.NormEps)
-	x = Add(m.Attn2.Forward(ctx.At("attn2"), h, encoder), x)
+	x = Add(m.Attn2.ForwardGrid(ctx.At("attn2"), h, encoder, height, width), x)
 	h = nn.LayerNorm(ctx.At("norm3"), x, m.NormEps)
 	return Add(m.FF.Forward(ctx.At("ff"), h), x) // [B, S, Dim]
 }

@@ -61,7 +61,7 @@ func (m *Transformer2DModel) Forward(ctx *model.Scope, x, encoder *Node) *Node {
 	}
 	blocks := ctx.At("transformer_blocks")
 	for i := range m.Blocks {
-		h = m.Blocks[i].Forward(blocks.At("%d", i), h, encoder)
+		h = m.Blocks[i].Forward(blocks.At("%d", i), h, encoder, hh, ww)
 	}
 	if m.UseLinearProjection {
 		h = nn.Linear(ctx.At("proj_out"), h, m.Channels, true)              // [B, H·W, C]

@@ -85,6 +85,10 @@ func deref(s *string) string {
 // sample: [B, in_channels, H, W]; timestep: [], [1] or [B], any numeric dtype (int64 or float);
 // cond: encoder_hidden_states [B, seq, cross_attention_dim] and, for SDXL only, text_embeds and
 // time_ids → [B, out_channels, H, W].
+//
+// Every attn2 goes through nn.CrossAttention with its level's grid, and the sample's H×W is
+// reported to nn.CaptureLatentGrid: a caller captures the cross-attention maps of some tokens by
+// building Forward between nn.CaptureCrossAttention and its stop.
 func (m *UNet2DConditionModel) Forward(ctx *model.Scope, sample, timestep *Node, cond Conditioning[*Node]) *Node {
 	return m.forward(ctx, sample, timestep, cond, func(string, *Node) {})
 }
@@ -107,6 +111,8 @@ func (m *UNet2DConditionModel) forward(ctx *model.Scope, sample, timestep *Node,
 	if encoder == nil || encoder.Rank() != 3 || encoder.Shape().Dim(0) != b {
 		exceptions.Panicf("unet: want encoder_hidden_states [%d, seq, %d], got %v", b, cfg.CrossAttentionDim.At(0), shapeOf(encoder))
 	}
+	// An active nn.CaptureCrossAttention reports its maps at the latent resolution.
+	nn.CaptureLatentGrid(sample.Graph(), sample.Shape().Dim(2), sample.Shape().Dim(3))
 	if cfg.CenterInputSample {
 		sample = AddScalar(MulScalar(sample, 2), -1)
 	}

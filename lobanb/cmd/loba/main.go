@@ -30,7 +30,8 @@
 // MODEL is a diffusers folder (model_index.json + component subfolders), one component folder, a folder
 // holding only config files (built shape-only, no weights allocated), a single-file checkpoint
 // (SD1.5 LDM / SDXL SAI .safetensors), or a hub id "org/repo[@revision]". PRESET is a LOBA preset
-// (YAML), a LECO config.yaml, a Concept Sliders prompts.yaml or an sd-scripts LECO .toml.
+// (YAML), a LECO config.yaml, a Concept Sliders prompts.yaml, an sd-scripts LECO .toml or an
+// ai-toolkit slider config.
 package main
 
 import (
@@ -88,8 +89,8 @@ folder. Exit codes: 0 done, 1 the run or check failed, 2 usage or bad input.
 
 MODEL is a diffusers folder, a component folder, a folder of config files only, a single-file
 checkpoint (SD1.5 LDM or SDXL SAI .safetensors) or a hub id org/repo[@revision].
-PRESET is a LOBA preset (YAML), a LECO config.yaml, a Concept Sliders prompts.yaml or an
-sd-scripts LECO .toml.`,
+PRESET is a LOBA preset (YAML), a LECO config.yaml, a Concept Sliders prompts.yaml, an
+sd-scripts LECO .toml or an ai-toolkit slider config.`,
 		Version:           versionLine(),
 		SilenceErrors:     true,
 		SilenceUsage:      true,
