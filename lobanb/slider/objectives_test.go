@@ -136,21 +136,11 @@ prompts: [{target: a}]
 	assert.Equal(t, []int{0, 500}, p.TimestepRangeAt(10), "without a schedule: timestep_range")
 }
 
-// TestObjectivesRoundTrip: every new key survives Save/Load (into another folder: the mask PNG is
-// still found) and appears in JSON().
+// TestObjectivesRoundTrip: every new key appears in JSON() (TestRoundTrip checks that objectives.yaml
+// survives Save/Load into another folder, where the mask PNG is still found).
 func TestObjectivesRoundTrip(t *testing.T) {
 	p, _, err := Load(td("objectives.yaml"))
 	require.NoError(t, err)
-	out := filepath.Join(t.TempDir(), "preset.yaml")
-	require.NoError(t, p.Save(out))
-	q, warnings, err := Load(out)
-	require.NoError(t, err)
-	assert.Empty(t, warnings)
-	pc, qc := *p, *q
-	pc.src, qc.src = nil, nil
-	assert.Equal(t, pc, qc)
-	assert.Equal(t, p.JSON(), q.JSON())
-
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(p.JSON()), &m))
 	for _, k := range []string{"anchors", "anchor_weight", "concept_mask", "timestep_schedule"} {
