@@ -156,9 +156,7 @@ func estimate(plan *Plan, dir string, cpu, gpu bool) (*Estimate, error) {
 	e := &Estimate{Plan: plan, Kind: m.kind, Dir: dir, Params: m.params, MeanK: meanK(p),
 		Size: [2]int(plan.Groups[0][0].Resolution), KeepText: plan.EvalAfter,
 		KeepVAE: sampling(p) || plan.EvalAfter, Encode: true}
-	for _, en := range plan.Groups[0] {
-		e.Batch += max(en.BatchSize, 1)
-	}
+	e.Batch = stepBatchSize(plan)
 	e.Checkpointing = checkpointingFor(p.Train.GradientCheckpointing, m.params["unet"])
 	if err := e.measure(plan, m, cpu, gpu); err != nil {
 		return nil, err
@@ -216,3 +214,13 @@ func (e *Estimate) String() string {
 
 // gb formats bytes in GB (10⁹).
 func gb(n int64) string { return fmt.Sprintf("%.1f GB", float64(n)/1e9) }
+
+// stepBatchSize is the batch of a step of the plan's first group: its entries' latents plus one row
+// per U-LOBA anchor (the anchors join every batch: weighAnchors).
+func stepBatchSize(plan *Plan) int {
+	b := len(plan.Preset.Anchors)
+	for _, en := range plan.Groups[0] {
+		b += max(en.BatchSize, 1)
+	}
+	return b
+}

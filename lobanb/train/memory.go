@@ -207,10 +207,7 @@ func measureGraphs(plan *Plan, m *modelShapes, dtype dtypes.DType, attention str
 	p := plan.Preset
 	var gc graphCosts
 	e := plan.Groups[0][0]
-	b := 0
-	for _, e := range plan.Groups[0] {
-		b += max(e.BatchSize, 1)
-	}
+	b := stepBatchSize(plan)
 	h, w := e.Resolution[0]/m.latentDown, e.Resolution[1]/m.latentDown
 	sched, err := schedulers.New(mustDDIM())
 	if err == nil {

@@ -386,3 +386,20 @@ func TestOverlayMasks(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanCountsAnchors: the memory and time plan's batch counts the anchors' rows.
+func TestPlanCountsAnchors(t *testing.T) {
+	p := tinyPreset(t, 1)
+	plan, err := NewPlan(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	require.Equal(t, 1, stepBatchSize(plan))
+	p = tinyPreset(t, 1)
+	p.Anchors = []slider.Anchor{{Prompt: ""}, {Prompt: "a blue ball"}}
+	require.NoError(t, p.Normalize())
+	plan, err = NewPlan(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	require.Equal(t, 3, stepBatchSize(plan))
+	e, err := EstimateRun(plan)
+	require.NoError(t, err)
+	require.Equal(t, 3, e.Batch)
+}
