@@ -264,7 +264,7 @@ func loadRun(dir string) (*slider.Preset, *sd.Pipeline, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pipe, err := run.LoadModel(p, "", Out)
+	pipe, err := run.LoadModel(p, "", Out, nil)
 	if err != nil {
 		return nil, nil, err
 	}

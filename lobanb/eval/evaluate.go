@@ -56,14 +56,8 @@ func Evaluate(run rundir.Dir, o Options) (*Report, error) {
 	}
 	pipe := o.Pipeline
 	if pipe == nil {
-		dir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, o.Log)
-		if err != nil {
-			return nil, err
-		}
-		if err := CheckModel(p, dir); err != nil { // before the model loads
-			return nil, err
-		}
-		if pipe, err = run.LoadModel(p, o.LoRA, o.Log); err != nil {
+		check := func(dir string) error { return CheckModel(p, dir) } // before the model loads
+		if pipe, err = run.LoadModel(p, o.LoRA, o.Log, check); err != nil {
 			return nil, err
 		}
 		defer pipe.Close()

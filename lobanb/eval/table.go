@@ -6,7 +6,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -21,7 +22,7 @@ func (r *SliderReport) Table() string {
 	fmt.Fprintf(w, "slider evaluation\ttarget %s, %d samples × %d strengths\n", r.Target, r.Samples, len(r.Strengths))
 	fmt.Fprintf(w, "effect_spearman\t%.3f\n", r.EffectSpearman)
 	fmt.Fprintf(w, "effect_slope\t%.4g\n", r.EffectSlope)
-	attrs := sortedKeys(r.OffTarget)
+	attrs := slices.Sorted(maps.Keys(r.OffTarget))
 	for _, a := range attrs {
 		fmt.Fprintf(w, "offtarget %s\t%.3f\n", a, r.OffTarget[a])
 	}
@@ -87,7 +88,7 @@ func (r *EraseReport) Table() string {
 	fmt.Fprintf(w, "control_change\t%.3f\n", r.ControlChange)
 	fmt.Fprintf(w, "erased_size_kept\t%.3f\n", r.ErasedSizeKept)
 	fmt.Fprintf(w, "erased_background_kept\t%.3f\n", r.ErasedBackgroundKept)
-	for _, a := range sortedKeys(r.ControlChangeBy) {
+	for _, a := range slices.Sorted(maps.Keys(r.ControlChangeBy)) {
 		fmt.Fprintf(w, "control change %s\t%.3f\n", a, r.ControlChangeBy[a])
 	}
 	fmt.Fprintf(w, "%s before\t%s\n", r.Attribute, counts(r.BeforeValues))
@@ -107,7 +108,7 @@ func optional(v *float64) string {
 // counts formats class counts as "blue 3, red 5" (sorted by class).
 func counts(m map[string]int) string {
 	var parts []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		name := k
 		if name == "" {
 			name = `""`
@@ -115,15 +116,6 @@ func counts(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", name, m[k]))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // WriteJSON writes report (a *SliderReport, an *EraseReport or any JSON-encodable value) to path

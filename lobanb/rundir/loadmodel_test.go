@@ -17,7 +17,7 @@ func TestLoadModelFloat16OnCPU(t *testing.T) {
 	p := slider.Defaults()
 	p.Model.NameOrPath = filepath.Join(t.TempDir(), "no-such-model")
 	p.Train.DType = "float16"
-	_, err := Dir(t.TempDir()).LoadModel(p, "", nil)
+	_, err := Dir(t.TempDir()).LoadModel(p, "", nil, nil)
 	require.Error(t, err)
 	for _, want := range []string{"train.dtype", "float16", "bfloat16", "float32"} {
 		require.ErrorContains(t, err, want)

@@ -116,8 +116,9 @@ func (d Dir) LoadPreset() (*slider.Preset, error) {
 // LoadModel loads the model preset p names (model.name_or_path with its variant, in train.dtype
 // resolved for the backend as training resolves it: sd.ResolveDType) with a LoRA installed:
 // loraPath, or DIR/lora.safetensors when it is "". Download progress of a hub model goes to log
-// (nil: quiet). The caller closes the pipeline.
-func (d Dir) LoadModel(p *slider.Preset, loraPath string, log io.Writer) (*sd.Pipeline, error) {
+// (nil: quiet). check, when not nil, is given the resolved model folder before anything loads (an
+// error stops there). The caller closes the pipeline.
+func (d Dir) LoadModel(p *slider.Preset, loraPath string, log io.Writer, check func(modelDir string) error) (*sd.Pipeline, error) {
 	if loraPath == "" {
 		loraPath = d.LoRA()
 	}
@@ -132,6 +133,11 @@ func (d Dir) LoadModel(p *slider.Preset, loraPath string, log io.Writer) (*sd.Pi
 	dir, err := sd.ResolveModel(p.Model.NameOrPath, p.Model.Variant, log)
 	if err != nil {
 		return nil, err
+	}
+	if check != nil {
+		if err := check(dir); err != nil {
+			return nil, err
+		}
 	}
 	pipe, err := sd.LoadPipeline(dir, sd.PipelineOptions{Backend: b, Variant: p.Model.Variant, DType: dtype})
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+
+	"github.com/loba-dev/loba/models/toyworld"
 )
 
 // Mask is a prompt entry's region (RC-LOBA, docs/ALGORITHMS.md §5): the per-element loss weight W of
@@ -24,25 +26,22 @@ type Mask struct {
 	Invert bool `yaml:"invert,omitempty" json:"invert,omitempty"`
 }
 
-// Toy-world region names of Mask.Region.
+// Toy-world region names of Mask.Region (toyworld.RegionMask's).
 const (
-	RegionForeground = "foreground"
-	RegionBackground = "background"
+	RegionForeground = toyworld.RegionForeground
+	RegionBackground = toyworld.RegionBackground
 )
 
 var validRegions = []string{RegionForeground, RegionBackground}
-
-// ErrRegionMask is returned by Mask.Weights for a region mask: the toy world's scene masks are
-// exact per sample, so the trainer resolves them (toyworld), not the preset.
-var ErrRegionMask = errors.New("region masks are resolved by the trainer")
 
 // Weights returns the mask's weights W on an h×w latent grid, row-major, each in [0, 1]: a PNG
 // resampled by area averaging (each latent cell is the mean of the image area it covers, fractional
 // overlaps weighted); boxes rasterised at the image resolution imgH×imgW (a pixel's value is the
 // largest fraction of it one box covers) and then area-averaged to h×w. Invert gives 1 − W. A
-// relative PNG path is opened in presetDir ("" = the working directory). A region mask returns
-// ErrRegionMask.
-func (m *Mask) Weights(h, w int, imgH, imgW int, presetDir string) ([]float32, error) {
+// relative PNG path is opened in presetDir ("" = the working directory). A region mask is the toy
+// world's exact mask of prompt (toyworld.RegionMask: the union of what any scene of the prompt can
+// paint) at imgH×imgW, area-averaged the same way.
+func (m *Mask) Weights(h, w int, imgH, imgW int, presetDir, prompt string) ([]float32, error) {
 	if h <= 0 || w <= 0 {
 		return nil, fmt.Errorf("mask: latent grid %d×%d: want positive sizes", h, w)
 	}
@@ -52,7 +51,14 @@ func (m *Mask) Weights(h, w int, imgH, imgW int, presetDir string) ([]float32, e
 	)
 	switch {
 	case m.Region != "":
-		return nil, fmt.Errorf("mask region %q: %w", m.Region, ErrRegionMask)
+		region, err := toyworld.RegionMask(prompt, m.Region, imgW, imgH)
+		if err != nil {
+			return nil, fmt.Errorf("mask region %q: %w", m.Region, err)
+		}
+		img, srcH, srcW = make([]float64, len(region)), imgH, imgW
+		for i, x := range region {
+			img[i] = float64(x)
+		}
 	case m.PNG != "":
 		path := m.PNG
 		if !filepath.IsAbs(path) && presetDir != "" {

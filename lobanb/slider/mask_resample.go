@@ -79,25 +79,6 @@ func areaTaps(src, dst int) [][]tap {
 	return out
 }
 
-// AreaAverage resamples a row-major srcH×srcW image to dstH×dstW by area averaging (the exact box
-// filter of Mask.Weights: each destination cell is the mean of the source area it covers, fractional
-// overlaps weighted), e.g. a toy-world region mask to the latent grid. It returns nil when a size is
-// not positive or len(img) is not srcH·srcW.
-func AreaAverage(img []float32, srcH, srcW, dstH, dstW int) []float32 {
-	if srcH <= 0 || srcW <= 0 || dstH <= 0 || dstW <= 0 || len(img) != srcH*srcW {
-		return nil
-	}
-	src := make([]float64, len(img))
-	for i, x := range img {
-		src[i] = float64(x)
-	}
-	out := make([]float32, dstH*dstW)
-	for i, x := range areaResample(src, srcH, srcW, dstH, dstW) {
-		out[i] = float32(x)
-	}
-	return out
-}
-
 // areaResample resamples a row-major sh×sw image to dh×dw by area averaging: each destination cell
 // is the mean of the source area it covers. The box filter is separable: rows first, then columns.
 func areaResample(img []float64, sh, sw, dh, dw int) []float64 {

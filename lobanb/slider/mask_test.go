@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/loba-dev/loba/models/toyworld"
 )
 
 // directArea is the exact box filter computed the long way: each destination cell is the integral of
@@ -56,18 +58,28 @@ func TestAreaResampleDirect(t *testing.T) {
 		if sh == dh && sw == dw {
 			assertClose(t, img, areaResample(img, sh, sw, dh, dw), 1e-12, "identity")
 		}
-		img32 := make([]float32, len(img))
-		for i, x := range img {
-			img32[i] = float32(x) * 3 // AreaAverage does not clamp: any values
-		}
-		want := directArea(img, sh, sw, dh, dw)
-		for i := range want {
-			want[i] *= 3
-		}
-		assertClose(t, want, AreaAverage(img32, sh, sw, dh, dw), 1e-5, "AreaAverage")
 	}
-	assert.Nil(t, AreaAverage(make([]float32, 5), 2, 3, 1, 1), "len(img) != srcH·srcW")
-	assert.Nil(t, AreaAverage(make([]float32, 6), 2, 3, 0, 1), "an empty grid")
+}
+
+// TestMaskWeightsRegion: a toy-world region mask is toyworld.RegionMask of the entry's prompt,
+// area-averaged to the latent grid; invert gives its complement; a bad prompt is an error.
+func TestMaskWeightsRegion(t *testing.T) {
+	region, err := toyworld.RegionMask("a small circle", RegionBackground, 32, 32)
+	require.NoError(t, err)
+	img := make([]float64, len(region))
+	for i, x := range region {
+		img[i] = float64(x)
+	}
+	w, err := (&Mask{Region: RegionBackground}).Weights(16, 16, 32, 32, "", "a small circle")
+	require.NoError(t, err)
+	assertClose(t, directArea(img, 32, 32, 16, 16), w, 1e-6, "the area average of the exact mask")
+	inv, err := (&Mask{Region: RegionBackground, Invert: true}).Weights(16, 16, 32, 32, "", "a small circle")
+	require.NoError(t, err)
+	for i := range w {
+		assert.InDelta(t, 1-w[i], inv[i], 1e-6)
+	}
+	_, err = (&Mask{Region: RegionBackground}).Weights(16, 16, 32, 32, "", "a small cirle")
+	assert.ErrorContains(t, err, `mask region "background"`)
 }
 
 // TestAreaResampleFractional: 3×3 → 2×2, each latent cell covering 1.5×1.5 pixels: a whole pixel,
@@ -87,29 +99,29 @@ func TestAreaResampleFractional(t *testing.T) {
 // whole and fractional, on a non-square image; invert gives 1 − W.
 func TestMaskBoxes(t *testing.T) {
 	m := &Mask{Boxes: [][4]float64{{0, 0, 16, 8}}}
-	w, err := m.Weights(4, 4, 32, 32, "")
+	w, err := m.Weights(4, 4, 32, 32, "", "")
 	require.NoError(t, err)
 	assertClose(t, []float64{1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, w, 0, "top-left 16×8 px = 2×1 latent cells")
 
 	// [4, 12) in x covers half of latent columns 0 and 1 (8 px each); two overlapping boxes are a union.
 	m = &Mask{Boxes: [][4]float64{{4, 0, 12, 8}, {4, 0, 8, 8}}}
-	w, err = m.Weights(4, 4, 32, 32, "")
+	w, err = m.Weights(4, 4, 32, 32, "", "")
 	require.NoError(t, err)
 	assertClose(t, []float64{0.5, 0.5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, w, 1e-7, "fractional cells")
 
 	// Fractional pixel coordinates: x ∈ [0, 2.5], y ∈ [0, 1] covers pixels (0,0), (0,1) and half of
 	// (0,2); x ∈ [3, 4], y ∈ [0.5, 1.5] half of (0,3) and of (1,3) (pixels as (row, column)).
 	m = &Mask{Boxes: [][4]float64{{0, 0, 2.5, 1}, {3, 0.5, 4, 1.5}}}
-	w, err = m.Weights(4, 4, 4, 4, "")
+	w, err = m.Weights(4, 4, 4, 4, "", "")
 	require.NoError(t, err)
 	assertClose(t, []float64{1, 1, 0.5, 0.5, 0, 0, 0, 0.5, 0, 0, 0, 0, 0, 0, 0, 0}, w, 1e-7, "fractional pixels")
-	w, err = m.Weights(1, 1, 4, 4, "")
+	w, err = m.Weights(1, 1, 4, 4, "", "")
 	require.NoError(t, err)
 	assertClose(t, []float64{(2.5 + 1) / 16}, w, 1e-7, "one cell: the covered area")
 
 	// Non-square image 16×24 (h × w) on a 2×3 latent grid (8 px cells); inverted.
 	m = &Mask{Boxes: [][4]float64{{8, 0, 24, 4}}, Invert: true}
-	w, err = m.Weights(2, 3, 16, 24, "")
+	w, err = m.Weights(2, 3, 16, 24, "", "")
 	require.NoError(t, err)
 	assertClose(t, []float64{1, 0.5, 0.5, 1, 1, 1}, w, 1e-7, "inverted, non-square")
 }
@@ -137,10 +149,10 @@ func TestMaskPNG(t *testing.T) {
 		levels[i] = float64(i*17) / 255
 	}
 	writePNG(t, dir, "grey.png", grey)
-	w, err := (&Mask{PNG: "grey.png"}).Weights(2, 2, 64, 64, dir)
+	w, err := (&Mask{PNG: "grey.png"}).Weights(2, 2, 64, 64, dir, "")
 	require.NoError(t, err)
 	assertClose(t, directArea(levels, 3, 5, 2, 2), w, 1e-6, "greyscale")
-	w, err = (&Mask{PNG: filepath.Join(dir, "grey.png"), Invert: true}).Weights(3, 5, 8, 8, "elsewhere")
+	w, err = (&Mask{PNG: filepath.Join(dir, "grey.png"), Invert: true}).Weights(3, 5, 8, 8, "elsewhere", "")
 	require.NoError(t, err)
 	want := make([]float64, 15)
 	for i, l := range levels {
@@ -156,22 +168,19 @@ func TestMaskPNG(t *testing.T) {
 		lum[i] = (0.299*float64(c.R) + 0.587*float64(c.G) + 0.114*float64(c.B)) / 255 * float64(c.A) / 255
 	}
 	writePNG(t, dir, "rgba.png", rgba)
-	w, err = (&Mask{PNG: "rgba.png"}).Weights(2, 2, 16, 16, dir)
+	w, err = (&Mask{PNG: "rgba.png"}).Weights(2, 2, 16, 16, dir, "")
 	require.NoError(t, err)
 	assertClose(t, lum, w, 1e-3, "luminance × alpha")
-	w, err = (&Mask{PNG: "rgba.png"}).Weights(1, 1, 16, 16, dir)
+	w, err = (&Mask{PNG: "rgba.png"}).Weights(1, 1, 16, 16, dir, "")
 	require.NoError(t, err)
 	assertClose(t, []float64{(lum[0] + lum[1] + lum[2] + lum[3]) / 4}, w, 1e-3, "mean")
 }
 
-// TestMaskWeightsErrors: region masks, missing and undecodable PNGs, empty masks, bad grids and bad
+// TestMaskWeightsErrors: missing and undecodable PNGs, empty masks, bad grids and bad
 // boxes are errors that say what is wrong.
 func TestMaskWeightsErrors(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "text.png"), "not a png")
-	_, err := (&Mask{Region: RegionBackground}).Weights(4, 4, 32, 32, "")
-	require.ErrorIs(t, err, ErrRegionMask)
-	assert.ErrorContains(t, err, `mask region "background": region masks are resolved by the trainer`)
 	for _, c := range []struct {
 		m    Mask
 		h    int
@@ -186,7 +195,7 @@ func TestMaskWeightsErrors(t *testing.T) {
 		{Mask{Boxes: [][4]float64{{-1, 0, 8, 8}}}, 4, "outside the 32×32 image"},
 		{Mask{Boxes: [][4]float64{{0, math.NaN(), 8, 8}}}, 4, "want finite numbers"},
 	} {
-		_, err := c.m.Weights(c.h, 4, 32, 32, dir)
+		_, err := c.m.Weights(c.h, 4, 32, 32, dir, "")
 		assert.ErrorContains(t, err, c.want)
 	}
 }

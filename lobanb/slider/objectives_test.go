@@ -44,10 +44,10 @@ func TestObjectivesPreset(t *testing.T) {
 	}
 
 	// The masks resolve at each entry's resolution: the PNG's left half is the left half of any grid.
-	w, err := es[0].Mask.Weights(2, 4, 32, 32, "")
+	w, err := es[0].Mask.Weights(2, 4, 32, 32, "", "")
 	require.NoError(t, err)
 	assert.Equal(t, []float32{1, 1, 0, 0, 1, 1, 0, 0}, w)
-	w, err = es[len(es)-1].Mask.Weights(2, 3, es[len(es)-1].Resolution.H(), es[len(es)-1].Resolution.W(), "")
+	w, err = es[len(es)-1].Mask.Weights(2, 3, es[len(es)-1].Resolution.H(), es[len(es)-1].Resolution.W(), "", "")
 	require.NoError(t, err)
 	assert.Equal(t, []float32{0.25, 0.25, 0, 0.25, 0.25, 0}, w, "box [4, 4, 12, 12] on 16×24 px, 8 px cells")
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/clip"
-	"github.com/loba-dev/loba/models/toyworld"
 )
 
 // entryRegion are an entry's §5 settings on the host (region.go).
@@ -41,28 +40,14 @@ func regionTermsOf(groups [][]entry) regionTerms {
 }
 
 // regionOf resolves a normalized entry's mask at the latent size h×w (its image h·scale × w·scale):
-// a PNG or boxes through slider.Mask.Weights, a toy-world region through toyworld.RegionMask of the
-// entry's target prompt, area-averaged.
+// slider.Mask.Weights, a toy-world region being the exact mask of the entry's target prompt.
 func regionOf(p *slider.Preset, e slider.Entry, h, w, scale int) (entryRegion, error) {
 	r := entryRegion{Preserve: e.Preserve, Style: e.Style}
 	if e.Mask == nil {
 		return r, nil
 	}
 	var err error
-	if e.Mask.Region != "" {
-		var img []float32
-		if img, err = toyworld.RegionMask(e.Target, e.Mask.Region, w*scale, h*scale); err != nil {
-			return r, fmt.Errorf("preset %s: %s: mask.region: %w", p.File(), e.Source, err)
-		}
-		r.Mask = slider.AreaAverage(img, h*scale, w*scale, h, w)
-		if e.Mask.Invert {
-			for i, v := range r.Mask {
-				r.Mask[i] = 1 - v
-			}
-		}
-		return r, nil
-	}
-	if r.Mask, err = e.Mask.Weights(h, w, h*scale, w*scale, presetDir(p)); err != nil {
+	if r.Mask, err = e.Mask.Weights(h, w, h*scale, w*scale, presetDir(p), e.Target); err != nil {
 		return r, fmt.Errorf("preset %s: %s: mask: %w", p.File(), e.Source, err)
 	}
 	return r, nil

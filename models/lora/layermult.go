@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -35,7 +35,7 @@ const MetaLayerMultipliers = "loba_layer_multipliers"
 // module type or regexp may match none, e.g. "attn2" on a text encoder).
 func (n *Network) SetLayerMultipliers(multipliers map[string]float64) error {
 	perModule := map[string]float64{}
-	keys := sortedKeys(multipliers)
+	keys := slices.Sorted(maps.Keys(multipliers))
 	for _, sel := range keys {
 		v := multipliers[sel]
 		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -106,13 +106,4 @@ func layerMultipliersMeta(nets []*Network) string {
 	}
 	b, _ := json.Marshal(all) // map keys sorted: the same multipliers give the same bytes
 	return string(b)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
