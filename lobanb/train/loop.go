@@ -44,7 +44,7 @@ type loop struct {
 
 	// groups are the entries trained together in one step (one batch); a step picks one at random.
 	groups [][]entry
-	// region are the §5 terms the graphs compile in (regionTermsOf the groups); seqLen is the text
+	// region are the §5 terms the graphs compile in (regionTermsFor the plan); seqLen is the text
 	// conditioning's token count (the concept tokens' length).
 	region regionTerms
 	seqLen int

@@ -165,6 +165,25 @@ func (m *modelShapes) stepShapes(b, h, w int) []shapes.Shape {
 	return append(in, f32(b), f32(b), f32(b), f32(), shapes.Make(dtypes.Int32), f32())
 }
 
+// regionShapes are the §5 inputs r compiles into the train step (regionTensors' shapes, in
+// regionInputs' order): W [b, 1, h, w], λ_keep [b], the style flag [b], the concept tokens [b, 77].
+func (m *modelShapes) regionShapes(r regionTerms, b, h, w int) []shapes.Shape {
+	var in []shapes.Shape
+	if r.Masked {
+		in = append(in, shapes.Make(dtypes.Float32, b, 1, h, w))
+	}
+	if r.Preserve {
+		in = append(in, shapes.Make(dtypes.Float32, b))
+	}
+	if r.Style {
+		in = append(in, shapes.Make(dtypes.Float32, b))
+	}
+	if r.Concept {
+		in = append(in, shapes.Make(dtypes.Float32, b, 77))
+	}
+	return in
+}
+
 // denoiseShapes are a denoise step's inputs for b samples (denoiseGraph.Run's order, no noise).
 func (m *modelShapes) denoiseShapes(b, h, w int) []shapes.Shape {
 	in := []shapes.Shape{shapes.Make(dtypes.Float32, b, m.unetCfg.InChannels, h, w), shapes.Make(dtypes.Int64)}
@@ -216,7 +235,9 @@ func measureGraphs(plan *Plan, m *modelShapes, dtype dtypes.DType, attention str
 	if err != nil {
 		return gc, err
 	}
-	lossCfg := lossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, TargetNorm: p.TargetNorm}
+	region := regionTermsFor(p, plan.Groups)
+	lossCfg := lossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, TargetNorm: p.TargetNorm, Region: region}
+	stepIn := append(m.stepShapes(b, h, w), m.regionShapes(region, b, h, w)...)
 	for i, ckpt := range []bool{false, true} {
 		env, params, err := planEnv(p, m, dtype, nn.MemoryOptions{GradientCheckpointing: ckpt, Attention: attention})
 		if err != nil {
@@ -227,7 +248,7 @@ func measureGraphs(plan *Plan, m *modelShapes, dtype dtypes.DType, attention str
 			return gc, err
 		}
 		fn := env.stepFn(lossCfg, params, opt, p.Train.MaxGradNorm)
-		if gc.step[i], err = shapeGraphFor(accel, "plan-step", fn, env.ctx, m.stepShapes(b, h, w)); err != nil {
+		if gc.step[i], err = shapeGraphFor(accel, "plan-step", fn, env.ctx, stepIn); err != nil {
 			return gc, err
 		}
 		if !ckpt {

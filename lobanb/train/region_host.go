@@ -23,19 +23,24 @@ type entryRegion struct {
 	Concept []float32
 }
 
-// regionTermsOf is what the graphs must compile in for the entries of every group.
-func regionTermsOf(groups [][]entry) regionTerms {
+// regionTermsFor is what the graphs must compile in for the plan's entries (groups: Plan.Groups):
+// a weight map when an entry has a mask or a concept mask (conceptTokens' rule: concept_mask on, an
+// erase entry without a mask of its own), the preservation term when such an entry has λ_keep > 0,
+// the style flag for style entries, and concept_mask's threshold and blur. It reads the preset only,
+// so the plan's estimate (measureGraphs) compiles the same terms as the run.
+func regionTermsFor(p *slider.Preset, groups [][]slider.Entry) regionTerms {
 	var r regionTerms
 	for _, g := range groups {
 		for _, e := range g {
-			r.Masked = r.Masked || e.Region.Mask != nil
-			r.Preserve = r.Preserve || (e.Region.Mask != nil && e.Region.Preserve > 0)
-			r.Style = r.Style || e.Region.Style
-			r.Concept = r.Concept || e.Region.Concept != nil
-			r.Preserve = r.Preserve || (e.Region.Concept != nil && e.Region.Preserve > 0)
+			concept := p.ConceptMask.Enabled && e.Mask == nil && e.Action == slider.ActionErase
+			r.Masked = r.Masked || e.Mask != nil || concept
+			r.Preserve = r.Preserve || ((e.Mask != nil || concept) && e.Preserve > 0)
+			r.Style = r.Style || e.Style
+			r.Concept = r.Concept || concept
 		}
 	}
-	r.Masked = r.Masked || r.Concept
+	r.ConceptThreshold, r.ConceptBlur = conceptSettings(p)
+	r.StyleMeanOnly = p.StyleStats == slider.StyleStatsMean
 	return r
 }
 

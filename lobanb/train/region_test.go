@@ -403,3 +403,33 @@ func TestPlanCountsAnchors(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 3, e.Batch)
 }
+
+// TestPlanCompilesRegionTerms: the plan's estimate builds the step graph with the run's §5 terms
+// (regionTermsFor): a mask with λ_keep adds the teacher's call on the target prompt (4B instead of
+// 3B) and the concept mask its attention capture, so the measured step costs more FLOPs than the
+// same preset's without them; the plain preset compiles none.
+func TestPlanCompilesRegionTerms(t *testing.T) {
+	estimate := func(p *slider.Preset) (*Estimate, regionTerms) {
+		require.NoError(t, p.Normalize())
+		plan, err := NewPlan(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+		require.NoError(t, err)
+		e, err := EstimateRun(plan)
+		require.NoError(t, err)
+		return e, regionTermsFor(plan.Preset, plan.Groups)
+	}
+	plain, r := estimate(tinyPreset(t, 1))
+	require.Equal(t, regionTerms{ConceptThreshold: 0.5, ConceptBlur: 1}, r)
+
+	p := tinyPreset(t, 1)
+	p.Prompts[0].Mask = &slider.Mask{Boxes: [][4]float64{{0, 0, 8, 16}}}
+	keep := 1.0
+	p.Prompts[0].Preserve = &keep
+	masked, r := estimate(p)
+	require.True(t, r.Masked && r.Preserve && !r.Concept && !r.Style, "%+v", r)
+	require.Greater(t, masked.CPU.StepFLOPs, plain.CPU.StepFLOPs, "the preservation term's teacher call on the target prompt")
+
+	p = tinyPreset(t, 1)
+	p.ConceptMask.Enabled = true
+	_, r = estimate(p)
+	require.True(t, r.Masked && r.Concept, "%+v", r)
+}

@@ -201,9 +201,7 @@ func (r *Run) buildLoop(conds map[string]sd.Conditioning, vars []*gctx.Variable,
 	if err != nil {
 		return nil, err
 	}
-	region := regionTermsOf(groups)
-	region.ConceptThreshold, region.ConceptBlur = conceptSettings(p)
-	region.StyleMeanOnly = p.StyleStats == slider.StyleStatsMean
+	region := regionTermsFor(p, r.Plan.Groups)
 	graphs, err := r.buildGraphs(draw.sched, params, opt, region)
 	if err != nil {
 		return nil, err
