@@ -25,6 +25,8 @@ type CheckReport struct {
 	Confusion     map[string]map[string]map[string]int `json:"confusion"`
 	Steps         int                                  `json:"steps"`
 	GuidanceScale float64                              `json:"guidance_scale"`
+	// Coupling is the colour–size coupling (CheckOptions.Coupling scenes; nil when 0).
+	Coupling *Coupling `json:"color_size_coupling,omitempty"`
 }
 
 // CheckOptions configures Check.
@@ -33,7 +35,9 @@ type CheckOptions struct {
 	Seed          uint64  // scenes and latents
 	Steps         int     // sampler steps (default 20)
 	GuidanceScale float64 // default 3
-	Backend       compute.Backend
+	// Coupling > 0 also measures the colour–size coupling on that many scenes (five images each).
+	Coupling int
+	Backend  compute.Backend
 }
 
 // Check samples one image per random scene from its full caption and reads the attributes back.
@@ -103,6 +107,11 @@ func (c *Checker) Run() (*CheckReport, error) {
 	}
 	r := score(scenes, imgs)
 	r.Steps, r.GuidanceScale = c.o.Steps, c.o.GuidanceScale
+	if c.o.Coupling > 0 {
+		if r.Coupling, err = c.coupling(); err != nil {
+			return nil, err
+		}
+	}
 	return r, nil
 }
 

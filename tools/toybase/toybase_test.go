@@ -43,9 +43,19 @@ func TestInitTrainResumeCheck(t *testing.T) {
 	require.Equal(t, []string{fmt.Sprintf("%.4f", exported.ColorAccuracy), fmt.Sprintf("%.4f", exported.SizeAccuracy),
 		fmt.Sprintf("%.4f", exported.ShapeAccuracy), fmt.Sprintf("%.4f", exported.BackgroundAccuracy), "3"}, f[2:])
 
-	r, err := Check(dir, CheckOptions{Samples: 4, Steps: 2, Backend: backend})
+	r, err := Check(dir, CheckOptions{Samples: 4, Steps: 2, Coupling: 3, Backend: backend})
 	require.NoError(t, err)
 	require.Equal(t, 4, r.Samples)
+	require.NotNil(t, r.Coupling)
+	require.Equal(t, 3, r.Coupling.Scenes)
+	require.Len(t, r.Coupling.Sizes, 5, "four colour words and none")
+	for color, counts := range r.Coupling.Sizes {
+		n := 0
+		for _, c := range counts {
+			n += c
+		}
+		require.Equal(t, 3, n, "colour %q: one image per scene", color)
+	}
 	for _, acc := range []float64{r.ColorAccuracy, r.SizeAccuracy, r.ShapeAccuracy, r.BackgroundAccuracy} {
 		require.GreaterOrEqual(t, acc, 0.0)
 		require.LessOrEqual(t, acc, 1.0)
@@ -133,4 +143,24 @@ func TestEmbeddedBase(t *testing.T) {
 		r.ColorAccuracy, r.SizeAccuracy, r.ShapeAccuracy, r.BackgroundAccuracy)
 	require.GreaterOrEqual(t, r.ColorAccuracy, 0.75)
 	require.GreaterOrEqual(t, r.BackgroundAccuracy, 0.75)
+}
+
+// TestScoreCoupling: the coupling scores of hand-made read-outs — a scene whose colours all read
+// medium, one where yellow reads large, one where only the prompt without a colour reads small.
+func TestScoreCoupling(t *testing.T) {
+	// [colour: red, green, blue, yellow, none][scene]
+	sizes := [][]string{
+		{"medium", "medium", "medium"},
+		{"medium", "medium", "medium"},
+		{"medium", "medium", "medium"},
+		{"medium", "large", "medium"},
+		{"medium", "medium", "small"},
+	}
+	require.Equal(t, []string{"red", "green", "blue", "yellow", ""}, couplingColors())
+	r := scoreCoupling(sizes)
+	require.Equal(t, 3, r.Scenes)
+	require.InDelta(t, 1.0/3, r.Differs, 1e-12, "only scene 1's colours disagree")
+	require.InDelta(t, 5.0/12, r.OpenDiffers, 1e-12, "scene 1: yellow; scene 2: all four against small")
+	require.Equal(t, map[string]int{"medium": 2, "large": 1}, r.Sizes["yellow"])
+	require.Equal(t, map[string]int{"medium": 2, "small": 1}, r.Sizes[""])
 }

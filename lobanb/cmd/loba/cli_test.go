@@ -41,6 +41,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"toyworld", "train", "--batch", "0"}, "loba toyworld train: --batch 0: want a batch size > 0", ""},
 		{[]string{"toyworld", "train", "--prediction", "x0"}, "loba toyworld train: --prediction x0: want v_prediction or epsilon", ""},
 		{[]string{"toyworld", "check", "dir", "--samples", "-5"}, "loba toyworld check: --samples -5: want a number of images > 0", ""},
+		{[]string{"toyworld", "check", "dir", "--coupling", "-1"}, "loba toyworld check: --coupling -1: want a number of scenes >= 0", ""},
 	} {
 		code, stdout, stderr := runCLI(c.args...)
 		require.Equal(t, 2, code, "loba %q: %s", c.args, stderr)

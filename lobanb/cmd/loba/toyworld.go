@@ -109,14 +109,18 @@ func newToyCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "check DIR",
 		Short: "the toy base model's accuracy (colour, size, shape) as JSON",
 		Long: `Samples images of random toy-world captions with the base model in DIR and reads them back:
-the accuracy of each attribute, printed as JSON.`,
-		Example: `  loba toyworld check toybase --samples 200`,
-		Args:    exactArgs("DIR"),
+the accuracy of each attribute, printed as JSON. With --coupling N it also prompts N scenes with
+the size left open in each colour and without one, from the same noise, and reports how often the
+size class changes with the colour word (what a colour slider or erase on such prompts inherits).`,
+		Example: `  loba toyworld check toybase --samples 200
+  loba toyworld check toybase --samples 50 --coupling 40`,
+		Args: exactArgs("DIR"),
 	}
 	cmd.RunE = commandBody(func() error {
 		return firstBad(
 			want{o.Samples <= 0, "samples", o.Samples, "a number of images > 0"},
 			want{o.Steps <= 0, "steps", o.Steps, "a number of sampler steps > 0"},
+			want{o.Coupling < 0, "coupling", o.Coupling, "a number of scenes >= 0"},
 			want{!(o.GuidanceScale > 0) || math.IsInf(o.GuidanceScale, 0), "guidance", o.GuidanceScale, "a finite scale > 0 (1: no guidance)"},
 		)
 	}, func(args []string) int {
@@ -133,5 +137,6 @@ the accuracy of each attribute, printed as JSON.`,
 	f.IntVar(&o.Steps, "steps", 20, "`N` sampler steps")
 	f.Float64Var(&o.GuidanceScale, "guidance", 3, "classifier-free guidance `SCALE` (1: no guidance)")
 	f.Uint64Var(&o.Seed, "seed", 0, "the `SEED` of the scenes and the noise")
+	f.IntVar(&o.Coupling, "coupling", 0, "also measure the colour-size coupling on `N` scenes (size left open; the four colour words and none, from the same noise)")
 	return cmd
 }
