@@ -85,7 +85,8 @@ func evaluatePipeline(p *sd.Pipeline, e slider.Eval, size slider.Resolution, run
 		}
 		seeds[i] = uint64(s)
 	}
-	sampling := Sampling{Steps: e.Steps, GuidanceScale: e.GuidanceScale, Height: size[0], Width: size[1]}
+	sampling := Sampling{Steps: e.Steps, GuidanceScale: e.GuidanceScale, Height: size[0], Width: size[1],
+		StartNoise: float64(e.StartNoise)}
 	report := &Report{}
 	var err error
 	switch e.Kind {

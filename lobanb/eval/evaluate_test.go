@@ -50,3 +50,37 @@ eval:
 	require.NoFileExists(t, stopped.EvalReport())
 	require.NoFileExists(t, stopped.Grid())
 }
+
+// TestEvaluateStartNoise: eval.start_noise reaches the sampler. The tiny pipeline's adapter moves
+// the images with the strength; its 2-step sampler visits t = 501 and 1, so start_noise 500 holds
+// the adapter at 0 for the first step only: strengths ±1 read differently than with the adapter on
+// at both steps, and strength 0 reads the same.
+func TestEvaluateStartNoise(t *testing.T) {
+	pipe, size := tinyPipeline(t)
+	targetMeans := func(startNoise int) []float64 {
+		p, err := slider.ParsePreset([]byte(fmt.Sprintf(`objective: slider
+targets: [{target_class: a shape, positive: a large shape, negative: a small shape}]
+train: {resolution: %d}
+eval:
+  kind: slider
+  target: blue_minus_red
+  prompts: [a red circle]
+  seeds: [0]
+  strengths: [-1, 0, 1]
+  steps: 2
+  start_noise: %d
+`, size, startNoise)), "eval.yaml")
+		require.NoError(t, err)
+		r, err := Evaluate(rundir.Dir(t.TempDir()), Options{Preset: p, Pipeline: pipe})
+		require.NoError(t, err)
+		require.Len(t, r.Slider.TargetMean, 3)
+		return []float64{*r.Slider.TargetMean[0], *r.Slider.TargetMean[1], *r.Slider.TargetMean[2]}
+	}
+	on := targetMeans(0)
+	require.NotEqual(t, on[1], on[0], "the adapter changes the image at strength -1")
+	require.NotEqual(t, on[1], on[2], "and at strength 1")
+	late := targetMeans(500)
+	require.Equal(t, on[1], late[1], "strength 0 is the same image either way")
+	require.NotEqual(t, on[0], late[0], "no adapter at t = 501 with start_noise 500")
+	require.NotEqual(t, on[2], late[2])
+}

@@ -261,6 +261,9 @@ type Eval struct {
 	// Steps and GuidanceScale of the sampler (default 20 and 3).
 	Steps         int     `yaml:"steps" json:"steps"`
 	GuidanceScale float64 `yaml:"guidance_scale" json:"guidance_scale"`
+	// StartNoise keeps the adapter at 0 while t > StartNoise, as Sample.StartNoise (Concept Sliders
+	// evaluate their sliders this way); 0 = off.
+	StartNoise int `yaml:"start_noise,omitempty" json:"start_noise,omitempty"`
 }
 
 type Output struct {

@@ -25,6 +25,7 @@ func TestEvalChecksAtLoad(t *testing.T) {
 		{"  kind: slider\n  target: area\n  prompts: [a]\n  seeds: [0, -1]\n", "p.yaml:7: eval.seeds[1]: invalid value -1; want >= 0"},
 		{"  kind: slider\n  target: area\n  prompts: [a]\n  steps: -2\n", "p.yaml:7: eval.steps: invalid value -2; want >= 1"},
 		{"  kind: slider\n  target: area\n  prompts: [a]\n  guidance_scale: -1\n", "p.yaml:7: eval.guidance_scale: invalid value -1; want >= 0"},
+		{"  kind: slider\n  target: area\n  prompts: [a]\n  start_noise: 1001\n", "p.yaml:7: eval.start_noise: invalid value 1001; want in [0, 1000] (0 = off)"},
 		{"  kind: erase\n  value: red\n  prompts: [a]\n  controls: [b]\n  strength: .inf\n", "p.yaml:8: eval.strength: invalid value +Inf"},
 		{"  kind: slider\n  target: area\n", "p.yaml:3: eval.prompts: empty; an evaluation needs prompts"},
 		{"  kind: slider\n  prompts: [a]\n", "p.yaml:3: eval.target: empty"},

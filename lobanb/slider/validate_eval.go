@@ -28,6 +28,7 @@ func (p *Preset) validateEval(v *validator) {
 	}
 	v.check(e.Steps >= 1, "eval.steps", e.Steps, ">= 1")
 	v.check(finite(e.GuidanceScale) && e.GuidanceScale >= 0, "eval.guidance_scale", e.GuidanceScale, ">= 0")
+	v.check(e.StartNoise >= 0 && e.StartNoise <= 1000, "eval.start_noise", e.StartNoise, "in [0, 1000] (0 = off)")
 	switch e.Kind {
 	case "slider":
 		if e.Target == "" {
