@@ -48,8 +48,10 @@ type loop struct {
 	// conditioning's token count (the concept tokens' length).
 	region regionTerms
 	seqLen int
-	// conds holds the cached conditioning of every prompt, each with batch 1.
+	// conds holds the cached conditioning of every prompt, each with batch 1; batches each group's
+	// assembled batch, made at its first step (a group's batch is the same at every step).
 	conds          map[string]sd.Conditioning
+	batches        map[int]*assembled
 	latentChannels int
 
 	draw   drawSettings
@@ -223,10 +225,11 @@ func (l *loop) evalLoss(n int, seed uint64) (float64, error) {
 // runGraph draws one batch's randomness, runs the partial denoise and then graph (the train step or
 // the evaluation graph) at optimizer step `step`.
 func (l *loop) runGraph(graph *stepGraph, step int) (StepOutputs, float64, error) {
-	group := l.groups[l.rng.IntN(len(l.groups))]
+	gi := l.rng.IntN(len(l.groups))
+	group := l.groups[gi]
 	ks := l.draw.ksAt(step)
 	k := ks[l.rng.IntN(len(ks))]
-	batch, err := l.assemble(group)
+	batch, err := l.batch(gi)
 	if err != nil {
 		return StepOutputs{}, 0, err
 	}
@@ -321,6 +324,22 @@ type assembled struct {
 	target, positive, neutral, unconditional sd.Conditioning
 	guidance, multiplier, weight             *tensors.Tensor
 	mask, preserve, style, concept           *tensors.Tensor // the §5 inputs (regionTensors)
+}
+
+// batch is group gi's assembled batch, assembled at its first use and kept.
+func (l *loop) batch(gi int) (*assembled, error) {
+	if a := l.batches[gi]; a != nil {
+		return a, nil
+	}
+	a, err := l.assemble(l.groups[gi])
+	if err != nil {
+		return nil, err
+	}
+	if l.batches == nil {
+		l.batches = map[int]*assembled{}
+	}
+	l.batches[gi] = a
+	return a, nil
 }
 
 // assemble stacks the cached conditionings and per-sample values of a group into one batch.

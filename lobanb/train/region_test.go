@@ -140,11 +140,25 @@ func TestStyleLoss(t *testing.T) {
 	plain := evalRegion(t, run, pr, regionTerms{}, eta, nil, 0, 0)
 	require.InDelta(t, plain.loss, off.loss, 1e-6*plain.loss, "style flag 0: the plain target")
 	got := evalRegion(t, run, pr, regionTerms{Style: true}, eta, nil, 0, 1)
-	tgt, pos, neu, unc := got.preds[0], got.preds[2], got.preds[3], got.preds[4]
+	want := styleLossDirect(got.preds, eta, h*w, false)
+	require.InDelta(t, want, got.loss, 1e-4*want)
+	require.NotEqual(t, plain.loss, got.loss)
+
+	// style_stats: mean — the channel means only.
+	mean := evalRegion(t, run, pr, regionTerms{Style: true, StyleMeanOnly: true}, eta, nil, 0, 1)
+	want = styleLossDirect(mean.preds, eta, h*w, true)
+	require.InDelta(t, want, mean.loss, 1e-4*want)
+}
+
+// styleLossDirect is ST-LOBA's loss computed directly from the predictions (target, target ref,
+// positive, neutral, unconditional; flat [C·hw]): per channel, y = e_neu + η(e_pos − e_unc) with its
+// mean (and unless meanOnly its std) over the hw pixels replaced by e_pos's, against the target.
+func styleLossDirect(preds [5][]float64, eta float64, hw int, meanOnly bool) float64 {
+	tgt, pos, neu, unc := preds[0], preds[2], preds[3], preds[4]
 	var sum float64
-	for ch := 0; ch < len(tgt)/(h*w); ch++ {
-		lo, hi := ch*h*w, (ch+1)*h*w
-		y := make([]float64, h*w)
+	for ch := 0; ch < len(tgt)/hw; ch++ {
+		lo, hi := ch*hw, (ch+1)*hw
+		y := make([]float64, hw)
 		for i := lo; i < hi; i++ {
 			y[i-lo] = neu[i] + eta*(pos[i]-unc[i])
 		}
@@ -152,32 +166,13 @@ func TestStyleLoss(t *testing.T) {
 		rm, rs := meanStdF64(pos[lo:hi])
 		for i := range y {
 			v := (y[i]-ym)/(ys+1e-8)*rs + rm
+			if meanOnly {
+				v = y[i] - ym + rm
+			}
 			sum += (tgt[lo+i] - v) * (tgt[lo+i] - v)
 		}
 	}
-	want := sum / float64(len(tgt))
-	require.InDelta(t, want, got.loss, 1e-4*want)
-	require.NotEqual(t, plain.loss, got.loss)
-
-	// style_stats: mean — the channel means only.
-	mean := evalRegion(t, run, pr, regionTerms{Style: true, StyleMeanOnly: true}, eta, nil, 0, 1)
-	tgt, pos, neu, unc = mean.preds[0], mean.preds[2], mean.preds[3], mean.preds[4]
-	sum = 0
-	for ch := 0; ch < len(tgt)/(h*w); ch++ {
-		lo, hi := ch*h*w, (ch+1)*h*w
-		y := make([]float64, h*w)
-		for i := lo; i < hi; i++ {
-			y[i-lo] = neu[i] + eta*(pos[i]-unc[i])
-		}
-		ym, _ := meanStdF64(y)
-		rm, _ := meanStdF64(pos[lo:hi])
-		for i := range y {
-			v := y[i] - ym + rm
-			sum += (tgt[lo+i] - v) * (tgt[lo+i] - v)
-		}
-	}
-	want = sum / float64(len(tgt))
-	require.InDelta(t, want, mean.loss, 1e-4*want)
+	return sum / float64(len(tgt))
 }
 
 // TestRegionGradient (issue 16 acceptance 5): the gradient of the masked, preserving, styled loss

@@ -125,9 +125,15 @@ func (c *Checker) generate() ([]toyworld.Scene, []image.Image, error) {
 		scenes[i] = toyworld.Sample(rng)
 		prompts[i] = toyworld.FullCaption(scenes[i])
 	}
-	imgs, err := c.p.Sample(sd.SampleRequest{Prompts: prompts, Width: ImageSize, Height: ImageSize, Steps: o.Steps,
-		GuidanceScale: o.GuidanceScale, Seed: o.Seed, BatchSize: 50})
+	imgs, err := c.sample(prompts)
 	return scenes, imgs, err
+}
+
+// sample draws one image per prompt with the check's sampler settings; prompt i draws its noise from
+// PCG(Seed, i), whatever the prompts.
+func (c *Checker) sample(prompts []string) ([]image.Image, error) {
+	return c.p.Sample(sd.SampleRequest{Prompts: prompts, Width: ImageSize, Height: ImageSize, Steps: c.o.Steps,
+		GuidanceScale: c.o.GuidanceScale, Seed: c.o.Seed, BatchSize: 50})
 }
 
 func score(scenes []toyworld.Scene, imgs []image.Image) *CheckReport {

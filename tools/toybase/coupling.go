@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"github.com/loba-dev/loba/models/sd"
 	"github.com/loba-dev/loba/models/toyworld"
 )
 
@@ -46,8 +45,7 @@ func (c *Checker) coupling() (*Coupling, error) {
 		for i, s := range scenes {
 			prompts[i] = toyworld.Prompt(s[0], color, "", s[1])
 		}
-		imgs, err := c.p.Sample(sd.SampleRequest{Prompts: prompts, Width: ImageSize, Height: ImageSize, Steps: o.Steps,
-			GuidanceScale: o.GuidanceScale, Seed: o.Seed, BatchSize: 50})
+		imgs, err := c.sample(prompts)
 		if err != nil {
 			return nil, err
 		}
