@@ -37,7 +37,9 @@ type CheckOptions struct {
 	GuidanceScale float64 // default 3
 	// Coupling > 0 also measures the colour–size coupling on that many scenes (five images each).
 	Coupling int
-	Backend  compute.Backend
+	// CouplingSized names a size (drawn per scene) in every coupling prompt.
+	CouplingSized bool
+	Backend       compute.Backend
 }
 
 // Check samples one image per random scene from its full caption and reads the attributes back.

@@ -8,20 +8,26 @@ import (
 	"github.com/loba-dev/loba/models/toyworld"
 )
 
-// Coupling measures how much the base model ties the size it draws to the colour word when the
-// prompt leaves the size open — what a colour slider or a colour erase on such prompts inherits:
-// for each scene (shape, background) the four colour prompts and the prompt without a colour
+// Coupling measures how much the base model ties the size it draws to the colour word — what a
+// colour slider or a colour erase inherits: for each scene (shape, background and, with
+// CheckOptions.CouplingSized, a size) the four colour prompts and the prompt without a colour
 // ("a red circle on a white background", …, "a circle on a white background") are sampled from the
 // same initial noise, and their size classes compared. An ideal colour edit (the base model's own
-// rendering with the colour named) changes the size class in Differs of the scenes.
+// rendering with the other colour named) changes the size class in PairDiffers of the scenes.
 type Coupling struct {
 	// Scenes is the number of (shape, background, noise) scenes.
 	Scenes int `json:"scenes"`
+	// SizeNamed: every prompt names the scene's size ("a small red circle on …"); otherwise the size
+	// is left open.
+	SizeNamed bool `json:"size_named"`
 	// Differs is the fraction of scenes whose size class is not the same for the four colours.
 	Differs float64 `json:"differs"`
 	// OpenDiffers is the fraction of colour prompts (scenes × 4) whose size class differs from the
 	// same scene's prompt without a colour.
 	OpenDiffers float64 `json:"open_differs"`
+	// PairDiffers is, for each pair of colour words ("red/blue"), the fraction of scenes whose two
+	// size classes differ: the size change of an ideal slider between those colours.
+	PairDiffers map[string]float64 `json:"pair_differs"`
 	// Sizes counts the size classes read for each colour word ("" is the prompt without a colour).
 	Sizes map[string]map[string]int `json:"sizes"`
 }
@@ -34,16 +40,19 @@ func couplingColors() []string { return append(toyworld.Colors(), "") }
 func (c *Checker) coupling() (*Coupling, error) {
 	o := c.o
 	rng := rand.New(rand.NewPCG(o.Seed, 0xc0))
-	shapes, backgrounds := toyworld.Shapes(), toyworld.Backgrounds()
-	scenes := make([][2]string, o.Coupling)
+	shapes, backgrounds, sizeWords := toyworld.Shapes(), toyworld.Backgrounds(), toyworld.Sizes()
+	scenes := make([][3]string, o.Coupling) // shape, background, size ("": open)
 	for i := range scenes {
-		scenes[i] = [2]string{shapes[rng.IntN(len(shapes))], backgrounds[rng.IntN(len(backgrounds))]}
+		scenes[i] = [3]string{shapes[rng.IntN(len(shapes))], backgrounds[rng.IntN(len(backgrounds))], ""}
+		if o.CouplingSized {
+			scenes[i][2] = sizeWords[rng.IntN(len(sizeWords))]
+		}
 	}
 	sizes := make([][]string, len(couplingColors())) // [colour][scene]
 	for k, color := range couplingColors() {
 		prompts := make([]string, len(scenes))
 		for i, s := range scenes {
-			prompts[i] = toyworld.Prompt(s[0], color, "", s[1])
+			prompts[i] = toyworld.Prompt(s[0], color, s[2], s[1])
 		}
 		imgs, err := c.sample(prompts)
 		if err != nil {
@@ -51,7 +60,9 @@ func (c *Checker) coupling() (*Coupling, error) {
 		}
 		sizes[k] = readSizes(imgs)
 	}
-	return scoreCoupling(sizes), nil
+	r := scoreCoupling(sizes)
+	r.SizeNamed = o.CouplingSized
+	return r, nil
 }
 
 // readSizes reads the size class of each image.
@@ -68,7 +79,7 @@ func readSizes(imgs []image.Image) []string {
 func scoreCoupling(sizes [][]string) *Coupling {
 	colors := couplingColors()
 	open := sizes[len(sizes)-1]
-	r := &Coupling{Scenes: len(open), Sizes: map[string]map[string]int{}}
+	r := &Coupling{Scenes: len(open), Sizes: map[string]map[string]int{}, PairDiffers: map[string]float64{}}
 	for k, color := range colors {
 		r.Sizes[color] = map[string]int{}
 		for _, s := range sizes[k] {
@@ -86,6 +97,20 @@ func scoreCoupling(sizes [][]string) *Coupling {
 		slices.Sort(named)
 		if len(slices.Compact(named)) > 1 {
 			r.Differs++
+		}
+	}
+	named := colors[:len(colors)-1]
+	for a := range named {
+		for b := a + 1; b < len(named); b++ {
+			n := 0
+			for i := range open {
+				if sizes[a][i] != sizes[b][i] {
+					n++
+				}
+			}
+			if r.Scenes > 0 {
+				r.PairDiffers[named[a]+"/"+named[b]] = float64(n) / float64(r.Scenes)
+			}
 		}
 	}
 	if r.Scenes > 0 {

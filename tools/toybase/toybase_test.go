@@ -56,6 +56,12 @@ func TestInitTrainResumeCheck(t *testing.T) {
 		}
 		require.Equal(t, 3, n, "colour %q: one image per scene", color)
 	}
+	require.False(t, r.Coupling.SizeNamed)
+	require.Len(t, r.Coupling.PairDiffers, 6)
+	sized, err := Check(dir, CheckOptions{Samples: 1, Steps: 2, Coupling: 2, CouplingSized: true, Backend: backend})
+	require.NoError(t, err)
+	require.True(t, sized.Coupling.SizeNamed)
+	require.Equal(t, 2, sized.Coupling.Scenes)
 	for _, acc := range []float64{r.ColorAccuracy, r.SizeAccuracy, r.ShapeAccuracy, r.BackgroundAccuracy} {
 		require.GreaterOrEqual(t, acc, 0.0)
 		require.LessOrEqual(t, acc, 1.0)
@@ -163,4 +169,12 @@ func TestScoreCoupling(t *testing.T) {
 	require.InDelta(t, 5.0/12, r.OpenDiffers, 1e-12, "scene 1: yellow; scene 2: all four against small")
 	require.Equal(t, map[string]int{"medium": 2, "large": 1}, r.Sizes["yellow"])
 	require.Equal(t, map[string]int{"medium": 2, "small": 1}, r.Sizes[""])
+	require.Len(t, r.PairDiffers, 6, "every pair of the four colours")
+	for pair, v := range r.PairDiffers {
+		want := 0.0
+		if strings.Contains(pair, "yellow") {
+			want = 1.0 / 3 // scene 1
+		}
+		require.InDelta(t, want, v, 1e-12, pair)
+	}
 }

@@ -109,11 +109,13 @@ func newToyCheckCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "check DIR",
 		Short: "the toy base model's accuracy (colour, size, shape) as JSON",
 		Long: `Samples images of random toy-world captions with the base model in DIR and reads them back:
-the accuracy of each attribute, printed as JSON. With --coupling N it also prompts N scenes with
-the size left open in each colour and without one, from the same noise, and reports how often the
-size class changes with the colour word (what a colour slider or erase on such prompts inherits).`,
+the accuracy of each attribute, printed as JSON. With --coupling N it also prompts N scenes in each
+colour and without one, from the same noise, and reports how often the size class changes with the
+colour word, overall and per pair of colours (what a colour slider or erase inherits). The size is
+left open in those prompts, or named with --coupling-sized.`,
 		Example: `  loba toyworld check toybase --samples 200
-  loba toyworld check toybase --samples 50 --coupling 40`,
+  loba toyworld check toybase --samples 50 --coupling 40
+  loba toyworld check toybase --samples 10 --coupling 60 --coupling-sized`,
 		Args: exactArgs("DIR"),
 	}
 	cmd.RunE = commandBody(func() error {
@@ -137,6 +139,7 @@ size class changes with the colour word (what a colour slider or erase on such p
 	f.IntVar(&o.Steps, "steps", 20, "`N` sampler steps")
 	f.Float64Var(&o.GuidanceScale, "guidance", 3, "classifier-free guidance `SCALE` (1: no guidance)")
 	f.Uint64Var(&o.Seed, "seed", 0, "the `SEED` of the scenes and the noise")
-	f.IntVar(&o.Coupling, "coupling", 0, "also measure the colour-size coupling on `N` scenes (size left open; the four colour words and none, from the same noise)")
+	f.IntVar(&o.Coupling, "coupling", 0, "also measure the colour-size coupling on `N` scenes (the four colour words and none, from the same noise)")
+	f.BoolVar(&o.CouplingSized, "coupling-sized", false, "name a size in every coupling prompt (default: the size left open)")
 	return cmd
 }
