@@ -27,7 +27,6 @@ var numericAttrs = map[string]string{
 	"redness":        "color",
 	"greenness":      "color",
 	"yellowness":     "color",
-	"blue_minus_red": "color",
 	"cx":             "",
 	"cy":             "",
 
@@ -37,6 +36,50 @@ var numericAttrs = map[string]string{
 
 // Hue centres (degrees on the HSV colour wheel) of the "<colour>ness" attributes.
 var hueCentres = map[string]float64{"redness": 0, "yellowness": 60, "greenness": 120, "blueness": 240}
+
+// The "<a>_minus_<b>" attributes, one per ordered pair of palette colours (blue_minus_red,
+// green_minus_yellow, …): the axis of an a ↔ b colour slider.
+func init() {
+	for _, a := range toyworld.Colors() {
+		for _, b := range toyworld.Colors() {
+			if a != b {
+				numericAttrs[a+"_minus_"+b] = "color"
+			}
+		}
+	}
+}
+
+// colorAxis is the position of rgb on the RGB line through palette colours a and b, scaled so
+// that b reads −1, a +1 and their midpoint 0: 2⟨rgb − m, d⟩/|d|² with d = a − b, m = (a + b)/2.
+// For a = blue, b = red it is exactly B − R.
+func colorAxis(rgb [3]float64, a, b string) float64 {
+	ca, _ := toyworld.PaletteColor(a)
+	cb, _ := toyworld.PaletteColor(b)
+	pa := [3]float64{float64(ca.R) / 255, float64(ca.G) / 255, float64(ca.B) / 255}
+	pb := [3]float64{float64(cb.R) / 255, float64(cb.G) / 255, float64(cb.B) / 255}
+	var dot, dd float64
+	for k := range 3 {
+		d := pa[k] - pb[k]
+		dot += (rgb[k] - (pa[k]+pb[k])/2) * d
+		dd += d * d
+	}
+	return 2 * dot / dd
+}
+
+// colorPair splits "<a>_minus_<b>" into two different palette colours.
+func colorPair(attr string) (a, b string, ok bool) {
+	a, b, found := strings.Cut(attr, "_minus_")
+	if !found || a == b {
+		return "", "", false
+	}
+	if _, okA := toyworld.PaletteColor(a); !okA {
+		return "", "", false
+	}
+	if _, okB := toyworld.PaletteColor(b); !okB {
+		return "", "", false
+	}
+	return a, b, true
+}
 
 // NumericAttributes lists the attributes AttributeValue knows, sorted.
 func NumericAttributes() []string {
@@ -66,7 +109,10 @@ func NumericAttributes() []string {
 //   - "blue_minus_red": B − R of the foreground colour r.RGB, in [−1, 1]: red −1, yellow −1, magenta 0,
 //     green 0, cyan 1, blue 1 (NaN for an empty image). The axis of a red ↔ blue slider in RGB: it
 //     rises along every blend from red (or yellow, or green) to blue and is flat where the colour
-//     does not move, where "blueness" (a hue distance) wobbles with hue noise on either side of red;
+//     does not move, where "blueness" (a hue distance) wobbles with hue noise on either side of red.
+//     Every pair of palette colours has its "<a>_minus_<b>" (green_minus_yellow, …): the position of
+//     r.RGB on the RGB line from b (−1) to a (+1), 2⟨rgb − m, a − b⟩/|a − b|² with m the midpoint,
+//     of which B − R is the blue/red case;
 //   - "cx", "cy": r.CX, r.CY, the shape's centroid (fractions of the width and height);
 //   - "background_luminance": r.BgLuminance, the mean Rec. 709 luma of the background pixels in
 //     [0, 1] (white 1, black 0; every pixel of an empty image), the quantity of background sliders;
@@ -90,11 +136,6 @@ func AttributeValue(r Readout, attr string) float64 {
 			return math.NaN()
 		}
 		return r.Hue
-	case "blue_minus_red":
-		if r.Empty {
-			return math.NaN()
-		}
-		return r.RGB[2] - r.RGB[0]
 	case "cx":
 		return r.CX
 	case "cy":
@@ -103,6 +144,12 @@ func AttributeValue(r Readout, attr string) float64 {
 		return r.BgLuminance
 	case "color_cast":
 		return r.Cast
+	}
+	if a, b, ok := colorPair(attr); ok {
+		if r.Empty {
+			return math.NaN()
+		}
+		return colorAxis(r.RGB, a, b)
 	}
 	if c, ok := hueCentres[attr]; ok {
 		if r.Empty || math.IsNaN(r.Hue) || math.IsInf(r.Hue, 0) {

@@ -58,6 +58,23 @@ func TestAttributeValue(t *testing.T) {
 	require.Equal(t, 1.0, AttributeValue(rgb(0, 0, 1), "blue_minus_red"))
 	require.Equal(t, 0.0, AttributeValue(rgb(0.5, 0, 0.5), "blue_minus_red"), "magenta, half-way")
 	require.True(t, math.IsNaN(AttributeValue(Readout{Empty: true}, "blue_minus_red")))
+	// Every ordered pair of palette colours has its axis: b −1, a +1, the midpoint 0; B − R for blue/red.
+	require.Equal(t, 1.0, AttributeValue(rgb(1, 1, 0), "yellow_minus_green"))
+	require.Equal(t, -1.0, AttributeValue(rgb(0, 1, 0), "yellow_minus_green"))
+	require.Equal(t, 0.0, AttributeValue(rgb(0.5, 1, 0), "yellow_minus_green"), "half-way")
+	require.InDelta(t, 1.0, AttributeValue(rgb(1, 1, 0), "yellow_minus_blue"), 1e-12)
+	require.InDelta(t, -1.0, AttributeValue(rgb(0, 0, 1), "yellow_minus_blue"), 1e-12)
+	require.InDelta(t, 0.0, AttributeValue(rgb(0.5, 0.5, 0.5), "yellow_minus_blue"), 1e-12, "grey is their midpoint")
+	for _, c := range [][3]float64{{0.2, 0.7, 0.1}, {0.9, 0.3, 0.6}} {
+		require.InDelta(t, c[2]-c[0], AttributeValue(rgb(c[0], c[1], c[2]), "blue_minus_red"), 1e-12)
+		require.InDelta(t, -AttributeValue(rgb(c[0], c[1], c[2]), "green_minus_red"),
+			AttributeValue(rgb(c[0], c[1], c[2]), "red_minus_green"), 1e-12, "the reversed pair is the negation")
+	}
+	require.Equal(t, []string{"background", "shape", "size"}, DefaultOffTarget("green_minus_yellow"))
+	for _, bad := range []string{"red_minus_red", "purple_minus_red", "blue_minus_"} {
+		require.Error(t, CheckTarget(bad), bad)
+		require.True(t, math.IsNaN(AttributeValue(rgb(1, 0, 0), bad)), bad)
+	}
 	require.Equal(t, []string{"background", "shape", "size"}, DefaultOffTarget("blue_minus_red"))
 	// No foreground: no hue (the zero Hue would read as red).
 	require.True(t, math.IsNaN(AttributeValue(Readout{Empty: true}, "blueness")))
