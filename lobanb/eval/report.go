@@ -56,6 +56,23 @@ type SliderReport struct {
 	OffTargetAreaChange *float64 `json:"offtarget_area_change,omitempty"`
 	// AreaPairs is the number of (series, strength) pairs OffTargetAreaChange averages.
 	AreaPairs int `json:"offtarget_area_pairs,omitempty"`
+	// Series lists every (prompt, seed) with what was read at each strength, as an erase report lists
+	// its pairs.
+	Series []SeriesValues `json:"series"`
+}
+
+// SeriesValues is what a slider evaluation read off one (prompt, seed) series, one entry per strength.
+type SeriesValues struct {
+	Prompt         string  `json:"prompt"`
+	Seed           uint64  `json:"seed"`
+	EffectSpearman float64 `json:"effect_spearman"`
+	// Target is the target attribute at each strength (null where it is not defined).
+	Target []*float64 `json:"target"`
+	// Area is the shape's area (a fraction of the canvas) at each strength.
+	Area []float64 `json:"area"`
+	// Classes maps each categorical attribute to its class at each strength ("" where the image has
+	// no shape).
+	Classes map[string][]string `json:"classes"`
 }
 
 // PromptEffect is the effect of a slider on one prompt, averaged over its seeds.
@@ -156,6 +173,7 @@ func checkSeries(i int, s Series, strengths []float64) error {
 // add adds series s to the sums of r (overall) and of its prompt.
 func (acc *sliderSums) add(r *SliderReport, s Series) {
 	rho, slope := acc.effect(r, s)
+	r.Series = append(r.Series, seriesValues(s, acc.target, rho))
 	pe := acc.prompt(r, s.Prompt)
 	pe.EffectSpearman += rho
 	pe.EffectSlope += slope
@@ -175,6 +193,25 @@ func (acc *sliderSums) add(r *SliderReport, s Series) {
 		}
 		acc.areaBy[s.Prompt].add(s, acc.zero)
 	}
+}
+
+// seriesValues lists what was read off s: the target, the area and every categorical class at each
+// strength.
+func seriesValues(s Series, target string, rho float64) SeriesValues {
+	sv := SeriesValues{Prompt: s.Prompt, Seed: s.Seed, EffectSpearman: rho, Classes: map[string][]string{}}
+	for _, ro := range s.Readouts {
+		if v := AttributeValue(ro, target); !math.IsNaN(v) && !math.IsInf(v, 0) {
+			sv.Target = append(sv.Target, &v)
+		} else {
+			sv.Target = append(sv.Target, nil)
+		}
+		sv.Area = append(sv.Area, ro.Area)
+		for _, a := range CategoricalAttributes {
+			c, _ := Categorical(ro, a)
+			sv.Classes[a] = append(sv.Classes[a], c)
+		}
+	}
+	return sv
 }
 
 // effect returns the Spearman correlation and the slope of the target against the strength over the

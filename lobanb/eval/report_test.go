@@ -133,6 +133,19 @@ func TestComputeSliderOffTarget(t *testing.T) {
 	require.Equal(t, map[string]float64{"background": 0, "color": 0.25, "shape": 0.25}, r.OffTarget)
 	require.InDelta(t, (1+1+1-1)/4.0, r.EffectSpearman, 1e-12)
 	require.InDelta(t, (10+10+10-10)/4.0, r.EffectSlope, 1e-12)
+	// Every series is listed with what was read at each strength.
+	require.Len(t, r.Series, 4)
+	s3 := r.Series[3]
+	require.Equal(t, "p", s3.Prompt)
+	require.Equal(t, uint64(3), s3.Seed)
+	require.InDelta(t, -1.0, s3.EffectSpearman, 1e-12)
+	require.Equal(t, []float64{50, 40, 30, 20, 10}, s3.Area)
+	require.Len(t, s3.Target, 5)
+	require.InDelta(t, 40.0, *s3.Target[1], 1e-12, "the target (area) at s = −1")
+	require.Equal(t, "green", s3.Classes["color"][1])
+	require.Equal(t, "black", s3.Classes["background"][3])
+	require.Equal(t, []string{"small", "small", "medium", "large", "large"}, s3.Classes["size"])
+	require.Equal(t, "blue", r.Series[1].Classes["color"][0])
 
 	// An explicit off-target list, including the size class.
 	r, err = ComputeSlider("area", []string{"size", "color"}, series)
@@ -178,6 +191,8 @@ func TestComputeSliderUndefined(t *testing.T) {
 	require.InDelta(t, 22.0/105/2, r.EffectSlope, 1e-12)
 	require.Nil(t, r.TargetMean[3])
 	require.InDelta(t, (0.5+1.0/3)/2, *r.TargetMean[2], 1e-12)
+	require.Nil(t, r.Series[0].Target[3], "the empty image's blueness is listed as null")
+	require.Equal(t, "", r.Series[0].Classes["size"][3])
 	require.Equal(t, map[string]float64{"background": 0, "shape": 0, "size": 0.5}, r.OffTarget, "an empty image reads as class \"\", a change")
 	// JSON has no NaN and a null mean.
 	_, err = json.Marshal(r)
