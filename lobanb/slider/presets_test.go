@@ -9,7 +9,7 @@ import (
 	"github.com/loba-dev/loba/internal/testutil"
 )
 
-// TestShippedPresets: every preset in notebooks/presets loads, normalizes and expands; the toy
+// TestShippedPresets: every preset in notebooks/presets (and compare/, colors/, real/) loads, normalizes and expands; the toy
 // presets measure themselves (an eval section: its read-outs are the toy world's), the real-model
 // presets of notebooks/presets/real have none.
 func TestShippedPresets(t *testing.T) {
@@ -18,6 +18,10 @@ func TestShippedPresets(t *testing.T) {
 	compare, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "notebooks", "presets", "compare", "*.yaml"))
 	require.NoError(t, err)
 	files = append(files, compare...)
+	colors, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "notebooks", "presets", "colors", "*.yaml"))
+	require.NoError(t, err)
+	require.Len(t, colors, 8, "five colour-slider pairs and three U-LOBA colours")
+	files = append(files, colors...)
 	real, err := filepath.Glob(filepath.Join(testutil.RepoRoot(t), "notebooks", "presets", "real", "*.yaml"))
 	require.NoError(t, err)
 	require.Len(t, real, 2)
