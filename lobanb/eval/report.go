@@ -172,8 +172,10 @@ func checkSeries(i int, s Series, strengths []float64) error {
 
 // add adds series s to the sums of r (overall) and of its prompt.
 func (acc *sliderSums) add(r *SliderReport, s Series) {
-	rho, slope := acc.effect(r, s)
-	r.Series = append(r.Series, seriesValues(s, acc.target, rho))
+	sv := seriesValues(s, acc.target)
+	rho, slope := acc.effect(r, sv.Target)
+	sv.EffectSpearman = rho
+	r.Series = append(r.Series, sv)
 	pe := acc.prompt(r, s.Prompt)
 	pe.EffectSpearman += rho
 	pe.EffectSlope += slope
@@ -195,10 +197,10 @@ func (acc *sliderSums) add(r *SliderReport, s Series) {
 	}
 }
 
-// seriesValues lists what was read off s: the target, the area and every categorical class at each
-// strength.
-func seriesValues(s Series, target string, rho float64) SeriesValues {
-	sv := SeriesValues{Prompt: s.Prompt, Seed: s.Seed, EffectSpearman: rho, Classes: map[string][]string{}}
+// seriesValues lists what was read off s: the target (nil where it is not defined), the area and
+// every categorical class at each strength.
+func seriesValues(s Series, target string) SeriesValues {
+	sv := SeriesValues{Prompt: s.Prompt, Seed: s.Seed, Classes: map[string][]string{}}
 	for _, ro := range s.Readouts {
 		if v := AttributeValue(ro, target); !math.IsNaN(v) && !math.IsInf(v, 0) {
 			sv.Target = append(sv.Target, &v)
@@ -214,18 +216,18 @@ func seriesValues(s Series, target string, rho float64) SeriesValues {
 	return sv
 }
 
-// effect returns the Spearman correlation and the slope of the target against the strength over the
-// defined points of s, adding those to the per-strength sums and counting the undefined ones in r.
-func (acc *sliderSums) effect(r *SliderReport, s Series) (rho, slope float64) {
+// effect returns the Spearman correlation and the slope of the target values (seriesValues' Target,
+// one per strength) against the strength over the defined points, adding those to the per-strength
+// sums and counting the undefined ones in r.
+func (acc *sliderSums) effect(r *SliderReport, target []*float64) (rho, slope float64) {
 	var xs, ys []float64
-	for j, ro := range s.Readouts {
-		v := AttributeValue(ro, acc.target)
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+	for j, v := range target {
+		if v == nil {
 			r.Undefined++
 			continue
 		}
-		xs, ys = append(xs, acc.strengths[j]), append(ys, v)
-		acc.sums[j] += v
+		xs, ys = append(xs, acc.strengths[j]), append(ys, *v)
+		acc.sums[j] += *v
 		acc.counts[j]++
 	}
 	return Spearman(xs, ys), Slope(xs, ys)
