@@ -148,6 +148,23 @@ func TestStyleLoss(t *testing.T) {
 	mean := evalRegion(t, run, pr, regionTerms{Style: true, StyleMeanOnly: true}, eta, nil, 0, 1)
 	want = styleLossDirect(mean.preds, eta, h*w, true)
 	require.InDelta(t, want, mean.loss, 1e-4*want)
+
+	// η = 0 with the means only (toy-style-cool's colour cast): the target is the content's own
+	// prediction with the style's channel means, e_content − mean_c e_content + mean_c e_style.
+	cast := evalRegion(t, run, pr, regionTerms{Style: true, StyleMeanOnly: true}, 0, nil, 0, 1)
+	tgt, neu, pos := cast.preds[0], cast.preds[3], cast.preds[2]
+	var sum float64
+	for lo := 0; lo < len(tgt); lo += h * w {
+		nm, _ := meanStdF64(neu[lo : lo+h*w])
+		pm, _ := meanStdF64(pos[lo : lo+h*w])
+		for i := lo; i < lo+h*w; i++ {
+			d := tgt[i] - (neu[i] - nm + pm)
+			sum += d * d
+		}
+	}
+	want = sum / float64(len(tgt))
+	require.InDelta(t, want, cast.loss, 1e-4*want)
+	require.NotEqual(t, plain.loss, cast.loss)
 }
 
 // styleLossDirect is ST-LOBA's loss computed directly from the predictions (target, target ref,
