@@ -11,9 +11,15 @@ import (
 // Caption. For each item it consumes rng for the scene, then for the caption, so a seeded rng
 // gives the same batch every time.
 func BatchImages(rng *rand.Rand, n, w, h int) (images []*image.RGBA, captions []string, scenes []Scene) {
+	return BatchImagesShaded(rng, n, w, h, 0)
+}
+
+// BatchImagesShaded is BatchImages with each scene drawn by SampleShaded(rng, maxShade); with
+// maxShade 0 it is BatchImages.
+func BatchImagesShaded(rng *rand.Rand, n, w, h int, maxShade float64) (images []*image.RGBA, captions []string, scenes []Scene) {
 	images, captions, scenes = make([]*image.RGBA, n), make([]string, n), make([]Scene, n)
 	for i := range n {
-		scenes[i] = Sample(rng)
+		scenes[i] = SampleShaded(rng, maxShade)
 		captions[i] = Caption(scenes[i], rng)
 		images[i] = Render(scenes[i], w, h)
 	}
@@ -24,7 +30,12 @@ func BatchImages(rng *rand.Rand, n, w, h int) (images []*image.RGBA, captions []
 // trainer's input (Encode makes the latents). It draws the same items as BatchImages from the
 // same rng state.
 func Batch(rng *rand.Rand, n, w, h int) (pixels []float32, captions []string, scenes []Scene) {
-	images, captions, scenes := BatchImages(rng, n, w, h)
+	return BatchShaded(rng, n, w, h, 0)
+}
+
+// BatchShaded is Batch with shaded colours (BatchImagesShaded); with maxShade 0 it is Batch.
+func BatchShaded(rng *rand.Rand, n, w, h int, maxShade float64) (pixels []float32, captions []string, scenes []Scene) {
+	images, captions, scenes := BatchImagesShaded(rng, n, w, h, maxShade)
 	pixels = make([]float32, n*3*h*w)
 	for i, img := range images {
 		for y := range h {

@@ -17,6 +17,12 @@
 // (±Jitter = ±1/16 of the canvas) per axis; Scene.CX, CY store the shape's centroid as fractions of
 // the width and height. A large shape stays ≥ 2.7 px from the edge of a 32×32 canvas.
 //
+// Shades: SampleShaded also mixes the shape's colour with one of the three other palette colours
+// by a uniform fraction up to maxShade ≤ MaxShade = 0.25 (Scene.Shade, ShadeToward); the caption
+// still names the colour, and every read-out keeps the class. The base's last stage is trained on
+// shaded scenes, so that it draws a colour's shades, not only its corner, and a colour slider can
+// grade its colour instead of flipping between corners.
+//
 // Render(s, w, h) draws a scene at any size (sizes and jitter scale with min(w, h)/32): a pixel
 // takes the palette colour when its centre lies in the shape, with hard edges and no
 // anti-aliasing. Rendered images are not constant on 2×2 blocks; the latent map averages each block,

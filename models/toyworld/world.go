@@ -102,7 +102,18 @@ func NominalArea(size string) float64 {
 type Scene struct {
 	Shape, Color, Size, Background string
 	CX, CY                         float64
+	// Shade mixes the shape's palette colour with another palette colour, ShadeToward: the shape is
+	// painted (1 − Shade)·Color + Shade·ShadeToward. Shade is in [0, MaxShade]; 0 (the default, with
+	// ShadeToward "") is the pure palette colour. The caption still names Color: a shade of red is
+	// red, and the colour read-out says so.
+	ShadeToward string
+	Shade       float64
 }
+
+// MaxShade bounds Scene.Shade. Up to it every shade keeps its colour class in the read-out with a
+// margin: the first misreads come at 0.3, where red and green mix through dark yellow on black and
+// yellow and blue through grey on white.
+const MaxShade = 0.25
 
 // Attr returns the class of one attribute of the scene ("" for an unknown attribute).
 func (s Scene) Attr(attr string) string {
@@ -126,6 +137,12 @@ func (s Scene) Validate() error {
 			return fmt.Errorf("toyworld: scene %s %q is not one of %v", attr, v, Values(attr))
 		}
 	}
+	if !(s.Shade >= 0 && s.Shade <= MaxShade) {
+		return fmt.Errorf("toyworld: scene shade %v is not in [0, %v]", s.Shade, MaxShade)
+	}
+	if s.Shade > 0 && (s.ShadeToward == s.Color || !slices.Contains(colorNames, s.ShadeToward)) {
+		return fmt.Errorf("toyworld: scene shade toward %q is not a colour of %v other than %q", s.ShadeToward, colorNames, s.Color)
+	}
 	if math.IsNaN(s.CX) || math.IsNaN(s.CY) {
 		return fmt.Errorf("toyworld: scene centroid (%v, %v) is NaN", s.CX, s.CY)
 	}
@@ -145,6 +162,20 @@ func Sample(rng *rand.Rand) Scene {
 	}
 	s.CX = 0.5 + (2*rng.Float64()-1)*Jitter
 	s.CY = 0.5 + (2*rng.Float64()-1)*Jitter + centroidDrop(s.Shape, s.Size)
+	return s
+}
+
+// SampleShaded is Sample with the shape's colour shaded: a uniform Shade in [0, maxShade) toward one
+// of the three other palette colours, drawn uniformly. With maxShade 0 it is Sample (the same six
+// values of rng); otherwise it consumes two more. A maxShade above MaxShade is taken as MaxShade.
+func SampleShaded(rng *rand.Rand, maxShade float64) Scene {
+	s := Sample(rng)
+	if maxShade <= 0 {
+		return s
+	}
+	others := slices.DeleteFunc(slices.Clone(colorNames), func(c string) bool { return c == s.Color })
+	s.ShadeToward = others[rng.IntN(len(others))]
+	s.Shade = rng.Float64() * min(maxShade, MaxShade)
 	return s
 }
 
@@ -224,7 +255,7 @@ func Render(s Scene, w, h int) *image.RGBA {
 		panic(fmt.Sprintf("toyworld: canvas %d×%d must be positive", w, h))
 	}
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	bg, fg := backgroundPalette[s.Background], palette[s.Color]
+	bg, fg := backgroundPalette[s.Background], shadeColor(s)
 	g := sceneGeom(s, w, h)
 	for y := range h {
 		for x := range w {
@@ -236,4 +267,16 @@ func Render(s Scene, w, h int) *image.RGBA {
 		}
 	}
 	return img
+}
+
+// shadeColor is the scene's foreground colour: its palette colour mixed with ShadeToward by Shade,
+// rounded to 8 bits.
+func shadeColor(s Scene) color.RGBA {
+	c := palette[s.Color]
+	if s.Shade == 0 {
+		return c
+	}
+	t := palette[s.ShadeToward]
+	mix := func(a, b uint8) uint8 { return uint8(math.Round((1-s.Shade)*float64(a) + s.Shade*float64(b))) }
+	return color.RGBA{mix(c.R, t.R), mix(c.G, t.G), mix(c.B, t.B), 255}
 }

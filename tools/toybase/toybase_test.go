@@ -121,7 +121,7 @@ func TestCaptionDropout(t *testing.T) {
 	count := func(dropout float64) (empty int) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for range 50 {
-			_, captions := trainingBatch(rng, 20, dropout)
+			_, captions := trainingBatch(rng, 20, dropout, 0)
 			for _, c := range captions {
 				if c == "" {
 					empty++

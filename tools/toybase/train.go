@@ -39,6 +39,10 @@ type TrainOptions struct {
 	// unconditional prediction classifier-free guidance and LECO's targets use (default 0.1, as
 	// Stable Diffusion was trained; negative: none).
 	CaptionDropout float64
+	// Shade draws each training scene's colour shaded toward another palette colour by up to this
+	// fraction (toyworld.SampleShaded; 0, the default: pure palette colours, as stages 1–3 were
+	// trained). It is not stored with the checkpoints: a resumed stage passes the same value.
+	Shade float64
 	// Output says what Train writes besides loss.csv, and when.
 	Output  OutputOptions
 	Backend compute.Backend
@@ -100,6 +104,9 @@ func (o *TrainOptions) logf(format string, args ...any) {
 // (EMA) weights exported into Dir every Output.ExportEvery steps and at the end.
 func Train(o TrainOptions) error {
 	o.defaults()
+	if !(o.Shade >= 0 && o.Shade <= toyworld.MaxShade) {
+		return fmt.Errorf("toybase: Shade %v is not in [0, %v]", o.Shade, toyworld.MaxShade)
+	}
 	r, err := newTrainRun(&o)
 	if err != nil {
 		return err
@@ -256,7 +263,7 @@ func (r *trainRun) step(step int) error {
 // captions, the noise, then each sample's timestep.
 func (r *trainRun) batch(step int) (FinetuneInputs, error) {
 	b := r.o.BatchSize
-	pixels, captions := trainingBatch(r.rng.Rand(), b, r.o.CaptionDropout)
+	pixels, captions := trainingBatch(r.rng.Rand(), b, r.o.CaptionDropout, r.o.Shade)
 	z, err := toyworld.Encode(pixels, b, ImageSize, ImageSize)
 	if err != nil {
 		return FinetuneInputs{}, err
@@ -423,9 +430,10 @@ func appendCheckCSV(path string, step int, seconds float64, r *CheckReport) erro
 }
 
 // trainingBatch draws b toy-world images (pixels [b, 3, ImageSize, ImageSize]) with their captions,
-// each caption replaced by "" with probability dropout.
-func trainingBatch(rng *rand.Rand, b int, dropout float64) (pixels []float32, captions []string) {
-	pixels, captions, _ = toyworld.Batch(rng, b, ImageSize, ImageSize)
+// each colour shaded by up to shade (toyworld.BatchShaded) and each caption replaced by "" with
+// probability dropout.
+func trainingBatch(rng *rand.Rand, b int, dropout, shade float64) (pixels []float32, captions []string) {
+	pixels, captions, _ = toyworld.BatchShaded(rng, b, ImageSize, ImageSize, shade)
 	for i := range captions {
 		if rng.Float64() < dropout {
 			captions[i] = ""

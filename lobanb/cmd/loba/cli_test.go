@@ -40,6 +40,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"eval", "p.yaml"}, "loba eval: --lora FILE is required", ""},
 		{[]string{"toyworld", "train", "--batch", "0"}, "loba toyworld train: --batch 0: want a batch size > 0", ""},
 		{[]string{"toyworld", "train", "--prediction", "x0"}, "loba toyworld train: --prediction x0: want v_prediction or epsilon", ""},
+		{[]string{"toyworld", "train", "--shade", "0.3"}, "loba toyworld train: --shade 0.3: want a fraction in [0, 0.25] (0: pure palette colours)", ""},
 		{[]string{"toyworld", "check", "dir", "--samples", "-5"}, "loba toyworld check: --samples -5: want a number of images > 0", ""},
 		{[]string{"toyworld", "check", "dir", "--coupling", "-1"}, "loba toyworld check: --coupling -1: want a number of scenes >= 0", ""},
 	} {

@@ -10,6 +10,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/loba-dev/loba/models/toyworld"
 	"github.com/loba-dev/loba/tools/toybase"
 )
 
@@ -28,7 +29,7 @@ enough to train sliders on a CPU. "loba toyworld train" trains its base model fr
 type toyTrainFlags struct {
 	out, pred                               string
 	steps, batch, every, export, checkSmpls int
-	lr, minSNR, ema                         float64
+	lr, minSNR, ema, shade                  float64
 	seed                                    uint64
 	fp16, quiet                             bool
 }
@@ -45,6 +46,7 @@ func (o toyTrainFlags) check() error {
 		want{o.every <= 0, "checkpoint-every", o.every, "a number of steps > 0"},
 		want{o.export <= 0, "export-every", o.export, "a number of steps > 0"},
 		want{o.checkSmpls < 0, "check-samples", o.checkSmpls, "a number of samples >= 0 (0: no checks)"},
+		want{!(o.shade >= 0 && o.shade <= toyworld.MaxShade), "shade", o.shade, fmt.Sprintf("a fraction in [0, %v] (0: pure palette colours)", toyworld.MaxShade)},
 	)
 }
 
@@ -74,13 +76,14 @@ loss.csv in DIR.train. Running it again continues from the newest checkpoint.`,
 	f.BoolVar(&o.fp16, "fp16", false, "export float16 weights (for committing)")
 	f.BoolVar(&o.quiet, "quiet", false, "no progress bar")
 	f.IntVar(&o.checkSmpls, "check-samples", 0, "after each export, check the model on `N` samples into DIR.train/check.csv")
+	f.Float64Var(&o.shade, "shade", 0, "shade each training colour toward another palette colour by up to this `FRACTION` in [0, 0.25] (0: pure colours; pass the same value when resuming)")
 	return cmd
 }
 
 // runToyTrain implements `loba toyworld train`. Exit codes: 0 trained, 1 training failed.
 func runToyTrain(o toyTrainFlags, stdout, stderr io.Writer) int {
 	opts := toybase.TrainOptions{Dir: o.out, Steps: o.steps, BatchSize: o.batch, Seed: o.seed, PredictionType: o.pred,
-		Optimizer: toybase.OptimizerOptions{LR: o.lr, EMADecay: o.ema}, MinSNRGamma: o.minSNR,
+		Optimizer: toybase.OptimizerOptions{LR: o.lr, EMADecay: o.ema}, MinSNRGamma: o.minSNR, Shade: o.shade,
 		Output: toybase.OutputOptions{CheckpointEvery: o.every, ExportEvery: o.export, CheckSamples: o.checkSmpls}, Log: stderr}
 	if o.fp16 {
 		opts.Output.ExportDType = dtypes.Float16
