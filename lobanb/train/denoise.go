@@ -19,7 +19,9 @@ import (
 //	x ← scheduler.step(ε_u + g_d·(ε_c − ε_u), t, x)
 //
 // with the adapter at the per-sample multipliers when the run denoises with it (LECO) or off.
-// The host calls it k times; the timestep is a graph input, so the graph is never rebuilt.
+// The host calls it k times; the timestep is a graph input, so the graph is never rebuilt. At
+// g_d = 1 the guided prediction is ε_c and at g_d = 0 it is ε_u, so the graph predicts only that
+// half (B samples instead of 2B).
 type denoiseGraph struct {
 	exec *model.Exec
 	sdxl bool
@@ -58,13 +60,23 @@ func (env graphEnv) denoiseFn(sched schedulers.Scheduler, guidance float64, need
 		}
 		b := x.Shape().Dim(0)
 		xIn := sched.ScaleModelInputGraph(x, t)
-		x2 := Concatenate([]*Node{xIn, xIn}, 0) // [2B, C, H, W]
-		t2 := BroadcastToDims(t, 2*b)           // [2B]
-		a := adapterFor(env.adapters, Concatenate([]*Node{mult, mult}, 0))
-		e := env.d.Predict(x2, t2, concatConds(unc, tgt), a) // [2B, C, H, W]
-		eu := SliceAxis(e, 0, AxisRange(0, b))
-		ec := SliceAxis(e, 0, AxisRange(b, 2*b))
-		guided := Add(eu, MulScalar(Sub(ec, eu), guidance)) // ε_u + g_d·(ε_c − ε_u)
+		var guided *Node
+		switch guidance {
+		case 1, 0: // one half: ε_c at g_d = 1, ε_u at g_d = 0
+			c := tgt
+			if guidance == 0 {
+				c = unc
+			}
+			guided = env.d.Predict(xIn, BroadcastToDims(t, b), c, adapterFor(env.adapters, mult)) // [B, C, H, W]
+		default:
+			x2 := Concatenate([]*Node{xIn, xIn}, 0) // [2B, C, H, W]
+			t2 := BroadcastToDims(t, 2*b)           // [2B]
+			a := adapterFor(env.adapters, Concatenate([]*Node{mult, mult}, 0))
+			e := env.d.Predict(x2, t2, concatConds(unc, tgt), a) // [2B, C, H, W]
+			eu := SliceAxis(e, 0, AxisRange(0, b))
+			ec := SliceAxis(e, 0, AxisRange(b, 2*b))
+			guided = Add(eu, MulScalar(Sub(ec, eu), guidance)) // ε_u + g_d·(ε_c − ε_u)
+		}
 		prev, _ := sched.StepGraph(guided, t, x, noise, schedulers.StepOptions{})
 		return []*Node{prev}
 	}

@@ -33,7 +33,7 @@ func setup(p *slider.Preset, opts Options) (*Run, error) {
 
 // tinyPreset is a LECO erase preset on a tiny fixture pipeline: 16×16 px (8×8 latents), a short
 // partial denoise, so a step takes a fraction of a second on the pure-Go backend.
-func tinyPreset(t *testing.T, steps int) *slider.Preset {
+func tinyPreset(t testing.TB, steps int) *slider.Preset {
 	t.Helper()
 	tp := tinypipe.First(t, false)
 	p := slider.Defaults()
