@@ -92,3 +92,33 @@ func BenchmarkDenoiseStep(b *testing.B) {
 		})
 	}
 }
+
+// TestGraphsCompiledOnce (issue 17): a run compiles its train step, its evaluation graph and its
+// partial denoise once for their one shape, however many steps, partial-denoise lengths k and
+// evaluations follow (a graph rebuilt inside the loop would count again).
+func TestGraphsCompiledOnce(t *testing.T) {
+	p := tinyPreset(t, 12)
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	b := run.loop.graphs.builds
+	require.NotNil(t, b)
+	_, err = run.EvalLoss(3, 1)
+	require.NoError(t, err)
+	res, err := run.Train()
+	require.NoError(t, err)
+	require.Equal(t, 12, res.Steps)
+	_, err = run.EvalLoss(3, 1)
+	require.NoError(t, err)
+	require.Greater(t, len(run.loop.draw.ks), 1, "the run draws several partial-denoise lengths")
+	require.Equal(t, []int64{1, 1, 1}, []int64{b.step.Load(), b.eval.Load(), b.denoise.Load()}, "step, eval, denoise builds")
+
+	// The count is of compilations: another latent shape compiles the partial denoise again.
+	batch, err := run.loop.batch(0)
+	require.NoError(t, err)
+	e := run.loop.groups[0][0]
+	c := run.loop.latentChannels
+	x := tensors.FromShape(shapes.Make(dtypes.Float32, batch.size, c, e.LatentH+2, e.LatentW+2))
+	_, err = run.loop.graphs.denoise.Run(x, 500, batch.unconditional, batch.target, tensors.FromShape(shapes.Make(dtypes.Float32, batch.size)), nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), b.denoise.Load())
+}

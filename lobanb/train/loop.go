@@ -99,6 +99,7 @@ type loopGraphs struct {
 	denoise *denoiseGraph
 	step    *stepGraph
 	eval    *stepGraph // the loss-only graph (newStepGraph with no optimizer), for evalLoss
+	builds  *graphBuilds
 }
 
 // checkpointing says where and how often the loop checkpoints.

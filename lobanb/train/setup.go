@@ -262,11 +262,11 @@ func (r *Run) buildGraphs(sched schedulers.Scheduler, params []Param, opt Optimi
 	}
 	env := graphEnv{backend: pipe.Backend, ctx: pipe.Ctx, sdxl: pipe.Kind == sd.KindSDXL, mem: mem,
 		d:        &denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.At("unet"), DType: pipe.DType},
-		adapters: func(m *Node) nn.Adapter { return r.Net.Adapter(pipe.Ctx, "/unet", m) }}
+		adapters: func(m *Node) nn.Adapter { return r.Net.Adapter(pipe.Ctx, "/unet", m) }, builds: &graphBuilds{}}
 	lossCfg := lossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, MinSNRGamma: p.Train.MinSNRGamma,
 		VPrediction: sched.Config().PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod(),
 		Region: region}
-	var g loopGraphs
+	g := loopGraphs{builds: env.builds}
 	if g.step, err = newStepGraph(env, lossCfg, params, opt, p.Train.MaxGradNorm); err != nil {
 		return g, err
 	}

@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -108,6 +109,19 @@ type graphEnv struct {
 	adapters sd.AdapterFactory
 	// mem is how the UNet's layers trade compute for memory in these graphs.
 	mem nn.MemoryOptions
+	// builds counts how often each graph function runs: once per compilation (a new input shape or a
+	// new Exec), so a test can tell that no graph is rebuilt inside the loop. nil counts nothing.
+	builds *graphBuilds
+}
+
+// graphBuilds counts the compilations of a run's graphs.
+type graphBuilds struct{ step, eval, denoise atomic.Int64 }
+
+// count adds one to *c when b is set.
+func (b *graphBuilds) count(c func(*graphBuilds) *atomic.Int64) {
+	if b != nil {
+		c(b).Add(1)
+	}
 }
 
 // newStepGraph prepares the train step. params are the adapter's trainable variables with their
@@ -126,6 +140,11 @@ func newStepGraph(env graphEnv, lossCfg lossConfig, params []Param, opt Optimize
 // loss and the global gradient norm.
 func (env graphEnv) stepFn(lossCfg lossConfig, params []Param, opt Optimizer, maxGradNorm float64) func(*model.Scope, []*Node) []*Node {
 	return func(_ *model.Scope, inputs []*Node) []*Node {
+		if opt == nil {
+			env.builds.count(func(b *graphBuilds) *atomic.Int64 { return &b.eval })
+		} else {
+			env.builds.count(func(b *graphBuilds) *atomic.Int64 { return &b.step })
+		}
 		nn.UseMemoryOptions(inputs[0].Graph(), env.mem)
 		in := stepBatch{X: inputs[0], T: inputs[1]}
 		rest := inputs[2:]
