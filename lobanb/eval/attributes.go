@@ -53,10 +53,8 @@ func init() {
 // that b reads −1, a +1 and their midpoint 0: 2⟨rgb − m, d⟩/|d|² with d = a − b, m = (a + b)/2.
 // For a = blue, b = red it is exactly B − R.
 func colorAxis(rgb [3]float64, a, b string) float64 {
-	ca, _ := toyworld.PaletteColor(a)
-	cb, _ := toyworld.PaletteColor(b)
-	pa := [3]float64{float64(ca.R) / 255, float64(ca.G) / 255, float64(ca.B) / 255}
-	pb := [3]float64{float64(cb.R) / 255, float64(cb.G) / 255, float64(cb.B) / 255}
+	pa, _ := toyworld.PaletteUnitRGB(a)
+	pb, _ := toyworld.PaletteUnitRGB(b)
 	var dot, dd float64
 	for k := range 3 {
 		d := pa[k] - pb[k]

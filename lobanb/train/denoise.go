@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"sync/atomic"
 
 	"github.com/gomlx/exceptions"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -46,7 +45,7 @@ func newDenoiseGraph(env graphEnv, sched schedulers.Scheduler, guidance float64)
 // unconditional and target conditionings, the multipliers and, when needsNoise, the step's noise.
 func (env graphEnv) denoiseFn(sched schedulers.Scheduler, guidance float64, needsNoise bool) func(*model.Scope, []*Node) []*Node {
 	return func(_ *model.Scope, inputs []*Node) []*Node {
-		env.builds.count(func(b *graphBuilds) *atomic.Int64 { return &b.denoise })
+		env.builds.add(denoiseGraphKind)
 		mem := env.mem
 		mem.GradientCheckpointing = false // no gradients here: barriers would only copy the skips
 		nn.UseMemoryOptions(inputs[0].Graph(), mem)

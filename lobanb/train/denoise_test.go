@@ -25,12 +25,7 @@ func TestDenoiseOneHalf(t *testing.T) {
 		return run
 	}
 	full, one, zero := runAt(3), runAt(1), runAt(0)
-	batch, err := full.loop.batch(0)
-	require.NoError(t, err)
-	e := full.loop.groups[0][0]
-	x := tensors.FromFlatDataAndDimensions(full.loop.rng.Normal(batch.size*full.loop.latentChannels*e.LatentH*e.LatentW),
-		batch.size, full.loop.latentChannels, e.LatentH, e.LatentW)
-	zeros := tensors.FromShape(shapes.Make(dtypes.Float32, batch.size))
+	_, x, zeros := denoiseInputs(t, full, 0)
 	ts := full.loop.draw.sched.Timesteps()
 	step := func(r *Run, unc, tgt int) []float32 {
 		b, err := r.loop.batch(0)
@@ -74,12 +69,7 @@ func BenchmarkDenoiseStep(b *testing.B) {
 		p.DenoiseGuidance = &g
 		run, err := setup(p, Options{OutDir: b.TempDir(), Backend: testutil.Backend(b)})
 		require.NoError(b, err)
-		batch, err := run.loop.batch(0)
-		require.NoError(b, err)
-		e := run.loop.groups[0][0]
-		x := tensors.FromFlatDataAndDimensions(run.loop.rng.Normal(batch.size*run.loop.latentChannels*e.LatentH*e.LatentW),
-			batch.size, run.loop.latentChannels, e.LatentH, e.LatentW)
-		zeros := tensors.FromShape(shapes.Make(dtypes.Float32, batch.size))
+		batch, x, zeros := denoiseInputs(b, run, 0)
 		stepOnce := func() {
 			_, err := run.loop.graphs.denoise.Run(x, 500, batch.unconditional, batch.target, zeros, nil)
 			require.NoError(b, err)
@@ -110,15 +100,23 @@ func TestGraphsCompiledOnce(t *testing.T) {
 	_, err = run.EvalLoss(3, 1)
 	require.NoError(t, err)
 	require.Greater(t, len(run.loop.draw.ks), 1, "the run draws several partial-denoise lengths")
-	require.Equal(t, []int64{1, 1, 1}, []int64{b.step.Load(), b.eval.Load(), b.denoise.Load()}, "step, eval, denoise builds")
+	require.Equal(t, []int64{1, 1, 1}, []int64{b[stepGraphKind].Load(), b[evalGraphKind].Load(), b[denoiseGraphKind].Load()}, "step, eval, denoise builds")
 
 	// The count is of compilations: another latent shape compiles the partial denoise again.
+	batch, x, zeros := denoiseInputs(t, run, 2)
+	_, err = run.loop.graphs.denoise.Run(x, 500, batch.unconditional, batch.target, zeros, nil)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), b[denoiseGraphKind].Load())
+}
+
+// denoiseInputs is the partial denoise's inputs for run's first group: its batch, a standard normal
+// x [B, C, H+grow, W+grow] at the group's latent size (grown by grow) and zero multipliers [B].
+func denoiseInputs(tb testing.TB, run *Run, grow int) (*assembled, *tensors.Tensor, *tensors.Tensor) {
+	tb.Helper()
 	batch, err := run.loop.batch(0)
-	require.NoError(t, err)
-	e := run.loop.groups[0][0]
-	c := run.loop.latentChannels
-	x := tensors.FromShape(shapes.Make(dtypes.Float32, batch.size, c, e.LatentH+2, e.LatentW+2))
-	_, err = run.loop.graphs.denoise.Run(x, 500, batch.unconditional, batch.target, tensors.FromShape(shapes.Make(dtypes.Float32, batch.size)), nil)
-	require.NoError(t, err)
-	require.Equal(t, int64(2), b.denoise.Load())
+	require.NoError(tb, err)
+	e, c := run.loop.groups[0][0], run.loop.latentChannels
+	h, w := e.LatentH+grow, e.LatentW+grow
+	x := tensors.FromFlatDataAndDimensions(run.loop.rng.Normal(batch.size*c*h*w), batch.size, c, h, w)
+	return batch, x, tensors.FromShape(shapes.Make(dtypes.Float32, batch.size))
 }

@@ -114,13 +114,22 @@ type graphEnv struct {
 	builds *graphBuilds
 }
 
-// graphBuilds counts the compilations of a run's graphs.
-type graphBuilds struct{ step, eval, denoise atomic.Int64 }
+// graphKind names a run's graphs for graphBuilds.
+type graphKind int
 
-// count adds one to *c when b is set.
-func (b *graphBuilds) count(c func(*graphBuilds) *atomic.Int64) {
+const (
+	stepGraphKind graphKind = iota
+	evalGraphKind
+	denoiseGraphKind
+)
+
+// graphBuilds counts the compilations of a run's graphs, one counter per graphKind.
+type graphBuilds [3]atomic.Int64
+
+// add counts one compilation of graph k (nothing when b is nil).
+func (b *graphBuilds) add(k graphKind) {
 	if b != nil {
-		c(b).Add(1)
+		b[k].Add(1)
 	}
 }
 
@@ -141,9 +150,9 @@ func newStepGraph(env graphEnv, lossCfg lossConfig, params []Param, opt Optimize
 func (env graphEnv) stepFn(lossCfg lossConfig, params []Param, opt Optimizer, maxGradNorm float64) func(*model.Scope, []*Node) []*Node {
 	return func(_ *model.Scope, inputs []*Node) []*Node {
 		if opt == nil {
-			env.builds.count(func(b *graphBuilds) *atomic.Int64 { return &b.eval })
+			env.builds.add(evalGraphKind)
 		} else {
-			env.builds.count(func(b *graphBuilds) *atomic.Int64 { return &b.step })
+			env.builds.add(stepGraphKind)
 		}
 		nn.UseMemoryOptions(inputs[0].Graph(), env.mem)
 		in := stepBatch{X: inputs[0], T: inputs[1]}

@@ -83,6 +83,12 @@ func Values(attr string) []string {
 // PaletteColor is the RGB colour of a foreground colour class ("red", ...).
 func PaletteColor(name string) (color.RGBA, bool) { c, ok := palette[name]; return c, ok }
 
+// PaletteUnitRGB is PaletteColor in [0, 1] units (R, G, B), as the read-outs measure colour.
+func PaletteUnitRGB(name string) ([3]float64, bool) {
+	c, ok := palette[name]
+	return unitRGB(c), ok
+}
+
 // BackgroundColor is the RGB colour of a background class ("white", "black").
 func BackgroundColor(name string) (color.RGBA, bool) {
 	c, ok := backgroundPalette[name]
