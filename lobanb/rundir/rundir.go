@@ -5,6 +5,7 @@
 //	DIR/checkpoints/step-NNNNNNNN/      adapter, optimizer and RNG state (lobanb/train)
 //	DIR/loss.csv                        one row per step: step,loss,lr,seconds
 //	DIR/cache/conditioning.safetensors  the prompts' text conditioning
+//	DIR/cache/trajectories.safetensors  the trajectory cache or x₀ pool (trajectory_cache, denoise none)
 //	DIR/samples/step-NNNNNN.png         sample grids during training
 //	DIR/lora.safetensors                the trained adapter (kohya format)
 //	DIR/lora-step-NNNNNN.safetensors    the adapter every train.save_every steps
@@ -36,6 +37,7 @@ const (
 	LossFile        = "loss.csv"
 	CheckpointsDir  = "checkpoints"
 	CondCacheFile   = "cache/conditioning.safetensors"
+	TrajectoryFile  = "cache/trajectories.safetensors"
 	SamplesDir      = "samples"
 	EvalFile        = "eval.json"
 	GridFile        = "grid.png"
@@ -64,6 +66,9 @@ func (d Dir) Checkpoints() string { return d.file(CheckpointsDir) }
 
 // CondCache is the text-conditioning cache: DIR/cache/conditioning.safetensors.
 func (d Dir) CondCache() string { return d.file(CondCacheFile) }
+
+// Trajectories holds the fast modes' trajectory cache or x₀ pool: DIR/cache/trajectories.safetensors.
+func (d Dir) Trajectories() string { return d.file(TrajectoryFile) }
 
 // EvalReport is the evaluation report: DIR/eval.json.
 func (d Dir) EvalReport() string { return d.file(EvalFile) }

@@ -161,6 +161,7 @@ func (p *Preset) explicitZeros(v *validator) {
 func (p *Preset) fillDefaults() {
 	p.Model.fillDefaults()
 	p.fillLoopDefaults()
+	p.fillFastDefaults()
 	p.Network.fillDefaults()
 	p.Train.fillDefaults()
 	p.Sample.fillDefaults()
@@ -397,6 +398,7 @@ func (p *Preset) validate(v *validator) {
 	v.enum("denoise_scheduler_config", p.DenoiseSchedulerConfig, validSchedulerConfig)
 	v.enum("timestep_spacing", p.TimestepSpacing, validSpacings)
 	v.enum("target_norm", p.TargetNorm, validTargetNorms)
+	p.validateFast(v)
 
 	p.validateNetwork(v)
 	p.validateTrain(v)

@@ -58,6 +58,15 @@ type Preset struct {
 	// TargetNorm rescales the training target (§2): none (default) | normlike | frobenius.
 	TargetNorm string `yaml:"target_norm" json:"target_norm"`
 
+	// Denoise is where a step's x_t comes from (docs/ALGORITHMS.md §4): partial (default: the partial
+	// denoise of §1, or its trajectory cache) | none (x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε, x₀ from a pool the
+	// base model generated once, t drawn in timestep_range).
+	Denoise string `yaml:"denoise" json:"denoise"`
+	// TrajectoryCache samples the partial denoise from cached trajectories (mode loba).
+	TrajectoryCache TrajectoryCache `yaml:"trajectory_cache" json:"trajectory_cache"`
+	// X0Pool is denoise none's pool of base-model latents.
+	X0Pool X0Pool `yaml:"x0_pool" json:"x0_pool"`
+
 	Network Network `yaml:"network" json:"network"`
 	Train   Train   `yaml:"train" json:"train"`
 	Sample  Sample  `yaml:"sample" json:"sample"`

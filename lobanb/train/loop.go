@@ -56,6 +56,11 @@ type loop struct {
 
 	draw   drawSettings
 	graphs loopGraphs
+	// traj is what the fast modes sample from (trajcache.go); nil: the partial denoise every step.
+	traj *trajectories
+	// evaluating is set during evalLoss.
+	evaluating bool
+	logf       func(format string, args ...any)
 
 	// adapter are the adapter's variables; optimizerState lists the optimizer's (created when the
 	// step graph is first built). A checkpoint saves both, with the RNG.
@@ -82,6 +87,9 @@ type drawSettings struct {
 	windows []ksWindow
 	// tStar maps k (denoise steps taken) to the timestep the references are evaluated at.
 	tStar func(k int) int64
+	// genSched is the scheduler the fast modes generate with: sched, or with denoise none the x₀
+	// pool's (x0_pool.steps).
+	genSched schedulers.Scheduler
 	// denoiseWithAdapter keeps the adapter on (at the entry multipliers) during the partial denoise.
 	denoiseWithAdapter bool
 	noiseOffset        float64
@@ -210,8 +218,8 @@ func (l *loop) afterStep(step int, h hooks) error {
 // pairs up to the adapter's own effect on the partial denoise. It changes no state.
 func (l *loop) evalLoss(n int, seed uint64) (float64, error) {
 	saved := l.rng
-	defer func() { l.rng = saved }()
-	l.rng = NewRNG(seed)
+	defer func() { l.rng, l.evaluating = saved, false }()
+	l.rng, l.evaluating = NewRNG(seed), true
 	var sum float64
 	for i := 0; i < n; i++ {
 		out, _, err := l.runGraph(l.graphs.eval, 1)
@@ -223,25 +231,18 @@ func (l *loop) evalLoss(n int, seed uint64) (float64, error) {
 	return sum / float64(n), nil
 }
 
-// runGraph draws one batch's randomness, runs the partial denoise and then graph (the train step or
-// the evaluation graph) at optimizer step `step`.
+// runGraph draws one batch's randomness, its (x_t, t*) (drawLatents) and then runs graph (the train
+// step or the evaluation graph) at optimizer step `step`.
 func (l *loop) runGraph(graph *stepGraph, step int) (StepOutputs, float64, error) {
 	gi := l.rng.IntN(len(l.groups))
-	group := l.groups[gi]
-	ks := l.draw.ksAt(step)
-	k := ks[l.rng.IntN(len(ks))]
 	batch, err := l.batch(gi)
 	if err != nil {
 		return StepOutputs{}, 0, err
 	}
-	x, err := l.initialLatents(batch.size, group[0].LatentH, group[0].LatentW)
+	x, tStar, err := l.drawLatents(gi, batch, step)
 	if err != nil {
-		return StepOutputs{}, 0, err
-	}
-	if x, err = l.partialDenoise(x, k, batch); err != nil {
 		return StepOutputs{}, 0, fmt.Errorf("step %d: %w", step, err)
 	}
-	tStar := l.draw.tStar(k)
 	ts := make([]int64, batch.size)
 	for i := range ts {
 		ts[i] = tStar
@@ -264,18 +265,68 @@ func (l *loop) runGraph(graph *stepGraph, step int) (StepOutputs, float64, error
 	return out, lr, nil
 }
 
-// initialLatents draws x_T [b, C, h, w]: a standard normal with kohya's noise offset, then its
-// pyramid noise, scaled by the scheduler's initial sigma.
-func (l *loop) initialLatents(b, h, w int) (*tensors.Tensor, error) {
+// drawLatents draws group gi's x_t and its timestep t* for step: by the partial denoise from fresh
+// noise (docs/ALGORITHMS.md §1 step 3), from the trajectory cache, or from denoise none's x₀ pool
+// (§4; trajcache.go). The evaluation (l.evaluating) samples the generation the training is at.
+func (l *loop) drawLatents(gi int, batch *assembled, step int) (*tensors.Tensor, int64, error) {
+	g := l.groups[gi][0]
+	dims := []int{batch.size, l.latentChannels, g.LatentH, g.LatentW}
+	c := l.traj
+	if c != nil {
+		gen := c.genFor(step)
+		if l.evaluating {
+			gen = c.genFor(l.stepDone + 1)
+			if c.gen >= 0 {
+				gen = c.gen
+			}
+		}
+		if err := l.ensureTrajectories(gen); err != nil {
+			return nil, 0, err
+		}
+	}
+	ks := l.draw.ksAt(step)
+	k := ks[l.rng.IntN(len(ks))]
+	switch {
+	case c != nil && c.pool: // x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε at the t* the partial denoise would reach
+		j := l.rng.IntN(c.size)
+		t := l.draw.tStar(k)
+		ts := make([]float64, batch.size)
+		for i := range ts {
+			ts[i] = float64(t)
+		}
+		eps := l.rng.Normal(batch.size * l.latentChannels * g.LatentH * g.LatentW)
+		x, err := l.draw.sched.AddNoise(c.at(gi, j, 0, dims), eps, ts)
+		if err != nil {
+			return nil, 0, err
+		}
+		return tensors.FromFlatDataAndDimensions(x, dims...), t, nil
+	case c != nil:
+		j := l.rng.IntN(c.size)
+		return tensors.FromFlatDataAndDimensions(c.at(gi, j, k, dims), dims...), l.draw.tStar(k), nil
+	}
+	noise, err := l.initialLatentsFrom(l.rng, batch.size, g.LatentH, g.LatentW)
+	if err != nil {
+		return nil, 0, err
+	}
+	x, err := l.partialDenoise(tensors.FromFlatDataAndDimensions(noise, dims...), k, batch)
+	if err != nil {
+		return nil, 0, err
+	}
+	return x, l.draw.tStar(k), nil
+}
+
+// initialLatentsFrom draws x_T [b, C, h, w] (flat) from rng: a standard normal with kohya's noise
+// offset, then its pyramid noise, scaled by the scheduler's initial sigma.
+func (l *loop) initialLatentsFrom(rng *RNG, b, h, w int) ([]float32, error) {
 	c := l.latentChannels
-	noise := l.rng.Normal(b * c * h * w)
+	noise := rng.Normal(b * c * h * w)
 	if l.draw.noiseOffset != 0 { // kohya: the offset first, then the pyramid noise
-		if err := noiseOffsetHost(noise, b, c, h, w, l.draw.noiseOffset, l.rng.Normal(b*c)); err != nil {
+		if err := noiseOffsetHost(noise, b, c, h, w, l.draw.noiseOffset, rng.Normal(b*c)); err != nil {
 			return nil, err
 		}
 	}
 	if it := l.draw.multiresIterations; it > 0 {
-		sizes, normals := multiresInputs(l.rng, b, c, h, w, it)
+		sizes, normals := multiresInputs(rng, b, c, h, w, it)
 		if err := multiresNoiseHost(noise, b, c, h, w, it, l.draw.multiresDiscount, sizes, normals); err != nil {
 			return nil, err
 		}
@@ -284,7 +335,7 @@ func (l *loop) initialLatents(b, h, w int) (*tensors.Tensor, error) {
 	for i := range noise {
 		noise[i] *= sigma
 	}
-	return tensors.FromFlatDataAndDimensions(noise, b, c, h, w), nil
+	return noise, nil
 }
 
 // partialDenoise takes k steps of the partial denoise from x (docs/ALGORITHMS.md §1 step 3), with

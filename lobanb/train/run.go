@@ -129,7 +129,7 @@ func (r *Run) load(dir, extend string) error {
 	if err != nil {
 		return fmt.Errorf("preset %s: train.lr_scheduler: %w", plan.Preset.File(), err)
 	}
-	if r.loop, err = r.buildLoop(conds, vars, params, opt, lr); err != nil {
+	if r.loop, err = r.buildLoop(dir, conds, vars, params, opt, lr); err != nil {
 		return err
 	}
 	if ckpt == nil {

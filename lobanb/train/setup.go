@@ -180,7 +180,7 @@ func (r *Run) mergeLoRA(decl map[string]shapes.Shape, ml slider.MergeLoRA) error
 
 // buildLoop builds the partial-denoise scheduler and t*, the step, evaluation and denoise graphs
 // (compiled on first use) and the loop over the preset's entries.
-func (r *Run) buildLoop(conds map[string]sd.Conditioning, vars []*gctx.Variable, params []Param, opt Optimizer, lr func(step int) float64) (*loop, error) {
+func (r *Run) buildLoop(dir string, conds map[string]sd.Conditioning, vars []*gctx.Variable, params []Param, opt Optimizer, lr func(step int) float64) (*loop, error) {
 	p, pipe := r.Plan.Preset, r.Pipeline
 	draw, err := drawSettingsOf(p, pipe)
 	if err != nil {
@@ -202,7 +202,7 @@ func (r *Run) buildLoop(conds map[string]sd.Conditioning, vars []*gctx.Variable,
 		return nil, err
 	}
 	region := regionTermsFor(p, r.Plan.Groups)
-	graphs, err := r.buildGraphs(draw.sched, params, opt, region)
+	graphs, err := r.buildGraphs(draw.sched, draw.genSched, params, opt, region)
 	if err != nil {
 		return nil, err
 	}
@@ -210,9 +210,13 @@ func (r *Run) buildLoop(conds map[string]sd.Conditioning, vars []*gctx.Variable,
 	if err != nil {
 		return nil, err
 	}
+	traj, err := r.trajectoriesFor(dir, draw, fn)
+	if err != nil {
+		return nil, err
+	}
 	return &loop{
 		ctx: pipe.Ctx, groups: groups, region: region, seqLen: seqLen, conds: conds, latentChannels: pipe.UNet.Config.InChannels,
-		draw: draw, graphs: graphs,
+		draw: draw, graphs: graphs, traj: traj, logf: r.logf,
 		adapter:        vars,
 		optimizerState: func() []*gctx.Variable { return opt.StateVariables(pipe.Ctx) },
 		lr:             lr, rng: NewRNG(uint64(p.Train.Seed)),
@@ -220,6 +224,36 @@ func (r *Run) buildLoop(conds map[string]sd.Conditioning, vars []*gctx.Variable,
 		ckpt: checkpointing{root: r.Dir.Checkpoints(), every: p.Train.CheckpointEvery, keep: p.Train.KeepCheckpoints,
 			presetHash: presetHash(p), function: fn},
 	}, nil
+}
+
+// trajectoriesFor sets up the fast mode's trajectory cache or x₀ pool (trajcache.go); nil when the
+// preset uses neither. function is the preset's trainedFunction (part of the file's key).
+func (r *Run) trajectoriesFor(dir string, draw drawSettings, function map[string]string) (*trajectories, error) {
+	p := r.Plan.Preset
+	c := &trajectories{gen: -1, path: r.Dir.Trajectories(), seed: uint64(p.Train.Seed)}
+	switch {
+	case p.Denoise == slider.DenoiseNone:
+		c.pool, c.size, c.depth, c.steps = true, p.X0Pool.Size, 1, len(draw.genSched.Timesteps())
+		c.poolNeutral = p.X0Pool.Prompt == slider.PoolNeutral
+	case p.TrajectoryCache.Size > 0:
+		maxK := 0
+		for _, k := range draw.ks {
+			maxK = max(maxK, k)
+		}
+		for _, w := range draw.windows {
+			for _, k := range w.Ks {
+				maxK = max(maxK, k)
+			}
+		}
+		c.size, c.refreshEvery, c.depth, c.steps = p.TrajectoryCache.Size, p.TrajectoryCache.RefreshEvery, maxK+1, maxK
+	default:
+		return nil, nil
+	}
+	var err error
+	if c.key, err = trajectoryKey(function, dir); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // presetHash is the sha256 of p's JSON (hex), recorded in checkpoints.
@@ -243,7 +277,16 @@ func drawSettingsOf(p *slider.Preset, pipe *sd.Pipeline) (drawSettings, error) {
 	if err != nil {
 		return drawSettings{}, err
 	}
-	d := drawSettings{sched: sched, ks: ks, windows: windows, tStar: tStar,
+	genSched := sched
+	if p.Denoise == slider.DenoiseNone && p.X0Pool.Steps != p.MaxDenoisingSteps { // the pool's own sampler
+		if genSched, err = schedulers.New(sched.Config()); err != nil {
+			return drawSettings{}, err
+		}
+		if err := genSched.SetTimesteps(p.X0Pool.Steps); err != nil {
+			return drawSettings{}, fmt.Errorf("preset %s: x0_pool.steps: %w", p.File(), err)
+		}
+	}
+	d := drawSettings{sched: sched, genSched: genSched, ks: ks, windows: windows, tStar: tStar,
 		denoiseWithAdapter: *p.DenoiseWithAdapter, noiseOffset: p.Train.NoiseOffset,
 		multiresIterations: p.Train.MultiresNoiseIterations, multiresDiscount: p.Train.MultiresNoiseDiscount,
 		huberC: p.Train.HuberC, huberScale: p.Train.HuberScale}
@@ -253,8 +296,9 @@ func drawSettingsOf(p *slider.Preset, pipe *sd.Pipeline) (drawSettings, error) {
 	return d, nil
 }
 
-// buildGraphs prepares the train step, the loss-only evaluation graph and the partial denoise.
-func (r *Run) buildGraphs(sched schedulers.Scheduler, params []Param, opt Optimizer, region regionTerms) (loopGraphs, error) {
+// buildGraphs prepares the train step, the loss-only evaluation graph and the partial denoise (a step
+// of denoiseSched: the x₀ pool's sampler with denoise none).
+func (r *Run) buildGraphs(sched, denoiseSched schedulers.Scheduler, params []Param, opt Optimizer, region regionTerms) (loopGraphs, error) {
 	p, pipe := r.Plan.Preset, r.Pipeline
 	mem, err := memoryOptions(p.Train, pipe)
 	if err != nil {
@@ -276,7 +320,7 @@ func (r *Run) buildGraphs(sched schedulers.Scheduler, params []Param, opt Optimi
 	if !*p.DenoiseWithAdapter {
 		env.adapters = nil
 	}
-	g.denoise, err = newDenoiseGraph(env, sched, *p.DenoiseGuidance)
+	g.denoise, err = newDenoiseGraph(env, denoiseSched, *p.DenoiseGuidance)
 	return g, err
 }
 
