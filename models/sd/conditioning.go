@@ -189,30 +189,53 @@ func (p *Pipeline) tokenize(prompts []string, seq int, long bool) ([]*tensors.Te
 func (p *Pipeline) encodeGraphFn(key encodeKey) func(ctx *model.Scope, ids []*Node) []*Node {
 	return func(ctx *model.Scope, ids []*Node) []*Node {
 		p.graphs.stats.EncodeGraphs++
-		if p.Kind == KindSD15 {
-			te := p.TextEncoders[0]
-			tctx := ctx.At("%s", ScopeTextEncoder)
-			o := te.Forward(tctx, ids[0])
-			h := o.LastHiddenState // [N·chunks, S, D]
-			if key.clipSkip > 0 {
-				h = o.HiddenStates[len(o.HiddenStates)-1-key.clipSkip]
-				h = nn.LayerNorm(tctx.At("text_model").At("final_layer_norm"), h, te.Config.LayerNormEps)
-			}
-			h = clip.JoinChunks(ConvertDType(h, dtypes.Float32), key.chunks) // [N, chunks·S, D]
+		h, pooled := p.EncodeGraph(ctx, ids, key.clipSkip, key.chunks)
+		if pooled == nil {
 			return []*Node{h}
 		}
-		var hs []*Node
-		var pooled *Node
-		for i, te := range p.TextEncoders {
-			o := te.Forward(ctx.At("%s", textEncoderScopes[i]), ids[i])
-			hs = append(hs, ConvertDType(o.HiddenStates[len(o.HiddenStates)-2-key.clipSkip], dtypes.Float32)) // [N·chunks, S, D_i]
-			if i == 1 {
-				pooled = clip.FirstChunk(ConvertDType(o.TextEmbeds, dtypes.Float32), key.chunks) // [N, P]
-			}
-		}
-		h := clip.JoinChunks(Concatenate(hs, -1), key.chunks) // [N, chunks·S, D_1 + D_2]
 		return []*Node{h, pooled}
 	}
+}
+
+// EncodeGraph is the text conditioning in a graph (EncodePrompts' computation): ids are one
+// [N·chunks, S] int32 tensor per text encoder (TokenIDs), ctx the pipeline's root scope. It returns
+// hidden [N, chunks·S, D] float32 and, for SDXL, pooled [N, P] (nil for SD1.x). The text encoders'
+// Linear layers consult the adapter installed for the graph (nn.UseAdapter), so a text-encoder LoRA
+// scoped at "/text_encoder" or "/text_encoder_2" applies.
+func (p *Pipeline) EncodeGraph(ctx *model.Scope, ids []*Node, clipSkip, chunks int) (hidden, pooled *Node) {
+	if p.Kind == KindSD15 {
+		te := p.TextEncoders[0]
+		tctx := ctx.At("%s", ScopeTextEncoder)
+		o := te.Forward(tctx, ids[0])
+		h := o.LastHiddenState // [N·chunks, S, D]
+		if clipSkip > 0 {
+			h = o.HiddenStates[len(o.HiddenStates)-1-clipSkip]
+			h = nn.LayerNorm(tctx.At("text_model").At("final_layer_norm"), h, te.Config.LayerNormEps)
+		}
+		return clip.JoinChunks(ConvertDType(h, dtypes.Float32), chunks), nil // [N, chunks·S, D]
+	}
+	var hs []*Node
+	for i, te := range p.TextEncoders {
+		o := te.Forward(ctx.At("%s", textEncoderScopes[i]), ids[i])
+		hs = append(hs, ConvertDType(o.HiddenStates[len(o.HiddenStates)-2-clipSkip], dtypes.Float32)) // [N·chunks, S, D_i]
+		if i == 1 {
+			pooled = clip.FirstChunk(ConvertDType(o.TextEmbeds, dtypes.Float32), chunks) // [N, P]
+		}
+	}
+	return clip.JoinChunks(Concatenate(hs, -1), chunks), pooled // [N, chunks·S, D_1 + D_2]
+}
+
+// TokenIDs tokenizes prompts as EncodePrompts does without LongPrompts: one [N, S] int32 tensor per
+// text encoder, each prompt truncated or padded to S tokens (the graph input of EncodeGraph with
+// chunks 1).
+func (p *Pipeline) TokenIDs(prompts []string) ([]*tensors.Tensor, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.TextEncoders) == 0 {
+		return nil, fmt.Errorf("sd.TokenIDs: the text encoders were freed (FreeTextEncoders) or not loaded (SkipTextEncoders)")
+	}
+	ids, _, err := p.tokenize(prompts, p.seqLen(), false)
+	return ids, err
 }
 
 // TimeIDs is SDXL's add_time_ids (diffusers _get_add_time_ids): original_size + crops_coords_top_left
