@@ -224,6 +224,7 @@ func (n *Network) fillDefaults() {
 	if len(n.Selectors) == 0 {
 		n.Selectors = nil
 	}
+	n.TextEncoder.fillDefaults(n)
 }
 
 // fillDefaults sets the optimization defaults.
@@ -457,6 +458,7 @@ func (p *Preset) validateNetwork(v *validator) {
 	v.check(n.ConvRank >= 1, "network.conv_rank", n.ConvRank, ">= 1")
 	v.check(finite(n.ConvAlpha) && n.ConvAlpha > 0, "network.conv_alpha", n.ConvAlpha, "> 0")
 	v.enum("network.init", n.Init, validInits)
+	p.validateTextEncoder(v)
 	for i, s := range n.Selectors {
 		path := fmt.Sprintf("network.selectors[%d]", i)
 		if s.Match == "" {

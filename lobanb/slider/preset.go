@@ -127,7 +127,8 @@ type MergeLoRA struct {
 
 // Network configures the adapter (docs/ALGORITHMS.md §6).
 type Network struct {
-	// Targets is the module preset: lierla (default) | c3lier | noxattn | xattn | full.
+	// Targets is the UNet's module preset: lierla (default) | c3lier | noxattn | xattn | full | none
+	// (no UNet module: a text-encoder-only adapter).
 	Targets string   `yaml:"targets" json:"targets"`
 	Rank    int      `yaml:"rank" json:"rank"`   // default 4
 	Alpha   *float64 `yaml:"alpha" json:"alpha"` // default 1; scale = alpha/rank
@@ -146,6 +147,9 @@ type Network struct {
 	// product of the multipliers of every selector matching it (1 when none does), applied in training
 	// and written into the LoRA file. Empty (default): 1 everywhere.
 	LayerMultipliers map[string]float64 `yaml:"layer_multipliers,omitempty" json:"layer_multipliers,omitempty"`
+	// TextEncoder is the text encoders' adapter (off by default); with Targets "none" it is the whole
+	// adapter.
+	TextEncoder TextEncoderNetwork `yaml:"text_encoder" json:"text_encoder"`
 }
 
 // Selector matches adapter modules by their diffusers module path (e.g.
@@ -364,7 +368,7 @@ var (
 	validKinds           = []string{"auto", "sd15", "sdxl"}
 	validPredictionTypes = []string{"", "epsilon", "v_prediction"}
 	validHiddenStates    = []string{"auto", "last", "penultimate"}
-	validNetworkTargets  = []string{"lierla", "c3lier", "noxattn", "xattn", "full"}
+	validNetworkTargets  = []string{"lierla", "c3lier", "noxattn", "xattn", "full", "none"}
 	validInits           = []string{"zero", "orthonormal"}
 	validOptimizers      = []string{"adamw", "lion", "sgd"}
 	validLRSchedulers    = []string{"constant", "constant_with_warmup", "linear", "cosine", "cosine_with_restarts", "polynomial"}

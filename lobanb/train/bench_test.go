@@ -45,7 +45,7 @@ func BenchmarkStepParts(b *testing.B) {
 	adapters := func(m *Node) nn.Adapter { return run.Net.Adapter(run.Pipeline.Ctx, "/unet", m) }
 
 	refs, err := model.NewExec(backend, run.Pipeline.Ctx.Store(), func(ctx *model.Scope, x, t, pos, neu, unc *Node) *Node {
-		p := predictions(d, x, t, nodeCond{Hidden: pos}, nodeCond{Hidden: pos}, nodeCond{Hidden: neu}, nodeCond{Hidden: unc}, nil, false, nil)
+		p := predictions(d, x, t, nodeCond{Hidden: pos}, nodeCond{Hidden: pos}, nodeCond{Hidden: pos}, nodeCond{Hidden: neu}, nodeCond{Hidden: unc}, nil, false, nil)
 		return Add(Add(p.Positive, p.Neutral), p.Unconditional)
 	})
 	require.NoError(b, err)

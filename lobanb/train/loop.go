@@ -61,6 +61,8 @@ type loop struct {
 	// evaluating is set during evalLoss.
 	evaluating bool
 	logf       func(format string, args ...any)
+	// tokenIDs tokenizes the target prompts of a batch when text-encoder networks train (nil: none).
+	tokenIDs func(prompts []string) ([]*tensors.Tensor, error)
 
 	// adapter are the adapter's variables; optimizerState lists the optimizer's (created when the
 	// step graph is first built). A checkpoint saves both, with the RNG.
@@ -258,6 +260,7 @@ func (l *loop) runGraph(graph *stepGraph, step int) (StepOutputs, float64, error
 		SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight,
 		LR: float32(lr), Step: int32(step), HuberC: float32(huberC),
 		Mask: batch.mask, Preserve: batch.preserve, Style: batch.style, Concept: batch.concept,
+		TargetIDs: batch.targetIDs,
 	})
 	if err != nil {
 		return out, lr, fmt.Errorf("step %d: %w", step, err)
@@ -376,6 +379,9 @@ type assembled struct {
 	target, positive, neutral, unconditional sd.Conditioning
 	guidance, multiplier, weight             *tensors.Tensor
 	mask, preserve, style, concept           *tensors.Tensor // the §5 inputs (regionTensors)
+	// targetIDs are the rows' target prompts' token ids, one [B, S] per text encoder (text-encoder
+	// networks only).
+	targetIDs []*tensors.Tensor
 }
 
 // batch is group gi's assembled batch, assembled at its first use and kept.
@@ -398,8 +404,10 @@ func (l *loop) batch(gi int) (*assembled, error) {
 func (l *loop) assemble(group []entry) (*assembled, error) {
 	var rows [4][]*sd.Conditioning // target, positive, neutral, unconditional
 	var g, m, w []float32
+	var targets []string
 	for _, e := range group {
 		for i := 0; i < max(e.BatchSize, 1); i++ {
+			targets = append(targets, e.Target)
 			for j, prompt := range []string{e.Target, e.Positive, e.Neutral, e.Unconditional} {
 				c, ok := l.conds[prompt]
 				if !ok {
@@ -417,6 +425,12 @@ func (l *loop) assemble(group []entry) (*assembled, error) {
 	}
 	a := &assembled{size: len(g), guidance: tensors.FromValue(g), multiplier: tensors.FromValue(m), weight: tensors.FromValue(w)}
 	a.mask, a.preserve, a.style, a.concept = regionTensors(group, l.region, l.seqLen)
+	if l.tokenIDs != nil {
+		var err error
+		if a.targetIDs, err = l.tokenIDs(targets); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	for j, into := range []*sd.Conditioning{&a.target, &a.positive, &a.neutral, &a.unconditional} {
 		c, err := sd.ConcatConditionings(rows[j]...)
 		if err != nil {

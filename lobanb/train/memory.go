@@ -196,9 +196,15 @@ func (m *modelShapes) denoiseShapes(b, h, w int) []shapes.Shape {
 // adapter, the memory options; its variables are declared, never allocated (the adapter's and the
 // optimizer's are, being small).
 func planEnv(p *slider.Preset, m *modelShapes, dtype dtypes.DType, mem nn.MemoryOptions) (graphEnv, []Param, error) {
-	net, err := lora.Resolve("unet", m.decl, p.Network.LoRATargets())
+	q := p
+	if p.Network.Targets == lora.PresetNone { // a text-encoder adapter backpropagates through the whole
+		c := *p // UNet as a UNet adapter does: its graph is sized with the default UNet targets
+		c.Network.Targets = lora.PresetLierLa
+		q = &c
+	}
+	net, err := resolveUNet(q, m.decl)
 	if err != nil {
-		return graphEnv{}, nil, fmt.Errorf("preset %s: network: %w", p.File(), err)
+		return graphEnv{}, nil, err
 	}
 	ctx := model.NewStore().RootScope()
 	if err := net.Init(ctx, lora.InitOptions{Seed: 1}); err != nil {
@@ -291,9 +297,9 @@ func mustDDIM() *schedulers.Config {
 
 // adapterParams counts the preset's adapter's parameters on the model's UNet.
 func adapterParams(p *slider.Preset, m *modelShapes) (int64, error) {
-	net, err := lora.Resolve("unet", m.decl, p.Network.LoRATargets())
+	net, err := resolveUNet(p, m.decl)
 	if err != nil {
-		return 0, fmt.Errorf("preset %s: network: %w", p.File(), err)
+		return 0, err
 	}
 	ctx := model.NewStore().RootScope()
 	if err := net.Init(ctx, lora.InitOptions{Seed: 1}); err != nil {

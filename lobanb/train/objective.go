@@ -143,10 +143,11 @@ type teacherStudent struct {
 
 // predictions runs the frozen teacher's references in ONE batched call — positive, neutral,
 // unconditional and, with targetRef, the target prompt: batch 3B or 4B (LECO makes three calls, each
-// with a wasted unconditional half) — and the student once with the adapter. x: [B, C, H, W], t: [B].
+// with a wasted unconditional half) — and the student once with the adapter, on studentTarget (the
+// target's conditioning, through the adapted text encoders when they train). x: [B, C, H, W], t: [B].
 // With concept ([B, S]: 1 on the concept's tokens of the positive prompt) the teacher's pass also
 // captures the cross-attention maps of those tokens (teacherStudent.ConceptMaps).
-func predictions(d *denoiser, x, t *Node, target, positive, neutral, unconditional nodeCond, student nn.Adapter, targetRef bool, concept *Node) teacherStudent {
+func predictions(d *denoiser, x, t *Node, target, studentTarget, positive, neutral, unconditional nodeCond, student nn.Adapter, targetRef bool, concept *Node) teacherStudent {
 	b := x.Shape().Dim(0)
 	conds := []nodeCond{positive, neutral, unconditional}
 	if targetRef {
@@ -166,7 +167,7 @@ func predictions(d *denoiser, x, t *Node, target, positive, neutral, uncondition
 	if stop != nil {
 		p.ConceptMaps = SliceAxis(stop(), 0, AxisRange(0, b)) // [B, h, w]
 	}
-	p.Target = d.Predict(x, t, target, student)
+	p.Target = d.Predict(x, t, studentTarget, student)
 	if targetRef {
 		p.TargetRef = part(3)
 	}

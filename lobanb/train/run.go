@@ -27,6 +27,8 @@ type Run struct {
 	Dir      rundir.Dir
 	Pipeline *sd.Pipeline
 	Net      *lora.Network
+	// TextNets are the text encoders' networks (network.text_encoder; nil without).
+	TextNets []*lora.Network
 	// CondCached tells that the text conditioning came from the run folder's cache.
 	CondCached bool
 
@@ -237,9 +239,41 @@ func (r *Run) evalProgress(done, total int) {
 	}
 }
 
-// installAdapter makes the pipeline's sampling graphs use the trained adapter.
+// installAdapter makes the pipeline's sampling graphs use the trained adapter (its text-encoder
+// networks too).
 func (r *Run) installAdapter() {
 	r.Pipeline.SetAdapter(func(m *Node) nn.Adapter { return r.Net.Adapter(r.Pipeline.Ctx, "/unet", m) })
+	if len(r.TextNets) > 0 {
+		r.Pipeline.SetTextAdapter(r.textAdapters)
+	}
+}
+
+// textAdapters is the text-encoder networks' adapter at multiplier m ([N] or scalar).
+func (r *Run) textAdapters(m *Node) nn.Adapter {
+	as := make([]nn.Adapter, len(r.TextNets))
+	for i, n := range r.TextNets {
+		as[i] = n.Adapter(r.Pipeline.Ctx, "/"+n.Component, m)
+	}
+	return lora.Combine(as...)
+}
+
+// Modules is the number of adapted modules (the UNet's and the text encoders').
+func (r *Run) Modules() int {
+	n := 0
+	for _, net := range append([]*lora.Network{r.Net}, r.TextNets...) {
+		n += len(net.Modules)
+	}
+	return n
+}
+
+// networks are the adapter's networks as saved: the UNet's (when it has modules) and the text
+// encoders'.
+func (r *Run) networks() []*lora.Network {
+	var out []*lora.Network
+	if len(r.Net.Modules) > 0 {
+		out = append(out, r.Net)
+	}
+	return append(out, r.TextNets...)
 }
 
 // SaveLoRA writes the adapter as a kohya LoRA file with the metadata of docs/ALGORITHMS.md §7 and
@@ -272,7 +306,7 @@ func (r *Run) SaveLoRA(path string) error {
 	if sde, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
 		opts.Date = time.Unix(sde, 0)
 	}
-	return lora.SaveKohya(r.Pipeline.Ctx, path, []*lora.Network{r.Net}, opts)
+	return lora.SaveKohya(r.Pipeline.Ctx, path, r.networks(), opts)
 }
 
 // sample writes the sample grid of the current adapter: rows = prompts, columns = strengths.

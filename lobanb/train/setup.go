@@ -12,6 +12,7 @@ import (
 
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	gctx "github.com/gomlx/gomlx/ml/model"
 
 	"github.com/loba-dev/loba/lobanb/slider"
@@ -35,11 +36,14 @@ func (r *Run) loadConditioning(dir string) (map[string]sd.Conditioning, error) {
 		return nil, err
 	}
 	conds, cached, why := loadCondCache(cachePath, cacheKey, plan.Prompts)
+	// With a text-encoder adapter the encoders stay: the adapter's prediction encodes its prompt
+	// in the train step (the cache still holds the frozen references' conditioning).
+	textTrained := p.Network.TextEncoder.Enabled()
 	if !cached && why != "" {
 		r.logf("text conditioning cache %s not used (%s): encoding again", cachePath, why)
 	}
 	if r.Pipeline, err = sd.LoadPipeline(dir, sd.PipelineOptions{Backend: opts.Backend, DType: plan.DType, Variant: p.Model.Variant,
-		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && !plan.EvalAfter, SkipTextEncoders: cached && !plan.EvalAfter}); err != nil {
+		Tokenizer: opts.Tokenizer, SkipVAE: !sampling(p) && !plan.EvalAfter, SkipTextEncoders: cached && !plan.EvalAfter && !textTrained}); err != nil {
 		return nil, err
 	}
 	if err := checkModelKind(p, dir, r.Pipeline.Kind); err != nil {
@@ -49,8 +53,7 @@ func (r *Run) loadConditioning(dir string) (map[string]sd.Conditioning, error) {
 		r.CondCached = true
 		r.logf("text conditioning of %d prompts read from %s", len(plan.Prompts), cachePath)
 	} else {
-		clipSkip := p.Model.HiddenState == "penultimate" && r.Pipeline.Kind != sd.KindSDXL
-		if conds, err = encodePrompts(r.Pipeline, plan.Prompts, clipSkip); err != nil {
+		if conds, err = encodePrompts(r.Pipeline, plan.Prompts, clipSkipOf(p, r.Pipeline)); err != nil {
 			return nil, err
 		}
 		if err := saveCondCache(cachePath, cacheKey, conds); err != nil {
@@ -60,7 +63,7 @@ func (r *Run) loadConditioning(dir string) (map[string]sd.Conditioning, error) {
 	if err := r.keepSampleConditioning(conds); err != nil {
 		return nil, err
 	}
-	if !plan.EvalAfter && len(r.Pipeline.TextEncoders) > 0 { // the evaluation encodes its own prompts after training
+	if !plan.EvalAfter && !textTrained && len(r.Pipeline.TextEncoders) > 0 { // the evaluation encodes its own prompts after training
 		if err := r.Pipeline.FreeTextEncoders(); err != nil {
 			return nil, err
 		}
@@ -94,13 +97,18 @@ func (r *Run) keepSampleConditioning(conds map[string]sd.Conditioning) error {
 	return err
 }
 
-// encodePrompts encodes prompts with the pipeline's text encoders (clipSkip: SD1.5's penultimate
-// hidden state).
-func encodePrompts(pipe *sd.Pipeline, prompts []string, clipSkip bool) (map[string]sd.Conditioning, error) {
-	encode := sd.EncodeOptions{}
-	if clipSkip {
-		encode.ClipSkip = 1
+// clipSkipOf is the encoders' clip skip for model.hidden_state: 1 for SD1.x's penultimate layer,
+// else 0 (SDXL's penultimate layer is its default).
+func clipSkipOf(p *slider.Preset, pipe *sd.Pipeline) int {
+	if p.Model.HiddenState == "penultimate" && pipe.Kind != sd.KindSDXL {
+		return 1
 	}
+	return 0
+}
+
+// encodePrompts encodes prompts with the pipeline's text encoders at clip skip clipSkip.
+func encodePrompts(pipe *sd.Pipeline, prompts []string, clipSkip int) (map[string]sd.Conditioning, error) {
+	encode := sd.EncodeOptions{ClipSkip: clipSkip}
 	cond, err := pipe.EncodePrompts(prompts, encode)
 	if err != nil {
 		return nil, err
@@ -117,7 +125,8 @@ func encodePrompts(pipe *sd.Pipeline, prompts []string, clipSkip bool) (map[stri
 }
 
 // setupAdapter merges the preset's base LoRAs into the frozen UNet, then resolves and initialises
-// the adapter: its variables and the trainable ones with their lr scales.
+// the adapter — the UNet's network and, with network.text_encoder, one per text encoder — its
+// variables and the trainable ones with their lr scales.
 func (r *Run) setupAdapter() ([]*gctx.Variable, []Param, error) {
 	p, pipe := r.Plan.Preset, r.Pipeline
 	decl, err := pipe.UNet.Declared()
@@ -129,9 +138,9 @@ func (r *Run) setupAdapter() ([]*gctx.Variable, []Param, error) {
 			return nil, nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
 		}
 	}
-	net, err := lora.Resolve("unet", decl, p.Network.LoRATargets())
+	net, err := resolveUNet(p, decl)
 	if err != nil {
-		return nil, nil, fmt.Errorf("preset %s: network: %w", p.File(), err)
+		return nil, nil, err
 	}
 	r.Net = net
 	if len(p.Network.LayerMultipliers) > 0 { // applied in training, written into the alphas on save
@@ -139,20 +148,69 @@ func (r *Run) setupAdapter() ([]*gctx.Variable, []Param, error) {
 			return nil, nil, fmt.Errorf("preset %s: network.layer_multipliers: %w", p.File(), err)
 		}
 	}
-	if err := net.Init(pipe.Ctx, lora.InitOptions{Seed: uint64(p.Train.Seed), UpInit: r.Plan.UpInit}); err != nil {
-		return nil, nil, err
-	}
-	vars, err := net.Variables(pipe.Ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	var params []Param
-	for i, v := range vars {
-		if v.Trainable {
-			params = append(params, Param{Var: v, LRScale: net.Modules[i/2].LRScale})
+	nets := []*lora.Network{net}
+	lrScales := []float64{1}
+	if te := p.Network.TextEncoder; te.Enabled() {
+		if r.TextNets, err = resolveTextEncoders(p, pipe); err != nil {
+			return nil, nil, err
 		}
+		for range r.TextNets {
+			lrScales = append(lrScales, *te.LRScale)
+		}
+		nets = append(nets, r.TextNets...)
+	}
+	var vars []*gctx.Variable
+	var params []Param
+	for i, n := range nets {
+		if err := n.Init(pipe.Ctx, lora.InitOptions{Seed: uint64(p.Train.Seed) + uint64(i), UpInit: r.Plan.UpInit}); err != nil {
+			return nil, nil, err
+		}
+		nv, err := n.Variables(pipe.Ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		for j, v := range nv {
+			if v.Trainable {
+				params = append(params, Param{Var: v, LRScale: n.Modules[j/2].LRScale * lrScales[i]})
+			}
+		}
+		vars = append(vars, nv...)
 	}
 	return vars, params, nil
+}
+
+// resolveUNet resolves the UNet's network (no module with network.targets none).
+func resolveUNet(p *slider.Preset, decl map[string]shapes.Shape) (*lora.Network, error) {
+	if p.Network.Targets == lora.PresetNone {
+		return &lora.Network{Component: lora.UNet}, nil
+	}
+	net, err := lora.Resolve(lora.UNet, decl, p.Network.LoRATargets())
+	if err != nil {
+		return nil, fmt.Errorf("preset %s: network: %w", p.File(), err)
+	}
+	return net, nil
+}
+
+// resolveTextEncoders resolves network.text_encoder on each of the pipeline's text encoders
+// (text_encoder, and SDXL's text_encoder_2).
+func resolveTextEncoders(p *slider.Preset, pipe *sd.Pipeline) ([]*lora.Network, error) {
+	if len(pipe.TextEncoders) == 0 {
+		return nil, fmt.Errorf("preset %s: network.text_encoder: the model's text encoders are not loaded", p.File())
+	}
+	var out []*lora.Network
+	for i, te := range pipe.TextEncoders {
+		comp := []string{lora.TextEncoder, lora.TextEncoder2}[i]
+		decl, err := te.Declared()
+		if err != nil {
+			return nil, err
+		}
+		net, err := lora.Resolve(comp, decl, p.Network.TextEncoder.LoRATargets())
+		if err != nil {
+			return nil, fmt.Errorf("preset %s: network.text_encoder: %w", p.File(), err)
+		}
+		out = append(out, net)
+	}
+	return out, nil
 }
 
 // mergeLoRA merges one of model.merge_loras into the frozen UNet (a relative path is also tried
@@ -216,7 +274,7 @@ func (r *Run) buildLoop(dir string, conds map[string]sd.Conditioning, vars []*gc
 	}
 	return &loop{
 		ctx: pipe.Ctx, groups: groups, region: region, seqLen: seqLen, conds: conds, latentChannels: pipe.UNet.Config.InChannels,
-		draw: draw, graphs: graphs, traj: traj, logf: r.logf,
+		draw: draw, graphs: graphs, traj: traj, logf: r.logf, tokenIDs: r.targetTokenIDs(),
 		adapter:        vars,
 		optimizerState: func() []*gctx.Variable { return opt.StateVariables(pipe.Ctx) },
 		lr:             lr, rng: NewRNG(uint64(p.Train.Seed)),
@@ -254,6 +312,15 @@ func (r *Run) trajectoriesFor(dir string, draw drawSettings, function map[string
 		return nil, err
 	}
 	return c, nil
+}
+
+// targetTokenIDs tokenizes the adapter's prompts for the train step when text-encoder networks
+// train (nil otherwise).
+func (r *Run) targetTokenIDs() func(prompts []string) ([]*tensors.Tensor, error) {
+	if len(r.TextNets) == 0 {
+		return nil
+	}
+	return r.Pipeline.TokenIDs
 }
 
 // presetHash is the sha256 of p's JSON (hex), recorded in checkpoints.
@@ -307,6 +374,9 @@ func (r *Run) buildGraphs(sched, denoiseSched schedulers.Scheduler, params []Par
 	env := graphEnv{backend: pipe.Backend, ctx: pipe.Ctx, sdxl: pipe.Kind == sd.KindSDXL, mem: mem,
 		d:        &denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.At("unet"), DType: pipe.DType},
 		adapters: func(m *Node) nn.Adapter { return r.Net.Adapter(pipe.Ctx, "/unet", m) }, builds: &graphBuilds{}}
+	if len(r.TextNets) > 0 {
+		env.text = &textEncoding{pipe: pipe, clipSkip: clipSkipOf(p, pipe), adapters: r.textAdapters}
+	}
 	lossCfg := lossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, MinSNRGamma: p.Train.MinSNRGamma,
 		VPrediction: sched.Config().PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod(),
 		Region: region}

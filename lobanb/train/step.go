@@ -44,6 +44,10 @@ type stepBatch struct {
 	// the concept tokens [B, S] (U-LOBA's concept mask: 1 on the erased concept's tokens of the
 	// positive prompt; a row of zeros has no concept mask).
 	Mask, Preserve, Style, Concept *Node
+	// StudentTarget, when text-encoder networks train, is the target prompts' conditioning through the
+	// adapted text encoders at each sample's multiplier (the adapter's prediction reads it; the
+	// references keep Target, the frozen encoders'). nil: Target.
+	StudentTarget *nodeCond
 }
 
 // objective builds the objective of docs/ALGORITHMS.md §1–3 for one batch: teacher references (one 3B call),
@@ -51,7 +55,11 @@ type stepBatch struct {
 // weights, mean over the batch. It returns the scalar loss and the predictions.
 func objective(d *denoiser, in stepBatch, adapters sd.AdapterFactory, cfg lossConfig) (*Node, teacherStudent) {
 	r := cfg.Region
-	p := predictions(d, in.X, in.T, in.Target, in.Positive, in.Neutral, in.Unconditional, adapters(in.Multiplier), r.Preserve, in.Concept)
+	student := in.Target
+	if in.StudentTarget != nil {
+		student = *in.StudentTarget
+	}
+	p := predictions(d, in.X, in.T, in.Target, student, in.Positive, in.Neutral, in.Unconditional, adapters(in.Multiplier), r.Preserve, in.Concept)
 	y := applyTargetNorm(cfg.TargetNorm, lecoTarget(p, in.SignedGuidance), p)
 	if r.Style {
 		y = styleTarget(y, p, in.Style, r.StyleMeanOnly)
@@ -109,6 +117,9 @@ type graphEnv struct {
 	adapters sd.AdapterFactory
 	// mem is how the UNet's layers trade compute for memory in these graphs.
 	mem nn.MemoryOptions
+	// text encodes the adapter's prompt through the adapted text encoders (nil: no text-encoder
+	// network).
+	text *textEncoding
 	// builds counts how often each graph function runs: once per compilation (a new input shape or a
 	// new Exec), so a test can tell that no graph is rebuilt inside the loop. nil counts nothing.
 	builds *graphBuilds
@@ -165,6 +176,9 @@ func (env graphEnv) stepFn(lossCfg lossConfig, params []Param, opt Optimizer, ma
 		lr, step := rest[3], rest[4]
 		in.HuberC = rest[5]
 		in.Mask, in.Preserve, in.Style, in.Concept = regionInputs(rest[6:], lossCfg.Region)
+		if env.text != nil {
+			in.StudentTarget = env.text.encode(rest[6+lossCfg.Region.inputs():], in.Multiplier, in.Target)
+		}
 		loss, _ := objective(env.d, in, env.adapters, lossCfg)
 		if opt == nil { // evaluation: the loss alone, no gradient, no update
 			return []*Node{loss, ZerosLike(loss)}
@@ -196,6 +210,43 @@ type stepInputs struct {
 	// The §5 inputs the graph's regionTerms take (nil otherwise): W [B, 1, H, W], λ_keep [B], style
 	// flag [B], concept tokens [B, S].
 	Mask, Preserve, Style, Concept *tensors.Tensor
+	// TargetIDs are the target prompts' token ids, one [B, S] int32 tensor per text encoder, when
+	// text-encoder networks train (nil otherwise).
+	TargetIDs []*tensors.Tensor
+}
+
+// inputs is the number of §5 inputs r compiles in (regionInputs takes them).
+func (r regionTerms) inputs() int {
+	n := 0
+	for _, on := range []bool{r.Masked, r.Preserve, r.Style, r.Concept} {
+		if on {
+			n++
+		}
+	}
+	return n
+}
+
+// textEncoding is how the train step encodes the adapter's prompt when text-encoder networks
+// train: the pipeline's text encoders (sd.Pipeline.EncodeGraph) with their networks' adapter at
+// each sample's multiplier.
+type textEncoding struct {
+	pipe     *sd.Pipeline
+	clipSkip int
+	adapters func(multiplier *Node) nn.Adapter
+}
+
+// encode is the conditioning of the token ids (one [B, S] per text encoder) through the adapted
+// text encoders at multiplier [B]; SDXL's time ids are taken from like.
+func (te *textEncoding) encode(ids []*Node, multiplier *Node, like nodeCond) *nodeCond {
+	g := multiplier.Graph()
+	prev := nn.UseAdapter(g, te.adapters(multiplier))
+	defer nn.UseAdapter(g, prev)
+	hidden, pooled := te.pipe.EncodeGraph(te.pipe.Ctx, ids, te.clipSkip, 1) // [B, S, D], [B, P]
+	c := nodeCond{Hidden: ConvertDType(hidden, like.Hidden.DType()), TimeIDs: like.TimeIDs}
+	if pooled != nil {
+		c.TextEmbeds = ConvertDType(pooled, like.TextEmbeds.DType())
+	}
+	return &c
 }
 
 // regionInputs takes the §5 inputs r compiles in from the graph's last inputs: W (Masked), λ_keep
@@ -235,6 +286,9 @@ func (s *stepGraph) Run(in stepInputs) (out StepOutputs, err error) {
 		if t != nil {
 			args = append(args, t)
 		}
+	}
+	for _, t := range in.TargetIDs {
+		args = append(args, t)
 	}
 	var (
 		results []*tensors.Tensor

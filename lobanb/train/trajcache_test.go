@@ -185,7 +185,10 @@ func TestTrajectoryCacheResume(t *testing.T) {
 // does not change it), generated once and read back by a resumed run.
 func TestX0PoolNoDenoise(t *testing.T) {
 	tinyFastPreset := tinyFastPresets(t)
-	none := func(p *slider.Preset) { p.Denoise = slider.DenoiseNone; p.X0Pool = slider.X0Pool{Size: 2, Steps: 3} }
+	none := func(p *slider.Preset) {
+		p.Denoise, p.DenoiseWithAdapter = slider.DenoiseNone, ptrTo(false)
+		p.X0Pool = slider.X0Pool{Size: 2, Steps: 3}
+	}
 	out := t.TempDir()
 	run, err := setup(tinyFastPreset(2, none), Options{OutDir: out, Backend: testutil.Backend(t)})
 	require.NoError(t, err)

@@ -6,6 +6,7 @@ package sd
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
@@ -59,6 +60,13 @@ func (p *Pipeline) EncodePrompts(prompts []string, opts EncodeOptions) (*Conditi
 
 // encode is EncodePrompts with p.mu held.
 func (p *Pipeline) encode(prompts []string, opts EncodeOptions) (*Conditioning, error) {
+	return p.encodeAt(prompts, nil, opts)
+}
+
+// encodeAt encodes prompts as EncodePrompts does; with mult non-nil (one multiplier per prompt) the
+// text encoders run with the text adapter (SetTextAdapter) at those multipliers, in a graph of its
+// own (one per encodeKey and batch, dropped by SetTextAdapter). p.mu is held.
+func (p *Pipeline) encodeAt(prompts []string, mult []float32, opts EncodeOptions) (*Conditioning, error) {
 	if len(p.TextEncoders) == 0 {
 		return nil, fmt.Errorf("sd.EncodePrompts: the text encoders were freed (FreeTextEncoders) or not loaded (SkipTextEncoders)")
 	}
@@ -74,17 +82,30 @@ func (p *Pipeline) encode(prompts []string, opts EncodeOptions) (*Conditioning, 
 		return nil, err
 	}
 	key := encodeKey{clipSkip: opts.ClipSkip, chunks: chunks}
-	exec := p.graphs.encode[key]
+	graphs, fn := p.graphs.encode, p.encodeGraphFn(key)
+	if mult != nil {
+		if p.graphs.textAdapter == nil {
+			return nil, fmt.Errorf("sd.EncodePrompts: multipliers given but no text adapter is set (SetTextAdapter)")
+		}
+		if len(mult) != len(prompts) {
+			return nil, fmt.Errorf("sd.EncodePrompts: %d multipliers for %d prompts", len(mult), len(prompts))
+		}
+		graphs, fn = p.graphs.encodeText, p.encodeTextGraphFn(key, p.graphs.textAdapter)
+	}
+	exec := graphs[key]
 	if exec == nil {
-		exec, err = model.NewExec(p.Backend, p.Ctx.Store(), p.encodeGraphFn(key))
+		exec, err = model.NewExec(p.Backend, p.Ctx.Store(), fn)
 		if err != nil {
 			return nil, fmt.Errorf("sd.EncodePrompts: %w", err)
 		}
-		p.graphs.encode[key] = exec
+		graphs[key] = exec
 	}
-	args := make([]any, len(ids))
+	args := make([]any, len(ids), len(ids)+1)
 	for i, x := range ids {
 		args[i] = x
+	}
+	if mult != nil {
+		args = append(args, tensors.FromFlatDataAndDimensions(slices.Clone(mult), len(mult))) // [N]
 	}
 	var outs []*tensors.Tensor
 	err = exceptions.TryCatch[error](func() {
@@ -189,6 +210,28 @@ func (p *Pipeline) tokenize(prompts []string, seq int, long bool) ([]*tensors.Te
 func (p *Pipeline) encodeGraphFn(key encodeKey) func(ctx *model.Scope, ids []*Node) []*Node {
 	return func(ctx *model.Scope, ids []*Node) []*Node {
 		p.graphs.stats.EncodeGraphs++
+		h, pooled := p.EncodeGraph(ctx, ids, key.clipSkip, key.chunks)
+		if pooled == nil {
+			return []*Node{h}
+		}
+		return []*Node{h, pooled}
+	}
+}
+
+// encodeTextGraphFn builds the encoding graph with the text adapter: inputs are the ids (one
+// [N·chunks, S] tensor per encoder) followed by the multipliers [N] float32, one per prompt, given
+// to every window of the prompt; outputs as encodeGraphFn's.
+func (p *Pipeline) encodeTextGraphFn(key encodeKey, adapter AdapterFactory) func(ctx *model.Scope, in []*Node) []*Node {
+	return func(ctx *model.Scope, in []*Node) []*Node {
+		p.graphs.stats.EncodeGraphs++
+		ids, mult := in[:len(in)-1], in[len(in)-1]
+		n := mult.Shape().Dim(0)
+		if key.chunks > 1 {
+			mult = Reshape(BroadcastToDims(Reshape(mult, n, 1), n, key.chunks), n*key.chunks) // [N·chunks], prompt-major
+		}
+		g := mult.Graph()
+		prev := nn.UseAdapter(g, adapter(mult))
+		defer nn.UseAdapter(g, prev)
 		h, pooled := p.EncodeGraph(ctx, ids, key.clipSkip, key.chunks)
 		if pooled == nil {
 			return []*Node{h}

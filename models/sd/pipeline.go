@@ -58,11 +58,12 @@ const (
 // textEncoderScopes are the scopes of Pipeline.TextEncoders, in order.
 var textEncoderScopes = []string{ScopeTextEncoder, ScopeTextEncoder2}
 
-// AdapterFactory builds the adapter (e.g. the trainer's LoRA network) consulted by the UNet's
-// Linear and Conv2D layers of the sampling graph. multiplier is a [B] float32 node, one value per
-// UNet batch item (the slider strength, 0 while the adapter is held off); the adapter scales its
-// deltas by it, broadcast over the other axes. The adapter's variables must already exist in
-// Pipeline.Ctx (the graph is built with Ctx).
+// AdapterFactory builds the adapter (e.g. the trainer's LoRA network) consulted by the Linear and
+// Conv2D layers of a sampling graph: the UNet's (SetAdapter) or the text encoders' (SetTextAdapter).
+// multiplier is a [B] float32 node, one value per batch item of the network (the slider strength
+// of a UNet batch item, 0 while the adapter is held off; the strength of an encoded prompt window);
+// the adapter scales its deltas by it, broadcast over the other axes. The adapter's variables must
+// already exist in Pipeline.Ctx (the graph is built with Ctx).
 type AdapterFactory func(multiplier *Node) nn.Adapter
 
 // PipelineOptions tunes LoadPipeline. The zero value loads float32 weights on backend.New().
@@ -133,16 +134,19 @@ type Pipeline struct {
 }
 
 // pipelineGraphs are a pipeline's compiled graphs, what they are built from (the scheduler config
-// file, the installed adapter) and their counts.
+// file, the installed adapters) and their counts.
 type pipelineGraphs struct {
 	schedulerJSON []byte
 	adapter       AdapterFactory
-	adapterGen    int // bumped by SetAdapter: part of the step graphs' keys
+	adapterGen    int            // bumped by SetAdapter: part of the step graphs' keys
+	textAdapter   AdapterFactory // SetTextAdapter
 
 	encode map[encodeKey]*model.Exec
-	step   map[stepKey]*stepEntry
-	decode *model.Exec
-	stats  Stats
+	// encodeText are the encoding graphs with textAdapter and a multiplier input.
+	encodeText map[encodeKey]*model.Exec
+	step       map[stepKey]*stepEntry
+	decode     *model.Exec
+	stats      Stats
 }
 
 // UNetParams is the number of the loaded UNet's parameters (its variables in Ctx).
@@ -193,7 +197,8 @@ func LoadPipeline(dir string, opts PipelineOptions) (*Pipeline, error) {
 		return nil, err
 	}
 	p := &Pipeline{Dir: dir, Ctx: model.NewStore().RootScope(), DType: opts.DType, Backend: opts.Backend,
-		graphs: pipelineGraphs{encode: map[encodeKey]*model.Exec{}, step: map[stepKey]*stepEntry{}}}
+		graphs: pipelineGraphs{encode: map[encodeKey]*model.Exec{}, encodeText: map[encodeKey]*model.Exec{},
+			step: map[stepKey]*stepEntry{}}}
 	if p.DType == dtypes.InvalidDType {
 		p.DType = dtypes.Float32
 	}
@@ -517,8 +522,30 @@ func (p *Pipeline) SetAdapter(f AdapterFactory) {
 	}
 }
 
+// SetTextAdapter installs the adapter the sampling entry points (Sample, SampleRows, SaveGrid) build
+// into the text encoders (nil: none), e.g. a text-encoder LoRA (UseLoRA). Each image's prompt, and
+// with classifier-free guidance its negative prompt, is then encoded with the adapter at the
+// image's strength (SampleRequest.Strengths, the multiplier the UNet adapter gets; strength 0 is
+// the frozen encoding). The factory gets a [N] multiplier, one value per encoded prompt window. It
+// drops the encoding graphs compiled for the previous one; EncodePrompts stays the frozen encoding.
+func (p *Pipeline) SetTextAdapter(f AdapterFactory) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.graphs.textAdapter = f
+	p.dropTextAdapterGraphs()
+}
+
+// dropTextAdapterGraphs frees the encoding graphs built with the text adapter; p.mu is held.
+func (p *Pipeline) dropTextAdapterGraphs() {
+	for k, e := range p.graphs.encodeText {
+		e.Finalize()
+		delete(p.graphs.encodeText, k)
+	}
+}
+
 // FreeTextEncoders deletes the text encoders' weights and compiled graphs (the trainer encodes its
-// prompts once, then frees them). EncodePrompts fails afterwards.
+// prompts once, then frees them). EncodePrompts fails afterwards, and so does sampling from prompts
+// (pass conditionings).
 func (p *Pipeline) FreeTextEncoders() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -526,6 +553,7 @@ func (p *Pipeline) FreeTextEncoders() error {
 		e.Finalize()
 		delete(p.graphs.encode, k)
 	}
+	p.dropTextAdapterGraphs()
 	for i := range p.TextEncoders {
 		if err := p.Ctx.At("%s", textEncoderScopes[i]).DeleteVariablesInScope(); err != nil {
 			return fmt.Errorf("sd.FreeTextEncoders: %w", err)
@@ -544,6 +572,7 @@ func (p *Pipeline) Close() {
 		e.Finalize()
 		delete(p.graphs.encode, k)
 	}
+	p.dropTextAdapterGraphs()
 	for k, e := range p.graphs.step {
 		e.exec.Finalize()
 		delete(p.graphs.step, k)

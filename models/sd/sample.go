@@ -8,7 +8,9 @@ package sd
 import (
 	"fmt"
 	"image"
+	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/exceptions"
@@ -31,13 +33,15 @@ const (
 // SampleRequest describes a grid of images: one row per prompt, one column per strength.
 type SampleRequest struct {
 	// Prompts are encoded with Encode, together with NegativePrompt (one call, so long prompts get
-	// the same window count). Ignored when Cond is set.
+	// the same window count). With a text adapter (SetTextAdapter), each image's prompt and negative
+	// prompt are encoded at the image's strength. Ignored when Cond is set.
 	Prompts []string
 	// NegativePrompt is the unconditional prompt of classifier-free guidance ("" by default,
 	// encoded as a prompt, not zeros).
 	NegativePrompt string
 	// Cond and NegativeCond are precomputed conditionings (e.g. after FreeTextEncoders): one row per
-	// prompt, and one row. NegativeCond is needed when guidance is on.
+	// prompt, and one row. NegativeCond is needed when guidance is on. They are the frozen
+	// encodings: with a text adapter set, Strengths must then all be 0 (they cannot be re-encoded).
 	Cond, NegativeCond *Conditioning
 	// Encode tunes the prompt encoding.
 	Encode EncodeOptions
@@ -56,11 +60,13 @@ type SampleRequest struct {
 	// Sampler is "ddim" or "euler" ("" = Pipeline.Sampler).
 	Sampler string
 
-	// Strengths are the adapter multipliers of the columns (requires SetAdapter); empty gives one
-	// column without adapter.
+	// Strengths are the adapter multipliers of the columns, given to the UNet adapter (SetAdapter)
+	// and the text adapter (SetTextAdapter); one of them is required. Empty gives one column
+	// without adapter.
 	Strengths []float64
-	// StartNoise delays the adapter: it is held at 0 while the timestep t > StartNoise (Concept
-	// Sliders: 800 for SD1, 700 for SDXL). 0 applies it at every step.
+	// StartNoise delays the adapters: they are held at 0 while the timestep t > StartNoise (Concept
+	// Sliders: 800 for SD1, 700 for SDXL), the UNet then getting the frozen text encoding. 0 applies
+	// them at every step.
 	StartNoise float64
 	// BatchSize is the number of images per UNet call (0: all at once). The last batch is padded so
 	// every call has the same shape.
@@ -91,6 +97,8 @@ type sampleItem struct {
 // prompt i at strength j. Every denoising step of a call runs the same compiled graph (UNet + CFG +
 // scheduler step, with the timestep and the strengths as inputs), and the graph is reused by later
 // calls with the same sampler, step count, guidance on/off and shapes; the VAE decode is another.
+// With a text adapter (SetTextAdapter), the prompts and the negative prompt are also encoded at
+// every distinct non-zero strength, in one batch through one more encoding graph (reused per shape).
 func (p *Pipeline) Sample(req SampleRequest) ([]image.Image, error) {
 	imgs, _, err := p.sample(req)
 	return imgs, err
@@ -160,32 +168,106 @@ func (p *Pipeline) sampleDims(req *SampleRequest) (h, w int, err error) {
 	return req.Height / f, req.Width / f, nil
 }
 
-// sampleConditioning returns the prompts' and the negative conditioning.
-func (p *Pipeline) sampleConditioning(req *SampleRequest, cfg bool) (cond, neg *Conditioning, err error) {
-	if req.Cond != nil {
-		if cfg && req.NegativeCond == nil {
-			return nil, nil, fmt.Errorf("sd.Sample: guidance scale %g needs NegativeCond with Cond", req.GuidanceScale)
+// sampleConds are a request's conditioning rows, in blocks: block 0 is the frozen encoding (or the
+// given conditioning), block b > 0 the encoding with the text adapter at the b-th distinct non-zero
+// strength. Block b holds the prompts' rows b·prompts … (b+1)·prompts−1 of cond and the negative
+// prompt's row b of neg.
+type sampleConds struct {
+	cond, neg *Conditioning
+	prompts   int
+	// block maps a strength to its block; a strength absent (0, no text adapter) is block 0.
+	block map[float64]int
+}
+
+// rows returns the conditioning of one batch of images: the negative rows (with guidance) then the
+// prompt rows, each at its image's strength, or all frozen (block 0) when held.
+func (c *sampleConds) rows(group []sampleItem, cfg, held bool) (*Conditioning, error) {
+	idx, negIdx := make([]int, len(group)), make([]int, len(group))
+	for k, it := range group {
+		b := 0
+		if !held {
+			b = c.block[it.strength]
 		}
-		return req.Cond, req.NegativeCond, nil
+		idx[k], negIdx[k] = b*c.prompts+it.prompt, b
+	}
+	rows, err := ConditioningRows(c.cond, idx...) // [B, …]
+	if err != nil || !cfg {
+		return rows, err
+	}
+	negRows, err := ConditioningRows(c.neg, negIdx...) // [B, …]
+	if err != nil {
+		return nil, err
+	}
+	return ConcatConditionings(negRows, rows) // [2B, …]: uncond first
+}
+
+// sampleConditioning returns the conditioning rows of the request at strengths: the frozen
+// encoding of the negative prompt and the prompts (or the given conditioning) and, with a text
+// adapter, their encodings at each distinct non-zero strength.
+func (p *Pipeline) sampleConditioning(req *SampleRequest, cfg bool, strengths []float64) (*sampleConds, error) {
+	var adapted []float64 // the distinct non-zero strengths, in order
+	if p.graphs.textAdapter != nil {
+		for _, s := range strengths {
+			if s != 0 && !slices.Contains(adapted, s) {
+				adapted = append(adapted, s)
+			}
+		}
+	}
+	if req.Cond != nil {
+		if len(adapted) > 0 {
+			return nil, fmt.Errorf("sd.Sample: a text-encoder adapter is set (SetTextAdapter, UseLoRA) and Strengths has "+
+				"non-zero values %v, but the request passes a precomputed Cond, which cannot be re-encoded at those strengths: "+
+				"pass Prompts instead, or remove the text adapter (SetTextAdapter(nil))", adapted)
+		}
+		if cfg && req.NegativeCond == nil {
+			return nil, fmt.Errorf("sd.Sample: guidance scale %g needs NegativeCond with Cond", req.GuidanceScale)
+		}
+		return &sampleConds{cond: req.Cond, neg: req.NegativeCond, prompts: req.Cond.Len()}, nil
 	}
 	if len(req.Prompts) == 0 {
-		return nil, nil, fmt.Errorf("sd.Sample: no prompts")
+		return nil, fmt.Errorf("sd.Sample: no prompts")
 	}
-	all, err := p.encode(append([]string{req.NegativePrompt}, req.Prompts...), req.Encode)
+	texts := append([]string{req.NegativePrompt}, req.Prompts...)
+	all, err := p.encode(texts, req.Encode) // [T, …], T = 1 + prompts
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	idx := make([]int, len(req.Prompts))
-	for i := range idx {
-		idx[i] = i + 1
+	if len(adapted) > 0 {
+		// Every text at every non-zero strength, strength-major, in one batch: [len(adapted)·T, …].
+		var batch []string
+		var mult []float32
+		for _, s := range adapted {
+			batch = append(batch, texts...)
+			for range texts {
+				mult = append(mult, float32(s))
+			}
+		}
+		enc, err := p.encodeAt(batch, mult, req.Encode)
+		if err != nil {
+			return nil, err
+		}
+		if all, err = ConcatConditionings(all, enc); err != nil { // [(1+len(adapted))·T, …]
+			return nil, fmt.Errorf("sd.Sample: %w", err)
+		}
 	}
-	if cond, err = ConditioningRows(all, idx...); err != nil {
-		return nil, nil, err
+	c := &sampleConds{prompts: len(req.Prompts), block: map[float64]int{}}
+	var idx, negIdx []int
+	for b := range 1 + len(adapted) {
+		negIdx = append(negIdx, b*len(texts))
+		for i := range req.Prompts {
+			idx = append(idx, b*len(texts)+1+i)
+		}
+		if b > 0 {
+			c.block[adapted[b-1]] = b
+		}
 	}
-	if neg, err = ConditioningRows(all, 0); err != nil {
-		return nil, nil, err
+	if c.cond, err = ConditioningRows(all, idx...); err != nil {
+		return nil, err
 	}
-	return cond, neg, nil
+	if c.neg, err = ConditioningRows(all, negIdx...); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // sample runs the request; it returns the images prompt-major and the number of columns.
@@ -197,22 +279,27 @@ func (p *Pipeline) sample(req SampleRequest) ([]image.Image, int, error) {
 		return nil, 0, err
 	}
 	cfg := req.GuidanceScale > 1
-	cond, neg, err := p.sampleConditioning(&req, cfg)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := p.checkConditioning(cond, neg, cfg); err != nil {
-		return nil, 0, err
-	}
 	strengths := req.Strengths
-	if len(strengths) > 0 && p.graphs.adapter == nil {
-		return nil, 0, fmt.Errorf("sd.Sample: Strengths given but no adapter is set (SetAdapter)")
+	if len(strengths) > 0 && p.graphs.adapter == nil && p.graphs.textAdapter == nil {
+		return nil, 0, fmt.Errorf("sd.Sample: Strengths given but no adapter is set (SetAdapter, SetTextAdapter or UseLoRA)")
+	}
+	for j, s := range strengths {
+		if math.IsNaN(s) || math.IsInf(s, 0) {
+			return nil, 0, fmt.Errorf("sd.Sample: Strengths[%d] is %g, want a finite value", j, s)
+		}
 	}
 	if len(strengths) == 0 {
 		strengths = []float64{0}
 	}
+	conds, err := p.sampleConditioning(&req, cfg, strengths)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := p.checkConditioning(conds.cond, conds.neg, cfg); err != nil {
+		return nil, 0, err
+	}
 	var items []sampleItem
-	for i := range cond.Len() {
+	for i := range conds.prompts {
 		for _, s := range strengths {
 			items = append(items, sampleItem{prompt: i, strength: s})
 		}
@@ -222,7 +309,7 @@ func (p *Pipeline) sample(req SampleRequest) ([]image.Image, int, error) {
 		return nil, 0, err
 	}
 	c := p.UNet.Config.InChannels
-	noise := make([][]float32, cond.Len())
+	noise := make([][]float32, conds.prompts)
 	sigma := entry.sched.InitNoiseSigma()
 	for i := range noise {
 		rng := rand.New(rand.NewPCG(req.Seed, uint64(i)))
@@ -241,7 +328,7 @@ func (p *Pipeline) sample(req SampleRequest) ([]image.Image, int, error) {
 		for k := range group {
 			group[k] = items[min(start+k, len(items)-1)] // the last batch repeats its last image
 		}
-		imgs, err := p.sampleGroup(entry, &req, group, noise, cond, neg, cfg, [2]int{h, w})
+		imgs, err := p.sampleGroup(entry, &req, group, noise, conds, cfg, [2]int{h, w})
 		if err != nil {
 			return nil, 0, err
 		}
@@ -335,42 +422,45 @@ func (p *Pipeline) stepGraphFn(sched schedulers.Scheduler, cfg bool, adapter Ada
 
 // sampleGroup denoises and decodes one batch of images.
 func (p *Pipeline) sampleGroup(entry *stepEntry, req *SampleRequest, group []sampleItem, noise [][]float32,
-	cond, neg *Conditioning, cfg bool, hw [2]int) ([]image.Image, error) {
+	conds *sampleConds, cfg bool, hw [2]int) ([]image.Image, error) {
 	b := len(group)
-	idx := make([]int, b)
 	var x0 []float32
-	for k, it := range group {
-		idx[k] = it.prompt
+	for _, it := range group {
 		x0 = append(x0, noise[it.prompt]...)
 	}
 	c := p.UNet.Config.InChannels
 	x := tensors.FromFlatDataAndDimensions(x0, b, c, hw[0], hw[1])
-	rows, err := ConditioningRows(cond, idx...)
+	rows, err := conds.rows(group, cfg, false) // [B', …]
 	if err != nil {
 		return nil, err
 	}
-	if cfg {
-		negIdx := make([]int, b)
-		negRows, err := ConditioningRows(neg, negIdx...)
-		if err != nil {
-			return nil, err
-		}
-		if rows, err = ConcatConditionings(negRows, rows); err != nil {
+	heldRows := rows // the conditioning while the adapters are held off (StartNoise)
+	if len(conds.block) > 0 && req.StartNoise > 0 {
+		if heldRows, err = conds.rows(group, cfg, true); err != nil {
 			return nil, err
 		}
 	}
-	args := []any{nil, nil, nil, float32(req.GuidanceScale), rows.Hidden}
+	args := []any{nil, nil, nil, float32(req.GuidanceScale), nil}
 	if p.Kind == KindSDXL {
-		args = append(args, rows.TextEmbeds, TimeIDsTensor(TimeIDs(req.Height, req.Width, 0, 0, req.Height, req.Width), rows.Len()))
+		args = append(args, nil, TimeIDsTensor(TimeIDs(req.Height, req.Width, 0, 0, req.Height, req.Width), rows.Len()))
 	}
 	mult := make([]float32, b)
 	err = exceptions.TryCatch[error](func() {
 		for _, t := range entry.sched.Timesteps() {
+			held := req.StartNoise > 0 && t > req.StartNoise
 			for k, it := range group {
 				mult[k] = float32(it.strength)
-				if req.StartNoise > 0 && t > req.StartNoise {
+				if held {
 					mult[k] = 0
 				}
+			}
+			r := rows
+			if held {
+				r = heldRows
+			}
+			args[4] = r.Hidden
+			if p.Kind == KindSDXL {
+				args[5] = r.TextEmbeds
 			}
 			args[0], args[1], args[2] = x, float32(t), tensors.FromFlatDataAndDimensions(append([]float32(nil), mult...), b)
 			outs, err := entry.exec.Exec(args...)

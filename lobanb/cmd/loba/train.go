@@ -73,7 +73,7 @@ func runTrain(preset string, o trainFlags, stdout, stderr io.Writer) int {
 		return code
 	}
 	p := run.Plan.Preset
-	fmt.Fprintf(stdout, "training %s: %d modules, %s, output %s\n", p.File(), len(run.Net.Modules),
+	fmt.Fprintf(stdout, "training %s: %d modules, %s, output %s\n", p.File(), run.Modules(),
 		stepsLine(run.StepsDone(), p.Train.Steps), run.Dir)
 	watch.start(run, p.Train.Steps)
 	defer watch.close()

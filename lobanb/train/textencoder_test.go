@@ -1,0 +1,216 @@
+package train
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/stretchr/testify/require"
+
+	"github.com/loba-dev/loba/internal/fixtures"
+	"github.com/loba-dev/loba/internal/testutil"
+	"github.com/loba-dev/loba/lobanb/slider"
+	"github.com/loba-dev/loba/models/clip"
+	"github.com/loba-dev/loba/models/lora"
+	"github.com/loba-dev/loba/models/safetensors"
+)
+
+// tinyTextPreset is tinyPreset (the tiny SD1.5 fixture, whose text encoder is a tiny CLIP) in mode
+// loba with a text-encoder network (lierla) and the UNet's network preset unet ("none": text
+// encoder only).
+func tinyTextPreset(t testing.TB, steps int, unet string) *slider.Preset {
+	t.Helper()
+	p := tinyPreset(t, steps)
+	q := slider.Defaults()
+	q.Model, q.Train, q.Prompts = p.Model, p.Train, p.Prompts
+	q.Objective, q.Mode = slider.ObjectiveLECO, slider.ModeLOBA
+	q.MaxDenoisingSteps = 4
+	q.Network.Targets = unet
+	q.Network.TextEncoder = slider.TextEncoderNetwork{Targets: "lierla"}
+	require.NoError(t, q.Normalize())
+	return q
+}
+
+// TestTextEncoderGradients (issue 17): the train step's gradient of the text-encoder networks'
+// weights — the adapter's prompt encoded through the adapted tiny CLIP inside the step — matches
+// central finite differences of the loss-only graph, for the weights with the largest gradients
+// of a down and an up projection of the first and the last text-encoder module. The step is run
+// with SGD at lr 1 and no clipping, so its update is the gradient: w − w' = ∂L/∂w.
+func TestTextEncoderGradients(t *testing.T) {
+	p := tinyTextPreset(t, 1, "lierla")
+	p.Train.Optimizer, p.Train.LR, p.Train.MaxGradNorm = OptimizerSGD, 1, 0
+	p.Train.WeightDecay = ptrTo(0.0)
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	require.Len(t, run.TextNets, 1)
+	te := run.TextNets[0]
+	require.Equal(t, lora.TextEncoder, te.Component)
+	setAdapterValues(t, run)
+	l := run.loop
+	batch, err := l.batch(0)
+	require.NoError(t, err)
+	require.Len(t, batch.targetIDs, 1, "one tiny CLIP")
+	g := l.groups[0][0]
+	rng := NewRNG(11)
+	x := tensors.FromFlatDataAndDimensions(rng.Normal(batch.size*l.latentChannels*g.LatentH*g.LatentW), batch.size, l.latentChannels, g.LatentH, g.LatentW)
+	in := stepInputs{X: x, T: tensors.FromValue([]int64{601}),
+		Target: batch.target, Positive: batch.positive, Neutral: batch.neutral, Unconditional: batch.unconditional,
+		SignedGuidance: batch.guidance, Multiplier: batch.multiplier, Weight: batch.weight,
+		LR: 1, Step: 1, HuberC: float32(p.Train.HuberC), TargetIDs: batch.targetIDs}
+	loss := func() float64 {
+		out, err := l.graphs.eval.Run(in)
+		require.NoError(t, err)
+		return float64(out.Loss)
+	}
+	teVars, err := te.Variables(run.Pipeline.Ctx)
+	require.NoError(t, err)
+	probe := []int{0, 1, len(teVars) - 2, len(teVars) - 1} // down, up of the first and the last module
+	before := make([][]float32, len(probe))
+	for i, vi := range probe {
+		before[i] = tensors.MustCopyFlatData[float32](teVars[vi].MustValue())
+	}
+	saved := map[string]*tensors.Tensor{}
+	for _, v := range l.adapter {
+		saved[v.Path()] = tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](v.MustValue()), v.Shape().Dimensions...)
+	}
+	_, err = l.graphs.step.Run(in)
+	require.NoError(t, err)
+	after := make([][]float32, len(probe))
+	for i, vi := range probe {
+		after[i] = tensors.MustCopyFlatData[float32](teVars[vi].MustValue())
+	}
+	for _, v := range l.adapter { // the step updated every variable: back to where the gradient was taken
+		require.NoError(t, v.SetValue(saved[v.Path()]))
+	}
+	set := func(v int, vals []float32) {
+		require.NoError(t, teVars[v].SetValue(tensors.FromFlatDataAndDimensions(append([]float32(nil), vals...), teVars[v].Shape().Dimensions...)))
+	}
+	for i, vi := range probe {
+		grad := make([]float64, len(after[i]))
+		order := make([]int, len(after[i]))
+		for j := range after[i] {
+			grad[j], order[j] = float64(before[i][j]-after[i][j]), j
+		}
+		sort.Slice(order, func(a, b int) bool { return math.Abs(grad[order[a]]) > math.Abs(grad[order[b]]) })
+		require.Greater(t, math.Abs(grad[order[0]]), 1e-4, "%s has a gradient", teVars[vi].Path())
+		for _, j := range order[:3] {
+			const h = 1e-3
+			vals := append([]float32(nil), before[i]...)
+			vals[j] = before[i][j] + h
+			set(vi, vals)
+			up := loss()
+			vals[j] = before[i][j] - h
+			set(vi, vals)
+			down := loss()
+			set(vi, before[i])
+			fd := (up - down) / (2 * h)
+			require.InDelta(t, fd, grad[j], 0.02*math.Abs(fd)+1e-5, "%s[%d]: step gradient %g, finite difference %g", teVars[vi].Path(), j, grad[j], fd)
+		}
+	}
+}
+
+// TestTextEncoderKohyaRoundTrip (issue 17 acceptance 3): a UNet + text-encoder adapter trained on
+// the tiny fixture saves one kohya file that loads back with every key — the UNet's modules and the
+// text encoder's, the same weights — and its text-encoder keys are kohya's names (lora_te_…), each
+// one of the names network.text_encoder gives on the real SD1.5 text encoder, which are exactly
+// the kohya key list of fixtures/real/lora (72 modules; SDXL: 72 lora_te1_ and 192 lora_te2_).
+func TestTextEncoderKohyaRoundTrip(t *testing.T) {
+	p := tinyTextPreset(t, 2, "lierla")
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	res, err := run.Train()
+	require.NoError(t, err)
+	teDecl, err := run.Pipeline.TextEncoders[0].Declared()
+	require.NoError(t, err)
+	uDecl, err := run.Pipeline.UNet.Declared()
+	require.NoError(t, err)
+	loaded, err := lora.LoadKohya(res.LoRAPath, lora.Base{Component: lora.UNet, Declared: uDecl}, lora.Base{Component: lora.TextEncoder, Declared: teDecl})
+	require.NoError(t, err)
+	for _, net := range run.networks() {
+		got := loaded.Network(net.Component)
+		require.NotNil(t, got, net.Component)
+		require.Len(t, got.Modules, len(net.Modules), net.Component)
+		want, err := net.Weights(run.Pipeline.Ctx)
+		require.NoError(t, err)
+		for path, w := range want {
+			lw := loaded.Weights[net.Component][path]
+			require.InDeltaSlice(t, tensors.MustCopyFlatData[float32](w.Down), tensors.MustCopyFlatData[float32](lw.Down), 2e-3, "%s %s down (saved as float16)", net.Component, path)
+		}
+	}
+	require.NotEmpty(t, run.TextNets[0].Modules)
+
+	real := filepath.Join(fixtures.Root(t), "real")
+	realNames := func(model, component, fixture string) map[string]bool {
+		cfg, err := clip.LoadConfig(filepath.Join(real, "configs", model, component, "config.json"))
+		require.NoError(t, err)
+		m, err := clip.New(cfg)
+		require.NoError(t, err)
+		decl, err := m.Declared()
+		require.NoError(t, err)
+		net, err := lora.Resolve(component, decl, p.Network.TextEncoder.LoRATargets())
+		require.NoError(t, err)
+		names := map[string]bool{}
+		for _, mod := range net.Modules {
+			name, err := net.KohyaName(mod, lora.LayoutDiffusers, model == "sdxl_base")
+			require.NoError(t, err)
+			names[name] = true
+		}
+		data, err := os.ReadFile(filepath.Join(real, "lora", fixture))
+		require.NoError(t, err)
+		var want map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal(data, &want))
+		require.Len(t, names, len(want), fixture)
+		for name := range want {
+			require.True(t, names[name], "%s of %s", name, fixture)
+		}
+		return names
+	}
+	sd15 := realNames("sd15", lora.TextEncoder, "sd15_text_encoder.json")
+	require.Len(t, sd15, 72)
+	require.Len(t, realNames("sdxl_base", lora.TextEncoder, "sdxl_base_text_encoder.json"), 72)
+	require.Len(t, realNames("sdxl_base", lora.TextEncoder2, "sdxl_base_text_encoder_2.json"), 192)
+
+	f, err := safetensors.Open(res.LoRAPath)
+	require.NoError(t, err)
+	defer f.Close()
+	keys := 0
+	for _, ti := range f.Infos() {
+		if base, ok := strings.CutSuffix(ti.Name, ".lora_down.weight"); ok && strings.HasPrefix(base, "lora_te_") {
+			require.True(t, sd15[base], "%s is a kohya name of the real SD1.5 text encoder", base)
+			keys++
+		}
+	}
+	require.Equal(t, len(run.TextNets[0].Modules), keys)
+}
+
+// TestTextEncoderOnly: with network.targets none the adapter is the text encoders' alone: the file
+// holds only lora_te_ keys, training lowers the objective, and the conditioning cache stays the
+// frozen references' (the text encoder is kept loaded for the step).
+func TestTextEncoderOnly(t *testing.T) {
+	p := tinyTextPreset(t, 30, "none")
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	require.Empty(t, run.Net.Modules)
+	require.NotEmpty(t, run.TextNets[0].Modules)
+	require.NotEmpty(t, run.Pipeline.TextEncoders, "kept for the train step")
+	before, err := run.EvalLoss(4, 99)
+	require.NoError(t, err)
+	res, err := run.Train()
+	require.NoError(t, err)
+	after, err := run.EvalLoss(4, 99)
+	require.NoError(t, err)
+	require.Less(t, after, before)
+	uDecl, err := run.Pipeline.UNet.Declared()
+	require.NoError(t, err)
+	teDecl, err := run.Pipeline.TextEncoders[0].Declared()
+	require.NoError(t, err)
+	loaded, err := lora.LoadKohya(res.LoRAPath, lora.Base{Component: lora.UNet, Declared: uDecl}, lora.Base{Component: lora.TextEncoder, Declared: teDecl})
+	require.NoError(t, err)
+	require.Nil(t, loaded.Network(lora.UNet))
+	require.NotNil(t, loaded.Network(lora.TextEncoder))
+}
