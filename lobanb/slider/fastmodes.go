@@ -31,12 +31,19 @@ type X0Pool struct {
 	// is a shape of another colour), the ones an on-policy partial denoise trains on (ESD, LECO's
 	// denoise_with_adapter); the frozen model's samples of the neutral prompt stand in for them.
 	Prompt string `yaml:"prompt" json:"prompt"`
+	// Timesteps is how t is drawn: uniform (default: any integer timestep in timestep_range, as iLECO
+	// and docs/ALGORITHMS.md §4) | partial (the t* the partial denoise would reach, its k drawn as
+	// there: only the sampler's own timesteps).
+	Timesteps string `yaml:"timesteps" json:"timesteps"`
 }
 
-// X0Pool.Prompt values.
+// X0Pool.Prompt and X0Pool.Timesteps values.
 const (
 	PoolTarget  = "target"
 	PoolNeutral = "neutral"
+
+	PoolPartialTimesteps = "partial"
+	PoolUniformTimesteps = "uniform"
 )
 
 // fillFastDefaults sets denoise and the pool size.
@@ -46,6 +53,7 @@ func (p *Preset) fillFastDefaults() {
 		setInt(&p.X0Pool.Size, 4)
 		setInt(&p.X0Pool.Steps, p.MaxDenoisingSteps)
 		setStr(&p.X0Pool.Prompt, PoolTarget)
+		setStr(&p.X0Pool.Timesteps, PoolUniformTimesteps)
 	}
 }
 
@@ -74,6 +82,7 @@ func (p *Preset) validateFast(v *validator) {
 		v.check(p.X0Pool.Size >= 1, "x0_pool.size", p.X0Pool.Size, ">= 1")
 		v.check(p.X0Pool.Steps >= 1, "x0_pool.steps", p.X0Pool.Steps, ">= 1")
 		v.enum("x0_pool.prompt", p.X0Pool.Prompt, []string{PoolTarget, PoolNeutral})
+		v.enum("x0_pool.timesteps", p.X0Pool.Timesteps, []string{PoolUniformTimesteps, PoolPartialTimesteps})
 	} else if p.X0Pool != (X0Pool{}) {
 		v.add("x0_pool", "is denoise none's pool; denoise is %s", p.Denoise)
 	}

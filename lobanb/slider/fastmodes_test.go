@@ -13,7 +13,7 @@ func TestFastModeChecks(t *testing.T) {
 	const base = "prompts:\n  - target: a circle\n"
 	p, err := ParsePreset([]byte("denoise: none\n"+base), "p.yaml")
 	require.NoError(t, err)
-	assert.Equal(t, X0Pool{Size: 4, Steps: 50, Prompt: PoolTarget}, p.X0Pool, "the pool's defaults: steps = max_denoising_steps")
+	assert.Equal(t, X0Pool{Size: 4, Steps: 50, Prompt: PoolTarget, Timesteps: PoolUniformTimesteps}, p.X0Pool, "the pool's defaults: steps = max_denoising_steps")
 	p, err = ParsePreset([]byte("trajectory_cache: {size: 8, refresh_every: 20}\n"+base), "p.yaml")
 	require.NoError(t, err)
 	assert.Equal(t, TrajectoryCache{Size: 8, RefreshEvery: 20}, p.TrajectoryCache)
@@ -30,6 +30,7 @@ func TestFastModeChecks(t *testing.T) {
 		{"denoise: none\nx0_pool: {size: -2}\n", "x0_pool.size: invalid value -2; want >= 1"},
 		{"denoise: none\nx0_pool: {prompt: positive}\n", `x0_pool.prompt: invalid value "positive"; valid values: target, neutral`},
 		{"x0_pool: {size: 2}\n", "x0_pool: is denoise none's pool; denoise is partial"},
+		{"denoise: none\nx0_pool: {timesteps: linear}\n", `x0_pool.timesteps: invalid value "linear"; valid values: uniform, partial`},
 		{"trajectory_cache: {sise: 2}\n", `unknown key "trajectory_cache.sise"`},
 	} {
 		t.Run(c.want, func(t *testing.T) {

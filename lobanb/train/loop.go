@@ -89,6 +89,9 @@ type drawSettings struct {
 	windows []ksWindow
 	// tStar maps k (denoise steps taken) to the timestep the references are evaluated at.
 	tStar func(k int) int64
+	// tRange is the timestep window [lo, hi] at a step (1-based): x0_pool.timesteps uniform draws t
+	// in it.
+	tRange func(step int) (lo, hi int)
 	// genSched is the scheduler the fast modes generate with: sched, or with denoise none the x₀
 	// pool's (x0_pool.steps).
 	genSched schedulers.Scheduler
@@ -290,9 +293,13 @@ func (l *loop) drawLatents(gi int, batch *assembled, step int) (*tensors.Tensor,
 	ks := l.draw.ksAt(step)
 	k := ks[l.rng.IntN(len(ks))]
 	switch {
-	case c != nil && c.pool: // x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε at the t* the partial denoise would reach
+	case c != nil && c.pool: // x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε at the partial denoise's t* …
 		j := l.rng.IntN(c.size)
 		t := l.draw.tStar(k)
+		if c.uniformT { // … or t uniform in the timestep range
+			lo, hi := l.draw.tRange(step)
+			t = int64(lo + l.rng.IntN(hi-lo+1))
+		}
 		ts := make([]float64, batch.size)
 		for i := range ts {
 			ts[i] = float64(t)

@@ -293,6 +293,7 @@ func (r *Run) trajectoriesFor(dir string, draw drawSettings, function map[string
 	case p.Denoise == slider.DenoiseNone:
 		c.pool, c.size, c.depth, c.steps = true, p.X0Pool.Size, 1, len(draw.genSched.Timesteps())
 		c.poolNeutral = p.X0Pool.Prompt == slider.PoolNeutral
+		c.uniformT = p.X0Pool.Timesteps == slider.PoolUniformTimesteps
 	case p.TrajectoryCache.Size > 0:
 		maxK := 0
 		for _, k := range draw.ks {
@@ -353,7 +354,14 @@ func drawSettingsOf(p *slider.Preset, pipe *sd.Pipeline) (drawSettings, error) {
 			return drawSettings{}, fmt.Errorf("preset %s: x0_pool.steps: %w", p.File(), err)
 		}
 	}
-	d := drawSettings{sched: sched, genSched: genSched, ks: ks, windows: windows, tStar: tStar,
+	numTrain := len(sched.AlphasCumprod())
+	tRange := func(step int) (int, int) {
+		if r := p.TimestepRangeAt(step - 1); r != nil {
+			return r[0], min(r[1], numTrain-1)
+		}
+		return 0, numTrain - 1
+	}
+	d := drawSettings{sched: sched, genSched: genSched, ks: ks, windows: windows, tStar: tStar, tRange: tRange,
 		denoiseWithAdapter: *p.DenoiseWithAdapter, noiseOffset: p.Train.NoiseOffset,
 		multiresIterations: p.Train.MultiresNoiseIterations, multiresDiscount: p.Train.MultiresNoiseDiscount,
 		huberC: p.Train.HuberC, huberScale: p.Train.HuberScale}

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/loba-dev/loba/internal/fixtures"
+	"github.com/loba-dev/loba/internal/fixtures/tinypipe"
 	"github.com/loba-dev/loba/internal/testutil"
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/clip"
@@ -213,4 +214,44 @@ func TestTextEncoderOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, loaded.Network(lora.UNet))
 	require.NotNil(t, loaded.Network(lora.TextEncoder))
+}
+
+// TestTextEncoderSDXL: on the tiny SDXL fixture the text-encoder adapter covers both encoders — the
+// adapter's prompt (hidden states of both and text_encoder_2's pooled embedding) goes through them
+// in the step — training lowers the objective, and the file names them lora_te1_ and lora_te2_ and
+// loads back with every key.
+func TestTextEncoderSDXL(t *testing.T) {
+	p := tinyTextPreset(t, 20, "none")
+	p.Model.NameOrPath = tinypipe.First(t, true).Dir
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	require.Len(t, run.TextNets, 2)
+	before, err := run.EvalLoss(4, 5)
+	require.NoError(t, err)
+	res, err := run.Train()
+	require.NoError(t, err)
+	after, err := run.EvalLoss(4, 5)
+	require.NoError(t, err)
+	require.Less(t, after, before)
+	bases := []lora.Base{}
+	for i, te := range run.Pipeline.TextEncoders {
+		decl, err := te.Declared()
+		require.NoError(t, err)
+		bases = append(bases, lora.Base{Component: []string{lora.TextEncoder, lora.TextEncoder2}[i], Declared: decl})
+	}
+	loaded, err := lora.LoadKohya(res.LoRAPath, bases...)
+	require.NoError(t, err)
+	f, err := safetensors.Open(res.LoRAPath)
+	require.NoError(t, err)
+	defer f.Close()
+	prefixes := map[string]int{}
+	for _, ti := range f.Infos() {
+		prefixes[ti.Name[:strings.Index(ti.Name[5:], "_")+5]]++
+	}
+	for i, comp := range []string{lora.TextEncoder, lora.TextEncoder2} {
+		n := len(run.TextNets[i].Modules)
+		require.Len(t, loaded.Network(comp).Modules, n)
+		require.Equal(t, 3*n, prefixes[[]string{"lora_te1", "lora_te2"}[i]], "down, up and alpha of every %s module", comp)
+	}
+	require.Len(t, prefixes, 2, "only text-encoder keys: %v", prefixes)
 }

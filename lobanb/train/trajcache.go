@@ -8,9 +8,9 @@ package train
 //     and each step samples (x_t, t*) from them; every refresh_every steps they are generated again,
 //     from the current adapter when the run denoises with it (on-policy);
 //   - denoise none: x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε (the scheduler's add_noise), x₀ from a pool of Size
-//     batches per group that the frozen base model sampled once (x0_pool.steps sampler steps), at
-//     the t* the partial denoise would reach (k drawn as in the partial denoise: the same timesteps
-//     inside timestep_range, so the three modes train on the same t* and differ only in x_t).
+//     batches per group that the frozen base model sampled once (x0_pool.steps sampler steps), t
+//     uniform in the timestep range (or, x0_pool.timesteps partial, the t* the partial denoise would
+//     reach).
 //
 // Both are generated as ONE batch per latent shape — every group's prompts and every trajectory —
 // so a generation costs maxK (or N) denoise calls whatever the number of groups, and both are
@@ -45,8 +45,9 @@ const (
 // trajectories holds what the fast modes sample from.
 type trajectories struct {
 	pool bool // denoise none's x₀ pool; else the trajectory cache
-	// poolNeutral samples the pool for the entries' neutral prompts (x0_pool.prompt neutral).
-	poolNeutral bool
+	// poolNeutral samples the pool for the entries' neutral prompts (x0_pool.prompt neutral);
+	// uniformT draws the pool's t uniformly in the timestep range (x0_pool.timesteps uniform).
+	poolNeutral, uniformT bool
 	// size is the number of trajectories (pool batches) of every group; refreshEvery > 0 generates
 	// them again every that many steps.
 	size, refreshEvery int

@@ -154,6 +154,9 @@ func TestTrajectoryCacheResume(t *testing.T) {
 	}
 	single, want, _ := train(tinyFastPreset(6, cache), t.TempDir())
 	require.Equal(t, []int{2, 0}, []int{single.loop.traj.generated, single.loop.traj.read}, "generations 0 (step 1) and 1 (step 5)")
+	b := single.loop.graphs.builds
+	require.Equal(t, []int64{1, 1}, []int64{b[stepGraphKind].Load(), b[denoiseGraphKind].Load()},
+		"the step and the denoise (at the generation's batch) compile once, over two generations")
 
 	out := t.TempDir()
 	first, _, _ := train(tinyFastPreset(3, cache), out)
@@ -187,7 +190,7 @@ func TestX0PoolNoDenoise(t *testing.T) {
 	tinyFastPreset := tinyFastPresets(t)
 	none := func(p *slider.Preset) {
 		p.Denoise, p.DenoiseWithAdapter = slider.DenoiseNone, ptrTo(false)
-		p.X0Pool = slider.X0Pool{Size: 2, Steps: 3}
+		p.X0Pool = slider.X0Pool{Size: 2, Steps: 3, Timesteps: slider.PoolPartialTimesteps}
 	}
 	out := t.TempDir()
 	run, err := setup(tinyFastPreset(2, none), Options{OutDir: out, Backend: testutil.Backend(t)})
@@ -223,6 +226,26 @@ func TestX0PoolNoDenoise(t *testing.T) {
 		want := float32(sqrt32(ac))*x0[i] + float32(sqrt32(1-ac))*eps[i]
 		require.InDelta(t, want, got[i], 1e-5, "x_t = √ᾱ·x₀ + √(1−ᾱ)·ε at %d", i)
 	}
+
+	// x0_pool.timesteps uniform: t anywhere in the timestep range, not only the sampler's t*.
+	l.traj.uniformT = true
+	grid, seen := map[int64]bool{}, map[int64]bool{}
+	for k := range l.draw.sched.Timesteps() {
+		grid[l.draw.tStar(k)] = true
+	}
+	offGrid := 0
+	for range 40 {
+		_, tu, err := l.drawLatents(1, batch, 1)
+		require.NoError(t, err)
+		require.True(t, tu >= 0 && tu < int64(len(l.draw.sched.AlphasCumprod())), "t %d", tu)
+		seen[tu] = true
+		if !grid[tu] {
+			offGrid++
+		}
+	}
+	require.Greater(t, offGrid, 30, "uniform t lands off the sampler's timesteps")
+	require.Greater(t, len(seen), 30)
+	l.traj.uniformT = false
 
 	_, err = run.Train()
 	require.NoError(t, err)
