@@ -22,6 +22,13 @@ import (
 // trainIn trains p in out to the end and returns the LoRA's bytes and the run's log.
 func trainIn(t *testing.T, p *slider.Preset, out string) ([]byte, string) {
 	t.Helper()
+	_, data, log := trainRun(t, p, out)
+	return data, log
+}
+
+// trainRun is trainIn that also returns the (finished) run.
+func trainRun(t *testing.T, p *slider.Preset, out string) (*Run, []byte, string) {
+	t.Helper()
 	var log bytes.Buffer
 	run, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t), Log: &log})
 	require.NoError(t, err)
@@ -29,7 +36,7 @@ func trainIn(t *testing.T, p *slider.Preset, out string) ([]byte, string) {
 	require.NoError(t, err)
 	data, err := os.ReadFile(res.LoRAPath)
 	require.NoError(t, err)
-	return data, log.String()
+	return run, data, log.String()
 }
 
 // TestResumeExtendsSteps (issue 15 acceptance 3): a finished 2-step run re-run with train.steps = 4

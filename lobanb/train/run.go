@@ -243,18 +243,7 @@ func (r *Run) evalProgress(done, total int) {
 // networks too).
 func (r *Run) installAdapter() {
 	r.Pipeline.SetAdapter(func(m *Node) nn.Adapter { return r.Net.Adapter(r.Pipeline.Ctx, "/unet", m) })
-	if len(r.TextNets) > 0 {
-		r.Pipeline.SetTextAdapter(r.textAdapters)
-	}
-}
-
-// textAdapters is the text-encoder networks' adapter at multiplier m ([N] or scalar).
-func (r *Run) textAdapters(m *Node) nn.Adapter {
-	as := make([]nn.Adapter, len(r.TextNets))
-	for i, n := range r.TextNets {
-		as[i] = n.Adapter(r.Pipeline.Ctx, "/"+n.Component, m)
-	}
-	return lora.Combine(as...)
+	r.Pipeline.SetTextAdapter(r.Pipeline.TextAdapterOf(r.TextNets))
 }
 
 // Modules is the number of adapted modules (the UNet's and the text encoders').

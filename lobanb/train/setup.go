@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -19,6 +20,7 @@ import (
 	"github.com/loba-dev/loba/models/hub"
 	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/nn"
+	"github.com/loba-dev/loba/models/safetensors"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
 )
@@ -30,8 +32,16 @@ import (
 func (r *Run) loadConditioning(dir string) (map[string]sd.Conditioning, error) {
 	plan, p, opts := r.Plan, r.Plan.Preset, r.Plan.Options
 	cachePath := r.Dir.CondCache()
-	cacheKey, err := condCacheKey(dir, map[string]string{"variant": p.Model.Variant, "hidden_state": p.Model.HiddenState,
-		"dtype": plan.DType.String(), "tokenizer": opts.Tokenizer})
+	merged, err := textMergeStamps(p)
+	if err != nil {
+		return nil, err
+	}
+	settings := map[string]string{"variant": p.Model.Variant, "hidden_state": p.Model.HiddenState,
+		"dtype": plan.DType.String(), "tokenizer": opts.Tokenizer}
+	if merged != "" { // text-encoder LoRAs merged into the encoders change every encoding
+		settings["merge_loras"] = merged
+	}
+	cacheKey, err := condCacheKey(dir, settings)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +57,11 @@ func (r *Run) loadConditioning(dir string) (map[string]sd.Conditioning, error) {
 		return nil, err
 	}
 	if err := checkModelKind(p, dir, r.Pipeline.Kind); err != nil {
+		return nil, err
+	}
+	// The base LoRAs are merged before any prompt is encoded: the conditioning, cached or not, is
+	// the merged encoders' (the text encoders' weights are not loaded on a cache hit: nothing to merge).
+	if err := r.mergeLoRAs(!(cached && !plan.EvalAfter && !textTrained)); err != nil {
 		return nil, err
 	}
 	if cached {
@@ -124,19 +139,14 @@ func encodePrompts(pipe *sd.Pipeline, prompts []string, clipSkip int) (map[strin
 	return conds, nil
 }
 
-// setupAdapter merges the preset's base LoRAs into the frozen UNet, then resolves and initialises
-// the adapter — the UNet's network and, with network.text_encoder, one per text encoder — its
+// setupAdapter resolves and initialises the adapter (the base LoRAs are merged by then:
+// loadConditioning) — the UNet's network and, with network.text_encoder, one per text encoder — its
 // variables and the trainable ones with their lr scales.
 func (r *Run) setupAdapter() ([]*gctx.Variable, []Param, error) {
 	p, pipe := r.Plan.Preset, r.Pipeline
 	decl, err := pipe.UNet.Declared()
 	if err != nil {
 		return nil, nil, err
-	}
-	for i, ml := range p.Model.MergeLoRAs {
-		if err := r.mergeLoRA(decl, ml); err != nil {
-			return nil, nil, fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
-		}
 	}
 	net, err := resolveUNet(p, decl)
 	if err != nil {
@@ -213,27 +223,101 @@ func resolveTextEncoders(p *slider.Preset, pipe *sd.Pipeline) ([]*lora.Network, 
 	return out, nil
 }
 
-// mergeLoRA merges one of model.merge_loras into the frozen UNet (a relative path is also tried
-// next to the preset).
-func (r *Run) mergeLoRA(decl map[string]shapes.Shape, ml slider.MergeLoRA) error {
-	p := r.Plan.Preset
+// mergePath is a model.merge_loras path, also tried next to the preset when relative.
+func mergePath(p *slider.Preset, ml slider.MergeLoRA) string {
 	path := ml.Path
 	if !filepath.IsAbs(path) && !fileExists(path) && p.File() != "" {
 		path = filepath.Join(filepath.Dir(p.File()), path)
 	}
-	loaded, err := lora.LoadKohya(path, lora.Base{Component: "unet", Declared: decl})
+	return path
+}
+
+// mergeLoRA merges the modules of one of model.merge_loras that belong to the components (the UNet,
+// the text encoders) into their frozen weights. The file may hold modules of the UNet and of every
+// text encoder of the model (kohya lora_unet_, lora_te_, lora_te1_, lora_te2_); a key that fits none
+// is an error.
+func (r *Run) mergeLoRA(decl map[string]shapes.Shape, ml slider.MergeLoRA, components ...string) error {
+	path := mergePath(r.Plan.Preset, ml)
+	bases := []lora.Base{{Component: lora.UNet, Declared: decl}}
+	for i, te := range r.Pipeline.TextEncoders {
+		teDecl, err := te.Declared()
+		if err != nil {
+			return err
+		}
+		bases = append(bases, lora.Base{Component: []string{lora.TextEncoder, lora.TextEncoder2}[i], Declared: teDecl})
+	}
+	loaded, err := lora.LoadKohya(path, bases...)
 	if err != nil {
 		return err
 	}
-	base := loaded.Network("unet")
-	if base == nil {
-		return fmt.Errorf("%s holds no UNet module", path)
+	if len(loaded.Networks) == 0 {
+		return fmt.Errorf("%s holds no module", path)
 	}
-	if err := lora.Merge(r.Pipeline.Ctx, "/unet", base, loaded.Weights["unet"], ml.Strength); err != nil {
+	for _, comp := range components {
+		net := loaded.Network(comp)
+		if net == nil {
+			continue
+		}
+		if err := lora.Merge(r.Pipeline.Ctx, "/"+comp, net, loaded.Weights[comp], ml.Strength); err != nil {
+			return err
+		}
+		r.logf("merged %s's %s modules (strength %g) into the base %s", path, comp, ml.Strength, comp)
+	}
+	return nil
+}
+
+// mergeLoRAs merges model.merge_loras into the frozen UNet and, when their weights are loaded
+// (textLoaded), the text encoders.
+func (r *Run) mergeLoRAs(textLoaded bool) error {
+	p := r.Plan.Preset
+	if len(p.Model.MergeLoRAs) == 0 {
+		return nil
+	}
+	decl, err := r.Pipeline.UNet.Declared()
+	if err != nil {
 		return err
 	}
-	r.logf("merged %s (strength %g) into the base UNet", path, ml.Strength)
+	components := []string{lora.UNet}
+	if textLoaded {
+		components = append(components, lora.TextEncoder, lora.TextEncoder2)
+	}
+	for i, ml := range p.Model.MergeLoRAs {
+		if err := r.mergeLoRA(decl, ml, components...); err != nil {
+			return fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
+		}
+	}
 	return nil
+}
+
+// textMergeStamps identifies the model.merge_loras files holding text-encoder modules (path, size,
+// modification time, strength), for the conditioning cache's key: they change the encodings.
+func textMergeStamps(p *slider.Preset) (string, error) {
+	var stamps []string
+	for i, ml := range p.Model.MergeLoRAs {
+		path := mergePath(p, ml)
+		f, err := safetensors.Open(path)
+		if err != nil {
+			return "", fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
+		}
+		text := false
+		for _, name := range f.Names() {
+			text = text || strings.HasPrefix(name, "lora_te")
+		}
+		f.Close()
+		if !text {
+			continue
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			return "", err
+		}
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return "", err
+		}
+		stamps = append(stamps, fmt.Sprintf("%s:%d:%d:%g", abs, info.Size(), info.ModTime().UnixNano(), ml.Strength))
+	}
+	return strings.Join(stamps, ";"), nil
 }
 
 // buildLoop builds the partial-denoise scheduler and t*, the step, evaluation and denoise graphs
@@ -383,7 +467,7 @@ func (r *Run) buildGraphs(sched, denoiseSched schedulers.Scheduler, params []Par
 		d:        &denoiser{UNet: pipe.UNet, Ctx: pipe.Ctx.At("unet"), DType: pipe.DType},
 		adapters: func(m *Node) nn.Adapter { return r.Net.Adapter(pipe.Ctx, "/unet", m) }, builds: &graphBuilds{}}
 	if len(r.TextNets) > 0 {
-		env.text = &textEncoding{pipe: pipe, clipSkip: clipSkipOf(p, pipe), adapters: r.textAdapters}
+		env.text = &textEncoding{pipe: pipe, clipSkip: clipSkipOf(p, pipe), adapters: pipe.TextAdapterOf(r.TextNets)}
 	}
 	lossCfg := lossConfig{LossType: p.Train.LossType, HuberC: p.Train.HuberC, MinSNRGamma: p.Train.MinSNRGamma,
 		VPrediction: sched.Config().PredictionType == "v_prediction", TargetNorm: p.TargetNorm, AlphasCumprod: sched.AlphasCumprod(),

@@ -232,7 +232,7 @@ func (r regionTerms) inputs() int {
 type textEncoding struct {
 	pipe     *sd.Pipeline
 	clipSkip int
-	adapters func(multiplier *Node) nn.Adapter
+	adapters sd.AdapterFactory
 }
 
 // encode is the conditioning of the token ids (one [B, S] per text encoder) through the adapted

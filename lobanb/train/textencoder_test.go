@@ -255,3 +255,56 @@ func TestTextEncoderSDXL(t *testing.T) {
 	}
 	require.Len(t, prefixes, 2, "only text-encoder keys: %v", prefixes)
 }
+
+// TestMergeTextEncoderLoRA (issue 17: text-encoder LoRAs are merged by LOBA): model.merge_loras with
+// a UNet + text-encoder file merges both parts — the text encoder before any prompt is encoded, so
+// the conditioning (and its cache, keyed by the merged file) is the merged encoder's: W' = W +
+// s·(α/r)·up·down on a text-encoder module, and a plain run in the same folder does not take the
+// merged cache.
+func TestMergeTextEncoderLoRA(t *testing.T) {
+	first := tinyTextPreset(t, 2, "lierla")
+	first.Train.SaveDType = "float32"
+	run1, err := setup(first, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	setAdapterValues(t, run1) // non-zero up weights: the merge changes the encoder
+	path := filepath.Join(t.TempDir(), "both.safetensors")
+	require.NoError(t, run1.SaveLoRA(path))
+	trained, err := run1.TextNets[0].Weights(run1.Pipeline.Ctx)
+	require.NoError(t, err)
+
+	out := t.TempDir()
+	p := tinyTextPreset(t, 1, "lierla") // a text-encoder run keeps its encoders: their weights are compared
+	p.Model = first.Model
+	plain, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	plain.Close()
+	q := tinyTextPreset(t, 1, "lierla")
+	q.Model = first.Model
+	q.Model.MergeLoRAs = []slider.MergeLoRA{{Path: path, Strength: 0.5}}
+	require.NoError(t, q.Normalize())
+	var log strings.Builder
+	merged, err := setup(q, Options{OutDir: out, Backend: testutil.Backend(t), Log: &log})
+	require.NoError(t, err)
+	merged.Close()
+	require.Contains(t, log.String(), "not used (made for another model or settings)", "the plain run's cache is not the merged encoder's")
+	require.Contains(t, log.String(), "text_encoder modules (strength 0.5) into the base text_encoder")
+	require.Contains(t, log.String(), "unet modules (strength 0.5) into the base unet")
+
+	m := run1.TextNets[0].Modules[0]
+	scope := "/text_encoder/" + strings.ReplaceAll(m.Path, ".", "/")
+	w0 := tensorFloats(plain.Pipeline.Ctx.Store().Scope(scope).GetVariable("weight").MustValue())
+	w1 := tensorFloats(merged.Pipeline.Ctx.Store().Scope(scope).GetVariable("weight").MustValue())
+	down, up := tensorFloats(trained[m.Path].Down), tensorFloats(trained[m.Path].Up)
+	for o := 0; o < m.Out; o++ {
+		for i := 0; i < m.In; i++ {
+			var delta float64
+			for r := 0; r < m.Rank; r++ {
+				delta += float64(up[o*m.Rank+r]) * float64(down[r*m.In+i])
+			}
+			require.InDelta(t, float64(w0[o*m.In+i])+0.5*m.Scale()*delta, float64(w1[o*m.In+i]), 1e-6, "weight[%d,%d]", o, i)
+		}
+	}
+	prompt := p.Prompts[0].Target
+	c0, c1 := tensorFloats(plain.loop.conds[prompt].Hidden), tensorFloats(merged.loop.conds[prompt].Hidden)
+	require.NotEqual(t, c0, c1, "the conditioning is the merged encoder's")
+}

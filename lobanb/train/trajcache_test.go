@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bytes"
 	"math"
 	"os"
 	"testing"
@@ -142,16 +141,7 @@ func TestTrajectoryCacheHitIsExact(t *testing.T) {
 func TestTrajectoryCacheResume(t *testing.T) {
 	tinyFastPreset := tinyFastPresets(t)
 	cache := func(p *slider.Preset) { p.TrajectoryCache = slider.TrajectoryCache{Size: 2, RefreshEvery: 4} }
-	train := func(p *slider.Preset, out string) (*Run, []byte, string) {
-		var log bytes.Buffer
-		run, err := setup(p, Options{OutDir: out, Backend: testutil.Backend(t), Log: &log})
-		require.NoError(t, err)
-		res, err := run.Train()
-		require.NoError(t, err)
-		data, err := os.ReadFile(res.LoRAPath)
-		require.NoError(t, err)
-		return run, data, log.String()
-	}
+	train := func(p *slider.Preset, out string) (*Run, []byte, string) { return trainRun(t, p, out) }
 	single, want, _ := train(tinyFastPreset(6, cache), t.TempDir())
 	require.Equal(t, []int{2, 0}, []int{single.loop.traj.generated, single.loop.traj.read}, "generations 0 (step 1) and 1 (step 5)")
 	b := single.loop.graphs.builds

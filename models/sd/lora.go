@@ -61,19 +61,25 @@ func (p *Pipeline) UseLoRA(path string) (*lora.Network, error) {
 			textNets = append(textNets, n)
 		}
 	}
-	var textAdapter AdapterFactory
-	if len(textNets) > 0 {
-		textAdapter = func(m *Node) nn.Adapter {
-			as := make([]nn.Adapter, len(textNets))
-			for i, n := range textNets {
-				as[i] = n.Adapter(p.Ctx, "/"+n.Component, m) // the encoders' scopes are their component names
-			}
-			return lora.Combine(as...)
-		}
-	}
 	p.SetAdapter(unetAdapter)
-	p.SetTextAdapter(textAdapter)
+	p.SetTextAdapter(p.TextAdapterOf(textNets))
 	return unetNet, nil
+}
+
+// TextAdapterOf is the adapter factory of text-encoder networks whose weights live in Ctx (each
+// network applies to the encoder named by its component, "text_encoder" or "text_encoder_2"), for
+// SetTextAdapter or a graph of the caller's; nil when nets is empty.
+func (p *Pipeline) TextAdapterOf(nets []*lora.Network) AdapterFactory {
+	if len(nets) == 0 {
+		return nil
+	}
+	return func(m *Node) nn.Adapter {
+		as := make([]nn.Adapter, len(nets))
+		for i, n := range nets {
+			as[i] = n.Adapter(p.Ctx, "/"+n.Component, m) // the encoders' scopes are their component names
+		}
+		return lora.Combine(as...)
+	}
 }
 
 // checkNoTextEncoderKeys fails when the LoRA file at path holds text-encoder modules (lora_te_,
