@@ -6,7 +6,8 @@ import "github.com/loba-dev/loba/models/lora"
 // Linear layers of their attention and MLP blocks (kohya's CLIPAttention and CLIPMLP), on every text
 // encoder the model has (SDXL: both), saved with kohya's names lora_te_… (SD1.x) or lora_te1_… and
 // lora_te2_… (SDXL). The adapter's prediction reads the target prompt's conditioning through the
-// adapted encoders at the entry's multiplier; the references keep the frozen encoders' (cached).
+// adapted encoders at the entry's multiplier; the references keep the frozen encoders' (cached). A
+// partial denoise with the adapter (denoise_with_adapter) encodes both of its prompts through them.
 // Off when Targets is "" (default).
 type TextEncoderNetwork struct {
 	// Targets: "" (off) | lierla (self_attn and mlp: kohya's default) | self_attn | mlp.
@@ -65,7 +66,4 @@ func (p *Preset) validateTextEncoder(v *validator) {
 	v.check(t.Rank >= 1, "network.text_encoder.rank", t.Rank, ">= 1")
 	v.check(finite(*t.Alpha) && *t.Alpha > 0, "network.text_encoder.alpha", *t.Alpha, "> 0")
 	v.check(finite(*t.LRScale) && *t.LRScale >= 0, "network.text_encoder.lr_scale", *t.LRScale, ">= 0")
-	if *p.DenoiseWithAdapter {
-		v.add("network.text_encoder", "is not supported yet with denoise_with_adapter (the partial denoise would need the adapted text encoders' conditioning at every step); set denoise_with_adapter: false")
-	}
 }

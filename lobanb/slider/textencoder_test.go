@@ -32,7 +32,6 @@ func TestTextEncoderNetworkChecks(t *testing.T) {
 		{"network: {text_encoder: {rank: 4}}\n", "network.text_encoder: rank, alpha or lr_scale without targets"},
 		{"network: {text_encoder: {targets: lierla, alpha: -1}}\n", "network.text_encoder.alpha: invalid value -1"},
 		{"network: {text_encoder: {targets: lierla, lr_scale: -1}}\n", "network.text_encoder.lr_scale: invalid value -1"},
-		{"mode: leco\nnetwork: {text_encoder: {targets: lierla}}\n", "network.text_encoder: is not supported yet with denoise_with_adapter"},
 	} {
 		t.Run(c.want, func(t *testing.T) {
 			_, err := ParsePreset([]byte(c.yaml+base), "p.yaml")

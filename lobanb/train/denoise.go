@@ -18,7 +18,8 @@ import (
 //	ε_u, ε_c = ε_m([x, x], t, [E[unconditional], E[target]])     (one batched call)
 //	x ← scheduler.step(ε_u + g_d·(ε_c − ε_u), t, x)
 //
-// with the adapter at the per-sample multipliers when the run denoises with it (LECO) or off.
+// with the adapter at the per-sample multipliers when the run denoises with it (LECO) or off; with
+// text-encoder networks, both prompts are then encoded through them at those multipliers.
 // The host calls it k times; the timestep is a graph input, so the graph is never rebuilt. At
 // g_d = 1 the guided prediction is ε_c and at g_d = 0 it is ε_u, so the graph predicts only that
 // half (B samples instead of 2B).
@@ -55,9 +56,15 @@ func (env graphEnv) denoiseFn(sched schedulers.Scheduler, guidance float64, need
 		unc, rest = takeCond(rest, env.sdxl)
 		tgt, rest = takeCond(rest, env.sdxl)
 		mult := rest[0] // [B]
+		rest = rest[1:]
 		var noise *Node
 		if needsNoise {
-			noise = rest[1] // [B, C, H, W] standard normal
+			noise, rest = rest[0], rest[1:] // [B, C, H, W] standard normal
+		}
+		if env.text != nil { // the adapter's text encoders: both prompts through them at the multipliers
+			n := len(rest) / 2
+			unc = *env.text.encode(rest[:n], mult, unc) // ids [B, S] per text encoder
+			tgt = *env.text.encode(rest[n:], mult, tgt)
 		}
 		b := x.Shape().Dim(0)
 		xIn := sched.ScaleModelInputGraph(x, t)
@@ -90,8 +97,10 @@ func adapterFor(f sd.AdapterFactory, mult *Node) nn.Adapter {
 	return f(mult)
 }
 
-// Run does one denoise step at timestep t; noise (x's shape) is used only when NeedsNoise.
-func (dg *denoiseGraph) Run(x *tensors.Tensor, t int64, unc, tgt sd.Conditioning, multiplier, noise *tensors.Tensor) (*tensors.Tensor, error) {
+// Run does one denoise step at timestep t; noise (x's shape) is used only when NeedsNoise. ids are
+// the unconditional then the target prompts' token ids (one [B, S] per text encoder each) when the
+// graph denoises with text-encoder networks (env.text), else nil.
+func (dg *denoiseGraph) Run(x *tensors.Tensor, t int64, unc, tgt sd.Conditioning, multiplier, noise *tensors.Tensor, ids ...*tensors.Tensor) (*tensors.Tensor, error) {
 	args := []any{x, t}
 	args = append(args, condArgs(unc, dg.sdxl)...)
 	args = append(args, condArgs(tgt, dg.sdxl)...)
@@ -101,6 +110,9 @@ func (dg *denoiseGraph) Run(x *tensors.Tensor, t int64, unc, tgt sd.Conditioning
 			return nil, fmt.Errorf("train: the %s partial denoise needs noise", schedulers.ClassDDPM)
 		}
 		args = append(args, noise)
+	}
+	for _, id := range ids {
+		args = append(args, id)
 	}
 	var (
 		results []*tensors.Tensor

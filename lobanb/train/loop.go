@@ -61,8 +61,10 @@ type loop struct {
 	// evaluating is set during evalLoss.
 	evaluating bool
 	logf       func(format string, args ...any)
-	// tokenIDs tokenizes the target prompts of a batch when text-encoder networks train (nil: none).
-	tokenIDs func(prompts []string) ([]*tensors.Tensor, error)
+	// tokenIDs tokenizes the target prompts of a batch when text-encoder networks train (nil: none);
+	// denoiseText tells that the partial denoise runs with them (denoise_with_adapter).
+	tokenIDs    func(prompts []string) ([]*tensors.Tensor, error)
+	denoiseText bool
 
 	// adapter are the adapter's variables; optimizerState lists the optimizer's (created when the
 	// step graph is first built). A checkpoint saves both, with the RNG.
@@ -363,11 +365,20 @@ func (l *loop) partialDenoise(x *tensors.Tensor, k int, batch *assembled) (*tens
 		if l.graphs.denoise.NeedsNoise {
 			stepNoise = tensors.FromFlatDataAndDimensions(l.rng.Normal(x.Shape().Size()), dims...)
 		}
-		if x, err = l.graphs.denoise.Run(x, int64(timesteps[i]), batch.unconditional, batch.target, mult, stepNoise); err != nil {
+		if x, err = l.graphs.denoise.Run(x, int64(timesteps[i]), batch.unconditional, batch.target, mult, stepNoise, l.denoiseIDs(batch.uncondIDs, batch.targetIDs)...); err != nil {
 			return nil, err
 		}
 	}
 	return x, nil
+}
+
+// denoiseIDs are the partial denoise's token-id inputs: the unconditional then the target ids when
+// it denoises with text-encoder networks, else none.
+func (l *loop) denoiseIDs(unc, tgt []*tensors.Tensor) []*tensors.Tensor {
+	if !l.denoiseText {
+		return nil
+	}
+	return append(append([]*tensors.Tensor(nil), unc...), tgt...)
 }
 
 // huberAt is the huber / smooth_l1 parameter at t* (constant unless a schedule is set).
@@ -386,9 +397,9 @@ type assembled struct {
 	target, positive, neutral, unconditional sd.Conditioning
 	guidance, multiplier, weight             *tensors.Tensor
 	mask, preserve, style, concept           *tensors.Tensor // the §5 inputs (regionTensors)
-	// targetIDs are the rows' target prompts' token ids, one [B, S] per text encoder (text-encoder
-	// networks only).
-	targetIDs []*tensors.Tensor
+	// targetIDs and uncondIDs are the rows' target and unconditional prompts' token ids, one [B, S]
+	// per text encoder (text-encoder networks only).
+	targetIDs, uncondIDs []*tensors.Tensor
 }
 
 // batch is group gi's assembled batch, assembled at its first use and kept.
@@ -411,10 +422,10 @@ func (l *loop) batch(gi int) (*assembled, error) {
 func (l *loop) assemble(group []entry) (*assembled, error) {
 	var rows [4][]*sd.Conditioning // target, positive, neutral, unconditional
 	var g, m, w []float32
-	var targets []string
+	var targets, uncs []string
 	for _, e := range group {
 		for i := 0; i < max(e.BatchSize, 1); i++ {
-			targets = append(targets, e.Target)
+			targets, uncs = append(targets, e.Target), append(uncs, e.Unconditional)
 			for j, prompt := range []string{e.Target, e.Positive, e.Neutral, e.Unconditional} {
 				c, ok := l.conds[prompt]
 				if !ok {
@@ -435,6 +446,9 @@ func (l *loop) assemble(group []entry) (*assembled, error) {
 	if l.tokenIDs != nil {
 		var err error
 		if a.targetIDs, err = l.tokenIDs(targets); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if a.uncondIDs, err = l.tokenIDs(uncs); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}

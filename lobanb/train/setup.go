@@ -359,6 +359,7 @@ func (r *Run) buildLoop(dir string, conds map[string]sd.Conditioning, vars []*gc
 	return &loop{
 		ctx: pipe.Ctx, groups: groups, region: region, seqLen: seqLen, conds: conds, latentChannels: pipe.UNet.Config.InChannels,
 		draw: draw, graphs: graphs, traj: traj, logf: r.logf, tokenIDs: r.targetTokenIDs(),
+		denoiseText:    len(r.TextNets) > 0 && *p.DenoiseWithAdapter,
 		adapter:        vars,
 		optimizerState: func() []*gctx.Variable { return opt.StateVariables(pipe.Ctx) },
 		lr:             lr, rng: NewRNG(uint64(p.Train.Seed)),
@@ -480,7 +481,7 @@ func (r *Run) buildGraphs(sched, denoiseSched schedulers.Scheduler, params []Par
 		return g, err
 	}
 	if !*p.DenoiseWithAdapter {
-		env.adapters = nil
+		env.adapters, env.text = nil, nil
 	}
 	g.denoise, err = newDenoiseGraph(env, denoiseSched, *p.DenoiseGuidance)
 	return g, err

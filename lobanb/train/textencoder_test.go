@@ -308,3 +308,68 @@ func TestMergeTextEncoderLoRA(t *testing.T) {
 	c0, c1 := tensorFloats(plain.loop.conds[prompt].Hidden), tensorFloats(merged.loop.conds[prompt].Hidden)
 	require.NotEqual(t, c0, c1, "the conditioning is the merged encoder's")
 }
+
+// TestTextEncoderDenoiseWithAdapter: with denoise_with_adapter the partial denoise encodes both of
+// its prompts through the text-encoder networks at the multipliers, so a run with a trained text-
+// encoder adapter denoises as a frozen run whose text encoder has that LoRA merged (strength 1 =
+// the entries' multiplier) — to float32 rounding, and unlike the frozen model. The trajectory cache
+// generates with it too (all groups in one batch, the ids stacked): its latents equal each group's
+// own partial denoise.
+func TestTextEncoderDenoiseWithAdapter(t *testing.T) {
+	p := tinyTextPreset(t, 1, "none")
+	p.DenoiseWithAdapter = ptrTo(true)
+	p.TrajectoryCache = slider.TrajectoryCache{Size: 2}
+	p.Train.SaveDType = "float32"
+	p.Prompts = append(p.Prompts, slider.Prompt{Target: "a blue ball", Action: slider.ActionEnhance})
+	require.NoError(t, p.Normalize())
+	run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+	require.NoError(t, err)
+	setAdapterValues(t, run)
+	path := filepath.Join(t.TempDir(), "te.safetensors")
+	require.NoError(t, run.SaveLoRA(path))
+	mergedPreset := func(merge bool) *Run {
+		q := tinyTextPreset(t, 1, "none")
+		q.Model = p.Model
+		q.Prompts = p.Prompts
+		if merge {
+			q.Model.MergeLoRAs = []slider.MergeLoRA{{Path: path, Strength: 1}}
+		}
+		require.NoError(t, q.Normalize())
+		r, err := setup(q, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+		require.NoError(t, err)
+		return r
+	}
+	merged, frozen := mergedPreset(true), mergedPreset(false)
+	l := run.loop
+	g := l.groups[0][0]
+	denoise := func(r *Run, k int) []float32 {
+		batch, err := r.loop.batch(0)
+		require.NoError(t, err)
+		x := tensors.FromFlatDataAndDimensions(NewRNG(3).Normal(batch.size*l.latentChannels*g.LatentH*g.LatentW), batch.size, l.latentChannels, g.LatentH, g.LatentW)
+		out, err := r.loop.partialDenoise(x, k, batch)
+		require.NoError(t, err)
+		return tensors.MustCopyFlatData[float32](out)
+	}
+	maxDiff := func(a, b []float32) (d, scale float64) {
+		for i := range a {
+			d, scale = math.Max(d, math.Abs(float64(a[i]-b[i]))), math.Max(scale, math.Abs(float64(a[i])))
+		}
+		return d, scale
+	}
+	want, got := denoise(merged, 2), denoise(run, 2)
+	d, scale := maxDiff(want, got)
+	require.Less(t, d, 1e-4*scale, "the adapted encoders in the denoise ≡ the LoRA merged into them")
+	d, _ = maxDiff(denoise(frozen, 2), got)
+	require.Greater(t, d, 1e-2*scale, "and differ from the frozen encoders")
+
+	require.NoError(t, l.ensureTrajectories(0))
+	for gi := range l.groups {
+		batch, err := l.batch(gi)
+		require.NoError(t, err)
+		dims := []int{batch.size, l.latentChannels, g.LatentH, g.LatentW}
+		x, err := l.partialDenoise(tensors.FromFlatDataAndDimensions(l.traj.at(gi, 1, 0, dims), dims...), 2, batch)
+		require.NoError(t, err)
+		d, scale := maxDiff(tensors.MustCopyFlatData[float32](x), l.traj.at(gi, 1, 2, dims))
+		require.Less(t, d, 1e-5*scale, "group %d", gi)
+	}
+}

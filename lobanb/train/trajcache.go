@@ -164,6 +164,7 @@ func (l *loop) generateShape(rng *RNG, gis []int, h, w int, out [][]float32) err
 	c := l.traj
 	ch := l.latentChannels
 	var unc, tgt []*sd.Conditioning
+	var uncIDs, tgtIDs [][]*tensors.Tensor // per trajectory, one [B, S] per text encoder
 	var mult, x0 []float32
 	rows := 0
 	for _, gi := range gis {
@@ -189,6 +190,7 @@ func (l *loop) generateShape(rng *RNG, gis []int, h, w int, out [][]float32) err
 				prompt = &batch.neutral
 			}
 			unc, tgt = append(unc, &batch.unconditional), append(tgt, prompt)
+			uncIDs, tgtIDs = append(uncIDs, batch.uncondIDs), append(tgtIDs, batch.targetIDs)
 			mult = append(mult, m...)
 		}
 		out[gi] = make([]float32, c.size*c.depth*batch.size*ch*h*w)
@@ -215,6 +217,12 @@ func (l *loop) generateShape(rng *RNG, gis []int, h, w int, out [][]float32) err
 	if !c.pool {
 		record(0, x0)
 	}
+	var ids []*tensors.Tensor
+	if l.denoiseText && !c.pool {
+		if ids, err = concatIDs(append(concatPerEncoder(uncIDs), concatPerEncoder(tgtIDs)...)); err != nil {
+			return err
+		}
+	}
 	xt := tensors.FromFlatDataAndDimensions(x0, rows, ch, h, w)
 	multT := tensors.FromFlatDataAndDimensions(mult, rows)
 	timesteps := l.draw.genSched.Timesteps()
@@ -223,7 +231,7 @@ func (l *loop) generateShape(rng *RNG, gis []int, h, w int, out [][]float32) err
 		if l.graphs.denoise.NeedsNoise {
 			stepNoise = tensors.FromFlatDataAndDimensions(rng.Normal(rows*ch*h*w), rows, ch, h, w)
 		}
-		if xt, err = l.graphs.denoise.Run(xt, int64(timesteps[i]), *u, *t, multT, stepNoise); err != nil {
+		if xt, err = l.graphs.denoise.Run(xt, int64(timesteps[i]), *u, *t, multT, stepNoise, ids...); err != nil {
 			return err
 		}
 		if !c.pool || i == c.steps-1 {
@@ -309,4 +317,39 @@ func (l *loop) readTrajectories(gen int) (ok bool, why string) {
 	}
 	c.x, c.gen = x, gen
 	return true, ""
+}
+
+// concatPerEncoder regroups per-trajectory id tensors (each one [B, S] per text encoder) by text
+// encoder: out[e] lists encoder e's tensors in trajectory order.
+func concatPerEncoder(perTrajectory [][]*tensors.Tensor) [][]*tensors.Tensor {
+	if len(perTrajectory) == 0 {
+		return nil
+	}
+	out := make([][]*tensors.Tensor, len(perTrajectory[0]))
+	for _, ts := range perTrajectory {
+		for e, t := range ts {
+			out[e] = append(out[e], t)
+		}
+	}
+	return out
+}
+
+// concatIDs stacks each list of int32 id tensors [B_i, S] along the rows: one [ΣB_i, S] per list.
+func concatIDs(lists [][]*tensors.Tensor) ([]*tensors.Tensor, error) {
+	out := make([]*tensors.Tensor, len(lists))
+	for i, ts := range lists {
+		var flat []int32
+		rows, seq := 0, 0
+		for _, t := range ts {
+			d, err := tensors.CopyFlatData[int32](t)
+			if err != nil {
+				return nil, err
+			}
+			flat = append(flat, d...)
+			rows += t.Shape().Dim(0)
+			seq = t.Shape().Dim(1)
+		}
+		out[i] = tensors.FromFlatDataAndDimensions(flat, rows, seq)
+	}
+	return out, nil
 }
