@@ -7,12 +7,16 @@ package train
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/gomlx/compute/dtypes"
 
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/nn"
+	"github.com/loba-dev/loba/models/schedulers"
+	"github.com/loba-dev/loba/models/sd"
 )
 
 // Profile is what a run needs with the frozen weights in one dtype.
@@ -126,13 +130,55 @@ func optimizerSlots(name string, momentum float64) int {
 	return 0
 }
 
-// meanK is the mean of the partial-denoise step counts k a run draws from.
-func meanK(p *slider.Preset) float64 {
-	lo, hi := *p.MinDenoisingSteps, p.MaxDenoisingSteps-1
-	if hi < lo {
-		return float64(lo)
+// meanK is the mean number of partial-denoise steps (of one step's batch) a train step costs: the
+// mean of the k a run draws from (ks; nil: every k in [min_denoising_steps, N−1]); with the
+// trajectory cache, its generations' max k steps for every trajectory of every group spread over the
+// steps each generation serves; with denoise none, the x₀ pool's sampler steps spread over the run.
+func meanK(p *slider.Preset, groups int, ks []int) float64 {
+	if ks == nil {
+		for k := *p.MinDenoisingSteps; k < p.MaxDenoisingSteps; k++ {
+			ks = append(ks, k)
+		}
 	}
-	return float64(lo+hi) / 2
+	sum, maxK := 0, 0
+	for _, k := range ks {
+		sum, maxK = sum+k, max(maxK, k)
+	}
+	switch {
+	case p.Denoise == slider.DenoiseNone:
+		return float64(p.X0Pool.Steps*p.X0Pool.Size*groups) / float64(p.Train.Steps)
+	case p.TrajectoryCache.Size > 0:
+		serves := p.Train.Steps
+		if r := p.TrajectoryCache.RefreshEvery; r > 0 {
+			serves = min(r, serves)
+		}
+		return float64(maxK*p.TrajectoryCache.Size*groups) / float64(serves)
+	case len(ks) == 0:
+		return 0
+	}
+	return float64(sum) / float64(len(ks))
+}
+
+// planKs are the k a run draws from (denoiseKs: timestep_range applied), from the model folder's
+// scheduler config; nil when the folder has none (a single-file checkpoint) or it does not parse.
+func planKs(p *slider.Preset, dir string) []int {
+	data, err := os.ReadFile(filepath.Join(dir, "scheduler", "scheduler_config.json"))
+	if err != nil {
+		return nil
+	}
+	cfg, err := schedulers.ParseConfigAs(data, schedulers.ClassDDIM)
+	if err != nil {
+		return nil
+	}
+	_, tStar, err := denoiseScheduler(p, &sd.Pipeline{SchedulerConfig: cfg})
+	if err != nil {
+		return nil
+	}
+	ks, err := denoiseKs(p, tStar)
+	if err != nil {
+		return nil
+	}
+	return ks
 }
 
 // Estimate plans the memory and time of a run from its model's configs alone: the model folder is
@@ -153,7 +199,7 @@ func estimate(plan *Plan, dir string, cpu, gpu bool) (*Estimate, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Estimate{Plan: plan, Kind: m.kind, Dir: dir, Params: m.params, MeanK: meanK(p),
+	e := &Estimate{Plan: plan, Kind: m.kind, Dir: dir, Params: m.params, MeanK: meanK(p, len(plan.Groups), planKs(p, dir)),
 		Size: [2]int(plan.Groups[0][0].Resolution), KeepText: plan.EvalAfter,
 		KeepVAE: sampling(p) || plan.EvalAfter, Encode: true}
 	e.Batch = stepBatchSize(plan)

@@ -72,3 +72,29 @@ func TestRefuseSDXLAt1024(t *testing.T) {
 	require.True(t, errors.Is(err, ErrDoesNotFit), "%v", err)
 	require.Regexp(t, `frozen UNet 1[0-9]\.[0-9] GB`, err.Error(), "SDXL's 2.6 G float32 weights")
 }
+
+// TestMeanKFastModes: the plan's partial-denoise steps per train step follow the mode: the mean k of
+// the partial denoise; the cache's generations (max k for every trajectory of every group) spread
+// over the steps each serves; the x₀ pool's sampler steps spread over the run.
+func TestMeanKFastModes(t *testing.T) {
+	p := slider.Defaults()
+	p.MaxDenoisingSteps, p.Train.Steps = 5, 100
+	p.MinDenoisingSteps = ptrTo(1)
+	require.Equal(t, 2.5, meanK(p, 3, nil))
+	require.Equal(t, 1.5, meanK(p, 3, []int{0, 1, 2, 3}), "the k inside timestep_range")
+	p.TrajectoryCache = slider.TrajectoryCache{Size: 8}
+	require.InDelta(t, 4*8*3/100.0, meanK(p, 3, nil), 1e-12)
+	require.InDelta(t, 3*8*3/100.0, meanK(p, 3, []int{0, 1, 2, 3}), 1e-12)
+	p.TrajectoryCache.RefreshEvery = 25
+	require.InDelta(t, 4*8*3/25.0, meanK(p, 3, nil), 1e-12)
+	p.TrajectoryCache = slider.TrajectoryCache{}
+	p.Denoise, p.X0Pool = slider.DenoiseNone, slider.X0Pool{Size: 2, Steps: 10}
+	require.InDelta(t, 10*2*3/100.0, meanK(p, 3, nil), 1e-12)
+
+	// From the model folder: toy-color's t* in [800, 999] of 20 trailing steps keeps k = 0 … 3.
+	q, _, err := slider.Load(filepath.Join(testutil.RepoRoot(t), "notebooks", "presets", "toy-color.yaml"))
+	require.NoError(t, err)
+	dir, err := modelDir(q, Options{})
+	require.NoError(t, err)
+	require.Equal(t, []int{0, 1, 2, 3}, planKs(q, dir))
+}
