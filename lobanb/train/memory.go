@@ -37,6 +37,8 @@ type modelShapes struct {
 	pooled     int // SDXL's text_embeds width (0 for SD1.x)
 	unet       *unet.UNet2DConditionModel
 	decl       map[string]shapes.Shape // the UNet's weights
+	// textDecl are the text encoders' weights (text_encoder, text_encoder_2), float32 shapes.
+	textDecl []map[string]shapes.Shape
 }
 
 // readModelShapes builds every component of the folder shape-only (sd.Inspect) and reads the UNet
@@ -49,6 +51,18 @@ func readModelShapes(dir string) (*modelShapes, error) {
 	m := &modelShapes{params: map[string]int64{}, latentDown: 8}
 	for _, c := range rep.Components {
 		m.params[c.Name] = c.Params
+	}
+	for _, name := range []string{lora.TextEncoder, lora.TextEncoder2} {
+		for _, c := range rep.Components {
+			if c.Name != name {
+				continue
+			}
+			decl := map[string]shapes.Shape{}
+			for key, te := range c.Tensors {
+				decl[key] = shapes.Make(dtypes.Float32, te.Shape...)
+			}
+			m.textDecl = append(m.textDecl, decl)
+		}
 	}
 	if err := m.readConfigs(dir); err != nil {
 		return nil, err
@@ -301,17 +315,23 @@ func adapterParams(p *slider.Preset, m *modelShapes) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ctx := model.NewStore().RootScope()
-	if err := net.Init(ctx, lora.InitOptions{Seed: 1}); err != nil {
-		return 0, err
-	}
-	vars, err := net.Variables(ctx)
-	if err != nil {
-		return 0, err
+	nets := []*lora.Network{net}
+	if te := p.Network.TextEncoder; te.Enabled() {
+		for i, decl := range m.textDecl {
+			tn, err := lora.Resolve([]string{lora.TextEncoder, lora.TextEncoder2}[i], decl, te.LoRATargets())
+			if err != nil {
+				return 0, fmt.Errorf("preset %s: network.text_encoder: %w", p.File(), err)
+			}
+			nets = append(nets, tn)
+		}
 	}
 	var n int64
-	for _, v := range vars {
-		n += int64(v.Shape().Size())
+	for _, net := range nets {
+		for _, m := range net.Modules {
+			for _, dims := range [][]int{m.DownShape(), m.UpShape()} {
+				n += int64(shapes.Make(dtypes.Float32, dims...).Size())
+			}
+		}
 	}
 	return n, nil
 }

@@ -294,16 +294,7 @@ func TestMergeTextEncoderLoRA(t *testing.T) {
 	scope := "/text_encoder/" + strings.ReplaceAll(m.Path, ".", "/")
 	w0 := tensorFloats(plain.Pipeline.Ctx.Store().Scope(scope).GetVariable("weight").MustValue())
 	w1 := tensorFloats(merged.Pipeline.Ctx.Store().Scope(scope).GetVariable("weight").MustValue())
-	down, up := tensorFloats(trained[m.Path].Down), tensorFloats(trained[m.Path].Up)
-	for o := 0; o < m.Out; o++ {
-		for i := 0; i < m.In; i++ {
-			var delta float64
-			for r := 0; r < m.Rank; r++ {
-				delta += float64(up[o*m.Rank+r]) * float64(down[r*m.In+i])
-			}
-			require.InDelta(t, float64(w0[o*m.In+i])+0.5*m.Scale()*delta, float64(w1[o*m.In+i]), 1e-6, "weight[%d,%d]", o, i)
-		}
-	}
+	requireMerged(t, m, w0, w1, trained[m.Path], 0.5)
 	prompt := p.Prompts[0].Target
 	c0, c1 := tensorFloats(plain.loop.conds[prompt].Hidden), tensorFloats(merged.loop.conds[prompt].Hidden)
 	require.NotEqual(t, c0, c1, "the conditioning is the merged encoder's")
@@ -371,5 +362,27 @@ func TestTextEncoderDenoiseWithAdapter(t *testing.T) {
 		require.NoError(t, err)
 		d, scale := maxDiff(tensors.MustCopyFlatData[float32](x), l.traj.at(gi, 1, 2, dims))
 		require.Less(t, d, 1e-5*scale, "group %d", gi)
+	}
+}
+
+// TestTextEncoderAdapterParams: the plan counts the text-encoder modules' parameters (read from
+// the folder's headers) exactly as the run allocates them, with and without the UNet's.
+func TestTextEncoderAdapterParams(t *testing.T) {
+	for _, unet := range []string{"none", "lierla"} {
+		p := tinyTextPreset(t, 1, unet)
+		run, err := setup(p, Options{OutDir: t.TempDir(), Backend: testutil.Backend(t)})
+		require.NoError(t, err)
+		var want int64
+		for _, v := range run.loop.adapter {
+			want += int64(v.Shape().Size())
+		}
+		dir, err := modelDir(p, Options{})
+		require.NoError(t, err)
+		m, err := readModelShapes(dir)
+		require.NoError(t, err)
+		got, err := adapterParams(p, m)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "network.targets %s", unet)
+		run.Close()
 	}
 }

@@ -182,15 +182,20 @@ func TestMergeLoRAsBeforeTraining(t *testing.T) {
 	scope := "/unet/" + strings.ReplaceAll(m.Path, ".", "/")
 	w0 := tensorFloats(plain.Pipeline.Ctx.Store().Scope(scope).GetVariable("weight").MustValue())
 	w1 := tensorFloats(merged.Pipeline.Ctx.Store().Scope(scope).GetVariable("weight").MustValue())
-	down, up := tensorFloats(trained[m.Path].Down), tensorFloats(trained[m.Path].Up)
+	requireMerged(t, m, w0, w1, trained[m.Path], 0.5)
+}
+
+// requireMerged checks that the Linear module m's base weight w0 became w1 = w0 + s·(α/r)·up·down.
+func requireMerged(t *testing.T, m *lora.Module, w0, w1 []float32, w lora.ModuleWeights, s float64) {
+	t.Helper()
+	down, up := tensorFloats(w.Down), tensorFloats(w.Up)
 	for o := 0; o < m.Out; o++ {
 		for i := 0; i < m.In; i++ {
 			var delta float64
 			for r := 0; r < m.Rank; r++ {
 				delta += float64(up[o*m.Rank+r]) * float64(down[r*m.In+i])
 			}
-			want := float64(w0[o*m.In+i]) + 0.5*m.Scale()*delta
-			require.InDelta(t, want, float64(w1[o*m.In+i]), 1e-6, "weight[%d,%d]", o, i)
+			require.InDelta(t, float64(w0[o*m.In+i])+s*m.Scale()*delta, float64(w1[o*m.In+i]), 1e-6, "%s weight[%d,%d]", m.Path, o, i)
 		}
 	}
 }
