@@ -16,7 +16,6 @@ import (
 	"github.com/loba-dev/loba/lobanb/slider"
 	"github.com/loba-dev/loba/models/nn"
 	"github.com/loba-dev/loba/models/schedulers"
-	"github.com/loba-dev/loba/models/sd"
 )
 
 // Profile is what a run needs with the frozen weights in one dtype.
@@ -170,7 +169,7 @@ func planKs(p *slider.Preset, dir string) []int {
 	if err != nil {
 		return nil
 	}
-	_, tStar, err := denoiseScheduler(p, &sd.Pipeline{SchedulerConfig: cfg})
+	_, tStar, err := denoiseScheduler(p, cfg)
 	if err != nil {
 		return nil
 	}

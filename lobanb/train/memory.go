@@ -318,7 +318,7 @@ func adapterParams(p *slider.Preset, m *modelShapes) (int64, error) {
 	nets := []*lora.Network{net}
 	if te := p.Network.TextEncoder; te.Enabled() {
 		for i, decl := range m.textDecl {
-			tn, err := lora.Resolve([]string{lora.TextEncoder, lora.TextEncoder2}[i], decl, te.LoRATargets())
+			tn, err := lora.Resolve(sd.TextEncoderScope(i), decl, te.LoRATargets())
 			if err != nil {
 				return 0, fmt.Errorf("preset %s: network.text_encoder: %w", p.File(), err)
 			}

@@ -43,7 +43,7 @@ func evalRegion(t *testing.T, run *Run, pr lossProbe, r regionTerms, g float64, 
 		cond := func(i int) nodeCond { return nodeCond{Hidden: in[2+i]} }
 		b := stepBatch{X: in[0], T: in[1], Target: cond(0), Positive: cond(1), Neutral: cond(2),
 			Unconditional: cond(3), SignedGuidance: MulScalar(ones, g), Multiplier: in[6], Weight: ones}
-		b.Mask, b.Preserve, b.Style, b.Concept = regionInputs(in[7:], r)
+		b.Mask, b.Preserve, b.Style, b.Concept, _ = regionInputs(in[7:], r)
 		loss, p := objective(d, b, factory, lossConfig{Region: r})
 		nodes := make([]*Node, len(run.loop.adapter))
 		for i, v := range run.loop.adapter {

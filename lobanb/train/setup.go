@@ -20,7 +20,6 @@ import (
 	"github.com/loba-dev/loba/models/hub"
 	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/nn"
-	"github.com/loba-dev/loba/models/safetensors"
 	"github.com/loba-dev/loba/models/schedulers"
 	"github.com/loba-dev/loba/models/sd"
 )
@@ -32,13 +31,13 @@ import (
 func (r *Run) loadConditioning(dir string) (map[string]sd.Conditioning, error) {
 	plan, p, opts := r.Plan, r.Plan.Preset, r.Plan.Options
 	cachePath := r.Dir.CondCache()
-	merged, err := textMergeStamps(p)
+	merged, err := mergeStamps(p)
 	if err != nil {
 		return nil, err
 	}
 	settings := map[string]string{"variant": p.Model.Variant, "hidden_state": p.Model.HiddenState,
 		"dtype": plan.DType.String(), "tokenizer": opts.Tokenizer}
-	if merged != "" { // text-encoder LoRAs merged into the encoders change every encoding
+	if merged != "" { // text-encoder modules merged into the encoders change every encoding
 		settings["merge_loras"] = merged
 	}
 	cacheKey, err := condCacheKey(dir, settings)
@@ -209,7 +208,7 @@ func resolveTextEncoders(p *slider.Preset, pipe *sd.Pipeline) ([]*lora.Network, 
 	}
 	var out []*lora.Network
 	for i, te := range pipe.TextEncoders {
-		comp := []string{lora.TextEncoder, lora.TextEncoder2}[i]
+		comp := sd.TextEncoderScope(i)
 		decl, err := te.Declared()
 		if err != nil {
 			return nil, err
@@ -236,16 +235,8 @@ func mergePath(p *slider.Preset, ml slider.MergeLoRA) string {
 // the text encoders) into their frozen weights. The file may hold modules of the UNet and of every
 // text encoder of the model (kohya lora_unet_, lora_te_, lora_te1_, lora_te2_); a key that fits none
 // is an error.
-func (r *Run) mergeLoRA(decl map[string]shapes.Shape, ml slider.MergeLoRA, components ...string) error {
+func (r *Run) mergeLoRA(bases []lora.Base, ml slider.MergeLoRA, components ...string) error {
 	path := mergePath(r.Plan.Preset, ml)
-	bases := []lora.Base{{Component: lora.UNet, Declared: decl}}
-	for i, te := range r.Pipeline.TextEncoders {
-		teDecl, err := te.Declared()
-		if err != nil {
-			return err
-		}
-		bases = append(bases, lora.Base{Component: []string{lora.TextEncoder, lora.TextEncoder2}[i], Declared: teDecl})
-	}
 	loaded, err := lora.LoadKohya(path, bases...)
 	if err != nil {
 		return err
@@ -273,7 +264,7 @@ func (r *Run) mergeLoRAs(textLoaded bool) error {
 	if len(p.Model.MergeLoRAs) == 0 {
 		return nil
 	}
-	decl, err := r.Pipeline.UNet.Declared()
+	bases, err := r.Pipeline.LoRABases()
 	if err != nil {
 		return err
 	}
@@ -282,34 +273,22 @@ func (r *Run) mergeLoRAs(textLoaded bool) error {
 		components = append(components, lora.TextEncoder, lora.TextEncoder2)
 	}
 	for i, ml := range p.Model.MergeLoRAs {
-		if err := r.mergeLoRA(decl, ml, components...); err != nil {
+		if err := r.mergeLoRA(bases, ml, components...); err != nil {
 			return fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
 		}
 	}
 	return nil
 }
 
-// textMergeStamps identifies the model.merge_loras files holding text-encoder modules (path, size,
-// modification time, strength), for the conditioning cache's key: they change the encodings.
-func textMergeStamps(p *slider.Preset) (string, error) {
+// mergeStamps identifies the model.merge_loras files (path, size, modification time, strength), for
+// the conditioning cache's key: their text-encoder modules change the encodings.
+func mergeStamps(p *slider.Preset) (string, error) {
 	var stamps []string
 	for i, ml := range p.Model.MergeLoRAs {
 		path := mergePath(p, ml)
-		f, err := safetensors.Open(path)
-		if err != nil {
-			return "", fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
-		}
-		text := false
-		for _, name := range f.Names() {
-			text = text || strings.HasPrefix(name, "lora_te")
-		}
-		f.Close()
-		if !text {
-			continue
-		}
 		info, err := os.Stat(path)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("preset %s: model.merge_loras[%d]: %w", p.File(), i, err)
 		}
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -376,7 +355,7 @@ func (r *Run) trajectoriesFor(dir string, draw drawSettings, function map[string
 	c := &trajectories{gen: -1, path: r.Dir.Trajectories(), seed: uint64(p.Train.Seed)}
 	switch {
 	case p.Denoise == slider.DenoiseNone:
-		c.pool, c.size, c.depth, c.steps = true, p.X0Pool.Size, 1, len(draw.genSched.Timesteps())
+		c.pool, c.size, c.steps = true, p.X0Pool.Size, len(draw.genSched.Timesteps())
 		c.poolNeutral = p.X0Pool.Prompt == slider.PoolNeutral
 		c.uniformT = p.X0Pool.Timesteps == slider.PoolUniformTimesteps
 	case p.TrajectoryCache.Size > 0:
@@ -389,7 +368,7 @@ func (r *Run) trajectoriesFor(dir string, draw drawSettings, function map[string
 				maxK = max(maxK, k)
 			}
 		}
-		c.size, c.refreshEvery, c.depth, c.steps = p.TrajectoryCache.Size, p.TrajectoryCache.RefreshEvery, maxK+1, maxK
+		c.size, c.refreshEvery, c.steps = p.TrajectoryCache.Size, p.TrajectoryCache.RefreshEvery, maxK
 	default:
 		return nil, nil
 	}
@@ -418,7 +397,7 @@ func presetHash(p *slider.Preset) string {
 // drawSettingsOf builds the partial-denoise scheduler, t* and the k drawn from, and the preset's
 // noise and huber settings.
 func drawSettingsOf(p *slider.Preset, pipe *sd.Pipeline) (drawSettings, error) {
-	sched, tStar, err := denoiseScheduler(p, pipe)
+	sched, tStar, err := denoiseScheduler(p, pipe.SchedulerConfig)
 	if err != nil {
 		return drawSettings{}, err
 	}
@@ -550,8 +529,9 @@ func modelDir(p *slider.Preset, opts Options) (string, error) {
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // denoiseScheduler builds the partial-denoise scheduler (docs/ALGORITHMS.md §1 steps 1 and 4, §3) with
-// SetTimesteps(N) done, and the map k → t* of the preset's mode.
-func denoiseScheduler(p *slider.Preset, pipe *sd.Pipeline) (schedulers.Scheduler, func(int) int64, error) {
+// SetTimesteps(N) done, and the map k → t* of the preset's mode. model is the model's scheduler config
+// (sd.Pipeline.SchedulerConfig).
+func denoiseScheduler(p *slider.Preset, model *schedulers.Config) (schedulers.Scheduler, func(int) int64, error) {
 	class := map[string]string{"ddim": schedulers.ClassDDIM, "ddpm": schedulers.ClassDDPM, "euler": schedulers.ClassEulerDiscrete}[p.DenoiseScheduler]
 	var cfg *schedulers.Config
 	var err error
@@ -564,7 +544,7 @@ func denoiseScheduler(p *slider.Preset, pipe *sd.Pipeline) (schedulers.Scheduler
 		cfg.ClipSample = false
 		cfg.PredictionType = "epsilon"
 	} else {
-		base := *pipe.SchedulerConfig
+		base := *model
 		base.ClassName = class
 		if cfg, err = schedulers.ParseConfigAs(mustJSON(&base), class); err != nil {
 			return nil, nil, err

@@ -175,9 +175,9 @@ func (env graphEnv) stepFn(lossCfg lossConfig, params []Param, opt Optimizer, ma
 		in.SignedGuidance, in.Multiplier, in.Weight = rest[0], rest[1], rest[2]
 		lr, step := rest[3], rest[4]
 		in.HuberC = rest[5]
-		in.Mask, in.Preserve, in.Style, in.Concept = regionInputs(rest[6:], lossCfg.Region)
-		if env.text != nil {
-			in.StudentTarget = env.text.encode(rest[6+lossCfg.Region.inputs():], in.Multiplier, in.Target)
+		in.Mask, in.Preserve, in.Style, in.Concept, rest = regionInputs(rest[6:], lossCfg.Region)
+		if env.text != nil { // the target's token ids, one [B, S] per text encoder
+			in.StudentTarget = env.text.encode(rest, in.Multiplier, in.Target)
 		}
 		loss, _ := objective(env.d, in, env.adapters, lossCfg)
 		if opt == nil { // evaluation: the loss alone, no gradient, no update
@@ -215,17 +215,6 @@ type stepInputs struct {
 	TargetIDs []*tensors.Tensor
 }
 
-// inputs is the number of §5 inputs r compiles in (regionInputs takes them).
-func (r regionTerms) inputs() int {
-	n := 0
-	for _, on := range []bool{r.Masked, r.Preserve, r.Style, r.Concept} {
-		if on {
-			n++
-		}
-	}
-	return n
-}
-
 // textEncoding is how the train step encodes the adapter's prompt when text-encoder networks
 // train: the pipeline's text encoders (sd.Pipeline.EncodeGraph) with their networks' adapter at
 // each sample's multiplier.
@@ -249,9 +238,10 @@ func (te *textEncoding) encode(ids []*Node, multiplier *Node, like nodeCond) *no
 	return &c
 }
 
-// regionInputs takes the §5 inputs r compiles in from the graph's last inputs: W (Masked), λ_keep
-// (Preserve), the style flag (Style), the concept tokens (Concept), in that order.
-func regionInputs(inputs []*Node, r regionTerms) (mask, preserve, style, concept *Node) {
+// regionInputs takes the §5 inputs r compiles in from the front of inputs: W (Masked), λ_keep
+// (Preserve), the style flag (Style), the concept tokens (Concept), in that order; rest are the
+// inputs after them.
+func regionInputs(inputs []*Node, r regionTerms) (mask, preserve, style, concept *Node, rest []*Node) {
 	take := func(on bool) *Node {
 		if !on {
 			return nil
@@ -261,7 +251,7 @@ func regionInputs(inputs []*Node, r regionTerms) (mask, preserve, style, concept
 		return n
 	}
 	mask, preserve, style, concept = take(r.Masked), take(r.Preserve), take(r.Style), take(r.Concept)
-	return mask, preserve, style, concept
+	return mask, preserve, style, concept, inputs
 }
 
 // condArgs are the graph arguments of a host conditioning (takeCond's inputs).

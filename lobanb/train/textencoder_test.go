@@ -19,6 +19,7 @@ import (
 	"github.com/loba-dev/loba/models/clip"
 	"github.com/loba-dev/loba/models/lora"
 	"github.com/loba-dev/loba/models/safetensors"
+	"github.com/loba-dev/loba/models/sd"
 )
 
 // tinyTextPreset is tinyPreset (the tiny SD1.5 fixture, whose text encoder is a tiny CLIP) in mode
@@ -237,7 +238,7 @@ func TestTextEncoderSDXL(t *testing.T) {
 	for i, te := range run.Pipeline.TextEncoders {
 		decl, err := te.Declared()
 		require.NoError(t, err)
-		bases = append(bases, lora.Base{Component: []string{lora.TextEncoder, lora.TextEncoder2}[i], Declared: decl})
+		bases = append(bases, lora.Base{Component: sd.TextEncoderScope(i), Declared: decl})
 	}
 	loaded, err := lora.LoadKohya(res.LoRAPath, bases...)
 	require.NoError(t, err)

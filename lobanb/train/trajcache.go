@@ -51,17 +51,25 @@ type trajectories struct {
 	// size is the number of trajectories (pool batches) of every group; refreshEvery > 0 generates
 	// them again every that many steps.
 	size, refreshEvery int
-	// depth is the number of latents kept per trajectory: maxK+1 (x after k = 0 … maxK steps) for
-	// the cache, 1 (x₀) for the pool; steps the sampler steps a generation takes: maxK, or all N.
-	depth, steps int
-	path, key    string
-	seed         uint64
+	// steps are the sampler steps a generation takes: max k (the cache), or the pool's sampler's.
+	steps     int
+	path, key string
+	seed      uint64
 	// gen is the generation held (-1: none); x[gi] are group gi's latents, [size, depth, B, C, H, W]
 	// flat.
 	gen int
 	x   [][]float32
 	// generated and read count the generations made and read from the run folder (tests, log).
 	generated, read int
+}
+
+// depth is the number of latents kept per trajectory: x after k = 0 … steps (the cache), or x₀
+// alone (the pool).
+func (c *trajectories) depth() int {
+	if c.pool {
+		return 1
+	}
+	return c.steps + 1
 }
 
 // kind names the two in the run folder's file and the log.
@@ -88,7 +96,7 @@ func (c *trajectories) at(gi, j, k int, dims []int) []float32 {
 	for _, d := range dims {
 		n *= d
 	}
-	off := (j*c.depth + k) * n
+	off := (j*c.depth() + k) * n
 	return append([]float32(nil), c.x[gi][off:off+n]...)
 }
 
@@ -193,7 +201,7 @@ func (l *loop) generateShape(rng *RNG, gis []int, h, w int, out [][]float32) err
 			uncIDs, tgtIDs = append(uncIDs, batch.uncondIDs), append(tgtIDs, batch.targetIDs)
 			mult = append(mult, m...)
 		}
-		out[gi] = make([]float32, c.size*c.depth*batch.size*ch*h*w)
+		out[gi] = make([]float32, c.size*c.depth()*batch.size*ch*h*w)
 		rows += c.size * batch.size
 	}
 	u, err := sd.ConcatConditionings(unc...)
@@ -209,7 +217,7 @@ func (l *loop) generateShape(rng *RNG, gis []int, h, w int, out [][]float32) err
 		for _, gi := range gis {
 			b := l.batches[gi].size * ch * h * w
 			for j := 0; j < c.size; j++ {
-				copy(out[gi][(j*c.depth+k)*b:], flat[off:off+b])
+				copy(out[gi][(j*c.depth()+k)*b:], flat[off:off+b])
 				off += b
 			}
 		}
@@ -217,10 +225,14 @@ func (l *loop) generateShape(rng *RNG, gis []int, h, w int, out [][]float32) err
 	if !c.pool {
 		record(0, x0)
 	}
-	var ids []*tensors.Tensor
+	var ids []*tensors.Tensor // the unconditional then the target ids, one [rows, S] per text encoder
 	if l.denoiseText && !c.pool {
-		if ids, err = concatIDs(append(concatPerEncoder(uncIDs), concatPerEncoder(tgtIDs)...)); err != nil {
-			return err
+		for _, perEncoder := range append(byEncoder(uncIDs), byEncoder(tgtIDs)...) {
+			stacked, err := sd.ConcatRows[int32](perEncoder)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, stacked)
 		}
 	}
 	xt := tensors.FromFlatDataAndDimensions(x0, rows, ch, h, w)
@@ -259,7 +271,7 @@ func (l *loop) trajDims(gi int) ([]int, error) {
 		return nil, err
 	}
 	g := l.groups[gi][0]
-	return []int{l.traj.size, l.traj.depth, b.size, l.latentChannels, g.LatentH, g.LatentW}, nil
+	return []int{l.traj.size, l.traj.depth(), b.size, l.latentChannels, g.LatentH, g.LatentW}, nil
 }
 
 // writeTrajectories writes the generation held to the run folder (atomically).
@@ -319,9 +331,9 @@ func (l *loop) readTrajectories(gen int) (ok bool, why string) {
 	return true, ""
 }
 
-// concatPerEncoder regroups per-trajectory id tensors (each one [B, S] per text encoder) by text
-// encoder: out[e] lists encoder e's tensors in trajectory order.
-func concatPerEncoder(perTrajectory [][]*tensors.Tensor) [][]*tensors.Tensor {
+// byEncoder regroups per-trajectory id tensors (each one [B, S] per text encoder) by text encoder:
+// out[e] lists encoder e's tensors in trajectory order.
+func byEncoder(perTrajectory [][]*tensors.Tensor) [][]*tensors.Tensor {
 	if len(perTrajectory) == 0 {
 		return nil
 	}
@@ -332,24 +344,4 @@ func concatPerEncoder(perTrajectory [][]*tensors.Tensor) [][]*tensors.Tensor {
 		}
 	}
 	return out
-}
-
-// concatIDs stacks each list of int32 id tensors [B_i, S] along the rows: one [ΣB_i, S] per list.
-func concatIDs(lists [][]*tensors.Tensor) ([]*tensors.Tensor, error) {
-	out := make([]*tensors.Tensor, len(lists))
-	for i, ts := range lists {
-		var flat []int32
-		rows, seq := 0, 0
-		for _, t := range ts {
-			d, err := tensors.CopyFlatData[int32](t)
-			if err != nil {
-				return nil, err
-			}
-			flat = append(flat, d...)
-			rows += t.Shape().Dim(0)
-			seq = t.Shape().Dim(1)
-		}
-		out[i] = tensors.FromFlatDataAndDimensions(flat, rows, seq)
-	}
-	return out, nil
 }

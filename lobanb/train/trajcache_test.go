@@ -72,7 +72,7 @@ func TestTrajectoryCacheHitIsExact(t *testing.T) {
 	require.NoError(t, l.ensureTrajectories(0))
 	c := l.traj
 	require.Equal(t, 1, c.generated)
-	require.Equal(t, 4, c.depth, "x after k = 0 … 3 steps (k is drawn in [1, N-1 = 3])")
+	require.Equal(t, 4, c.depth(), "x after k = 0 … 3 steps (k is drawn in [1, N-1 = 3])")
 
 	denoised := func(gi, j, k int) (want, got []float32) {
 		batch, err := l.batch(gi)
@@ -93,7 +93,7 @@ func TestTrajectoryCacheHitIsExact(t *testing.T) {
 	}
 	for gi := range l.groups {
 		for j := 0; j < c.size; j++ {
-			for k := 1; k < c.depth; k++ {
+			for k := 1; k < c.depth(); k++ {
 				want, got := denoised(gi, j, k)
 				require.True(t, same(want, got), "group %d trajectory %d k %d", gi, j, k)
 			}

@@ -332,7 +332,7 @@ func ConcatConditionings(cs ...*Conditioning) (*Conditioning, error) {
 			return nil, fmt.Errorf("sd.ConcatConditionings: some conditionings have %s and others not", f.name)
 		}
 		var err error
-		if *f.of(out), err = concatRows(parts); err != nil {
+		if *f.of(out), err = ConcatRows[float32](parts); err != nil {
 			return nil, fmt.Errorf("sd.ConcatConditionings: %s: %w", f.name, err)
 		}
 	}
@@ -369,17 +369,18 @@ func gatherRows(t *tensors.Tensor, idx []int) (*tensors.Tensor, error) {
 	return tensors.FromFlatDataAndDimensions(out, newDims...), nil
 }
 
-// concatRows stacks float32 tensors [N_i, ...] with equal trailing dimensions.
-func concatRows(ts []*tensors.Tensor) (*tensors.Tensor, error) {
+// ConcatRows stacks tensors [N_i, ...] of element type T (conditionings: float32; token ids: int32)
+// with equal trailing dimensions into one [ΣN_i, ...].
+func ConcatRows[T float32 | int32](ts []*tensors.Tensor) (*tensors.Tensor, error) {
 	inner := ts[0].Shape().Dimensions[1:]
-	var out []float32
+	var out []T
 	n := 0
 	for _, t := range ts {
 		d := t.Shape().Dimensions
 		if len(d) != len(inner)+1 || fmt.Sprint(d[1:]) != fmt.Sprint(inner) {
 			return nil, fmt.Errorf("shapes %s and %s differ beyond the first axis", ts[0].Shape(), t.Shape())
 		}
-		flat, err := tensors.CopyFlatData[float32](t)
+		flat, err := tensors.CopyFlatData[T](t)
 		if err != nil {
 			return nil, err
 		}

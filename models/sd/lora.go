@@ -26,22 +26,14 @@ func (p *Pipeline) UseLoRA(path string) (*lora.Network, error) {
 	if p.UNet == nil {
 		return nil, fmt.Errorf("sd.UseLoRA %s: the pipeline is closed", path)
 	}
-	decl, err := p.UNet.Declared()
+	bases, err := p.LoRABases()
 	if err != nil {
 		return nil, fmt.Errorf("sd.UseLoRA %s: %w", path, err)
 	}
-	bases := []lora.Base{{Component: lora.UNet, Declared: decl}}
 	if len(p.TextEncoders) == 0 {
 		if err := checkNoTextEncoderKeys(path); err != nil {
 			return nil, err
 		}
-	}
-	for i, te := range p.TextEncoders {
-		teDecl, err := te.Declared()
-		if err != nil {
-			return nil, fmt.Errorf("sd.UseLoRA %s: %s: %w", path, textEncoderScopes[i], err)
-		}
-		bases = append(bases, lora.Base{Component: textEncoderScopes[i], Declared: teDecl})
 	}
 	loaded, err := lora.LoadKohya(path, bases...)
 	if err != nil {
@@ -80,6 +72,24 @@ func (p *Pipeline) TextAdapterOf(nets []*lora.Network) AdapterFactory {
 		}
 		return lora.Combine(as...)
 	}
+}
+
+// LoRABases are the components a kohya LoRA file may adapt on this pipeline, for lora.LoadKohya:
+// the UNet and each text encoder it holds (none once freed), each with its declared weights.
+func (p *Pipeline) LoRABases() ([]lora.Base, error) {
+	decl, err := p.UNet.Declared()
+	if err != nil {
+		return nil, err
+	}
+	bases := []lora.Base{{Component: lora.UNet, Declared: decl}}
+	for i, te := range p.TextEncoders {
+		teDecl, err := te.Declared()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", textEncoderScopes[i], err)
+		}
+		bases = append(bases, lora.Base{Component: textEncoderScopes[i], Declared: teDecl})
+	}
+	return bases, nil
 }
 
 // checkNoTextEncoderKeys fails when the LoRA file at path holds text-encoder modules (lora_te_,

@@ -58,6 +58,10 @@ const (
 // textEncoderScopes are the scopes of Pipeline.TextEncoders, in order.
 var textEncoderScopes = []string{ScopeTextEncoder, ScopeTextEncoder2}
 
+// TextEncoderScope is the scope (and the LoRA component name) of Pipeline.TextEncoders[i]:
+// "text_encoder", then SDXL's "text_encoder_2".
+func TextEncoderScope(i int) string { return textEncoderScopes[i] }
+
 // AdapterFactory builds the adapter (e.g. the trainer's LoRA network) consulted by the Linear and
 // Conv2D layers of a sampling graph: the UNet's (SetAdapter) or the text encoders' (SetTextAdapter).
 // multiplier is a [B] float32 node, one value per batch item of the network (the slider strength
